@@ -1,0 +1,94 @@
+// The attention interface every attention module implements (mha, moh, diff, gda, lssa, lssar…).
+// A module receives hidden states plus an AttentionContext (mask kind, absolute positions, an
+// optional KV cache, whether attention probabilities are wanted) and returns its output with
+// optional extras. Causality is not hard-coded in modules: it comes from MaskSpec, so any module
+// runs causal, bidirectional or block-causal. Modules are created by name from attention_registry().
+#pragma once
+
+#include <torch/torch.h>
+#include <yaml-cpp/yaml.h>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "common/registry.h"
+
+namespace attnlab {
+
+enum class MaskKind { kCausal, kBidirectional, kBlockCausal };
+
+// Parses "causal" | "bidirectional" | "block_causal"; UserError otherwise.
+MaskKind parse_mask_kind(const std::string& name);
+std::string mask_kind_name(MaskKind kind);
+
+struct MaskSpec {
+  MaskKind kind = MaskKind::kCausal;
+  int64_t block_size = 0;  // block_causal only: floor(k/B) <= floor(q/B)
+  // BD3-LM training layout: the sequence is [x_t ; x_0] (length 2n) and both halves carry the same
+  // positions 0..n-1. The three-part mask is built from (half, block) of each query/key.
+  bool clean_context = false;
+  // Optional [B, T_k] bool, true = real token. Keys that are padding are never attended; a query
+  // row with no visible key returns zeros.
+  torch::Tensor key_padding;
+};
+
+// Per-layer KV cache for incremental decoding. Layout is module-defined (mha: [B, H_kv, T, D]).
+// `commit == false` in the context lets a step attend over cache + current tokens without
+// appending (used by the block-diffusion sampler until a block is final).
+struct KVCache {
+  torch::Tensor k;
+  torch::Tensor v;
+  // Absolute positions of the cached keys, [T_cached] int64.
+  torch::Tensor positions;
+  int64_t length() const { return k.defined() ? k.size(-2) : 0; }
+  void reset() { k = v = positions = torch::Tensor(); }
+};
+
+struct AttentionContext {
+  MaskSpec mask;
+  torch::Tensor positions;     // [T] int64 absolute positions of the query tokens
+  KVCache* cache = nullptr;    // when set: attend over cached keys + current keys
+  bool cache_commit = true;    // append this step's keys/values to the cache
+  bool need_probs = false;     // fill AttentionOutput::probs ([B, H, T_q, T_k])
+};
+
+struct AttentionOutput {
+  torch::Tensor y;  // [B, T, d_model]
+  // Auxiliary losses already multiplied by their coefficient (e.g. MoH's beta * l_aux); the model
+  // averages each name over the layers that report it and adds it to the total loss.
+  std::map<std::string, torch::Tensor> aux_losses;
+  torch::Tensor probs;                          // defined only when need_probs
+  std::map<std::string, torch::Tensor> stats;   // detached diagnostics (e.g. head utilisation)
+};
+
+struct AttentionOptions {
+  int64_t d_model = 0;
+  int64_t n_heads = 0;
+  int64_t n_kv_heads = 0;  // == n_heads for plain MHA
+  int64_t layer_index = 0; // 0-based depth (DIFF lambda_init, MoH per-layer lists)
+  int64_t n_layers = 1;
+  int64_t max_seq_len = 0;
+  double dropout = 0.0;
+  double rope_theta = 10000.0;
+  // The composed `attention:` config group: module-specific hyper-parameters by name.
+  YAML::Node params;
+};
+
+class AttentionImpl : public torch::nn::Module {
+ public:
+  ~AttentionImpl() override = default;
+  virtual AttentionOutput forward(const torch::Tensor& x, const AttentionContext& context) = 0;
+};
+
+using AttentionFactory = std::function<std::shared_ptr<AttentionImpl>(const AttentionOptions&)>;
+
+// name -> factory; the table lives in modules/attention_registry.cpp (one line per module).
+Registry<AttentionFactory>& attention_registry();
+
+// Convenience: attention_registry().get(name)(options).
+std::shared_ptr<AttentionImpl> make_attention(const std::string& name,
+                                              const AttentionOptions& options);
+
+}  // namespace attnlab

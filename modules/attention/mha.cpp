@@ -1,0 +1,57 @@
+// Multi-head / grouped-query softmax attention; see mha.h.
+#include "modules/attention/mha.h"
+
+#include "common/config_access.h"
+#include "modules/attention_math.h"
+#include "modules/masks.h"
+#include "modules/rope.h"
+
+namespace attnlab {
+
+MhaAttentionImpl::MhaAttentionImpl(const AttentionOptions& options)
+    : n_heads_(options.n_heads),
+      n_kv_heads_(options.n_kv_heads > 0 ? options.n_kv_heads : options.n_heads),
+      rope_theta_(options.rope_theta),
+      dropout_(options.dropout) {
+  check_user(options.d_model % n_heads_ == 0,
+             "model.d_model (" + std::to_string(options.d_model) + ") must be divisible by " +
+                 "model.n_heads (" + std::to_string(n_heads_) + ")");
+  check_user(n_heads_ % n_kv_heads_ == 0, "model.n_heads must be a multiple of model.n_kv_heads");
+  head_dim_ = options.d_model / n_heads_;
+  use_rope_ = cfg::get_or<bool>(options.params, "rope", true);
+  const bool bias = cfg::get_or<bool>(options.params, "bias", false);
+  auto linear = [&](int64_t in, int64_t out) {
+    return torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(bias));
+  };
+  q_proj = register_module("q_proj", linear(options.d_model, n_heads_ * head_dim_));
+  k_proj = register_module("k_proj", linear(options.d_model, n_kv_heads_ * head_dim_));
+  v_proj = register_module("v_proj", linear(options.d_model, n_kv_heads_ * head_dim_));
+  out_proj = register_module("out_proj", linear(n_heads_ * head_dim_, options.d_model));
+}
+
+AttentionOutput MhaAttentionImpl::forward(const torch::Tensor& x, const AttentionContext& context) {
+  const int64_t batch = x.size(0), length = x.size(1);
+  auto heads = [&](const torch::Tensor& t, int64_t n) {
+    return t.view({batch, length, n, head_dim_}).transpose(1, 2);  // [B, H, T, D]
+  };
+  auto q = heads(q_proj(x), n_heads_);
+  auto k = heads(k_proj(x), n_kv_heads_);
+  auto v = heads(v_proj(x), n_kv_heads_);
+  if (use_rope_) {
+    q = apply_rope(q, context.positions, rope_theta_);
+    k = apply_rope(k, context.positions, rope_theta_);
+  }
+  AttentionKeys keys = keys_with_cache(k, v, context.positions, context);
+  auto mask = build_attention_mask(context.mask, context.positions, keys.positions);
+  const int64_t n_rep = n_heads_ / n_kv_heads_;
+  auto probs = masked_softmax_probs(q, repeat_kv(keys.k, n_rep), mask,
+                                    1.0 / std::sqrt(static_cast<double>(head_dim_)));
+  auto dropped = torch::dropout(probs, dropout_, is_training());
+  auto y = torch::matmul(dropped.to(q.scalar_type()), repeat_kv(keys.v, n_rep));  // [B,H,T,D]
+  AttentionOutput out;
+  out.y = out_proj(y.transpose(1, 2).reshape({batch, length, n_heads_ * head_dim_}));
+  if (context.need_probs) out.probs = probs;
+  return out;
+}
+
+}  // namespace attnlab

@@ -1,0 +1,27 @@
+// `mha`: multi-head softmax attention with optional grouped KV heads (GQA) and RoPE — the baseline
+// every other attention module is compared with. Parameter names follow HF Llama / unilm DIFF
+// (q_proj, k_proj, v_proj, out_proj; weights [out, in]) so state_dicts exchange with PyTorch code.
+#pragma once
+
+#include "modules/attention.h"
+
+namespace attnlab {
+
+class MhaAttentionImpl : public AttentionImpl {
+ public:
+  explicit MhaAttentionImpl(const AttentionOptions& options);
+  AttentionOutput forward(const torch::Tensor& x, const AttentionContext& context) override;
+
+  int64_t n_heads() const { return n_heads_; }
+  int64_t n_kv_heads() const { return n_kv_heads_; }
+  int64_t head_dim() const { return head_dim_; }
+
+  torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, out_proj{nullptr};
+
+ private:
+  int64_t n_heads_, n_kv_heads_, head_dim_;
+  double rope_theta_, dropout_;
+  bool use_rope_;
+};
+
+}  // namespace attnlab

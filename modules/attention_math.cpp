@@ -1,0 +1,41 @@
+// See attention_math.h.
+#include "modules/attention_math.h"
+
+namespace attnlab {
+
+AttentionKeys keys_with_cache(const torch::Tensor& k, const torch::Tensor& v,
+                              const torch::Tensor& positions, const AttentionContext& context) {
+  if (context.cache == nullptr) return {k, v, positions};
+  KVCache& cache = *context.cache;
+  AttentionKeys keys{k, v, positions};
+  if (cache.length() > 0) {
+    keys.k = torch::cat({cache.k, k}, -2);
+    keys.v = torch::cat({cache.v, v}, -2);
+    keys.positions = torch::cat({cache.positions, positions}, 0);
+  }
+  if (context.cache_commit) {
+    cache.k = keys.k.detach();
+    cache.v = keys.v.detach();
+    cache.positions = keys.positions;
+  }
+  return keys;
+}
+
+torch::Tensor masked_softmax_probs(const torch::Tensor& q, const torch::Tensor& k,
+                                   const torch::Tensor& mask, double scale) {
+  auto compute_dtype = q.scalar_type() == torch::kDouble ? torch::kDouble : torch::kFloat;
+  auto scores = torch::matmul(q.to(compute_dtype), k.to(compute_dtype).transpose(-2, -1)) * scale;
+  // A row whose keys are all masked would be NaN after softmax (and poison gradients); its
+  // attention is defined as zero, so such rows are softmaxed unmasked and then zeroed.
+  auto hidden_row = mask.any(-1, /*keepdim=*/true).logical_not();
+  auto blocked = mask.logical_not().logical_and(hidden_row.logical_not());
+  scores = scores.masked_fill(blocked, -std::numeric_limits<double>::infinity());
+  return torch::softmax(scores, -1).masked_fill(hidden_row, 0.0);
+}
+
+torch::Tensor repeat_kv(const torch::Tensor& x, int64_t n_rep) {
+  if (n_rep == 1) return x;
+  return x.repeat_interleave(n_rep, /*dim=*/1);
+}
+
+}  // namespace attnlab

@@ -1,0 +1,32 @@
+// Shared pieces of softmax attention used by several modules: the masked softmax product with
+// safe fully-masked rows, and KV-cache concatenation at absolute positions.
+#pragma once
+
+#include <torch/torch.h>
+
+#include "modules/attention.h"
+
+namespace attnlab {
+
+struct AttentionKeys {
+  torch::Tensor k;          // [B, H_kv, T_k, D_k] (cache + current)
+  torch::Tensor v;          // [B, H_kv, T_k, D_v]
+  torch::Tensor positions;  // [T_k] absolute key positions
+};
+
+// Concatenates the cached keys/values with this step's (k, v at `positions`) and, when
+// context.cache_commit, stores the result back in context.cache. Without a cache returns inputs.
+AttentionKeys keys_with_cache(const torch::Tensor& k, const torch::Tensor& v,
+                              const torch::Tensor& positions, const AttentionContext& context);
+
+// softmax(q kᵀ · scale + mask) in float32 (float64 stays float64). q: [B, H, T_q, D];
+// k: [B, H, T_k, D]; mask: bool broadcastable to [B, H, T_q, T_k]. Rows with no visible key
+// get all-zero probabilities (not NaN).
+torch::Tensor masked_softmax_probs(const torch::Tensor& q, const torch::Tensor& k,
+                                   const torch::Tensor& mask, double scale);
+
+// Repeats KV heads for grouped-query attention: [B, H_kv, T, D] -> [B, H_kv*n_rep, T, D], with
+// query head j using kv head j / n_rep (flash-attn rule).
+torch::Tensor repeat_kv(const torch::Tensor& x, int64_t n_rep);
+
+}  // namespace attnlab

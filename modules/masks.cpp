@@ -1,0 +1,76 @@
+// Mask construction for every mask kind; see masks.h. Brute-force-checked in tests/modules.
+#include "modules/masks.h"
+
+#include "common/error.h"
+
+namespace attnlab {
+
+MaskKind parse_mask_kind(const std::string& name) {
+  if (name == "causal") return MaskKind::kCausal;
+  if (name == "bidirectional") return MaskKind::kBidirectional;
+  if (name == "block_causal") return MaskKind::kBlockCausal;
+  throw UserError("attention.mask: unknown mask kind '" + name +
+                  "'; expected causal, bidirectional or block_causal");
+}
+
+std::string mask_kind_name(MaskKind kind) {
+  switch (kind) {
+    case MaskKind::kCausal: return "causal";
+    case MaskKind::kBidirectional: return "bidirectional";
+    case MaskKind::kBlockCausal: return "block_causal";
+  }
+  return "?";
+}
+
+torch::Tensor positional_mask(const MaskSpec& spec, const torch::Tensor& query_positions,
+                              const torch::Tensor& key_positions) {
+  auto q = query_positions.view({-1, 1});
+  auto k = key_positions.view({1, -1});
+  switch (spec.kind) {
+    case MaskKind::kCausal: return k <= q;
+    case MaskKind::kBidirectional:
+      return torch::ones({q.size(0), k.size(1)}, q.options().dtype(torch::kBool));
+    case MaskKind::kBlockCausal: {
+      check_user(spec.block_size > 0, "attention.block_size must be > 0 for block_causal masks");
+      return k.div(spec.block_size, "floor") <= q.div(spec.block_size, "floor");
+    }
+  }
+  return {};
+}
+
+namespace {
+
+// BD3-LM three-part mask over [x_t ; x_0]: queries/keys i < n are the noisy half.
+torch::Tensor clean_context_mask(const MaskSpec& spec, const torch::Tensor& query_positions,
+                                 const torch::Tensor& key_positions) {
+  const int64_t total = query_positions.size(0);
+  check_user(total % 2 == 0 && key_positions.size(0) == total,
+             "clean_context attention needs a [x_t ; x_0] sequence of even length");
+  check_user(spec.block_size > 0, "attention.block_size must be > 0 for clean-context masks");
+  const int64_t n = total / 2;
+  auto index = torch::arange(total, query_positions.options());
+  auto q_noisy = (index < n).view({-1, 1});
+  auto k_noisy = (index < n).view({1, -1});
+  auto q_block = query_positions.div(spec.block_size, "floor").view({-1, 1});
+  auto k_block = key_positions.div(spec.block_size, "floor").view({1, -1});
+  auto block_diagonal = (q_block == k_block) & (q_noisy == k_noisy);        // M_BD
+  auto offset_block_causal = q_noisy & k_noisy.logical_not() & (k_block < q_block);  // M_OBC
+  auto block_causal = q_noisy.logical_not() & k_noisy.logical_not() & (k_block <= q_block);  // M_BC
+  return block_diagonal | offset_block_causal | block_causal;
+}
+
+}  // namespace
+
+torch::Tensor build_attention_mask(const MaskSpec& spec, const torch::Tensor& query_positions,
+                                   const torch::Tensor& key_positions) {
+  torch::Tensor mask = spec.clean_context
+                           ? clean_context_mask(spec, query_positions, key_positions)
+                           : positional_mask(spec, query_positions, key_positions);
+  if (spec.key_padding.defined()) {
+    // [B, 1, 1, T_k] & [T_q, T_k] -> [B, 1, T_q, T_k]
+    mask = mask.unsqueeze(0).unsqueeze(0) & spec.key_padding.to(torch::kBool).unsqueeze(1).unsqueeze(1);
+  }
+  return mask;
+}
+
+}  // namespace attnlab

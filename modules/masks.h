@@ -1,0 +1,23 @@
+// Attention masks as dense boolean "may attend" matrices, built from absolute query/key positions
+// so that the same code serves full forwards and KV-cached decoding. True = attend.
+#pragma once
+
+#include <torch/torch.h>
+
+#include "modules/attention.h"
+
+namespace attnlab {
+
+// [T_q, T_k] bool for the mask kind in `spec` (causal, bidirectional, block_causal), given the
+// absolute positions of queries and keys (int64, same device). clean_context is not handled here
+// (see build_attention_mask).
+torch::Tensor positional_mask(const MaskSpec& spec, const torch::Tensor& query_positions,
+                              const torch::Tensor& key_positions);
+
+// The full mask for one attention call: [T_q, T_k] or, when key_padding is set, [B, 1, T_q, T_k].
+// For clean_context (BD3-LM [x_t ; x_0], no cache) T_q == T_k == 2n and positions hold 0..n-1
+// twice; the three-part mask M_BD | M_OBC | M_BC is returned.
+torch::Tensor build_attention_mask(const MaskSpec& spec, const torch::Tensor& query_positions,
+                                   const torch::Tensor& key_positions);
+
+}  // namespace attnlab
