@@ -2,6 +2,10 @@
 // modules/attention/, one line here, one configs/attention/<name>.yaml.
 #include "modules/attention.h"
 #include "modules/attention/mha.h"
+#include "modules/attention/moh.h"
+#include "modules/attention/diff.h"
+#include "modules/attention/gda.h"
+#include "modules/attention/softplus_attention.h"
 
 namespace attnlab {
 
@@ -16,6 +20,11 @@ Registry<AttentionFactory>& attention_registry() {
   static Registry<AttentionFactory> registry = [] {
     Registry<AttentionFactory> r("attention");
     r.add("mha", factory<MhaAttentionImpl>());
+    r.add("moh", factory<MohAttentionImpl>());
+    r.add("diff", factory<DiffAttentionImpl>());
+    r.add("gda", factory<GdaAttentionImpl>());
+    r.add("lssa", factory<LssaAttentionImpl>());
+    r.add("lssar", factory<LssarAttentionImpl>());
     return r;
   }();
   return registry;

@@ -1,4 +1,5 @@
-// Mask construction for every mask kind; see masks.h. Brute-force-checked in tests/modules.
+// Mask construction for every mask kind; see masks.h. Brute-force-checked in tests/modules and
+// tests/diffusion (clean-context layout against the bd3lms definition).
 #include "modules/masks.h"
 
 #include "common/error.h"
@@ -15,9 +16,12 @@ MaskKind parse_mask_kind(const std::string& name) {
 
 std::string mask_kind_name(MaskKind kind) {
   switch (kind) {
-    case MaskKind::kCausal: return "causal";
-    case MaskKind::kBidirectional: return "bidirectional";
-    case MaskKind::kBlockCausal: return "block_causal";
+    case MaskKind::kCausal:
+      return "causal";
+    case MaskKind::kBidirectional:
+      return "bidirectional";
+    case MaskKind::kBlockCausal:
+      return "block_causal";
   }
   return "?";
 }
@@ -27,7 +31,8 @@ torch::Tensor positional_mask(const MaskSpec& spec, const torch::Tensor& query_p
   auto q = query_positions.view({-1, 1});
   auto k = key_positions.view({1, -1});
   switch (spec.kind) {
-    case MaskKind::kCausal: return k <= q;
+    case MaskKind::kCausal:
+      return k <= q;
     case MaskKind::kBidirectional:
       return torch::ones({q.size(0), k.size(1)}, q.options().dtype(torch::kBool));
     case MaskKind::kBlockCausal: {
@@ -48,12 +53,17 @@ torch::Tensor clean_context_mask(const MaskSpec& spec, const torch::Tensor& quer
              "clean_context attention needs a [x_t ; x_0] sequence of even length");
   check_user(spec.block_size > 0, "attention.block_size must be > 0 for clean-context masks");
   const int64_t n = total / 2;
+  // Blocks come from positions, so both halves must carry the same positions 0..n-1 (a default
+  // 0..2n-1 numbering would silently give x_0 its own, wrong, blocks).
+  TORCH_CHECK(torch::equal(query_positions.narrow(0, 0, n), query_positions.narrow(0, n, n)) &&
+                  torch::equal(query_positions, key_positions),
+              "clean_context mask: both halves of [x_t ; x_0] need the same positions");
   auto index = torch::arange(total, query_positions.options());
   auto q_noisy = (index < n).view({-1, 1});
   auto k_noisy = (index < n).view({1, -1});
   auto q_block = query_positions.div(spec.block_size, "floor").view({-1, 1});
   auto k_block = key_positions.div(spec.block_size, "floor").view({1, -1});
-  auto block_diagonal = (q_block == k_block) & (q_noisy == k_noisy);        // M_BD
+  auto block_diagonal = (q_block == k_block) & (q_noisy == k_noisy);                 // M_BD
   auto offset_block_causal = q_noisy & k_noisy.logical_not() & (k_block < q_block);  // M_OBC
   auto block_causal = q_noisy.logical_not() & k_noisy.logical_not() & (k_block <= q_block);  // M_BC
   return block_diagonal | offset_block_causal | block_causal;
@@ -63,12 +73,12 @@ torch::Tensor clean_context_mask(const MaskSpec& spec, const torch::Tensor& quer
 
 torch::Tensor build_attention_mask(const MaskSpec& spec, const torch::Tensor& query_positions,
                                    const torch::Tensor& key_positions) {
-  torch::Tensor mask = spec.clean_context
-                           ? clean_context_mask(spec, query_positions, key_positions)
-                           : positional_mask(spec, query_positions, key_positions);
+  torch::Tensor mask = spec.clean_context ? clean_context_mask(spec, query_positions, key_positions)
+                                          : positional_mask(spec, query_positions, key_positions);
   if (spec.key_padding.defined()) {
     // [B, 1, 1, T_k] & [T_q, T_k] -> [B, 1, T_q, T_k]
-    mask = mask.unsqueeze(0).unsqueeze(0) & spec.key_padding.to(torch::kBool).unsqueeze(1).unsqueeze(1);
+    mask = mask.unsqueeze(0).unsqueeze(0) &
+           spec.key_padding.to(torch::kBool).unsqueeze(1).unsqueeze(1);
   }
   return mask;
 }

@@ -3,6 +3,7 @@
 
 #include "common/config_access.h"
 #include "modules/attention_math.h"
+#include "modules/block_sparse_attention.h"
 #include "modules/masks.h"
 #include "modules/rope.h"
 
@@ -42,13 +43,21 @@ AttentionOutput MhaAttentionImpl::forward(const torch::Tensor& x, const Attentio
     k = apply_rope(k, context.positions, rope_theta_);
   }
   AttentionKeys keys = keys_with_cache(k, v, context.positions, context);
-  auto mask = build_attention_mask(context.mask, context.positions, keys.positions);
   const int64_t n_rep = n_heads_ / n_kv_heads_;
-  auto probs = masked_softmax_probs(q, repeat_kv(keys.k, n_rep), mask,
-                                    1.0 / std::sqrt(static_cast<double>(head_dim_)));
-  auto dropped = torch::dropout(probs, dropout_, is_training());
-  auto y = torch::matmul(dropped.to(q.scalar_type()), repeat_kv(keys.v, n_rep));  // [B,H,T,D]
+  const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim_));
   AttentionOutput out;
+  torch::Tensor y, probs;  // y: [B, H, T, D]
+  if (block_sparse_supported(context.mask, context.need_probs)) {
+    // Causal / block-causal: skip key blocks that are entirely masked (same result as dense).
+    y = block_sparse_attention(q, repeat_kv(keys.k, n_rep), repeat_kv(keys.v, n_rep),
+                               context.positions, keys.positions, context.mask,
+                               {scale, dropout_, is_training()});
+  } else {
+    auto mask = build_attention_mask(context.mask, context.positions, keys.positions);
+    probs = masked_softmax_probs(q, repeat_kv(keys.k, n_rep), mask, scale);
+    auto dropped = torch::dropout(probs, dropout_, is_training());
+    y = torch::matmul(dropped.to(q.scalar_type()), repeat_kv(keys.v, n_rep));
+  }
   out.y = out_proj(y.transpose(1, 2).reshape({batch, length, n_heads_ * head_dim_}));
   if (context.need_probs) out.probs = probs;
   return out;

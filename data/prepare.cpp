@@ -1,0 +1,136 @@
+// prepare_data: fetch, tokenise, split and write shards (see prepare.h).
+#include "data/prepare.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "common/error.h"
+#include "data/corpus.h"
+#include "data/data_cache.h"
+#include "data/hash.h"
+
+namespace attnlab {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// Holds an exclusive flock on `path` while alive: when several ranks or processes prepare the
+// same data, one builds and the others wait, then find the shards present.
+class FileLock {
+ public:
+  explicit FileLock(const fs::path& path) {
+    fs::create_directories(path.parent_path());
+    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT, 0644);
+    check_user(fd_ >= 0, "cannot create lock file " + path.string());
+    ::flock(fd_, LOCK_EX);
+  }
+  ~FileLock() {
+    ::flock(fd_, LOCK_UN);
+    ::close(fd_);
+  }
+  FileLock(const FileLock&) = delete;
+  FileLock& operator=(const FileLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
+struct EncodedSplit {
+  std::vector<int32_t> tokens;
+  uint64_t utf8_bytes = 0;
+};
+
+EncodedSplit encode_documents(const std::vector<Document>& docs, const Tokenizer& tokenizer) {
+  EncodedSplit out;
+  for (const auto& doc : docs) {
+    const std::vector<int32_t> ids = tokenizer.encode(doc.text);
+    out.tokens.insert(out.tokens.end(), ids.begin(), ids.end());
+    out.tokens.push_back(tokenizer.eos());
+    out.utf8_bytes += doc.text.size();
+  }
+  return out;
+}
+
+void write_meta(const fs::path& dir, const CorpusSpec& spec, const Tokenizer& tokenizer,
+                const ShardInfo& train, const ShardInfo& val) {
+  nlohmann::json meta;
+  meta["corpora"] = spec.corpora;
+  meta["settings"] = spec.key();
+  meta["tokenizer"] = tokenizer.fingerprint();
+  meta["vocab_size"] = tokenizer.vocab_size();
+  for (const auto& [name, info] : {std::pair{"train", &train}, std::pair{"val", &val}}) {
+    meta[name] = {{"tokens", info->token_count},
+                  {"utf8_bytes", info->utf8_bytes},
+                  {"documents", info->document_count}};
+  }
+  const fs::path tmp = dir / ("meta.json.tmp" + std::to_string(::getpid()));
+  std::ofstream(tmp) << meta.dump(2) << "\n";
+  fs::rename(tmp, dir / "meta.json");
+}
+
+}  // namespace
+
+double PreparedData::val_bytes_per_token() const {
+  check_user(val && val->size() > 0, "no validation tokens: data.val_fraction is 0");
+  return static_cast<double>(val->info().utf8_bytes) / static_cast<double>(val->size());
+}
+
+fs::path shard_dir(const YAML::Node& config, const Tokenizer& tokenizer) {
+  const CorpusSpec spec = corpus_spec(config);
+  std::string corpora;
+  for (const auto& name : spec.corpora) corpora += (corpora.empty() ? "" : "+") + name;
+  const std::string settings =
+      Fnv64().update(spec.key()).update("format=" + std::to_string(kShardFormatVersion)).hex(8);
+  return derived_data_dir(config) / "tokens" /
+         (corpora + "-" + tokenizer.fingerprint() + "-" + settings);
+}
+
+PreparedData prepare_data(const YAML::Node& config) {
+  const CorpusSpec spec = corpus_spec(config);
+  const fs::path cache = data_cache_dir(config);
+  // The split is loaded lazily: a cached byte/gpt2 tokenizer with existing shards needs no text.
+  std::unique_ptr<CorpusSplit> split;
+  auto get_split = [&]() -> const CorpusSplit& {
+    if (!split) split = std::make_unique<CorpusSplit>(load_split(spec, cache));
+    return *split;
+  };
+
+  PreparedData data;
+  data.tokenizer = load_tokenizer(config, [&] {
+    std::vector<std::string> texts;
+    for (const auto& doc : get_split().train) texts.push_back(doc.text);
+    return texts;
+  });
+  const Tokenizer& tokenizer = *data.tokenizer;
+  data.dir = shard_dir(config, tokenizer);
+  const fs::path train_path = data.dir / "train.bin";
+  const fs::path val_path = data.dir / "val.bin";
+
+  const FileLock lock(data.dir.string() + ".lock");
+  if (!fs::exists(train_path) || !fs::exists(val_path)) {
+    const EncodedSplit train = encode_documents(get_split().train, tokenizer);
+    const EncodedSplit val = encode_documents(get_split().val, tokenizer);
+    ShardInfo info;
+    info.vocab_size = static_cast<uint64_t>(tokenizer.vocab_size());
+    info.fingerprint = tokenizer.fingerprint();
+    ShardInfo train_info = info, val_info = info;
+    train_info.utf8_bytes = train.utf8_bytes;
+    train_info.document_count = get_split().train.size();
+    val_info.utf8_bytes = val.utf8_bytes;
+    val_info.document_count = get_split().val.size();
+    write_token_shard(val_path, val.tokens, val_info);
+    write_token_shard(train_path, train.tokens, train_info);
+    data.built = true;
+  }
+  data.train = TokenShard::open(train_path, tokenizer.fingerprint());
+  data.val = TokenShard::open(val_path, tokenizer.fingerprint());
+  if (data.built) write_meta(data.dir, spec, tokenizer, data.train->info(), data.val->info());
+  return data;
+}
+
+}  // namespace attnlab

@@ -1,0 +1,38 @@
+// prepare_data(): corpus -> tokenizer -> token shards, idempotently. `attnlab prepare` runs it
+// and `attnlab train` calls it before training. Shards live in
+//   <derived>/tokens/<corpora>-<tokenizer fingerprint>-<settings hash>/{train,val}.bin
+// (+ meta.json, a human-readable summary). Each document's tokens are followed by EOS, so EOS
+// separates documents in the stream. When both shards exist and validate, nothing is rebuilt.
+#pragma once
+
+#include <yaml-cpp/yaml.h>
+
+#include <filesystem>
+#include <memory>
+
+#include "data/token_shard.h"
+#include "data/tokenizer.h"
+
+namespace attnlab {
+
+struct PreparedData {
+  std::shared_ptr<const Tokenizer> tokenizer;
+  std::shared_ptr<const TokenShard> train;
+  std::shared_ptr<const TokenShard> val;  // empty (0 tokens) when data.val_fraction is 0
+  std::filesystem::path dir;
+  bool built = false;  // true when this call wrote the shards
+
+  // UTF-8 bytes of the validation text per validation token (EOS separators counted as tokens);
+  // bits per byte = mean token loss in nats / ln 2 / val_bytes_per_token().
+  double val_bytes_per_token() const;
+};
+
+// Reads data.corpus/val_fraction/max_documents/max_bytes, data.cache_dir/derived_dir and the
+// tokenizer group. Fetches missing corpora, trains/loads the tokenizer, writes missing shards.
+// A corrupted existing shard or one written by another tokenizer is a UserError naming it.
+PreparedData prepare_data(const YAML::Node& config);
+
+// The shard folder prepare_data would use for this config and tokenizer.
+std::filesystem::path shard_dir(const YAML::Node& config, const Tokenizer& tokenizer);
+
+}  // namespace attnlab

@@ -1,0 +1,104 @@
+// Samplers turn a token shard into training batches (`data.sampler`):
+//   random     — nanoGPT-style windows at random offsets: x = t[i:i+T], y = t[i+1:i+T+1];
+//   sequential — epochs over the stream cut into consecutive non-overlapping windows, shuffled
+//                per epoch.
+// Both are deterministic functions of (seed, rank, world_size, position), take `rank` and
+// `world_size` so each rank reads a disjoint part of the data (sequential: a per-epoch partition
+// of the windows; random: a rank-specific stream), and expose their position as a string for
+// checkpoints. All ranks advance in lockstep, so the state string is the same on every rank
+// and rank 0's copy restores them all. Batches are CPU int64 [B, T]; the trainer moves them.
+#pragma once
+
+#include <yaml-cpp/yaml.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/registry.h"
+#include "data/token_shard.h"
+#include "modules/model_output.h"
+
+namespace attnlab {
+
+struct SamplerOptions {
+  int64_t batch_size = 1;
+  int64_t seq_len = 1;
+  uint64_t seed = 0;
+  int64_t rank = 0;
+  int64_t world_size = 1;
+};
+
+class Sampler {
+ public:
+  virtual ~Sampler() = default;
+  virtual Batch next() = 0;
+  // Position/RNG state, e.g. "random v1 seed=1337 draws=4096"; load_state(state()) on a fresh
+  // sampler with the same options resumes bitwise identically. A state from a sampler of another
+  // kind, seed or window count is a UserError.
+  virtual std::string state() const = 0;
+  virtual void load_state(const std::string& state) = 0;
+};
+
+class RandomWindowSampler : public Sampler {
+ public:
+  RandomWindowSampler(std::shared_ptr<const TokenShard> shard, const SamplerOptions& options);
+  Batch next() override;
+  std::string state() const override;
+  void load_state(const std::string& state) override;
+  // Start offset of the window drawn at (per-rank) position `draw`.
+  int64_t offset(int64_t draw) const;
+
+ private:
+  std::shared_ptr<const TokenShard> shard_;
+  SamplerOptions options_;
+  uint64_t stream_;    // rank-specific stream key derived from seed and rank
+  int64_t draws_ = 0;  // windows drawn so far on this rank
+};
+
+class SequentialSampler : public Sampler {
+ public:
+  SequentialSampler(std::shared_ptr<const TokenShard> shard, const SamplerOptions& options);
+  Batch next() override;
+  std::string state() const override;
+  void load_state(const std::string& state) override;
+
+  int64_t epoch() const { return epoch_; }
+  int64_t windows() const { return windows_; }            // in the whole shard
+  int64_t windows_per_rank() const { return per_rank_; }  // per epoch
+  // Index of the window this rank reads at `position` of `epoch` (window w = t[wT : wT+T+1]).
+  int64_t window_at(int64_t epoch, int64_t position) const;
+
+ private:
+  void shuffle_for(int64_t epoch) const;
+
+  std::shared_ptr<const TokenShard> shard_;
+  SamplerOptions options_;
+  int64_t windows_ = 0;
+  int64_t per_rank_ = 0;
+  int64_t epoch_ = 0;
+  int64_t position_ = 0;  // windows consumed by this rank in the current epoch
+  mutable int64_t order_epoch_ = -1;
+  mutable std::vector<int64_t> order_;  // the shuffled window order of order_epoch_
+};
+
+using SamplerFactory = std::function<std::unique_ptr<Sampler>(std::shared_ptr<const TokenShard>,
+                                                              const SamplerOptions&)>;
+// name -> factory (random, sequential); the table is in sampler.cpp.
+Registry<SamplerFactory>& sampler_registry();
+
+// The sampler named by data.sampler with data.batch_size, data.seq_len and seed.
+std::unique_ptr<Sampler> make_sampler(const YAML::Node& config,
+                                      std::shared_ptr<const TokenShard> shard, int64_t rank = 0,
+                                      int64_t world_size = 1);
+
+// Deterministic evaluation batches: consecutive windows from the start of the shard (batch i
+// holds windows iB..iB+B-1), the same on every call. With world_size > 1 the first
+// n = min(n_batches, available) batches, rounded down to a multiple of world_size, are dealt
+// round-robin, so every rank gets the same count. UserError when the shard is too short.
+std::vector<Batch> eval_batches(const TokenShard& shard, int64_t n_batches, int64_t batch_size,
+                                int64_t seq_len, int64_t rank = 0, int64_t world_size = 1);
+
+}  // namespace attnlab

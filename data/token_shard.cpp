@@ -1,0 +1,190 @@
+// Token shard writing and memory-mapped reading (see token_shard.h).
+#include "data/token_shard.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <cstring>
+
+#include "common/error.h"
+
+namespace attnlab {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+const char kMagic[8] = {'A', 'T', 'N', 'L', 'T', 'O', 'K', '\0'};
+constexpr size_t kPayloadCrcOffset = 48;
+constexpr size_t kHeaderCrcOffset = 52;
+constexpr size_t kFingerprintOffset = 56;
+constexpr size_t kFingerprintBytes = 64;
+
+// zlib's crc32 takes 32-bit lengths: feed large buffers in chunks.
+uint32_t crc32_of(const unsigned char* data, size_t size) {
+  uLong crc = crc32(0L, Z_NULL, 0);
+  while (size > 0) {
+    const uInt chunk = static_cast<uInt>(std::min<size_t>(size, 1u << 30));
+    crc = crc32(crc, data, chunk);
+    data += chunk, size -= chunk;
+  }
+  return static_cast<uint32_t>(crc);
+}
+
+template <typename T>
+void put(unsigned char* header, size_t offset, T value) {
+  std::memcpy(header + offset, &value, sizeof(T));  // host order; x86/ARM are little-endian
+}
+template <typename T>
+T get(const unsigned char* header, size_t offset) {
+  T value;
+  std::memcpy(&value, header + offset, sizeof(T));
+  return value;
+}
+
+uint32_t header_crc(const unsigned char* header) {
+  unsigned char copy[kShardHeaderBytes];
+  std::memcpy(copy, header, kShardHeaderBytes);
+  put<uint32_t>(copy, kHeaderCrcOffset, 0);
+  return crc32_of(copy, kShardHeaderBytes);
+}
+
+// write() all of `data` or throw.
+void write_all(int fd, const void* data, size_t size, const fs::path& path) {
+  const auto* bytes = static_cast<const unsigned char*>(data);
+  while (size > 0) {
+    const ssize_t written = ::write(fd, bytes, size);
+    check_user(written > 0, "cannot write " + path.string() + ": " + std::strerror(errno));
+    bytes += written, size -= static_cast<size_t>(written);
+  }
+}
+
+}  // namespace
+
+void write_token_shard(const fs::path& path, const std::vector<int32_t>& tokens, ShardInfo info) {
+  check_user(info.fingerprint.size() < kFingerprintBytes,
+             "tokenizer fingerprint too long for a shard header: " + info.fingerprint);
+  info.version = kShardFormatVersion;
+  info.dtype_bytes = info.vocab_size <= 65536 ? 2 : 4;
+  info.token_count = tokens.size();
+
+  std::vector<unsigned char> payload(tokens.size() * info.dtype_bytes);
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    check_user(tokens[i] >= 0 && static_cast<uint64_t>(tokens[i]) < info.vocab_size,
+               "token id " + std::to_string(tokens[i]) + " outside the vocabulary while writing " +
+                   path.string());
+    if (info.dtype_bytes == 2) {
+      put<uint16_t>(payload.data(), i * 2, static_cast<uint16_t>(tokens[i]));
+    } else {
+      put<uint32_t>(payload.data(), i * 4, static_cast<uint32_t>(tokens[i]));
+    }
+  }
+
+  unsigned char header[kShardHeaderBytes] = {};
+  std::memcpy(header, kMagic, sizeof(kMagic));
+  put<uint32_t>(header, 8, info.version);
+  put<uint32_t>(header, 12, info.dtype_bytes);
+  put<uint64_t>(header, 16, info.token_count);
+  put<uint64_t>(header, 24, info.utf8_bytes);
+  put<uint64_t>(header, 32, info.document_count);
+  put<uint64_t>(header, 40, info.vocab_size);
+  put<uint32_t>(header, kPayloadCrcOffset, crc32_of(payload.data(), payload.size()));
+  std::memcpy(header + kFingerprintOffset, info.fingerprint.data(), info.fingerprint.size());
+  put<uint32_t>(header, kHeaderCrcOffset, header_crc(header));
+
+  fs::create_directories(path.parent_path());
+  const fs::path tmp = path.string() + ".tmp" + std::to_string(::getpid());
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  check_user(fd >= 0, "cannot create " + tmp.string() + ": " + std::strerror(errno));
+  write_all(fd, header, sizeof(header), tmp);
+  write_all(fd, payload.data(), payload.size(), tmp);
+  ::fsync(fd);
+  ::close(fd);
+  fs::rename(tmp, path);  // readers see the old file or the complete new one, never a part
+}
+
+std::shared_ptr<const TokenShard> TokenShard::open(const fs::path& path,
+                                                   const std::string& expected_fingerprint) {
+  const std::string name = path.string();
+  const int fd = ::open(path.c_str(), O_RDONLY);
+  check_user(fd >= 0, "cannot open token shard " + name + ": " + std::strerror(errno));
+  struct stat st {};
+  ::fstat(fd, &st);
+  const auto file_bytes = static_cast<size_t>(st.st_size);
+  if (file_bytes < kShardHeaderBytes) {
+    ::close(fd);
+    throw UserError("token shard " + name + " is truncated (" + std::to_string(file_bytes) +
+                    " bytes, smaller than its header); delete it and run `attnlab prepare`");
+  }
+  void* mapping = ::mmap(nullptr, file_bytes, PROT_READ, MAP_PRIVATE, fd, 0);
+  ::close(fd);  // the mapping keeps the file alive
+  check_user(mapping != MAP_FAILED, "cannot mmap token shard " + name);
+
+  std::shared_ptr<TokenShard> shard(new TokenShard());
+  shard->path_ = path;
+  shard->mapping_ = mapping;
+  shard->mapping_bytes_ = file_bytes;
+  const auto* header = static_cast<const unsigned char*>(mapping);
+  const std::string advice = "; delete it and run `attnlab prepare` to rebuild";
+
+  check_user(std::memcmp(header, kMagic, sizeof(kMagic)) == 0,
+             name + " is not an attnlab token shard (bad magic)");
+  ShardInfo& info = shard->info_;
+  info.version = get<uint32_t>(header, 8);
+  check_user(info.version == kShardFormatVersion, "token shard " + name + " has format version " +
+                                                      std::to_string(info.version) + ", expected " +
+                                                      std::to_string(kShardFormatVersion) + advice);
+  check_user(get<uint32_t>(header, kHeaderCrcOffset) == header_crc(header),
+             "token shard " + name + " is corrupted (header checksum mismatch)" + advice);
+  info.dtype_bytes = get<uint32_t>(header, 12);
+  info.token_count = get<uint64_t>(header, 16);
+  info.utf8_bytes = get<uint64_t>(header, 24);
+  info.document_count = get<uint64_t>(header, 32);
+  info.vocab_size = get<uint64_t>(header, 40);
+  const char* fp = reinterpret_cast<const char*>(header + kFingerprintOffset);
+  info.fingerprint.assign(fp, strnlen(fp, kFingerprintBytes));
+  check_user(info.dtype_bytes == 2 || info.dtype_bytes == 4,
+             "token shard " + name + " has dtype of " + std::to_string(info.dtype_bytes) +
+                 " bytes, expected 2 or 4" + advice);
+
+  const size_t expected_bytes = kShardHeaderBytes + info.token_count * info.dtype_bytes;
+  check_user(file_bytes == expected_bytes,
+             "token shard " + name + " is truncated or padded: " + std::to_string(file_bytes) +
+                 " bytes, header promises " + std::to_string(expected_bytes) + advice);
+  shard->payload_ = header + kShardHeaderBytes;
+  check_user(get<uint32_t>(header, kPayloadCrcOffset) ==
+                 crc32_of(shard->payload_, file_bytes - kShardHeaderBytes),
+             "token shard " + name + " is corrupted (payload checksum mismatch)" + advice);
+  check_user(expected_fingerprint.empty() || expected_fingerprint == info.fingerprint,
+             "token shard " + name + " was written by tokenizer '" + info.fingerprint +
+                 "' but the config's tokenizer is '" + expected_fingerprint + "'");
+  return shard;
+}
+
+TokenShard::~TokenShard() {
+  if (mapping_) ::munmap(mapping_, mapping_bytes_);
+}
+
+int64_t TokenShard::token(int64_t index) const {
+  check_user(index >= 0 && index < size(),
+             "token index " + std::to_string(index) + " outside shard " + path_.string());
+  return info_.dtype_bytes == 2 ? get<uint16_t>(payload_, static_cast<size_t>(index) * 2)
+                                : get<uint32_t>(payload_, static_cast<size_t>(index) * 4);
+}
+
+void TokenShard::copy(int64_t start, int64_t count, int64_t* out) const {
+  check_user(start >= 0 && count >= 0 && start + count <= size(),
+             "token range [" + std::to_string(start) + ", " + std::to_string(start + count) +
+                 ") outside shard " + path_.string() + " of " + std::to_string(size()) + " tokens");
+  const unsigned char* base = payload_ + static_cast<size_t>(start) * info_.dtype_bytes;
+  if (info_.dtype_bytes == 2) {
+    for (int64_t i = 0; i < count; ++i) out[i] = get<uint16_t>(base, static_cast<size_t>(i) * 2);
+  } else {
+    for (int64_t i = 0; i < count; ++i) out[i] = get<uint32_t>(base, static_cast<size_t>(i) * 4);
+  }
+}
+
+}  // namespace attnlab

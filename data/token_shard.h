@@ -1,0 +1,66 @@
+// Token shards: one split of a tokenised corpus in a flat binary file that is memory-mapped for
+// reading (nanoGPT's train.bin/val.bin, plus a self-describing, checksummed header).
+//
+// File layout (little-endian): a 256-byte header, then token_count tokens of dtype_bytes each
+// (uint16 when the vocabulary fits in 65536 ids, else uint32).
+//   0 magic "ATNLTOK\0" | 8 u32 version | 12 u32 dtype_bytes | 16 u64 token_count
+//   24 u64 utf8_bytes (text bytes of the split's documents, for bits per byte)
+//   32 u64 document_count | 40 u64 vocab_size | 48 u32 payload CRC32 | 52 u32 header CRC32
+//   56 char[64] tokenizer fingerprint (NUL padded) | 120..255 zero
+// The header CRC covers bytes 0..255 with its own field zeroed. Truncation, a flipped byte or a
+// different tokenizer make open() throw a UserError naming the file.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace attnlab {
+
+struct ShardInfo {
+  uint32_t version = 1;
+  uint32_t dtype_bytes = 2;
+  uint64_t token_count = 0;
+  uint64_t utf8_bytes = 0;
+  uint64_t document_count = 0;
+  uint64_t vocab_size = 0;
+  std::string fingerprint;  // the tokenizer's, at most 63 bytes
+};
+
+constexpr uint32_t kShardFormatVersion = 1;
+constexpr size_t kShardHeaderBytes = 256;
+
+// Writes `tokens` to `path` atomically (temporary file, fsync, rename). info.token_count and
+// info.dtype_bytes are derived from `tokens` and info.vocab_size.
+void write_token_shard(const std::filesystem::path& path, const std::vector<int32_t>& tokens,
+                       ShardInfo info);
+
+class TokenShard {
+ public:
+  // Maps `path` and validates header, size and checksums; when `expected_fingerprint` is not
+  // empty it must equal the shard's tokenizer fingerprint.
+  static std::shared_ptr<const TokenShard> open(const std::filesystem::path& path,
+                                                const std::string& expected_fingerprint = "");
+  ~TokenShard();
+  TokenShard(const TokenShard&) = delete;
+  TokenShard& operator=(const TokenShard&) = delete;
+
+  const ShardInfo& info() const { return info_; }
+  const std::filesystem::path& path() const { return path_; }
+  int64_t size() const { return static_cast<int64_t>(info_.token_count); }
+  int64_t token(int64_t index) const;
+  // Copies tokens [start, start + count) into `out` as int64 (the model's index type).
+  void copy(int64_t start, int64_t count, int64_t* out) const;
+
+ private:
+  TokenShard() = default;
+  std::filesystem::path path_;
+  ShardInfo info_;
+  void* mapping_ = nullptr;
+  size_t mapping_bytes_ = 0;
+  const unsigned char* payload_ = nullptr;
+};
+
+}  // namespace attnlab

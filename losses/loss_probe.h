@@ -1,0 +1,48 @@
+// Loss probe: runs one loss term (or a whole composed LossSet) on given or synthetic inputs and
+// returns the inputs, the loss and the gradients w.r.t. every input as a flat name -> tensor map,
+// for `attnlab probe probe.target=loss` to save as a .pt file and compare with a Python
+// reference. Keys: logits, targets, hidden.<l>, attn.<l>, input (token ids, if any), loss,
+// grad.logits, grad.hidden.<l>, grad.attn.<l> (zeros for inputs the loss does not read), plus
+// the LossResult entries under their own names ("loss/<term>", "stat/...", detached).
+#pragma once
+
+#include <torch/torch.h>
+#include <yaml-cpp/yaml.h>
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+namespace attnlab {
+
+struct LossProbeInputs {
+  torch::Tensor logits;  // [B, T, V] (targets [B, T]) or [B, C] (targets = labels [B])
+  torch::Tensor targets;
+  torch::Tensor input;      // [B, T] token ids (segregation concept_token_ids); optional
+  torch::Tensor loss_mask;  // optional [B, T] bool
+  std::map<int64_t, torch::Tensor> hidden;  // [B, T, C] per block
+  std::map<int64_t, torch::Tensor> attn;    // [B, H, T, T] per block (rows sum to 1)
+};
+
+struct LossProbeShape {
+  int64_t batch = 2, seq_len = 8, vocab = 11, d_model = 16, n_heads = 4, n_layers = 3;
+  bool classification = false;  // logits [B, vocab] and labels instead of [B, T, V]
+  torch::Dtype dtype = torch::kFloat;
+};
+
+// Deterministic random inputs (seeded): every block's hidden states and causal attention maps.
+LossProbeInputs synthetic_loss_inputs(const LossProbeShape& shape, uint64_t seed);
+
+// One term: `term` is its map without or with `name` ({gamma: 2, ...}); `n_layers` = the number
+// of hidden/attn blocks the term may refer to.
+std::map<std::string, torch::Tensor> probe_loss_term(const std::string& name,
+                                                     const YAML::Node& term,
+                                                     const LossProbeInputs& inputs,
+                                                     int64_t n_layers);
+
+// A composed config (`loss.terms`), e.g. the `loss=<name>` group of a probe run.
+std::map<std::string, torch::Tensor> probe_loss_set(const YAML::Node& config,
+                                                    const LossProbeInputs& inputs,
+                                                    int64_t n_layers);
+
+}  // namespace attnlab

@@ -1,0 +1,79 @@
+// `moh`: Mixture-of-Head attention (Jin et al., ICML 2025; methods.md §1). Heads 0..h_s-1 are
+// shared (always active, weighted by a softmax router W_s), heads h_s..h-1 are routed: a softmax
+// router W_r picks the top-K per token, renormalised over the K chosen and scaled by K; a 2-way
+// router W_h mixes the two groups ([a0, a1] = 2·softmax). Gates multiply head outputs before the
+// output projection. Parameter names follow the official MoH-DiT code so state_dicts exchange
+// with it: qkv (3hd, C) rows [q|k|v] head-major, proj, wg (= W_r), wg_0 (= W_h), wg_1 (= W_s).
+//
+// `attention.router: qnorm` is the parameter-free MoH-LLaMA3 router for continue-tuning: score =
+// ‖q_i‖₂ (before RoPE) over the per-token unbiased std across routed heads, softmax, top-K, 0/1
+// gates (straight-through estimator in training).
+//
+// Only active (token, head) pairs are computed: for every routed head its active query rows are
+// gathered and attend over all keys, so attention cost scales with the active fraction.
+#pragma once
+
+#include <map>
+#include <string>
+
+#include "modules/attention.h"
+
+namespace attnlab {
+
+struct MohOptions {
+  int64_t d_model = 0;
+  int64_t n_heads = 0;
+  int64_t head_dim = 0;
+  int64_t shared_heads = 0;                    // h_s for this layer
+  int64_t routed_k = 0;                        // K for this layer (0 = all heads shared)
+  std::string router = "learned";              // learned | qnorm
+  std::string router_init = "xavier_uniform";  // xavier_uniform (DiT) | trunc_normal (ViT)
+  double balance_coef = 0.01;                  // β: aux_losses["moh_balance"] = β · l_aux
+  bool qkv_bias = false;
+  bool proj_bias = true;
+  bool rope = true;
+  double rope_theta = 10000.0;
+  double dropout = 0.0;
+  bool sparse_compute = true;  // gather active query rows per routed head (exact; faster)
+};
+
+// Reads the `attention:` group for layer options.layer_index; `shared_heads` / `routed_k` may be
+// an int or a list indexed by layer. UserError on inconsistent values.
+MohOptions moh_options_from(const AttentionOptions& options);
+
+class MohAttentionImpl : public AttentionImpl {
+ public:
+  explicit MohAttentionImpl(const AttentionOptions& options);
+  explicit MohAttentionImpl(const MohOptions& options);
+  AttentionOutput forward(const torch::Tensor& x, const AttentionContext& context) override;
+
+  const MohOptions& options() const { return options_; }
+
+  torch::nn::Linear qkv{nullptr}, proj{nullptr};
+  torch::nn::Linear wg{nullptr}, wg_0{nullptr}, wg_1{nullptr};  // absent when unused
+
+ private:
+  struct Gates {
+    torch::Tensor gates;    // [B, T, h] per-head weights
+    torch::Tensor active;   // [B, T, E] bool: routed heads selected (undefined when K == 0)
+    torch::Tensor balance;  // l_aux (undefined outside training / when K == 0)
+  };
+  Gates route(const torch::Tensor& x, const torch::Tensor& q);
+  torch::Tensor routed_sparse(const torch::Tensor& q, const torch::Tensor& k,
+                              const torch::Tensor& v, const torch::Tensor& mask,
+                              const torch::Tensor& active) const;
+  MohOptions options_;
+};
+
+// MHA -> MoH weight conversion for init_from. `target_state` is a freshly initialised MoH model's
+// state_dict (it fixes router shapes/initial values and whether qkv/proj have biases). For every
+// target key `<P>qkv.weight` the source must hold `<P>{q,k,v}_proj.weight` (equal q/k widths: MoH
+// has no GQA); qkv = cat(q, k, v) rows, proj = out_proj (bias copied or zero). Every other target
+// key is copied from `mha_state` when present with the same shape (embeddings, norms, MLPs),
+// routers keep the target's init, or are zeroed when `zero_routers` (uniform gates: with K equal
+// to the number of routed heads the converted MoH then computes exactly the MHA function).
+std::map<std::string, torch::Tensor> convert_mha_to_moh(
+    const std::map<std::string, torch::Tensor>& mha_state,
+    const std::map<std::string, torch::Tensor>& target_state, bool zero_routers = false);
+
+}  // namespace attnlab

@@ -1,0 +1,188 @@
+// GPT model; see gpt.h for the architecture and parameter names.
+#include "modules/gpt.h"
+
+#include <cmath>
+
+#include "common/config_access.h"
+#include "modules/masks.h"
+
+namespace attnlab {
+
+GptOptions gpt_options_from_config(const YAML::Node& config, int64_t vocab_size) {
+  GptOptions o;
+  o.vocab_size = vocab_size;
+  o.d_model = cfg::get<int64_t>(config, "model.d_model");
+  o.n_layers = cfg::get<int64_t>(config, "model.n_layers");
+  o.n_heads = cfg::get<int64_t>(config, "model.n_heads");
+  o.n_kv_heads = cfg::get_or<int64_t>(config, "model.n_kv_heads", 0);
+  o.mlp_ratio = cfg::get_or<double>(config, "model.mlp_ratio", 4.0);
+  o.mlp = cfg::get_or<std::string>(config, "model.mlp", "gelu");
+  o.dropout = cfg::get_or<double>(config, "model.dropout", 0.0);
+  o.max_seq_len = cfg::get<int64_t>(config, "model.max_seq_len");
+  o.rope_theta = cfg::get_or<double>(config, "model.rope_theta", 10000.0);
+  o.norm_eps = cfg::get_or<double>(config, "model.norm_eps", 1e-5);
+  o.attention = cfg::get<std::string>(config, "attention.name");
+  o.attention_params = cfg::require(config, "attention");
+  o.mask.kind = parse_mask_kind(cfg::get_or<std::string>(config, "attention.mask", "causal"));
+  o.mask.block_size = cfg::get_or<int64_t>(config, "attention.block_size", 0);
+  check_user(o.d_model > 0 && o.n_layers > 0 && o.n_heads > 0,
+             "model.d_model, model.n_layers and model.n_heads must be positive");
+  check_user(o.mlp == "gelu" || o.mlp == "swiglu",
+             "model.mlp: expected gelu or swiglu, got '" + o.mlp + "'");
+  check_user(o.mask.kind != MaskKind::kBlockCausal || o.mask.block_size > 0,
+             "attention.block_size must be > 0 when attention.mask=block_causal");
+  return o;
+}
+
+RmsNormImpl::RmsNormImpl(int64_t dim, double eps) : eps_(eps) {
+  weight = register_parameter("weight", torch::ones({dim}));
+}
+
+torch::Tensor RmsNormImpl::forward(const torch::Tensor& x) {
+  // Normalise in float32 at least (bf16 autocast inputs), then cast back.
+  auto xf = x.scalar_type() == torch::kDouble ? x : x.to(torch::kFloat);
+  auto normed = xf * torch::rsqrt(xf.pow(2).mean(-1, /*keepdim=*/true) + eps_);
+  return (normed * weight).to(x.scalar_type());
+}
+
+MlpImpl::MlpImpl(int64_t d_model, int64_t hidden, const std::string& kind)
+    : swiglu_(kind == "swiglu") {
+  auto linear = [](int64_t in, int64_t out) {
+    return torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(false));
+  };
+  if (swiglu_) {
+    w_gate = register_module("w_gate", linear(d_model, hidden));
+    w_up = register_module("w_up", linear(d_model, hidden));
+    w_down = register_module("w_down", linear(hidden, d_model));
+  } else {
+    fc_in = register_module("fc_in", linear(d_model, hidden));
+    fc_out = register_module("fc_out", linear(hidden, d_model));
+  }
+}
+
+torch::Tensor MlpImpl::forward(const torch::Tensor& x) {
+  if (swiglu_) return w_down(torch::silu(w_gate(x)) * w_up(x));
+  return fc_out(torch::gelu(fc_in(x), "tanh"));
+}
+
+BlockImpl::BlockImpl(const GptOptions& options, int64_t layer_index) : dropout_(options.dropout) {
+  AttentionOptions attention_options;
+  attention_options.d_model = options.d_model;
+  attention_options.n_heads = options.n_heads;
+  attention_options.n_kv_heads = options.n_kv_heads > 0 ? options.n_kv_heads : options.n_heads;
+  attention_options.layer_index = layer_index;
+  attention_options.n_layers = options.n_layers;
+  attention_options.max_seq_len = options.max_seq_len;
+  attention_options.dropout = options.dropout;
+  attention_options.rope_theta = options.rope_theta;
+  attention_options.params = options.attention_params;
+  attn_norm = register_module("attn_norm", RmsNorm(options.d_model, options.norm_eps));
+  attn = register_module("attn", make_attention(options.attention, attention_options));
+  mlp_norm = register_module("mlp_norm", RmsNorm(options.d_model, options.norm_eps));
+  // SwiGLU keeps the parameter count of a GELU MLP by using 2/3 of the hidden width.
+  int64_t hidden = static_cast<int64_t>(options.mlp_ratio * options.d_model);
+  if (options.mlp == "swiglu") hidden = (2 * hidden / 3 + 7) / 8 * 8;
+  mlp = register_module("mlp", Mlp(options.d_model, hidden, options.mlp));
+}
+
+torch::Tensor BlockImpl::forward(const torch::Tensor& x, const AttentionContext& context,
+                                 AttentionOutput& attention_out) {
+  attention_out = attn->forward(attn_norm(x), context);
+  auto h = x + torch::dropout(attention_out.y, dropout_, is_training());
+  return h + torch::dropout(mlp(mlp_norm(h)), dropout_, is_training());
+}
+
+GptImpl::GptImpl(const GptOptions& options) : options_(options) {
+  check_user(options.vocab_size > 0, "GPT needs a positive vocabulary size");
+  embed = register_module("embed", torch::nn::Embedding(options.vocab_size, options.d_model));
+  // A ModuleList gives the state_dict keys blocks.<i>.*; `blocks` keeps typed handles.
+  block_list = register_module("blocks", torch::nn::ModuleList());
+  for (int64_t i = 0; i < options.n_layers; ++i) {
+    blocks.push_back(Block(options, i));
+    block_list->push_back(blocks.back());
+  }
+  final_norm = register_module("final_norm", RmsNorm(options.d_model, options.norm_eps));
+  init_weights();
+}
+
+void GptImpl::init_weights() {
+  // GPT-2 init: N(0, 0.02) for embeddings and linear weights of the standard blocks, and
+  // N(0, 0.02/sqrt(2·L)) for the projections that write into the residual stream. Attention
+  // modules with an official init of their own (MoH routers, DIFF lambdas) keep it: only
+  // parameters named like q/k/v/out projections and MLP weights are re-initialised here.
+  torch::NoGradGuard no_grad;
+  const double std = 0.02;
+  const double residual_std = std / std::sqrt(2.0 * options_.n_layers);
+  embed->weight.normal_(0.0, std);
+  for (auto& block : blocks) {
+    for (auto& item : block->attn->named_parameters(/*recurse=*/true)) {
+      const std::string& name = item.key();
+      if (name == "out_proj.weight")
+        item.value().normal_(0.0, residual_std);
+      else if (name == "q_proj.weight" || name == "k_proj.weight" || name == "v_proj.weight")
+        item.value().normal_(0.0, std);
+      else if (name.size() > 5 && name.substr(name.size() - 5) == ".bias" &&
+               name.rfind("_proj.bias") != std::string::npos)
+        item.value().zero_();
+    }
+    for (auto& item : block->mlp->named_parameters()) item.value().normal_(0.0, std);
+    block->mlp->output_projection()->weight.normal_(0.0, residual_std);
+  }
+}
+
+torch::Tensor GptImpl::head(const torch::Tensor& hidden) const {
+  return torch::matmul(hidden, embed->weight.t());
+}
+
+ModelOutput GptImpl::forward(const torch::Tensor& tokens, const ForwardOptions& options) {
+  TORCH_CHECK(tokens.dim() == 2, "GPT expects [B, T] token ids");
+  const int64_t length = tokens.size(1);
+  AttentionContext context;
+  context.mask = options.mask.value_or(options_.mask);
+  context.cache_commit = options.cache_commit;
+  if (options.positions.defined()) {
+    context.positions = options.positions;
+  } else {
+    const int64_t start =
+        (options.caches && !options.caches->empty()) ? options.caches->front().length() : 0;
+    context.positions = torch::arange(start, start + length, tokens.options().dtype(torch::kLong));
+  }
+  // No bound on positions: RoPE extrapolates, and length-extrapolation evals rely on that.
+  if (options.caches && options.caches->size() != blocks.size()) options.caches->resize(blocks.size());
+
+  ModelOutput out;
+  auto x = torch::dropout(embed(tokens), options_.dropout, is_training());
+  std::map<std::string, std::pair<torch::Tensor, int64_t>> aux_sums;
+  for (size_t i = 0; i < blocks.size(); ++i) {
+    const int64_t layer = static_cast<int64_t>(i);
+    context.cache = options.caches ? &(*options.caches)[i] : nullptr;
+    context.need_probs = options.taps.prob_layers.count(layer) > 0;
+    AttentionOutput attention_out;
+    x = blocks[i]->forward(x, context, attention_out);
+    if (options.taps.hidden_layers.count(layer)) out.hidden[layer] = x;
+    if (context.need_probs) out.probs[layer] = attention_out.probs;
+    for (auto& [name, value] : attention_out.aux_losses) {
+      auto& slot = aux_sums[name];
+      slot.first = slot.first.defined() ? slot.first + value : value;
+      slot.second += 1;
+    }
+    for (auto& [name, value] : attention_out.stats)
+      out.stats["layer" + std::to_string(layer) + "/" + name] = value;
+  }
+  for (auto& [name, slot] : aux_sums) out.aux_losses[name] = slot.first / slot.second;
+  if (options.taps.logits) out.logits = head(final_norm(x));
+  return out;
+}
+
+double gpt_flops_per_token(const GptImpl& model, int64_t seq_len) {
+  // PaLM appendix B: 6·N (N = non-embedding parameters; the tied head's matmul adds 6·V·C) plus
+  // 12·L·T·C for attention scores and values, forward + backward.
+  const GptOptions& o = model.options();
+  double params = 0;
+  for (const auto& p : model.parameters()) params += static_cast<double>(p.numel());
+  params -= static_cast<double>(o.vocab_size * o.d_model);  // embedding lookup is not a matmul
+  const double head = static_cast<double>(o.vocab_size * o.d_model);
+  return 6.0 * (params + head) + 12.0 * o.n_layers * seq_len * o.d_model;
+}
+
+}  // namespace attnlab

@@ -1,0 +1,117 @@
+// `model=gpt`: a GPT-style decoder (or, with a bidirectional mask, encoder) whose attention comes
+// from the attention registry by name: token embedding, pre-norm RMSNorm blocks with RoPE inside
+// the attention, GELU or SwiGLU MLP, final RMSNorm and an output head tied to the embedding,
+// GPT-2-style scaled init of the residual projections.
+//
+// Parameter names (state_dict keys): embed.weight, blocks.<i>.attn_norm.weight,
+// blocks.<i>.attn.<module's own names>, blocks.<i>.mlp_norm.weight,
+// blocks.<i>.mlp.{fc_in,fc_out}.weight (gelu) or blocks.<i>.mlp.{w_gate,w_up,w_down}.weight
+// (swiglu), final_norm.weight. The head reuses embed.weight (no separate key).
+#pragma once
+
+#include <torch/torch.h>
+#include <yaml-cpp/yaml.h>
+
+#include <optional>
+#include <vector>
+
+#include "modules/attention.h"
+#include "modules/model_output.h"
+
+namespace attnlab {
+
+struct GptOptions {
+  int64_t vocab_size = 0;
+  int64_t d_model = 128;
+  int64_t n_layers = 4;
+  int64_t n_heads = 4;
+  int64_t n_kv_heads = 0;  // 0 = n_heads
+  double mlp_ratio = 4.0;
+  std::string mlp = "gelu";  // gelu | swiglu
+  double dropout = 0.0;
+  int64_t max_seq_len = 256;
+  double rope_theta = 10000.0;
+  double norm_eps = 1e-5;
+  std::string attention = "mha";
+  YAML::Node attention_params;  // the composed `attention:` group
+  MaskSpec mask;                // default mask (attention.mask / attention.block_size)
+};
+
+// Reads GptOptions from a composed config (model.*, attention.*) and the tokenizer's vocab size.
+GptOptions gpt_options_from_config(const YAML::Node& config, int64_t vocab_size);
+
+struct ForwardOptions {
+  std::optional<MaskSpec> mask;     // default: the model's configured mask
+  torch::Tensor positions;          // [T] int64; default: cache length .. cache length + T - 1
+  std::vector<KVCache>* caches = nullptr;  // one per block, for incremental decoding
+  bool cache_commit = true;
+  TapRequest taps;
+};
+
+class RmsNormImpl : public torch::nn::Module {
+ public:
+  RmsNormImpl(int64_t dim, double eps);
+  torch::Tensor forward(const torch::Tensor& x);
+  torch::Tensor weight;
+
+ private:
+  double eps_;
+};
+TORCH_MODULE(RmsNorm);
+
+class MlpImpl : public torch::nn::Module {
+ public:
+  MlpImpl(int64_t d_model, int64_t hidden, const std::string& kind);
+  torch::Tensor forward(const torch::Tensor& x);
+  // The projection writing into the residual stream (scaled at init).
+  torch::nn::Linear output_projection() const { return swiglu_ ? w_down : fc_out; }
+
+  torch::nn::Linear fc_in{nullptr}, fc_out{nullptr};
+  torch::nn::Linear w_gate{nullptr}, w_up{nullptr}, w_down{nullptr};
+
+ private:
+  bool swiglu_;
+};
+TORCH_MODULE(Mlp);
+
+class BlockImpl : public torch::nn::Module {
+ public:
+  BlockImpl(const GptOptions& options, int64_t layer_index);
+  // Returns the block output; fills `attention_out` with the module's extras.
+  torch::Tensor forward(const torch::Tensor& x, const AttentionContext& context,
+                        AttentionOutput& attention_out);
+
+  RmsNorm attn_norm{nullptr};
+  std::shared_ptr<AttentionImpl> attn;
+  RmsNorm mlp_norm{nullptr};
+  Mlp mlp{nullptr};
+
+ private:
+  double dropout_;
+};
+TORCH_MODULE(Block);
+
+class GptImpl : public torch::nn::Module {
+ public:
+  explicit GptImpl(const GptOptions& options);
+  ModelOutput forward(const torch::Tensor& tokens, const ForwardOptions& options = {});
+  const GptOptions& options() const { return options_; }
+  // Final-norm hidden states -> logits with the tied head.
+  torch::Tensor head(const torch::Tensor& hidden) const;
+
+  torch::nn::Embedding embed{nullptr};
+  std::vector<Block> blocks;
+  torch::nn::ModuleList block_list{nullptr};
+  RmsNorm final_norm{nullptr};
+
+ private:
+  void init_weights();
+  GptOptions options_;
+};
+TORCH_MODULE(Gpt);
+
+// Non-embedding parameter count and FLOPs per token for forward+backward (PaLM formula:
+// 6·N + 12·L·T·C), used for MFU.
+double gpt_flops_per_token(const GptImpl& model, int64_t seq_len);
+
+}  // namespace attnlab

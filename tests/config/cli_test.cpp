@@ -1,0 +1,108 @@
+// CLI smoke tests: run the built `attnlab` binary for `config`, `--help`, sweeps and the error
+// paths (exit code 2, one `error:` line, no stack trace).
+#include <sys/wait.h>
+
+#include <cstdio>
+
+#include "tests/config/config_test_util.h"
+
+namespace attnlab::config {
+namespace {
+
+struct Result {
+  int exit_code;
+  std::string output;  // stdout and stderr
+};
+
+Result run_cli(const std::string& args) {
+  std::string command = std::string("cd '") + ATTNLAB_BINARY_DIR +
+                        "' && env -u ATTNLAB_CONFIG_DIR " + "-u ATTNLAB_CONFIG_PATH ./attnlab " +
+                        args + " 2>&1";
+  Result result{-1, ""};
+  FILE* pipe = popen(command.c_str(), "r");
+  if (!pipe) return result;
+  char buffer[4096];
+  size_t n;
+  while ((n = fread(buffer, 1, sizeof(buffer), pipe)) > 0) result.output.append(buffer, n);
+  int status = pclose(pipe);
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return result;
+}
+
+class Cli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!std::filesystem::exists(std::string(ATTNLAB_BINARY_DIR) + "/attnlab"))
+      GTEST_SKIP() << "attnlab binary not built in " << ATTNLAB_BINARY_DIR;
+  }
+  const std::string dir_ = " --config-dir '" + testing::source_configs() + "' ";
+};
+
+TEST_F(Cli, ConfigPrintsComposedYaml) {
+  Result r = run_cli("config" + dir_ + "model.d_model=64 attention=mha");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("d_model: 64"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("dir: runs/${name}/${now:%Y-%m-%d_%H-%M-%S}"), std::string::npos);
+  YAML::Node parsed = YAML::Load(r.output);
+  EXPECT_EQ(parsed["optim"]["betas"][1].as<double>(), 0.95);
+  Result resolved = run_cli("config --resolve" + dir_ + "name=cli");
+  EXPECT_EQ(resolved.exit_code, 0) << resolved.output;
+  EXPECT_NE(resolved.output.find("dir: runs/cli/"), std::string::npos) << resolved.output;
+  EXPECT_EQ(resolved.output.find("${"), std::string::npos) << resolved.output;
+}
+
+TEST_F(Cli, HelpListsCommandsAndGroups) {
+  Result r = run_cli("--help" + dir_);
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  for (std::string fragment : {"usage: attnlab <command>", "config ", "--multirun", "attention:",
+                               "mha", "scheduler:", "warmup_cosine", "experiment:", "tiny"})
+    EXPECT_NE(r.output.find(fragment), std::string::npos) << fragment << "\n" << r.output;
+  Result command = run_cli("config --help");
+  EXPECT_EQ(command.exit_code, 0);
+  EXPECT_NE(command.output.find("attnlab config: print the composed config"), std::string::npos)
+      << command.output;
+}
+
+TEST_F(Cli, MultirunListsJobs) {
+  Result r = run_cli("config -m" + dir_ + "seed=1,2 'attention=glob(mha)'");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("# 2 jobs"), std::string::npos) << r.output;
+  YAML::Node jobs = YAML::Load(r.output);
+  ASSERT_EQ(jobs.size(), 2u);
+  EXPECT_EQ(jobs[1]["overrides"][0].as<std::string>(), "seed=2");
+  EXPECT_EQ(jobs[1]["dir"].as<std::string>().rfind("runs/multirun/", 0), 0u);
+  EXPECT_EQ(jobs[1]["dir"].as<std::string>().substr(jobs[1]["dir"].as<std::string>().size() - 2),
+            "/1");
+}
+
+TEST_F(Cli, UserErrorsExitTwoWithOneLine) {
+  Result bad_key = run_cli("config" + dir_ + "model.d_modle=3");
+  EXPECT_EQ(bad_key.exit_code, 2);
+  EXPECT_EQ(bad_key.output.rfind("error: ", 0), 0u) << bad_key.output;
+  EXPECT_NE(bad_key.output.find("did you mean model.d_model?"), std::string::npos);
+  EXPECT_EQ(std::count(bad_key.output.begin(), bad_key.output.end(), '\n'), 1) << bad_key.output;
+  EXPECT_EQ(bad_key.output.find("terminate"), std::string::npos);
+
+  Result bad_type = run_cli("config" + dir_ + "model.d_model=abc");
+  EXPECT_EQ(bad_type.exit_code, 2);
+  EXPECT_NE(bad_type.output.find("expected int"), std::string::npos) << bad_type.output;
+
+  Result unknown = run_cli("nosuchcommand");
+  EXPECT_EQ(unknown.exit_code, 2);
+  EXPECT_NE(unknown.output.find("unknown command 'nosuchcommand'"), std::string::npos);
+  EXPECT_NE(unknown.output.find("config"), std::string::npos) << unknown.output;
+
+  Result bad_option = run_cli("config --bogus");
+  EXPECT_EQ(bad_option.exit_code, 2) << bad_option.output;
+  EXPECT_EQ(bad_option.output.rfind("error: ", 0), 0u) << bad_option.output;
+
+  testing::TempDir d;
+  d.write("config.yaml", "a: [1,\n");
+  Result syntax = run_cli("config --config-dir '" + d.path() + "'");
+  EXPECT_EQ(syntax.exit_code, 2);
+  EXPECT_NE(syntax.output.find("config.yaml:"), std::string::npos) << syntax.output;
+  EXPECT_NE(syntax.output.find("YAML syntax error"), std::string::npos) << syntax.output;
+}
+
+}  // namespace
+}  // namespace attnlab::config

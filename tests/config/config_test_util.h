@@ -1,0 +1,90 @@
+// Test helpers for the config engine: scratch config trees in temporary directories, scoped
+// environment variables, and an EXPECT for "throws UserError whose message contains ...".
+#pragma once
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <string>
+
+#include "common/error.h"
+#include "trainer/config/config.h"
+
+namespace attnlab::config::testing {
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = (std::filesystem::temp_directory_path() / "attnlab_cfg_XXXXXX").string();
+    path_ = mkdtemp(pattern.data());
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  // Writes `text` to <dir>/<relative>, creating folders.
+  void write(const std::string& relative, const std::string& text) const {
+    std::filesystem::path file = std::filesystem::path(path_) / relative;
+    std::filesystem::create_directories(file.parent_path());
+    std::ofstream(file, std::ios::binary) << text;
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// Sets (or unsets, for nullopt) an environment variable for the scope's lifetime.
+class ScopedEnv {
+ public:
+  ScopedEnv(const std::string& name, const std::optional<std::string>& value) : name_(name) {
+    if (const char* old = getenv(name.c_str())) old_ = old;
+    if (value)
+      setenv(name.c_str(), value->c_str(), 1);
+    else
+      unsetenv(name.c_str());
+  }
+  ~ScopedEnv() {
+    if (old_)
+      setenv(name_.c_str(), old_->c_str(), 1);
+    else
+      unsetenv(name_.c_str());
+  }
+
+ private:
+  std::string name_;
+  std::optional<std::string> old_;
+};
+
+inline YAML::Node compose_in(const std::string& dir, const std::vector<std::string>& overrides,
+                             bool resolve = true) {
+  ComposeRequest request;
+  request.config_dir = dir;
+  request.overrides = overrides;
+  request.resolve = resolve;
+  return compose(request);
+}
+
+// The shipped configs/ tree of the source checkout.
+inline std::string source_configs() { return std::string(ATTNLAB_SOURCE_DIR) + "/configs"; }
+
+}  // namespace attnlab::config::testing
+
+// Expects `statement` to throw attnlab::UserError whose message contains every listed fragment.
+#define EXPECT_USER_ERROR(statement, ...)                                        \
+  do {                                                                           \
+    try {                                                                        \
+      statement;                                                                 \
+      ADD_FAILURE() << "expected UserError from: " #statement;                   \
+    } catch (const attnlab::UserError& error_) {                                 \
+      for (const std::string& fragment_ : {__VA_ARGS__})                         \
+        EXPECT_NE(std::string(error_.what()).find(fragment_), std::string::npos) \
+            << "message '" << error_.what() << "' lacks '" << fragment_ << "'";  \
+    }                                                                            \
+  } while (0)

@@ -1,0 +1,220 @@
+// Samplers: windows are shifted input/target pairs from the shard, sampling is deterministic in
+// the seed, state()/load_state() resume bitwise, ranks read disjoint windows, eval batches are
+// fixed.
+#include "data/sampler.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <set>
+
+#include "common/error.h"
+#include "data_test_support.h"
+
+namespace attnlab {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A shard whose token i is i % 50000: a window's first token tells where it starts.
+std::shared_ptr<const TokenShard> counting_shard(int64_t n, const std::string& name) {
+  std::vector<int32_t> tokens(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) tokens[static_cast<size_t>(i)] = static_cast<int32_t>(i % 50000);
+  ShardInfo info;
+  info.vocab_size = 50000;
+  info.fingerprint = "count";
+  const fs::path path = test::temp_dir() / "sampler" / name;
+  write_token_shard(path, tokens, info);
+  return TokenShard::open(path);
+}
+
+SamplerOptions options(int64_t seed, int64_t rank = 0, int64_t world = 1) {
+  SamplerOptions o;
+  o.batch_size = 4;
+  o.seq_len = 16;
+  o.seed = static_cast<uint64_t>(seed);
+  o.rank = rank;
+  o.world_size = world;
+  return o;
+}
+
+void expect_same(const Batch& a, const Batch& b) {
+  EXPECT_TRUE(torch::equal(a.input, b.input));
+  EXPECT_TRUE(torch::equal(a.target, b.target));
+}
+
+// Checks each row is a contiguous window and target is input shifted by one; returns starts.
+std::vector<int64_t> window_starts(const Batch& batch) {
+  EXPECT_EQ(batch.input.dtype(), torch::kLong);
+  EXPECT_EQ(batch.input.device(), torch::Device(torch::kCPU));
+  std::vector<int64_t> starts;
+  for (int64_t r = 0; r < batch.input.size(0); ++r) {
+    const auto x = batch.input[r], y = batch.target[r];
+    const int64_t start = x[0].item<int64_t>();
+    EXPECT_TRUE(torch::equal(x, torch::arange(start, start + x.size(0), torch::kLong)));
+    EXPECT_TRUE(torch::equal(y, x + 1));
+    starts.push_back(start);
+  }
+  return starts;
+}
+
+template <typename S>
+void check_resume(std::shared_ptr<const TokenShard> shard, int64_t steps_before) {
+  S original(shard, options(5));
+  for (int64_t i = 0; i < steps_before; ++i) original.next();
+  const std::string saved = original.state();
+  S resumed(shard, options(5));
+  resumed.load_state(saved);
+  for (int i = 0; i < 20; ++i) expect_same(original.next(), resumed.next());
+  EXPECT_EQ(original.state(), resumed.state());
+}
+
+TEST(RandomWindowSampler, WindowsAreShiftedPairsAndSeedDeterministic) {
+  const auto shard = counting_shard(4000, "random.bin");
+  RandomWindowSampler a(shard, options(1)), b(shard, options(1)), c(shard, options(2));
+  std::set<int64_t> starts;
+  bool differs = false;
+  for (int i = 0; i < 50; ++i) {
+    const Batch batch_a = a.next(), batch_b = b.next(), batch_c = c.next();
+    expect_same(batch_a, batch_b);
+    differs = differs || !torch::equal(batch_a.input, batch_c.input);
+    for (int64_t s : window_starts(batch_a)) {
+      EXPECT_GE(s, 0);
+      EXPECT_LE(s + 16 + 1, 4000);
+      starts.insert(s);
+    }
+  }
+  EXPECT_TRUE(differs);
+  EXPECT_GT(starts.size(), 150u);  // 200 draws over 3984 offsets: few repeats
+}
+
+TEST(RandomWindowSampler, CoversOffsetsUniformly) {
+  // 20 possible offsets, 20000 draws: every offset appears, none far from 1000.
+  const auto shard = counting_shard(36, "tiny_random.bin");
+  RandomWindowSampler sampler(shard, options(3));
+  std::map<int64_t, int> counts;
+  for (int i = 0; i < 5000; ++i)
+    for (int64_t s : window_starts(sampler.next())) ++counts[s];
+  EXPECT_EQ(counts.size(), 20u);
+  for (auto [start, count] : counts) {
+    EXPECT_GT(count, 850) << start;
+    EXPECT_LT(count, 1150) << start;
+  }
+}
+
+TEST(RandomWindowSampler, StateResumesBitwise) {
+  check_resume<RandomWindowSampler>(counting_shard(4000, "random_resume.bin"), 7);
+}
+
+TEST(RandomWindowSampler, RanksUseDifferentStreams) {
+  const auto shard = counting_shard(4000, "random_ranks.bin");
+  RandomWindowSampler r0(shard, options(1, 0, 2)), r1(shard, options(1, 1, 2));
+  EXPECT_FALSE(torch::equal(r0.next().input, r1.next().input));
+  EXPECT_EQ(r0.state(), r1.state());  // lockstep: rank 0's state restores every rank
+}
+
+TEST(SequentialSampler, EachEpochVisitsEveryWindowOnceInShuffledOrder) {
+  const auto shard = counting_shard(16 * 40 + 1, "seq.bin");  // exactly 40 windows
+  SequentialSampler sampler(shard, options(9));
+  ASSERT_EQ(sampler.windows(), 40);
+  std::vector<int64_t> epoch0, epoch1;
+  for (int i = 0; i < 20; ++i) {  // 20 batches of 4 = two epochs
+    for (int64_t s : window_starts(sampler.next())) {
+      EXPECT_EQ(s % 16, 0);
+      (epoch0.size() < 40 ? epoch0 : epoch1).push_back(s / 16);
+    }
+  }
+  EXPECT_EQ(std::set<int64_t>(epoch0.begin(), epoch0.end()).size(), 40u);
+  EXPECT_EQ(std::set<int64_t>(epoch1.begin(), epoch1.end()).size(), 40u);
+  EXPECT_NE(epoch0, epoch1);  // reshuffled per epoch
+  std::vector<int64_t> identity(40);
+  std::iota(identity.begin(), identity.end(), 0);
+  EXPECT_NE(epoch0, identity);
+  EXPECT_EQ(sampler.epoch(), 1);
+}
+
+TEST(SequentialSampler, RanksPartitionTheWindowsOfEveryEpoch) {
+  const auto shard = counting_shard(16 * 100 + 5, "seq_ranks.bin");  // 100 windows
+  const int64_t world = 3;
+  for (int64_t epoch = 0; epoch < 3; ++epoch) {
+    std::set<int64_t> seen;
+    int64_t total = 0;
+    for (int64_t rank = 0; rank < world; ++rank) {
+      SequentialSampler sampler(shard, options(4, rank, world));
+      ASSERT_EQ(sampler.windows_per_rank(), 33);
+      for (int64_t p = 0; p < sampler.windows_per_rank(); ++p, ++total)
+        seen.insert(sampler.window_at(epoch, p));
+    }
+    EXPECT_EQ(total, 99);
+    EXPECT_EQ(seen.size(), 99u) << "a window was read twice in epoch " << epoch;
+  }
+  // The batches the ranks actually produce over one epoch are disjoint too.
+  std::set<int64_t> starts;
+  for (int64_t rank = 0; rank < world; ++rank) {
+    SamplerOptions o = options(4, rank, world);
+    o.batch_size = 11;  // 3 batches of 11 = one epoch of 33 windows
+    SequentialSampler sampler(shard, o);
+    for (int i = 0; i < 3; ++i)
+      for (int64_t s : window_starts(sampler.next())) EXPECT_TRUE(starts.insert(s).second);
+  }
+  EXPECT_EQ(starts.size(), 99u);
+}
+
+TEST(SequentialSampler, StateResumesBitwiseAcrossEpochs) {
+  const auto shard = counting_shard(16 * 30 + 1, "seq_resume.bin");
+  check_resume<SequentialSampler>(shard, 3);
+  check_resume<SequentialSampler>(shard, 17);  // mid second epoch
+}
+
+TEST(Samplers, StateMismatchesAndBadOptionsAreUserErrors) {
+  const auto shard = counting_shard(16 * 30 + 1, "seq_errors.bin");
+  SequentialSampler seq(shard, options(5));
+  RandomWindowSampler rnd(shard, options(5));
+  EXPECT_THROW(seq.load_state(rnd.state()), UserError);
+  EXPECT_THROW(rnd.load_state(seq.state()), UserError);
+  EXPECT_THROW(rnd.load_state("random v1 seed=5 draws=abc"), UserError);
+  SequentialSampler other_seed(shard, options(6));
+  EXPECT_THROW(other_seed.load_state(seq.state()), UserError);
+  SequentialSampler two_ranks(shard, options(5, 0, 2));
+  EXPECT_THROW(two_ranks.load_state(seq.state()), UserError);
+  SamplerOptions long_windows = options(5);
+  long_windows.seq_len = 10000;
+  EXPECT_THROW(SequentialSampler(shard, long_windows), UserError);
+  EXPECT_THROW(RandomWindowSampler(shard, long_windows), UserError);
+  EXPECT_THROW(SequentialSampler(shard, options(5, 2, 2)), UserError);
+}
+
+TEST(Samplers, MadeFromConfig) {
+  const auto shard = counting_shard(4000, "config.bin");
+  YAML::Node config = test::data_config();
+  config["data"]["sampler"] = "sequential";
+  auto sampler = make_sampler(config, shard, 1, 2);
+  const Batch batch = sampler->next();
+  EXPECT_EQ(batch.input.sizes(), (std::vector<int64_t>{4, 32}));
+  EXPECT_NE(dynamic_cast<SequentialSampler*>(sampler.get()), nullptr);
+  config["data"]["sampler"] = "shuffled";
+  EXPECT_THROW(make_sampler(config, shard), UserError);
+}
+
+TEST(EvalBatches, ConsecutiveWindowsFromTheStartAndStable) {
+  const auto shard = counting_shard(16 * 25 + 1, "eval.bin");  // 25 windows -> 6 batches of 4
+  const auto batches = eval_batches(*shard, 100, 4, 16);
+  ASSERT_EQ(batches.size(), 6u);
+  for (size_t i = 0; i < batches.size(); ++i) {
+    const auto starts = window_starts(batches[i]);
+    for (size_t r = 0; r < starts.size(); ++r)
+      EXPECT_EQ(starts[r], static_cast<int64_t>((i * 4 + r) * 16));
+  }
+  const auto again = eval_batches(*shard, 3, 4, 16);
+  ASSERT_EQ(again.size(), 3u);
+  for (size_t i = 0; i < again.size(); ++i) expect_same(again[i], batches[i]);
+  // Two ranks split the 6 batches round-robin.
+  const auto rank1 = eval_batches(*shard, 100, 4, 16, 1, 2);
+  ASSERT_EQ(rank1.size(), 3u);
+  expect_same(rank1[0], batches[1]);
+  expect_same(rank1[2], batches[5]);
+  EXPECT_THROW(eval_batches(*shard, 5, 4, 1000), UserError);
+}
+
+}  // namespace
+}  // namespace attnlab

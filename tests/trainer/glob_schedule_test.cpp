@@ -1,0 +1,105 @@
+// glob_match semantics and LR schedule values at key steps. Expected values are worked out by hand
+// from the formulas in lr_schedule.h (e.g. cosine midpoint = min + (1 - min) / 2).
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "common/error.h"
+#include "common/glob.h"
+#include "trainer/lr_schedule.h"
+
+namespace attnlab {
+namespace {
+
+TEST(Glob, WildcardsAndClasses) {
+  EXPECT_TRUE(glob_match("blocks.0.*", "blocks.0.attn.q.weight"));
+  EXPECT_FALSE(glob_match("blocks.0.*", "blocks.10.attn.q.weight"));
+  EXPECT_TRUE(glob_match("blocks.1*", "blocks.10.fc.bias"));  // documented: * crosses dots
+  EXPECT_TRUE(glob_match("*.bias", "blocks.3.fc.bias"));
+  EXPECT_FALSE(glob_match("*.bias", "blocks.3.fc.bias2"));
+  EXPECT_TRUE(glob_match("blocks.?.fc.*", "blocks.7.fc.weight"));
+  EXPECT_FALSE(glob_match("blocks.?.fc.*", "blocks.17.fc.weight"));
+  EXPECT_TRUE(glob_match("blocks.[0-2].*", "blocks.2.x"));
+  EXPECT_FALSE(glob_match("blocks.[0-2].*", "blocks.3.x"));
+  EXPECT_TRUE(glob_match("blocks.[!0].*", "blocks.3.x"));
+  EXPECT_FALSE(glob_match("blocks.[!0].*", "blocks.0.x"));
+  EXPECT_TRUE(glob_match("*", ""));
+  EXPECT_FALSE(glob_match("?", ""));
+  EXPECT_TRUE(glob_match("*a*a*b", "aaaaaaaaaaaaaaaaaaaaaaab"));
+  EXPECT_FALSE(glob_match("*a*a*b", "aaaaaaaaaaaaaaaaaaaaaaaa"));
+  EXPECT_TRUE(glob_match("embed.weight", "embed.weight"));
+  EXPECT_FALSE(glob_match("embed", "embed.weight"));
+}
+
+std::unique_ptr<LrSchedule> schedule(const std::string& yaml) {
+  return make_schedule(YAML::Load(yaml));
+}
+
+TEST(LrSchedule, WarmupCosine) {
+  auto s = schedule(
+      "scheduler: {name: warmup_cosine, warmup_steps: 10, min_lr_ratio: 0.1}\n"
+      "trainer: {max_steps: 110}");
+  EXPECT_DOUBLE_EQ(s->lr_factor(0), 0.1);  // (0+1)/10
+  EXPECT_DOUBLE_EQ(s->lr_factor(4), 0.5);
+  EXPECT_DOUBLE_EQ(s->lr_factor(9), 1.0);
+  EXPECT_DOUBLE_EQ(s->lr_factor(10), 1.0);
+  EXPECT_NEAR(s->lr_factor(60), 0.55, 1e-12);  // halfway: 0.1 + 0.9 * 0.5
+  EXPECT_NEAR(s->lr_factor(35), 0.1 + 0.45 * (1 + std::cos(M_PI / 4)), 1e-12);
+  EXPECT_NEAR(s->lr_factor(110), 0.1, 1e-12);
+  EXPECT_NEAR(s->lr_factor(500), 0.1, 1e-12);
+  EXPECT_NE(s->describe().find("warmup_cosine"), std::string::npos);
+}
+
+TEST(LrSchedule, DefaultIsWarmupCosine) {
+  auto s = schedule("trainer: {max_steps: 100}");
+  EXPECT_EQ(s->spec().name, "warmup_cosine");
+  EXPECT_DOUBLE_EQ(s->lr_factor(0), 1.0);  // no warmup by default
+  EXPECT_NEAR(s->lr_factor(50), 0.55, 1e-12);
+}
+
+TEST(LrSchedule, ConstantAndLinear) {
+  auto c = schedule("scheduler: {name: constant, warmup_steps: 4}\ntrainer: {max_steps: 100}");
+  EXPECT_DOUBLE_EQ(c->lr_factor(1), 0.5);
+  EXPECT_DOUBLE_EQ(c->lr_factor(4), 1.0);
+  EXPECT_DOUBLE_EQ(c->lr_factor(1000), 1.0);
+  auto l = schedule(
+      "scheduler: {name: linear, warmup_steps: 10, min_lr_ratio: 0.0}\n"
+      "trainer: {max_steps: 110}");
+  EXPECT_DOUBLE_EQ(l->lr_factor(10), 1.0);
+  EXPECT_NEAR(l->lr_factor(35), 0.75, 1e-12);
+  EXPECT_NEAR(l->lr_factor(110), 0.0, 1e-12);
+}
+
+TEST(LrSchedule, WarmupStableDecay) {
+  auto lin = schedule(
+      "scheduler: {name: wsd, warmup_steps: 10, min_lr_ratio: 0.1, "
+      "decay_fraction: 0.2}\ntrainer: {max_steps: 100}");
+  EXPECT_DOUBLE_EQ(lin->lr_factor(50), 1.0);
+  EXPECT_DOUBLE_EQ(lin->lr_factor(80), 1.0);  // decay starts at 100 - 20
+  EXPECT_NEAR(lin->lr_factor(85), 1.0 - 0.9 * 0.25, 1e-12);
+  EXPECT_NEAR(lin->lr_factor(90), 0.55, 1e-12);
+  EXPECT_NEAR(lin->lr_factor(100), 0.1, 1e-12);
+  auto cos = schedule(
+      "scheduler: {name: wsd, warmup_steps: 10, min_lr_ratio: 0.1, "
+      "decay_fraction: 0.2, decay_shape: cosine}\nscheduler_unused: 1\n"
+      "trainer: {max_steps: 100}");
+  EXPECT_NEAR(cos->lr_factor(85), 0.1 + 0.45 * (1 + std::cos(M_PI / 4)), 1e-12);
+  EXPECT_NEAR(cos->lr_factor(90), 0.55, 1e-12);
+}
+
+TEST(LrSchedule, BadConfigIsUserError) {
+  try {
+    schedule("scheduler: {name: cosine_typo}\ntrainer: {max_steps: 10}");
+    FAIL();
+  } catch (const UserError& e) {
+    EXPECT_NE(std::string(e.what()).find("warmup_cosine"), std::string::npos);  // lists names
+  }
+  EXPECT_THROW(schedule("scheduler: {min_lr_ratio: 1.5}\ntrainer: {max_steps: 10}"), UserError);
+  EXPECT_THROW(schedule("scheduler: {warmup_steps: 20}\ntrainer: {max_steps: 10}"), UserError);
+  EXPECT_THROW(schedule("scheduler: {name: wsd, decay_shape: exp}\ntrainer: {max_steps: 10}"),
+               UserError);
+  EXPECT_THROW(schedule("scheduler: {name: constant}"), UserError);  // no max_steps
+}
+
+}  // namespace
+}  // namespace attnlab

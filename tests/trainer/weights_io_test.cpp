@@ -1,0 +1,188 @@
+// PyTorch interop: our export read by Python's torch.load (and loaded strictly into an equivalent
+// torch.nn module), Python's torch.save files (zip + legacy, OrderedDict state_dicts, strided,
+// int64, bfloat16, single-entry dicts) read by read_weights, and partial loading reports.
+// Values are compared exactly via JSON dumps written by the producing side.
+#include "trainer/weights_io.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "common/error.h"
+#include "tests/trainer/trainer_test_util.h"
+#include "trainer/checkpoint.h"
+#include "trainer/cli/command.h"
+
+namespace attnlab {
+namespace {
+using testing::TempDir;
+using testing::TinyModel;
+
+// The Python twin of TinyModel (same state_dict keys and shapes).
+const char* kPythonModel = R"PY(
+import json, sys, torch
+from torch import nn
+class Block(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        self.norm = nn.Parameter(torch.ones(4))
+class Tiny(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Embedding(10, 4)
+        self.blocks = nn.ModuleList([Block(), Block()])
+        self.final_norm = nn.LayerNorm(4)
+        self.register_buffer("step_buffer", torch.zeros(2))
+def dump(d, path):
+    json.dump({k: {"shape": list(v.shape), "dtype": str(v.dtype),
+                   "values": v.double().flatten().tolist()} for k, v in d.items()}, open(path, "w"))
+)PY";
+
+bool run_python(const TempDir& dir, const std::string& body, const std::string& args) {
+  std::ofstream(dir / "script.py") << kPythonModel << body;
+  std::string cmd =
+      "/usr/bin/python3 " + (dir / "script.py") + " " + args + " > " + (dir / "py.log") + " 2>&1";
+  bool ok = std::system(cmd.c_str()) == 0;
+  if (!ok) {
+    std::ifstream log(dir / "py.log");
+    std::cerr << log.rdbuf();
+  }
+  return ok;
+}
+
+void expect_matches_json(const TensorMap& weights, const std::string& json_path,
+                         const std::vector<std::string>& only = {}) {
+  auto expected = nlohmann::json::parse(std::ifstream(json_path));
+  for (const auto& item : expected.items()) {
+    if (!only.empty() && std::find(only.begin(), only.end(), item.key()) == only.end()) continue;
+    ASSERT_TRUE(weights.count(item.key())) << item.key();
+    const auto& t = weights.at(item.key());
+    EXPECT_EQ(t.sizes().vec(), item.value()["shape"].get<std::vector<int64_t>>()) << item.key();
+    auto values = item.value()["values"].get<std::vector<double>>();
+    auto flat = t.to(torch::kFloat64).contiguous().flatten();
+    ASSERT_EQ(flat.numel(), static_cast<int64_t>(values.size()));
+    EXPECT_TRUE(torch::equal(flat, torch::tensor(values, torch::kFloat64))) << item.key();
+  }
+}
+
+TEST(WeightsIo, ExportIsReadByPythonTorchLoad) {
+  if (!testing::python_has_torch()) GTEST_SKIP() << "/usr/bin/python3 has no torch";
+  TempDir dir;
+  torch::manual_seed(3);
+  TinyModel model;
+  model->buffer.copy_(torch::tensor({1.5, -2.0}));
+  save_weights_file(dir / "model.pt", state_dict(*model));
+  nlohmann::json expected;
+  for (const auto& [name, t] : state_dict(*model)) {
+    auto flat = t.to(torch::kFloat64).flatten();
+    expected[name] = {{"shape", t.sizes().vec()},
+                      {"values", std::vector<double>(flat.data_ptr<double>(),
+                                                     flat.data_ptr<double>() + flat.numel())}};
+  }
+  std::ofstream(dir / "expected.json") << expected.dump();
+  ASSERT_TRUE(run_python(dir, R"PY(
+d = torch.load(sys.argv[1])
+exp = json.load(open(sys.argv[2]))
+assert isinstance(d, dict), type(d)
+assert sorted(d) == sorted(exp), (sorted(d), sorted(exp))
+for k, v in exp.items():
+    assert d[k].dtype == torch.float32, (k, d[k].dtype)
+    assert list(d[k].shape) == v["shape"], k
+    assert torch.equal(d[k].double().flatten(), torch.tensor(v["values"], dtype=torch.float64)), k
+m = Tiny()
+m.load_state_dict(d, strict=True)
+assert torch.equal(m.step_buffer, torch.tensor([1.5, -2.0]))
+)PY",
+                         (dir / "model.pt") + " " + (dir / "expected.json")));
+}
+
+TEST(WeightsIo, ReadsPythonTorchSaveZipAndLegacyAndPartialLoad) {
+  if (!testing::python_has_torch()) GTEST_SKIP() << "/usr/bin/python3 has no torch";
+  TempDir dir;
+  ASSERT_TRUE(run_python(dir, R"PY(
+out = sys.argv[1]
+torch.manual_seed(0)
+sd = Tiny().state_dict()                       # an OrderedDict with _metadata
+sd["blocks.0.fc.bias"] = torch.randn(5)        # shape mismatch
+sd["extra.weight"] = torch.randn(2, 2)         # unexpected
+del sd["final_norm.bias"]                      # missing
+torch.save(sd, out + "/zip.pt")
+torch.save(sd, out + "/legacy.pt", _use_new_zipfile_serialization=False)
+dump(sd, out + "/sd.json")
+odd = {"strided": torch.randn(3, 4).t(), "i64": torch.arange(5), "bf16": torch.randn(3).bfloat16(),
+       "offset": torch.arange(10.)[3:7], "param": nn.Parameter(torch.randn(2))}
+torch.save(odd, out + "/odd.pt")
+dump(odd, out + "/odd.json")
+torch.save({"only": torch.ones(2)}, out + "/single.pt")   # single entry: SETITEM opcode
+torch.save({"model": {"w": torch.ones(3)}, "step": 7}, out + "/nested.pt")
+)PY",
+                         dir.str()));
+
+  for (const char* file : {"zip.pt", "legacy.pt"}) {
+    SCOPED_TRACE(file);
+    TensorMap weights = read_weights(dir / file);
+    EXPECT_EQ(weights.size(), 10u);  // 9 params + buffer - 1 deleted + 1 extra + 0
+    expect_matches_json(weights, dir / "sd.json");
+
+    TinyModel model;
+    auto before = state_dict(*model);
+    auto snapshot = before.at("final_norm.bias").clone();
+    EXPECT_THROW(load_state_dict(*model, weights, /*strict=*/true), UserError);
+    EXPECT_TRUE(torch::equal(state_dict(*model).at("embed.weight"), before.at("embed.weight")));
+    LoadReport report = load_state_dict(*model, weights, /*strict=*/false);
+    EXPECT_EQ(report.missing, std::vector<std::string>{"final_norm.bias"});
+    EXPECT_EQ(report.unexpected, std::vector<std::string>{"extra.weight"});
+    ASSERT_EQ(report.mismatched.size(), 1u);
+    EXPECT_EQ(report.mismatched[0].rfind("blocks.0.fc.bias: weights [5] vs model [4]", 0), 0u)
+        << report.mismatched[0];
+    EXPECT_EQ(report.loaded.size(), 8u);
+    EXPECT_NE(report.summary().find("extra.weight"), std::string::npos);
+    auto after = state_dict(*model);
+    expect_matches_json(after, dir / "sd.json", report.loaded);
+    EXPECT_TRUE(torch::equal(after.at("final_norm.bias"), snapshot));  // kept at init
+  }
+  TensorMap odd = read_weights(dir / "odd.pt");
+  expect_matches_json(odd, dir / "odd.json");
+  EXPECT_EQ(odd.at("i64").scalar_type(), torch::kInt64);
+  EXPECT_EQ(odd.at("bf16").scalar_type(), torch::kBFloat16);
+  EXPECT_EQ(read_weights(dir / "single.pt").at("only").sum().item<float>(), 2.0f);
+  EXPECT_EQ(read_weights(dir / "nested.pt").count("w"), 1u);
+}
+
+TEST(WeightsIo, BadFilesAreUserErrors) {
+  TempDir dir;
+  std::ofstream(dir / "junk.pt") << "this is not a torch file";
+  EXPECT_THROW(read_weights(dir / "junk.pt"), UserError);
+  EXPECT_THROW(read_weights(dir / "missing.pt"), UserError);
+  TinyModel model;
+  save_weights_file(dir / "ours.pt", state_dict(*model));
+  auto bytes = std::filesystem::file_size(dir / "ours.pt");
+  std::filesystem::resize_file(dir / "ours.pt", bytes / 2);
+  EXPECT_THROW(read_weights(dir / "ours.pt"), UserError);
+}
+
+TEST(WeightsIo, InitFromCheckpointAndExportCommand) {
+  TempDir dir;
+  torch::manual_seed(11);
+  TinyModel source;
+  save_checkpoint(dir / "run", *source, nullptr, TrainState{}, "");
+  TinyModel target;
+  auto report = init_from_config(*target, YAML::Load("init_from: " + (dir / "run")));
+  EXPECT_TRUE(report.complete());
+  for (const auto& [name, t] : state_dict(*source))
+    EXPECT_TRUE(torch::equal(t, state_dict(*target).at(name))) << name;
+  EXPECT_TRUE(init_from_config(*target, YAML::Load("seed: 1")).loaded.empty());
+
+  EXPECT_EQ(testing::run_command_quietly(
+                "export", {"run_dir=" + (dir / "run"), "out=" + (dir / "exported.pt")}),
+            0);
+  TensorMap exported = read_weights(dir / "exported.pt");  // our own pickle_save output
+  for (const auto& [name, t] : state_dict(*source)) EXPECT_TRUE(torch::equal(t, exported.at(name)));
+  EXPECT_THROW(testing::run_command_quietly("export", {"run_dir=" + (dir / "run"), "output=x.pt"}),
+               UserError);
+}
+
+}  // namespace
+}  // namespace attnlab

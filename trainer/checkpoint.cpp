@@ -1,0 +1,377 @@
+// Implementation of checkpoint.h: archive layout, CRC trailer, atomic publish, retention, resume.
+#include "trainer/checkpoint.h"
+
+#include <zlib.h>
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <regex>
+
+#include "common/error.h"
+#include "trainer/atomic_file.h"
+#include "trainer/weights_io.h"
+
+namespace attnlab {
+namespace fs = std::filesystem;
+namespace {
+
+constexpr char kMagic[8] = {'A', 'T', 'N', 'L', 'C', 'K', 'P', '1'};
+constexpr size_t kTrailerSize = 24;  // magic[8] + archive size u64 + crc32 u32 + version u32
+constexpr uint32_t kFormatVersion = 1;
+
+std::string step_file_name(int64_t step) {
+  char name[32];
+  std::snprintf(name, sizeof(name), "step_%08lld.ckpt", static_cast<long long>(step));
+  return name;
+}
+
+uint32_t crc_of(const char* data, size_t size) {
+  return static_cast<uint32_t>(crc32_z(0L, reinterpret_cast<const Bytef*>(data), size));
+}
+
+std::string trailer(const std::string& archive) {
+  std::string t(kTrailerSize, '\0');
+  uint64_t size = archive.size();
+  uint32_t crc = crc_of(archive.data(), archive.size());
+  std::memcpy(&t[0], kMagic, 8);
+  std::memcpy(&t[8], &size, 8);
+  std::memcpy(&t[16], &crc, 4);
+  std::memcpy(&t[20], &kFormatVersion, 4);
+  return t;
+}
+
+// Size of the archive part of a checkpoint's bytes; UserError naming `path` when truncated/corrupt.
+size_t verified_archive_size(const std::string& path, const std::string& bytes) {
+  auto corrupt = [&](const std::string& why) {
+    return UserError("checkpoint '" + path + "' is corrupted or truncated (" + why +
+                     "); use an earlier checkpoint");
+  };
+  if (bytes.size() < kTrailerSize) throw corrupt("only " + std::to_string(bytes.size()) + " bytes");
+  const char* t = bytes.data() + bytes.size() - kTrailerSize;
+  if (std::memcmp(t, kMagic, 8) != 0) throw corrupt("missing end marker");
+  uint64_t size = 0;
+  uint32_t crc = 0;
+  std::memcpy(&size, t + 8, 8);
+  std::memcpy(&crc, t + 16, 4);
+  if (size != bytes.size() - kTrailerSize) throw corrupt("size mismatch");
+  if (crc_of(bytes.data(), size) != crc) throw corrupt("CRC32 mismatch");
+  return size;
+}
+
+// Reads and parses the archive of a checkpoint file.
+// Tensors are mapped to `device` (the model's device when resuming, CPU for export/init_from), so
+// a checkpoint written on a GPU loads on a CPU-only machine and vice versa.
+torch::serialize::InputArchive open_archive(const std::string& path,
+                                            c10::optional<torch::Device> device) {
+  std::string bytes = read_file_bytes(path);
+  size_t size = verified_archive_size(path, bytes);
+  torch::serialize::InputArchive archive;
+  try {
+    archive.load_from(bytes.data(), size, device);
+  } catch (const c10::Error& e) {
+    throw UserError("checkpoint '" + path + "' cannot be parsed: " + e.what_without_backtrace());
+  }
+  return archive;
+}
+
+torch::serialize::InputArchive sub_archive(torch::serialize::InputArchive& archive,
+                                           const std::string& key, const std::string& path) {
+  torch::serialize::InputArchive sub;
+  check_user(archive.try_read(key, sub), "checkpoint '" + path + "' has no '" + key + "' section");
+  return sub;
+}
+
+std::vector<c10::Device> cuda_devices() {
+  std::vector<c10::Device> devices;
+  if (torch::cuda::is_available())
+    for (int64_t i = 0; i < static_cast<int64_t>(torch::cuda::device_count()); ++i)
+      devices.emplace_back(c10::kCUDA, static_cast<c10::DeviceIndex>(i));
+  return devices;
+}
+
+void save_rng(torch::serialize::OutputArchive& out) {
+  {
+    auto gen = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    out.write("cpu", gen.get_state());
+  }
+  auto devices = cuda_devices();
+  out.write("cuda_count", c10::IValue(static_cast<int64_t>(devices.size())));
+  for (const auto& device : devices) {
+    auto gen = at::globalContext().defaultGenerator(device);
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    out.write("cuda" + std::to_string(device.index()), gen.get_state());
+  }
+}
+
+void restore_rng_states(torch::serialize::InputArchive& in, const std::string& path) {
+  torch::Tensor cpu;
+  if (!in.try_read("cpu", cpu)) return;  // saved with save_rng=false
+  {
+    auto gen = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    gen.set_state(cpu.to(torch::kCPU));  // the archive may map tensors to a GPU
+  }
+  c10::IValue count;
+  in.read("cuda_count", count);
+  auto devices = cuda_devices();
+  if (count.toInt() != static_cast<int64_t>(devices.size())) {
+    std::cerr << "warning: checkpoint '" << path << "' holds " << count.toInt()
+              << " CUDA RNG states but " << devices.size()
+              << " CUDA devices are visible; CUDA RNG not restored\n";
+    return;
+  }
+  for (const auto& device : devices) {
+    torch::Tensor state;
+    in.read("cuda" + std::to_string(device.index()), state);
+    auto gen = at::globalContext().defaultGenerator(device);
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    gen.set_state(state.to(torch::kCPU));
+  }
+}
+
+TrainState read_meta(torch::serialize::InputArchive& meta, std::string* config_yaml) {
+  TrainState s;
+  c10::IValue v;
+  meta.read("step", v);
+  s.step = v.toInt();
+  meta.read("best_val_loss", v);
+  s.best_val_loss = v.toDouble();
+  meta.read("tokens_seen", v);
+  s.tokens_seen = v.toInt();
+  meta.read("sampler_state", v);
+  s.sampler_state = v.toStringRef();
+  meta.read("scheduler", v);
+  s.scheduler = v.toStringRef();
+  meta.read("extra", v);
+  for (const auto& entry : v.toGenericDict())
+    s.extra[entry.key().toStringRef()] = entry.value().toStringRef();
+  if (config_yaml) {
+    meta.read("config_yaml", v);
+    *config_yaml = v.toStringRef();
+  }
+  return s;
+}
+
+std::string read_pointer(const fs::path& file) {
+  std::string text = read_file_bytes(file.string());
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+  return text;
+}
+
+fs::path checkpoints_of(const std::string& path) {
+  fs::path p(path);
+  return fs::is_directory(p / "checkpoints") ? p / "checkpoints" : p;
+}
+
+void apply_retention(const fs::path& dir, int64_t keep_last) {
+  if (keep_last <= 0) return;
+  std::string latest = fs::exists(dir / "latest") ? read_pointer(dir / "latest") : "";
+  fs::path best = dir / "best.ckpt";
+  auto files = list_checkpoints(dir.string());
+  for (size_t i = static_cast<size_t>(keep_last); i < files.size(); ++i) {
+    fs::path file(files[i]);
+    if (file.filename() == latest) continue;
+    std::error_code ec;
+    if (fs::exists(best) && fs::equivalent(best, file, ec)) continue;
+    fs::remove(file, ec);
+  }
+}
+
+}  // namespace
+
+std::string checkpoint_dir(const std::string& run_dir) {
+  return (fs::path(run_dir) / "checkpoints").string();
+}
+
+bool is_checkpoint_file(const std::string& path) {
+  if (!fs::is_regular_file(path)) return false;
+  if (fs::path(path).extension() == ".ckpt") return true;
+  std::ifstream in(path, std::ios::binary);
+  if (fs::file_size(path) < kTrailerSize) return false;
+  in.seekg(-static_cast<std::streamoff>(kTrailerSize), std::ios::end);
+  char magic[8];
+  in.read(magic, 8);
+  return in && std::memcmp(magic, kMagic, 8) == 0;
+}
+
+std::vector<std::string> list_checkpoints(const std::string& run_dir) {
+  fs::path dir = checkpoints_of(run_dir);
+  std::vector<std::string> out;
+  if (!fs::is_directory(dir)) return out;
+  static const std::regex pattern(R"(step_\d{8,}\.ckpt)");
+  for (const auto& entry : fs::directory_iterator(dir))
+    if (entry.is_regular_file() && std::regex_match(entry.path().filename().string(), pattern))
+      out.push_back(entry.path().string());
+  // Zero-padded names sort by step; longer names (steps >= 1e8) are later.
+  std::sort(out.begin(), out.end(), [](const std::string& a, const std::string& b) {
+    return a.size() != b.size() ? a.size() > b.size() : a > b;
+  });
+  return out;
+}
+
+std::string resolve_checkpoint(const std::string& path) {
+  check_user(fs::exists(path), "checkpoint path '" + path + "' does not exist");
+  if (fs::is_regular_file(path)) return path;
+  fs::path dir = checkpoints_of(path);
+  if (fs::exists(dir / "latest")) {
+    fs::path target = dir / read_pointer(dir / "latest");
+    if (fs::is_regular_file(target)) return target.string();
+  }
+  auto files = list_checkpoints(dir.string());
+  check_user(!files.empty(),
+             "no checkpoint found in '" + path + "' (expected checkpoints/step_<8 digits>.ckpt)");
+  return files.front();
+}
+
+std::string save_checkpoint(const std::string& run_dir, const torch::nn::Module& model,
+                            const torch::optim::Optimizer* optimizer, const TrainState& state,
+                            const std::string& config_yaml, const SaveOptions& options) {
+  fs::path dir = checkpoint_dir(run_dir);
+  fs::create_directories(dir);
+  // Leftovers of an interrupted save are never valid checkpoints.
+  for (const auto& entry : fs::directory_iterator(dir))
+    if (entry.path().extension() == ".tmp") fs::remove(entry.path());
+
+  torch::serialize::OutputArchive archive;
+  torch::serialize::OutputArchive model_archive(archive.compilation_unit());
+  for (const auto& item : model.named_parameters(true))
+    model_archive.write(item.key(), item.value().detach());
+  for (const auto& item : model.named_buffers(true))
+    model_archive.write(item.key(), item.value().detach(), /*is_buffer=*/true);
+  archive.write("model", model_archive);
+
+  if (optimizer) {
+    torch::serialize::OutputArchive optim_archive(archive.compilation_unit());
+    optimizer->save(optim_archive);
+    archive.write("optimizer", optim_archive);
+  }
+  if (options.save_rng) {
+    torch::serialize::OutputArchive rng_archive(archive.compilation_unit());
+    save_rng(rng_archive);
+    archive.write("rng", rng_archive);
+  }
+  torch::serialize::OutputArchive meta(archive.compilation_unit());
+  meta.write("format_version", c10::IValue(static_cast<int64_t>(kFormatVersion)));
+  meta.write("step", c10::IValue(state.step));
+  meta.write("best_val_loss", c10::IValue(state.best_val_loss));
+  meta.write("tokens_seen", c10::IValue(state.tokens_seen));
+  meta.write("sampler_state", c10::IValue(state.sampler_state));
+  meta.write("scheduler", c10::IValue(state.scheduler));
+  c10::Dict<std::string, std::string> extra;
+  for (const auto& [k, v] : state.extra) extra.insert(k, v);
+  meta.write("extra", c10::IValue(extra));
+  meta.write("config_yaml", c10::IValue(config_yaml));
+  archive.write("meta", meta);
+
+  std::string bytes;
+  archive.save_to([&bytes](const void* data, size_t size) {
+    bytes.append(static_cast<const char*>(data), size);
+    return size;
+  });
+  bytes += trailer(bytes);
+
+  std::string name = step_file_name(state.step);
+  fs::path file = dir / name;
+  write_file_atomic(file.string(), bytes);
+  write_file_atomic((dir / "latest").string(), name + "\n");
+  if (options.is_best) {
+    fs::path tmp = dir / "best.ckpt.tmp";
+    std::error_code ec;
+    fs::create_hard_link(file, tmp, ec);
+    if (ec) {
+      write_file_atomic((dir / "best.ckpt").string(), bytes);
+    } else {
+      fs::rename(tmp, dir / "best.ckpt");
+      fsync_directory(dir.string());
+    }
+  }
+  apply_retention(dir, options.keep_last);
+  return file.string();
+}
+
+LoadedCheckpoint load_checkpoint(const std::string& path_or_dir, torch::nn::Module& model,
+                                 torch::optim::Optimizer* optimizer, TrainState* state,
+                                 bool restore_rng) {
+  const std::string path = resolve_checkpoint(path_or_dir);
+  c10::optional<torch::Device> device = torch::Device(torch::kCPU);
+  for (const auto& p : model.parameters()) {
+    device = p.device();
+    break;
+  }
+  torch::serialize::InputArchive archive = open_archive(path, device);
+  std::string config_yaml;
+  auto meta = sub_archive(archive, "meta", path);
+  TrainState loaded_state = read_meta(meta, &config_yaml);
+  TensorMap weights;
+  {
+    auto model_archive = sub_archive(archive, "model", path);
+    for (const auto& key : model_archive.keys()) model_archive.read(key, weights[key]);
+  }
+  try {
+    load_state_dict(model, weights, /*strict=*/true);
+  } catch (const UserError& e) {
+    throw UserError("checkpoint '" + path + "' does not fit the model: " + e.what());
+  }
+  if (optimizer) {
+    auto optim_archive = sub_archive(archive, "optimizer", path);
+    try {
+      optimizer->load(optim_archive);
+    } catch (const c10::Error& e) {
+      throw UserError("checkpoint '" + path +
+                      "': optimizer state does not fit the current "
+                      "parameter groups (did freeze / lr_multipliers change?): " +
+                      e.what_without_backtrace());
+    }
+  }
+  if (restore_rng) {
+    torch::serialize::InputArchive rng;
+    if (archive.try_read("rng", rng)) restore_rng_states(rng, path);
+  }
+  if (state) *state = loaded_state;
+  return {path, config_yaml};
+}
+
+std::optional<LoadedCheckpoint> resume_latest(const std::string& run_dir, torch::nn::Module& model,
+                                              torch::optim::Optimizer* optimizer,
+                                              TrainState* state) {
+  fs::path dir = checkpoints_of(run_dir);
+  std::vector<std::string> candidates;
+  if (fs::exists(dir / "latest")) {
+    fs::path target = dir / read_pointer(dir / "latest");
+    if (fs::is_regular_file(target)) candidates.push_back(target.string());
+  }
+  for (const auto& file : list_checkpoints(dir.string()))
+    if (std::find(candidates.begin(), candidates.end(), file) == candidates.end())
+      candidates.push_back(file);
+  if (candidates.empty()) return std::nullopt;
+  std::string failures;
+  for (const auto& file : candidates) {
+    try {
+      return load_checkpoint(file, model, optimizer, state);
+    } catch (const UserError& e) {
+      std::cerr << "warning: skipping checkpoint: " << e.what() << "\n";
+      failures += std::string("\n  ") + e.what();
+    }
+  }
+  throw UserError("no loadable checkpoint in '" + dir.string() + "':" + failures);
+}
+
+std::map<std::string, torch::Tensor> read_checkpoint_model_state(const std::string& path) {
+  auto archive = open_archive(path, torch::Device(torch::kCPU));
+  auto model_archive = sub_archive(archive, "model", path);
+  std::map<std::string, torch::Tensor> weights;
+  for (const auto& key : model_archive.keys()) model_archive.read(key, weights[key]);
+  return weights;
+}
+
+TrainState read_checkpoint_state(const std::string& path, std::string* config_yaml) {
+  auto archive = open_archive(path, torch::Device(torch::kCPU));
+  auto meta = sub_archive(archive, "meta", path);
+  return read_meta(meta, config_yaml);
+}
+
+}  // namespace attnlab

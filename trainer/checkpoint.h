@@ -1,0 +1,83 @@
+// Training checkpoints: everything needed for a bit-exact resume in one file per step,
+//   <run_dir>/checkpoints/step_<8 digits>.ckpt
+// holding a torch::serialize archive with sub-archives "model" (state_dict by dotted name),
+// "optimizer" (AdamW state incl. exp_avg/exp_avg_sq/step), "rng" (CPU and every CUDA generator)
+// and "meta" (TrainState, resolved config YAML), followed by a 24-byte trailer (magic, archive
+// size, CRC32) so truncation or corruption is detected before anything is loaded.
+//
+// Crash safety: the file is written as `.tmp`, fsynced, renamed, the directory fsynced; only then
+// is `checkpoints/latest` (a one-line pointer) replaced the same way. A crash at any point leaves
+// the previous checkpoint and pointer valid. `checkpoints/best.ckpt` is a hard link (or copy) of
+// the lowest-val-loss checkpoint. keep_last K deletes older step files, never the one `latest`
+// names nor the one `best.ckpt` is.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <limits>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace attnlab {
+
+struct TrainState {
+  int64_t step = 0;  // optimizer updates completed
+  double best_val_loss = std::numeric_limits<double>::infinity();
+  int64_t tokens_seen = 0;
+  std::string sampler_state;                 // the data sampler's serialised position/RNG
+  std::string scheduler;                     // LrSchedule::describe(), for provenance
+  std::map<std::string, std::string> extra;  // caller's RNG states etc. (e.g. "objective_rng")
+};
+
+struct SaveOptions {
+  int64_t keep_last = 0;  // 0 = keep every checkpoint
+  bool is_best = false;   // this checkpoint becomes checkpoints/best.ckpt
+  bool save_rng = true;   // torch CPU (+ CUDA) generator states
+};
+
+struct LoadedCheckpoint {
+  std::string path;
+  std::string config_yaml;
+};
+
+// Writes the checkpoint for state.step; returns its path. The optimizer may be null.
+std::string save_checkpoint(const std::string& run_dir, const torch::nn::Module& model,
+                            const torch::optim::Optimizer* optimizer, const TrainState& state,
+                            const std::string& config_yaml, const SaveOptions& options = {});
+
+// Loads a checkpoint (a file, or a run dir / checkpoints dir via resolve_checkpoint) into model
+// (strict), optimizer and state (either may be null) and restores the RNG states when
+// `restore_rng`. UserError naming the file when it is truncated, corrupted or does not fit the
+// model/optimizer.
+LoadedCheckpoint load_checkpoint(const std::string& path_or_dir, torch::nn::Module& model,
+                                 torch::optim::Optimizer* optimizer, TrainState* state,
+                                 bool restore_rng = true);
+
+// run.resume=auto: loads the newest valid checkpoint of run_dir (`latest` first, then older step
+// files, warning on stderr about each one skipped as invalid). nullopt when there is none;
+// UserError when checkpoints exist but none is loadable.
+std::optional<LoadedCheckpoint> resume_latest(const std::string& run_dir, torch::nn::Module& model,
+                                              torch::optim::Optimizer* optimizer,
+                                              TrainState* state);
+
+// A checkpoint file path from a file, a checkpoints/ dir or a run dir (via `latest`, else the
+// highest step). UserError when nothing is found.
+std::string resolve_checkpoint(const std::string& path);
+
+// Step files of a run dir, newest first.
+std::vector<std::string> list_checkpoints(const std::string& run_dir);
+
+bool is_checkpoint_file(const std::string& path);
+
+// The model state_dict stored in a checkpoint (for init_from / export), without a model.
+std::map<std::string, torch::Tensor> read_checkpoint_model_state(const std::string& path);
+
+// Metadata only (step, best val loss, ... and config YAML) of a checkpoint.
+TrainState read_checkpoint_state(const std::string& path, std::string* config_yaml = nullptr);
+
+std::string checkpoint_dir(const std::string& run_dir);
+
+}  // namespace attnlab

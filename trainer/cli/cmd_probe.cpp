@@ -1,0 +1,20 @@
+// `attnlab probe [overrides]`: composes the config and runs the probe (trainer/probe.h), e.g.
+//   attnlab probe attention=diff probe.dtype=float64 probe.layer_index=3 probe.out=diff.pt
+#include <iostream>
+
+#include "trainer/cli/command.h"
+#include "trainer/config/config.h"
+#include "trainer/probe.h"
+
+namespace attnlab {
+
+int run_probe_command(const CommandArgs& args) {
+  config::ComposeRequest request;
+  request.overrides = args.overrides;
+  request.config_dir = args.config_dir;
+  YAML::Node config = config::compose(request);
+  std::cout << "probe written to " << run_probe(config) << "\n";
+  return 0;
+}
+
+}  // namespace attnlab

@@ -1,0 +1,68 @@
+// `attnlab sample run_dir=... prompt="..." max_new_tokens=... temperature=... top_k=... top_p=...
+// [seed=...] [checkpoint=best|latest|path] [config overrides]`: text from a trained run with a
+// KV cache; prints the text, then tokens/s and forward passes per token on stderr.
+#include <iostream>
+
+#include "common/config_access.h"
+#include "trainer/cli/command.h"
+#include "trainer/cli/command_options.h"
+#include "trainer/run_setup.h"
+#include "trainer/sampling.h"
+
+namespace attnlab {
+
+namespace {
+
+// Splits `args` into this command's own keys and config overrides (keys containing a dot or a
+// leading +/~ are overrides on the run's saved config).
+void split_arguments(const std::vector<std::string>& args, std::vector<std::string>& own,
+                     std::vector<std::string>& overrides) {
+  for (const auto& arg : args) {
+    const auto eq = arg.find('=');
+    const std::string key = arg.substr(0, eq);
+    const bool is_override = key.find('.') != std::string::npos || key.empty() || key[0] == '+' ||
+                             key[0] == '~' || key == "seed";
+    (is_override ? overrides : own).push_back(arg);
+  }
+}
+
+double parse_number(const CommandOptions& options, const std::string& key, double fallback) {
+  if (!options.has(key)) return fallback;
+  try {
+    size_t used = 0;
+    double value = std::stod(options.get(key), &used);
+    if (used == options.get(key).size()) return value;
+  } catch (const std::exception&) {
+  }
+  throw UserError("attnlab sample: " + key + "='" + options.get(key) + "' is not a number");
+}
+
+}  // namespace
+
+int run_sample_command(const CommandArgs& args) {
+  std::vector<std::string> own, overrides;
+  split_arguments(args.overrides, own, overrides);
+  CommandOptions options("sample", own,
+                         {"run_dir", "prompt", "max_new_tokens", "temperature", "top_k", "top_p",
+                          "checkpoint"});
+  LoadedRun run = load_run(options.get("run_dir"), overrides, options.get_or("checkpoint", "best"));
+  const std::string prompt = options.get_or("prompt", "\n");
+  std::vector<int64_t> ids;
+  for (int32_t id : run.tokenizer->encode(prompt)) ids.push_back(id);
+  if (ids.empty()) ids.push_back(run.tokenizer->bos());
+  SampleOptions sample;
+  sample.max_new_tokens = static_cast<int64_t>(parse_number(options, "max_new_tokens", 200));
+  sample.temperature = parse_number(options, "temperature", 1.0);
+  sample.top_k = static_cast<int64_t>(parse_number(options, "top_k", 0));
+  sample.top_p = parse_number(options, "top_p", 1.0);
+  sample.seed = cfg::get<int64_t>(run.config, "seed");
+  SampleResult result = generate(*run.model, ids, sample);
+  std::vector<int32_t> out(result.tokens.begin(), result.tokens.end());
+  std::cout << prompt << run.tokenizer->decode(out) << std::endl;
+  std::fprintf(stderr, "%zu tokens in %.2f s: %.1f tokens/s, %.2f forward passes per token\n",
+               result.tokens.size(), result.seconds, result.tokens_per_second,
+               static_cast<double>(result.forward_passes) / std::max<size_t>(1, result.tokens.size()));
+  return 0;
+}
+
+}  // namespace attnlab

@@ -1,0 +1,59 @@
+// `attnlab train [overrides]`: composes the config, trains (resuming from the run dir when it
+// has a checkpoint), then prints the final validation metrics and, when trainer.sample_tokens
+// > 0, a sample from the trained model. `-m` runs a sweep through the configured launcher.
+#include <iostream>
+
+#include "common/config_access.h"
+#include "trainer/cli/command.h"
+#include "trainer/config/config.h"
+#include "trainer/run_setup.h"
+#include "trainer/sampling.h"
+#include "trainer/train_loop.h"
+
+namespace attnlab {
+
+namespace {
+
+void print_final_sample(const YAML::Node& config, const TrainSummary& summary) {
+  const int64_t tokens = cfg::get_or<int64_t>(config, "trainer.sample_tokens", 0);
+  if (tokens <= 0) return;
+  LoadedRun run = load_run(summary.run_dir, {}, "latest");
+  const std::string prompt = cfg::get_or<std::string>(config, "trainer.sample_prompt", "\n");
+  std::vector<int64_t> ids;
+  for (int32_t id : run.tokenizer->encode(prompt)) ids.push_back(id);
+  if (ids.empty()) ids.push_back(run.tokenizer->bos());
+  SampleOptions options;
+  options.max_new_tokens = tokens;
+  options.temperature = cfg::get_or<double>(config, "trainer.sample_temperature", 0.8);
+  options.top_k = cfg::get_or<int64_t>(config, "trainer.sample_top_k", 40);
+  options.seed = cfg::get<int64_t>(config, "seed");
+  SampleResult sample = generate(*run.model, ids, options);
+  std::vector<int32_t> out(sample.tokens.begin(), sample.tokens.end());
+  std::cout << "--- sample (" << tokens << " tokens, temperature " << options.temperature
+            << ") ---\n"
+            << prompt << run.tokenizer->decode(out) << "\n---\n";
+}
+
+}  // namespace
+
+int run_train_command(const CommandArgs& args) {
+  config::ComposeRequest request;
+  request.overrides = args.overrides;
+  request.config_dir = args.config_dir;
+  YAML::Node config = config::compose(request);
+  TrainSummary summary = train(config, args.overrides, args.argv);
+  if (summary.interrupted) {
+    std::cout << "stopped at step " << summary.step << "; resume with the same command (run.dir="
+              << summary.run_dir << ")\n";
+    return 0;
+  }
+  std::printf("final: step %lld | val loss %.4f | val ppl %.2f | val bpb %.4f | %.0f tok/s\n",
+              static_cast<long long>(summary.step), summary.val_loss, summary.val_perplexity,
+              summary.val_bits_per_byte, summary.tokens_per_second);
+  std::printf("run dir: %s\n", summary.run_dir.c_str());
+  std::fflush(stdout);
+  print_final_sample(config, summary);
+  return 0;
+}
+
+}  // namespace attnlab

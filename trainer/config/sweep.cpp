@@ -1,0 +1,88 @@
+// expand_sweep() / compose_sweep_job(): Hydra's BasicSweeper. Each override contributes a list of
+// values (one for plain overrides); jobs are the cartesian product with the first override
+// varying slowest, numbered 0..N-1.
+#include <fnmatch.h>
+
+#include "common/error.h"
+#include "trainer/config/config.h"
+#include "trainer/config/override_parser.h"
+#include "trainer/config/suggestions.h"
+#include "trainer/config/yaml_tree.h"
+
+namespace attnlab::config {
+namespace {
+
+constexpr size_t kMaxJobs = 100000;
+
+bool matches_any(const std::string& name, const std::vector<std::string>& patterns) {
+  for (const auto& pattern : patterns)
+    if (fnmatch(pattern.c_str(), name.c_str(), 0) == 0) return true;
+  return false;
+}
+
+// The concrete override texts one (possibly sweeping) override stands for.
+std::vector<std::string> sweep_values(
+    const Override& o, const std::map<std::string, std::vector<std::string>>& groups) {
+  if (!o.is_sweep()) return {o.text};
+  std::string prefix = op_prefix(o.op) + o.key + "=";
+  std::vector<std::string> out;
+  if (o.sweep.kind == SweepSpec::Kind::kChoices) {
+    for (const auto& item : o.sweep.items) out.push_back(prefix + item);
+    return out;
+  }
+  auto group = groups.find(o.key);
+  if (group == groups.end()) {
+    std::vector<std::string> names;
+    for (const auto& g : groups) names.push_back(g.first);
+    throw UserError("cannot apply '" + o.text + "': glob() sweeps over the options of a config " +
+                    "group, and '" + o.key + "' is not one; groups: " + join_names(names) +
+                    did_you_mean(o.key, names));
+  }
+  for (const auto& option : group->second)
+    if (matches_any(option, o.sweep.include) && !matches_any(option, o.sweep.exclude))
+      out.push_back(prefix + option);
+  check_user(!out.empty(), "'" + o.text + "' matches no option of config group '" + o.key +
+                               "'; available: " + join_names(group->second, 100));
+  return out;
+}
+
+}  // namespace
+
+std::vector<SweepJob> expand_sweep(const ComposeRequest& request) {
+  auto groups = discover_groups(search_path(request.config_dir));
+  std::vector<std::vector<std::string>> axes;
+  size_t total = 1;
+  for (const auto& text : request.overrides) {
+    axes.push_back(sweep_values(parse_override(text), groups));
+    total *= axes.back().size();
+    check_user(total <= kMaxJobs, "the sweep has more than " + std::to_string(kMaxJobs) + " jobs");
+  }
+  std::vector<SweepJob> jobs;
+  std::vector<size_t> index(axes.size(), 0);
+  for (size_t n = 0; n < total; ++n) {
+    SweepJob job{static_cast<int>(n), {}};
+    for (size_t a = 0; a < axes.size(); ++a) job.overrides.push_back(axes[a][index[a]]);
+    jobs.push_back(job);
+    // Odometer: the last override varies fastest, the first slowest.
+    for (size_t a = axes.size(); a-- > 0;) {
+      if (++index[a] < axes[a].size()) break;
+      index[a] = 0;
+    }
+  }
+  return jobs;
+}
+
+YAML::Node compose_sweep_job(const ComposeRequest& request, const SweepJob& job) {
+  ComposeRequest job_request = request;
+  job_request.overrides = job.overrides;
+  job_request.resolve = false;
+  YAML::Node config = compose(job_request);
+  YAML::Node sweep_dir = find_node(config, "run.sweep_dir");
+  std::string base = sweep_dir.IsDefined() && sweep_dir.IsScalar()
+                         ? sweep_dir.Scalar()
+                         : std::string("runs/multirun/${now:%Y-%m-%d_%H-%M-%S}");
+  set_node(config, "run.dir", string_scalar(base + "/" + std::to_string(job.index)));
+  return request.resolve ? resolve_interpolations(config) : config;
+}
+
+}  // namespace attnlab::config

@@ -1,0 +1,90 @@
+// Data-parallel process group for the trainer (`dist.*` config group, GitHub issue #7).
+// `mpirun -np N attnlab train ...` or `srun ... attnlab train ...` starts N copies; MPI supplies
+// rank and world size. Without a launcher (no OMPI_/PMI_/PMIX_/SLURM_STEP_NUM_TASKS>1 env) the
+// context is a single process and MPI is never initialised, so plain runs need no MPI runtime.
+//
+// Every collective here is non-blocking MPI polled against `dist.timeout_s`: a rank that died or
+// hangs turns into an MPI_Abort with a message naming the collective instead of a silent hang.
+#pragma once
+
+#include <torch/torch.h>
+#include <yaml-cpp/yaml.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace attnlab {
+
+struct DistOptions {
+  std::string backend = "mpi";  // mpi | gloo | nccl
+  double bucket_mb = 25.0;      // gradient bucket size (c10d/fairseq default)
+  double timeout_s = 600.0;     // any collective waiting longer aborts the job
+};
+
+// Reads `dist.backend`, `dist.bucket_mb`, `dist.timeout_s` (all optional); UserError on bad values.
+DistOptions dist_options_from_config(const YAML::Node& config);
+
+// True when this process was started by mpirun/srun with more than one task.
+bool launched_by_mpi_launcher();
+
+class DistributedContext {
+ public:
+  // Single-process context (rank 0 of 1); all collectives are no-ops.
+  DistributedContext() = default;
+  ~DistributedContext();
+  DistributedContext(const DistributedContext&) = delete;
+  DistributedContext& operator=(const DistributedContext&) = delete;
+
+  int rank() const { return rank_; }
+  int world_size() const { return world_size_; }
+  bool is_main() const { return rank_ == 0; }
+  bool is_distributed() const { return world_size_ > 1; }
+  const DistOptions& options() const { return options_; }
+  // True when MPI_THREAD_MULTIPLE was granted (collectives may be issued from autograd threads).
+  bool thread_multiple() const { return thread_multiple_; }
+
+  // Copies rank 0's parameters and buffers into every rank's `module` (in place, no autograd).
+  // Aborts with a clear message when the ranks' modules differ in structure.
+  void broadcast_module(torch::nn::Module& module);
+  // Broadcasts one tensor from `root` in place (CPU or device tensor; float/double/int/bool...).
+  void broadcast(torch::Tensor& tensor, int root = 0);
+  // Rank 0's string on every rank (e.g. the run dir, which may contain a timestamp).
+  std::string broadcast_string(const std::string& value, int root = 0);
+  // Mean of a scalar over ranks (validation loss, metrics).
+  double allreduce_mean(double value);
+  double allreduce_sum(double value);
+  // Elementwise sum over ranks, in place.
+  void allreduce_sum_(torch::Tensor& tensor);
+  // True on every rank when `flag` is true on any rank (e.g. a pre-emption signal seen by one).
+  bool allreduce_any(bool flag);
+  void barrier();
+
+  // Prints `message` prefixed with the rank and terminates every rank (MPI_Abort); a plain
+  // single-process context exits the process with `exit_code`.
+  [[noreturn]] void abort(const std::string& message, int exit_code = 1);
+
+  // Waits for a non-blocking MPI request, polling until dist.timeout_s has passed, then aborts
+  // naming `what`. Public so GradientReducer shares the policy. `request` is an MPI_Request*.
+  void wait_or_abort(void* request, const std::string& what);
+
+ private:
+  friend std::shared_ptr<DistributedContext> init_distributed(const YAML::Node& config);
+  int rank_ = 0;
+  int world_size_ = 1;
+  bool owns_mpi_ = false;
+  bool thread_multiple_ = false;
+  DistOptions options_;
+};
+
+// Creates the process group described by `config` (`dist.*`). Initialises MPI only when launched
+// by mpirun/srun; validates the backend (gloo/nccl are UserErrors in this CPU build, see .cpp).
+// One context per process: MPI can be initialised only once.
+std::shared_ptr<DistributedContext> init_distributed(const YAML::Node& config);
+
+// Runs `body`; an exception on any rank of a multi-rank job prints its message and aborts the
+// whole job (other ranks would otherwise wait forever in the next collective). Single-process
+// runs rethrow, so the CLI's usual UserError handling (exit 2) applies.
+int run_guarded(DistributedContext& context, const std::function<int()>& body);
+
+}  // namespace attnlab

@@ -1,0 +1,45 @@
+// See evaluator.h.
+#include "trainer/evaluator.h"
+
+#include <cmath>
+
+namespace attnlab {
+
+double nll_of(const LossResult& result) {
+  for (const char* key : {"nll", "loss/cross_entropy"}) {
+    auto it = result.terms.find(key);
+    if (it != result.terms.end()) return it->second.item<double>();
+  }
+  return result.total.item<double>();
+}
+
+EvalResult evaluate(GptImpl& model, ObjectiveImpl& objective, const LossSet& losses,
+                    const ObjectiveContext& context, const std::vector<Batch>& batches,
+                    DistributedContext& dist, const torch::Device& device,
+                    double bytes_per_token) {
+  torch::NoGradGuard no_grad;
+  const bool was_training = model.is_training();
+  model.eval();
+  ObjectiveContext eval_context = context;
+  eval_context.generator = at::detail::createCPUGenerator(/*seed=*/20240229);
+  double loss_sum = 0.0, count = 0.0;
+  for (size_t i = dist.rank(); i < batches.size(); i += dist.world_size()) {
+    Batch batch = batches[i];
+    batch.input = batch.input.to(device);
+    batch.target = batch.target.to(device);
+    loss_sum += nll_of(objective.compute(model, batch, losses, eval_context, /*training=*/false));
+    count += 1;
+  }
+  if (was_training) model.train();
+  EvalResult result;
+  loss_sum = dist.allreduce_sum(loss_sum);
+  count = dist.allreduce_sum(count);
+  result.batches = static_cast<int64_t>(count);
+  result.loss = count > 0 ? loss_sum / count : std::nan("");
+  result.perplexity = std::exp(result.loss);
+  result.bits_per_byte =
+      bytes_per_token > 0 ? result.loss / std::log(2.0) / bytes_per_token : std::nan("");
+  return result;
+}
+
+}  // namespace attnlab

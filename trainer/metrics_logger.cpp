@@ -1,0 +1,127 @@
+// Implementation of metrics_logger.h. All records stay in memory (a few per log step — tiny next to
+// a model) so the CSV can be regenerated whenever its column set grows.
+#include "trainer/metrics_logger.h"
+
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <sstream>
+
+#include "common/error.h"
+#include "trainer/atomic_file.h"
+
+namespace attnlab {
+namespace fs = std::filesystem;
+namespace {
+
+// CSV cell: numbers as JSON prints them (shortest round-trip), strings quoted when needed.
+std::string csv_cell(const nlohmann::json& value) {
+  if (value.is_null()) return "";
+  if (!value.is_string()) return value.dump();
+  const std::string& s = value.get_ref<const std::string&>();
+  if (s.find_first_of(",\"\n") == std::string::npos) return s;
+  std::string out = "\"";
+  for (char c : s) out += (c == '"') ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+
+}  // namespace
+
+MetricsLogger::MetricsLogger(const std::string& run_dir, std::optional<int64_t> resume_step)
+    : jsonl_path_((fs::path(run_dir) / "metrics.jsonl").string()),
+      csv_path_((fs::path(run_dir) / "metrics.csv").string()) {
+  fs::create_directories(run_dir);
+  if (resume_step && fs::exists(jsonl_path_)) {
+    std::ifstream in(jsonl_path_);
+    std::string line;
+    int64_t line_no = 0;
+    while (std::getline(in, line)) {
+      ++line_no;
+      if (line.empty()) continue;
+      nlohmann::json record;
+      try {
+        record = nlohmann::json::parse(line);
+      } catch (const nlohmann::json::parse_error&) {
+        // A crash can leave a half-written last line; anything else is real damage.
+        if (in.peek() == EOF) break;
+        throw UserError("'" + jsonl_path_ + "' line " + std::to_string(line_no) +
+                        " is not valid JSON");
+      }
+      if (record.contains("step") && record["step"].get<int64_t>() > *resume_step) continue;
+      records_.push_back(record);
+      add_columns(record);
+    }
+  }
+  rewrite_jsonl();
+  rewrite_csv();
+  jsonl_.open(jsonl_path_, std::ios::app);
+  csv_.open(csv_path_, std::ios::app);
+  check_user(jsonl_.good() && csv_.good(), "cannot write metrics files in '" + run_dir + "'");
+}
+
+bool MetricsLogger::add_columns(const nlohmann::json& record) {
+  bool added = false;
+  if (columns_.empty()) {
+    columns_.push_back("step");
+    added = true;
+  }
+  for (const auto& item : record.items()) {
+    if (std::find(columns_.begin(), columns_.end(), item.key()) == columns_.end()) {
+      columns_.push_back(item.key());
+      added = true;
+    }
+  }
+  return added;
+}
+
+std::string MetricsLogger::csv_row(const nlohmann::json& record) const {
+  std::string row;
+  for (size_t i = 0; i < columns_.size(); ++i) {
+    if (i) row += ',';
+    auto it = record.find(columns_[i]);
+    if (it != record.end()) row += csv_cell(*it);
+  }
+  return row + "\n";
+}
+
+void MetricsLogger::rewrite_jsonl() {
+  std::string text;
+  for (const auto& record : records_) text += record.dump() + "\n";
+  write_file_atomic(jsonl_path_, text);
+}
+
+void MetricsLogger::rewrite_csv() {
+  std::string text;
+  if (!columns_.empty()) {
+    for (size_t i = 0; i < columns_.size(); ++i) text += (i ? "," : "") + columns_[i];
+    text += "\n";
+  }
+  for (const auto& record : records_) text += csv_row(record);
+  write_file_atomic(csv_path_, text);
+}
+
+void MetricsLogger::log(const nlohmann::json& record) {
+  check_user(record.is_object() && record.contains("step") && record["step"].is_number_integer(),
+             "metrics record needs an integer 'step': " + record.dump());
+  records_.push_back(record);
+  jsonl_ << record.dump() << "\n";
+  jsonl_.flush();
+  if (add_columns(record)) {
+    // The header changed: regenerate the file, then reopen the append stream on the new file.
+    csv_.close();
+    rewrite_csv();
+    csv_.open(csv_path_, std::ios::app);
+  } else {
+    csv_ << csv_row(record);
+    csv_.flush();
+  }
+}
+
+double peak_rss_mib() {
+  struct rusage usage {};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_maxrss) / 1024.0;  // Linux reports KiB
+}
+
+}  // namespace attnlab

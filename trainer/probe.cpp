@@ -1,0 +1,92 @@
+// Probe targets and the probe runner; see probe.h.
+#include "trainer/probe.h"
+
+#include "common/config_access.h"
+#include "modules/attention.h"
+
+namespace attnlab {
+
+namespace {
+
+torch::ScalarType probe_dtype(const YAML::Node& config) {
+  const std::string name = cfg::get_or<std::string>(config, "probe.dtype", "float32");
+  if (name == "float32") return torch::kFloat;
+  if (name == "float64") return torch::kDouble;
+  throw UserError("probe.dtype: expected float32 or float64, got '" + name + "'");
+}
+
+AttentionOptions attention_options_from(const YAML::Node& config) {
+  AttentionOptions options;
+  options.d_model = cfg::get<int64_t>(config, "model.d_model");
+  options.n_heads = cfg::get<int64_t>(config, "model.n_heads");
+  options.n_kv_heads = cfg::get_or<int64_t>(config, "model.n_kv_heads", 0);
+  options.n_layers = cfg::get_or<int64_t>(config, "model.n_layers", 1);
+  options.max_seq_len = cfg::get_or<int64_t>(config, "model.max_seq_len", 0);
+  options.rope_theta = cfg::get_or<double>(config, "model.rope_theta", 10000.0);
+  options.dropout = cfg::get_or<double>(config, "probe.dropout", 0.0);
+  options.layer_index = cfg::get_or<int64_t>(config, "probe.layer_index", 0);
+  check_user(
+      options.layer_index >= 0 && options.layer_index < std::max<int64_t>(options.n_layers, 1),
+      "probe.layer_index (" + std::to_string(options.layer_index) +
+          ") must be in [0, model.n_layers)");
+  options.params = cfg::require(config, "attention");
+  return options;
+}
+
+}  // namespace
+
+TensorMap probe_attention(const YAML::Node& config) {
+  torch::manual_seed(cfg::get_or<int64_t>(config, "seed", 0));
+  AttentionOptions options = attention_options_from(config);
+  auto module = make_attention(cfg::get<std::string>(config, "attention.name"), options);
+  const auto dtype = probe_dtype(config);
+  module->to(dtype);
+  module->train(cfg::get_or<bool>(config, "probe.training", false));
+  const int64_t batch = cfg::get_or<int64_t>(config, "probe.batch", 2);
+  const int64_t length = cfg::get_or<int64_t>(config, "probe.seq_len", 16);
+  check_user(batch > 0 && length > 0, "probe.batch and probe.seq_len must be positive");
+  auto x = torch::randn({batch, length, options.d_model}, torch::TensorOptions().dtype(dtype))
+               .requires_grad_(true);
+
+  AttentionContext context;
+  context.mask.kind = parse_mask_kind(cfg::get_or<std::string>(config, "attention.mask", "causal"));
+  context.mask.block_size = cfg::get_or<int64_t>(config, "attention.block_size", 0);
+  context.positions = torch::arange(length);
+  AttentionOutput out = module->forward(x, context);
+  auto loss = out.y.sum();
+  for (const auto& [name, value] : out.aux_losses) loss = loss + value;
+  loss.backward();
+
+  TensorMap dump{{"x", x.detach()}, {"y", out.y.detach()}, {"grad.x", x.grad()}};
+  for (const auto& p : module->named_parameters()) {
+    dump["param." + p.key()] = p.value().detach();
+    dump["grad.param." + p.key()] =
+        p.value().grad().defined() ? p.value().grad() : torch::zeros_like(p.value());
+  }
+  for (const auto& [name, value] : out.aux_losses) dump["aux." + name] = value.detach();
+  for (const auto& [name, value] : out.stats) dump["stat." + name] = value.detach();
+  torch::NoGradGuard no_grad;
+  context.need_probs = true;
+  AttentionOutput with_probs = module->forward(x.detach(), context);
+  if (with_probs.probs.defined()) dump["attn"] = with_probs.probs;
+  return dump;
+}
+
+Registry<ProbeTarget>& probe_registry() {
+  static Registry<ProbeTarget> registry = [] {
+    Registry<ProbeTarget> r("probe target");
+    r.add("attention", probe_attention);
+    return r;
+  }();
+  return registry;
+}
+
+std::string run_probe(const YAML::Node& config) {
+  const std::string target = cfg::get_or<std::string>(config, "probe.target", "attention");
+  TensorMap dump = probe_registry().get(target)(config);
+  const std::string path = cfg::get_or<std::string>(config, "probe.out", "probe.pt");
+  save_weights_file(path, dump);
+  return path;
+}
+
+}  // namespace attnlab

@@ -1,0 +1,78 @@
+// See run_setup.h.
+#include "trainer/run_setup.h"
+
+#include <thread>
+
+#include "common/config_access.h"
+#include "common/error.h"
+
+namespace attnlab {
+
+torch::Device device_from_config(const YAML::Node& config) {
+  const std::string name = cfg::get_or<std::string>(config, "trainer.device", "cpu");
+  torch::Device device(torch::kCPU);
+  try {
+    device = torch::Device(name);
+  } catch (const c10::Error&) {
+    throw UserError("trainer.device: '" + name + "' is not a device (expected cpu, cuda or cuda:N)");
+  }
+  check_user(!device.is_cuda() || torch::cuda::is_available(),
+             "trainer.device=" + name + " but this LibTorch build has no usable CUDA device");
+  return device;
+}
+
+int configure_threads(const YAML::Node& config) {
+  int64_t threads = cfg::get_or<int64_t>(config, "trainer.threads", 0);
+  check_user(threads >= 0, "trainer.threads must be >= 0 (0 = all cores)");
+  if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
+  torch::set_num_threads(static_cast<int>(threads));
+  return static_cast<int>(threads);
+}
+
+Gpt build_model(const YAML::Node& config, int64_t vocab_size) {
+  torch::manual_seed(cfg::get<int64_t>(config, "seed"));
+  return Gpt(gpt_options_from_config(config, vocab_size));
+}
+
+}  // namespace attnlab
+
+#include <filesystem>
+
+#include "trainer/checkpoint.h"
+#include "trainer/config/config.h"
+#include "trainer/weights_io.h"
+
+namespace attnlab {
+
+LoadedRun load_run(const std::string& run_dir, const std::vector<std::string>& overrides,
+                   const std::string& checkpoint) {
+  namespace fs = std::filesystem;
+  const fs::path config_path = fs::path(run_dir) / "config.yaml";
+  check_user(fs::exists(config_path),
+             "run_dir=" + run_dir + " has no config.yaml (is it an attnlab run directory?)");
+  YAML::Node saved;
+  try {
+    saved = YAML::LoadFile(config_path.string());
+  } catch (const YAML::Exception& error) {
+    throw UserError(config_path.string() + ": " + error.what());
+  }
+  LoadedRun run;
+  run.config = config::apply_overrides(saved, overrides);
+  configure_threads(run.config);
+  run.device = device_from_config(run.config);
+  run.tokenizer = std::shared_ptr<const Tokenizer>(load_tokenizer(run.config));
+  run.model = build_model(run.config, run.tokenizer->vocab_size());
+  const fs::path best = fs::path(checkpoint_dir(run_dir)) / "best.ckpt";
+  if (checkpoint == "best" && fs::exists(best))
+    run.checkpoint_path = best.string();
+  else if (checkpoint == "best" || checkpoint == "latest")
+    run.checkpoint_path = resolve_checkpoint(run_dir);
+  else
+    run.checkpoint_path = resolve_checkpoint(checkpoint);
+  load_state_dict(*run.model, read_checkpoint_model_state(run.checkpoint_path), /*strict=*/true);
+  run.model->to(run.device);
+  run.model->eval();
+  return run;
+}
+
+}  // namespace attnlab

@@ -1,0 +1,45 @@
+// Pieces every command that builds a model shares (train, eval, sample, export, probe): device
+// and thread selection from `trainer.*`, and model construction from the composed config.
+#pragma once
+
+#include <torch/torch.h>
+#include <yaml-cpp/yaml.h>
+
+#include "modules/gpt.h"
+
+namespace attnlab {
+
+// `trainer.device` (cpu | cuda | cuda:N); UserError when CUDA is asked for but unavailable.
+torch::Device device_from_config(const YAML::Node& config);
+
+// `trainer.threads` (0 = all cores) for intra-op parallelism; returns the count in use.
+int configure_threads(const YAML::Node& config);
+
+// Builds model=gpt from model.* / attention.* for a tokenizer of `vocab_size` ids, seeded by
+// `seed` so every rank and every resume builds identical initial weights.
+Gpt build_model(const YAML::Node& config, int64_t vocab_size);
+
+}  // namespace attnlab
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "data/tokenizer.h"
+
+namespace attnlab {
+
+// A finished (or running) run, reloaded for eval/sample: its saved config.yaml with `overrides`
+// applied, its tokenizer and the model with the weights of `checkpoint` (best | latest | a path).
+struct LoadedRun {
+  YAML::Node config;
+  std::shared_ptr<const Tokenizer> tokenizer;
+  Gpt model{nullptr};
+  torch::Device device{torch::kCPU};
+  std::string checkpoint_path;
+};
+
+LoadedRun load_run(const std::string& run_dir, const std::vector<std::string>& overrides,
+                   const std::string& checkpoint = "best");
+
+}  // namespace attnlab

@@ -1,0 +1,29 @@
+// The training loop behind `attnlab train`: composes data, tokenizer, model, objective, losses,
+// optimizer and schedule from the resolved config; resumes bitwise-exactly from the run dir's
+// latest checkpoint (`run.resume=auto`); data-parallel over MPI when launched by mpirun/srun;
+// evaluates, logs, checkpoints atomically and stops cleanly on SIGINT/SIGTERM/SIGUSR1.
+#pragma once
+
+#include <yaml-cpp/yaml.h>
+
+#include <string>
+#include <vector>
+
+namespace attnlab {
+
+struct TrainSummary {
+  std::string run_dir;
+  int64_t step = 0;               // optimizer steps completed
+  double train_loss = 0.0;        // last step's total loss
+  double val_loss = 0.0;          // last evaluation (nats/token of the objective's main term)
+  double val_perplexity = 0.0;
+  double val_bits_per_byte = 0.0;
+  double tokens_per_second = 0.0; // mean over the steps run by this process
+  bool interrupted = false;       // stopped by a signal before max_steps
+};
+
+// `config` is the composed, resolved config; `overrides`/`argv` are recorded in the run dir.
+TrainSummary train(const YAML::Node& config, const std::vector<std::string>& overrides,
+                   const std::vector<std::string>& argv);
+
+}  // namespace attnlab

@@ -1,0 +1,101 @@
+// Implementation of weights_io.h. Loading copies under NoGradGuard into the existing parameter
+// tensors, so parameters keep their identity (optimizer references and tied weights stay valid).
+#include "trainer/weights_io.h"
+
+#include <filesystem>
+#include <iostream>
+#include <sstream>
+
+#include "common/config_access.h"
+#include "common/error.h"
+#include "trainer/atomic_file.h"
+#include "trainer/checkpoint.h"
+#include "trainer/torch_pickle_reader.h"
+
+namespace attnlab {
+namespace {
+
+std::string shape(const torch::Tensor& t) {
+  std::ostringstream os;
+  os << t.sizes();
+  return os.str();
+}
+
+void append_list(std::ostringstream& os, const char* title, const std::vector<std::string>& names) {
+  if (names.empty()) return;
+  os << "\n  " << title << " (" << names.size() << "):";
+  for (size_t i = 0; i < names.size() && i < 10; ++i) os << "\n    " << names[i];
+  if (names.size() > 10) os << "\n    ...";
+}
+
+}  // namespace
+
+std::string LoadReport::summary() const {
+  std::ostringstream os;
+  os << "loaded " << loaded.size() << " tensors; " << missing.size() << " missing, "
+     << unexpected.size() << " unexpected, " << mismatched.size() << " shape mismatches";
+  append_list(os, "missing (kept at init)", missing);
+  append_list(os, "unexpected (ignored)", unexpected);
+  append_list(os, "shape mismatch (kept at init)", mismatched);
+  return os.str();
+}
+
+TensorMap state_dict(const torch::nn::Module& model) {
+  TensorMap out;
+  for (const auto& item : model.named_parameters(true)) out[item.key()] = item.value();
+  for (const auto& item : model.named_buffers(true)) out[item.key()] = item.value();
+  return out;
+}
+
+LoadReport load_state_dict(torch::nn::Module& model, const TensorMap& weights, bool strict) {
+  TensorMap targets = state_dict(model);
+  LoadReport report;
+  for (const auto& [name, target] : targets) {
+    auto it = weights.find(name);
+    if (it == weights.end()) {
+      report.missing.push_back(name);
+    } else if (it->second.sizes() != target.sizes()) {
+      report.mismatched.push_back(name + ": weights " + shape(it->second) + " vs model " +
+                                  shape(target));
+    } else {
+      report.loaded.push_back(name);
+    }
+  }
+  for (const auto& item : weights)
+    if (!targets.count(item.first)) report.unexpected.push_back(item.first);
+  if (strict && !report.complete())
+    throw UserError(
+        "strict weight loading failed (set init_strict=false to load the matching "
+        "tensors only): " +
+        report.summary());
+  torch::NoGradGuard no_grad;
+  for (const auto& name : report.loaded) targets.at(name).copy_(weights.at(name));
+  return report;
+}
+
+void save_weights_file(const std::string& path, const TensorMap& weights) {
+  c10::Dict<std::string, at::Tensor> dict;
+  for (const auto& [name, tensor] : weights) dict.insert(name, tensor.detach().to(torch::kCPU));
+  std::vector<char> bytes = torch::pickle_save(c10::IValue(dict));
+  write_file_atomic(path, std::string(bytes.begin(), bytes.end()));
+}
+
+TensorMap read_weights(const std::string& path_or_run_dir) {
+  namespace fs = std::filesystem;
+  check_user(fs::exists(path_or_run_dir), "weights path '" + path_or_run_dir + "' does not exist");
+  if (fs::is_directory(path_or_run_dir) || is_checkpoint_file(path_or_run_dir))
+    return read_checkpoint_model_state(resolve_checkpoint(path_or_run_dir));
+  return read_torch_save_file(path_or_run_dir);
+}
+
+LoadReport init_from_config(torch::nn::Module& model, const YAML::Node& config) {
+  if (!cfg::has(config, "init_from")) return {};
+  std::string path = cfg::get<std::string>(config, "init_from");
+  bool strict = cfg::get_or<bool>(config, "init_strict", true);
+  LoadReport report = load_state_dict(model, read_weights(path), strict);
+  if (!report.complete())
+    std::cerr << "warning: init_from '" << path << "': " << report.summary() << "\n";
+  return report;
+}
+
+}  // namespace attnlab

@@ -1,0 +1,46 @@
+// Model weights in and out, and PyTorch interop:
+//   * state_dict(model): parameters + buffers by their dotted names (the keys Python uses).
+//   * load_state_dict(model, weights, strict): strict fails (UserError, nothing loaded) on any
+//     missing/unexpected key or shape mismatch; non-strict loads the matching tensors and reports
+//     the rest (dtype differences are converted, as torch does).
+//   * save_weights_file: a name -> tensor dict via torch::pickle_save that Python's torch.load
+//     reads as a plain dict (used by `attnlab export`).
+//   * read_weights(path): a checkpoint file, a run dir (its latest checkpoint) or a .pt written by
+//     Python's torch.save(model.state_dict(), path) (zip or legacy format).
+//   * init_from_config: `init_from=<path>` + `init_strict` (default true) applied to a model.
+#pragma once
+
+#include <torch/torch.h>
+#include <yaml-cpp/yaml.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace attnlab {
+
+using TensorMap = std::map<std::string, torch::Tensor>;
+
+struct LoadReport {
+  std::vector<std::string> loaded;
+  std::vector<std::string> missing;     // in the model, not in the weights
+  std::vector<std::string> unexpected;  // in the weights, not in the model
+  std::vector<std::string> mismatched;  // "name: weights [a, b] vs model [c, d]"
+  bool complete() const { return missing.empty() && unexpected.empty() && mismatched.empty(); }
+  // Multi-line human summary (counts + up to 10 names per category).
+  std::string summary() const;
+};
+
+TensorMap state_dict(const torch::nn::Module& model);
+
+LoadReport load_state_dict(torch::nn::Module& model, const TensorMap& weights, bool strict);
+
+// Writes `weights` (moved to CPU) atomically as a torch.load-able dict.
+void save_weights_file(const std::string& path, const TensorMap& weights);
+
+TensorMap read_weights(const std::string& path_or_run_dir);
+
+// Applies `init_from` (if set) to `model`; returns the report (empty when init_from is unset).
+LoadReport init_from_config(torch::nn::Module& model, const YAML::Node& config);
+
+}  // namespace attnlab
