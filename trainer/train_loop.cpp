@@ -22,6 +22,7 @@
 #include "trainer/autocast.h"
 #include "trainer/checkpoint.h"
 #include "trainer/config/run_directory.h"
+#include "trainer/config/yaml_io.h"
 #include "trainer/distributed/distributed.h"
 #include "trainer/distributed/gradient_reducer.h"
 #include "trainer/distributed/preemption.h"
@@ -70,9 +71,30 @@ nlohmann::json summary_to_json(const TrainSummary& s) {
 
 }  // namespace
 
+namespace {
+TrainSummary train_body(const YAML::Node& config, const std::vector<std::string>& overrides,
+                        const std::vector<std::string>& argv,
+                        const std::shared_ptr<DistributedContext>& dist);
+}  // namespace
+
 TrainSummary train(const YAML::Node& config, const std::vector<std::string>& overrides,
                    const std::vector<std::string>& argv) {
   std::shared_ptr<DistributedContext> dist = init_distributed(config);
+  // An exception on one rank must not leave the others waiting in a collective: run_guarded
+  // aborts the whole job with the message (single-process runs rethrow as usual).
+  TrainSummary summary;
+  run_guarded(*dist, [&] {
+    summary = train_body(config, overrides, argv, dist);
+    return 0;
+  });
+  return summary;
+}
+
+namespace {
+
+TrainSummary train_body(const YAML::Node& config, const std::vector<std::string>& overrides,
+                        const std::vector<std::string>& argv,
+                        const std::shared_ptr<DistributedContext>& dist) {
   const bool is_main = dist->is_main();
   const int threads = configure_threads(config);
   const torch::Device device = device_from_config(config);
@@ -124,6 +146,10 @@ TrainSummary train(const YAML::Node& config, const std::vector<std::string>& ove
   check_user(accum >= 1, "trainer.grad_accum_steps must be >= 1");
   check_user(max_steps >= 0, "trainer.max_steps must be >= 0");
 
+  // Measured before resuming: the timing matmuls draw from the global RNG, whose state the
+  // checkpoint then restores.
+  const double peak_flops = measure_matmul_peak(device).flops_per_s;
+
   // Resume: model, optimizer, step, RNG states and sampler position from the latest checkpoint.
   TrainState state;
   const std::string resume = cfg::get_or<std::string>(config, "run.resume", "auto");
@@ -155,7 +181,6 @@ TrainSummary train(const YAML::Node& config, const std::vector<std::string>& ove
   Progress progress = Progress::from_config(config, max_steps, state.step);
   if (!is_main) progress = Progress("none", max_steps, 1);
   const double flops_per_token = gpt_flops_per_token(*model, seq_len);
-  const double peak_flops = measure_matmul_peak(device).flops_per_s;
   (void)threads;
   GradientReducer reducer(*dist, *model,
                           static_cast<size_t>(dist->options().bucket_mb * 1024 * 1024));
@@ -173,7 +198,7 @@ TrainSummary train(const YAML::Node& config, const std::vector<std::string>& ove
     options.keep_last = cfg::get_or<int64_t>(config, "trainer.keep_last", 2);
     options.is_best = is_best;
     if (is_main)
-      save_checkpoint(run_dir, *model, optim.optimizer.get(), state, YAML::Dump(config), options);
+      save_checkpoint(run_dir, *model, optim.optimizer.get(), state, config::to_yaml(config), options);
     dist->barrier();  // no rank runs ahead (or exits) before the checkpoint is durable
   };
   auto run_eval = [&]() {
@@ -270,4 +295,5 @@ TrainSummary train(const YAML::Node& config, const std::vector<std::string>& ove
   return summary;
 }
 
+}  // namespace
 }  // namespace attnlab

@@ -121,8 +121,7 @@ MohAttentionImpl::MohAttentionImpl(const MohOptions& options) : options_(options
   if (o.shared_heads > 1) wg_1 = router("wg_1", o.shared_heads);
 }
 
-MohAttentionImpl::Gates MohAttentionImpl::route(const torch::Tensor& x,
-                                                const torch::Tensor& q) {
+MohAttentionImpl::Gates MohAttentionImpl::route(const torch::Tensor& x, const torch::Tensor& q) {
   const auto& o = options_;
   const int64_t batch = x.size(0), length = x.size(1), hs = o.shared_heads;
   const int64_t routed = o.n_heads - hs;
@@ -135,7 +134,10 @@ MohAttentionImpl::Gates MohAttentionImpl::route(const torch::Tensor& x,
                  : ones(hs);
   }
   if (o.routed_k == 0) {
-    out.gates = shared;
+    // Routed heads left over with K = 0 are never selected (official code: only h_s == h).
+    out.gates = routed > 0
+                    ? torch::cat({shared, torch::zeros({batch, length, routed}, x.options())}, -1)
+                    : shared;
     return out;
   }
   // Router probabilities over the routed heads: learned (W_r x) or the query-norm score.

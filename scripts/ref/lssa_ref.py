@@ -7,6 +7,7 @@ and writes {"y": ..., "probs": ...} with torch.save. Used by tests/softplus (par
 
 usage: lssa_ref.py IN OUT --heads H --kv-heads HKV --mask causal|bidirectional|block_causal
                    [--block B] [--reweight] [--power P] [--free-rows R] [--theta THETA]
+       lssa_ref.py --manifest FILE   (one argument line as above per case; one interpreter start)
 """
 import argparse
 import math
@@ -58,7 +59,7 @@ def lssa_weights(q, k, m, qpos, reweight, power, free_rows):
     return torch.where(s > 0, R / torch.where(s > 0, s, torch.ones_like(s)), torch.zeros_like(R))
 
 
-def main():
+def parser():
     ap = argparse.ArgumentParser()
     ap.add_argument("inp")
     ap.add_argument("out")
@@ -70,7 +71,10 @@ def main():
     ap.add_argument("--power", type=float, default=15.0)
     ap.add_argument("--free-rows", type=int, default=3)
     ap.add_argument("--theta", type=float, default=10000.0)
-    a = ap.parse_args()
+    return ap
+
+
+def run(a):
     t = torch.load(a.inp)
     x = t["x"].double()
     B, T, C = x.shape
@@ -88,6 +92,17 @@ def main():
     A = lssa_weights(q, k, m, pos, a.reweight, a.power, a.free_rows)
     y = (A @ v).transpose(1, 2).reshape(B, T, C) @ W["out_proj"].T
     torch.save({"y": y, "probs": A}, a.out)
+
+
+def main():
+    import sys
+    if len(sys.argv) == 3 and sys.argv[1] == "--manifest":
+        with open(sys.argv[2]) as f:
+            for line in f:
+                if line.strip():
+                    run(parser().parse_args(line.split()))
+    else:
+        run(parser().parse_args())
 
 
 if __name__ == "__main__":

@@ -16,9 +16,9 @@
 
 namespace attnlab::attention_test {
 
-inline std::shared_ptr<AttentionImpl> make(const std::string& name, int64_t d_model,
-                                           int64_t heads, const YAML::Node& params,
-                                           int64_t kv_heads = 0, int64_t layer = 0) {
+inline std::shared_ptr<AttentionImpl> make(const std::string& name, int64_t d_model, int64_t heads,
+                                           const YAML::Node& params, int64_t kv_heads = 0,
+                                           int64_t layer = 0) {
   AttentionOptions options;
   options.d_model = d_model;
   options.n_heads = heads;
@@ -68,7 +68,8 @@ inline double gradient_check_error(AttentionImpl& module, const torch::Tensor& x
   for (auto& [tensor, grad] : targets) {
     auto flat = tensor.view(-1);
     const int64_t n = flat.numel();
-    auto picks = tensor.is_same(x) || n <= per_tensor ? torch::arange(n) : torch::randperm(n).narrow(0, 0, per_tensor);
+    auto picks = tensor.is_same(x) || n <= per_tensor ? torch::arange(n)
+                                                      : torch::randperm(n).narrow(0, 0, per_tensor);
     auto grad_flat = grad.reshape(-1);
     for (int64_t i = 0; i < picks.numel(); ++i) {
       const int64_t at = picks[i].item<int64_t>();
@@ -98,8 +99,9 @@ inline std::string scratch(const std::string& name) {
 // Runs scripts/ref/<script> on a probe file; returns its exit status (0 = parity).
 inline int run_reference(const std::string& script, const std::string& probe_path,
                          const std::string& args) {
-  const std::string cmd = "cd " + std::string(ATTNLAB_SOURCE_DIR) + "/scripts/ref && /usr/bin/python3 " +
-                          script + " " + probe_path + " " + args;
+  const std::string cmd = "cd " + std::string(ATTNLAB_SOURCE_DIR) +
+                          "/scripts/ref && /usr/bin/python3 " + script + " " + probe_path + " " +
+                          args;
   return std::system(cmd.c_str());
 }
 

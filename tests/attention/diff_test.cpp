@@ -1,8 +1,9 @@
 // DIFF and GDA (methods.md §2): gradients, causality, λ_init schedule, head-count mapping,
 // GDA with G = 1 equal to DIFF, KV-cache decoding and the GDA growth recipe.
+#include "modules/attention/diff.h"
+
 #include <gtest/gtest.h>
 
-#include "modules/attention/diff.h"
 #include "modules/attention/gda.h"
 #include "modules/attention/gda_grow.h"
 #include "tests/attention/attention_test_util.h"
@@ -162,6 +163,6 @@ TEST(GdaGrow, DiffCheckpointGrowsIntoGda) {
   auto gda = make("gda", 16, 4, p);
   load_into(*gda, grown, "");
   auto x = torch::randn({1, 5, 16});
-  EXPECT_TRUE(torch::allclose(diff->forward(x, context(5)).y, gda->forward(x, context(5)).y, 1e-5,
-                              1e-6));
+  EXPECT_TRUE(
+      torch::allclose(diff->forward(x, context(5)).y, gda->forward(x, context(5)).y, 1e-5, 1e-6));
 }

@@ -1,10 +1,11 @@
 // MoH (methods.md §1): gradients, causality, determinism, degenerate head splits, the sparse
 // (active rows only) path against the dense one, the balance loss, statistics, KV-cache decoding
 // and the MHA -> MoH conversion.
+#include "modules/attention/moh.h"
+
 #include <gtest/gtest.h>
 
 #include "modules/attention/mha.h"
-#include "modules/attention/moh.h"
 #include "tests/attention/attention_test_util.h"
 
 using namespace attnlab;
@@ -29,9 +30,9 @@ struct Split {
 
 TEST(Moh, GradientsMatchFiniteDifferences) {
   // Shared + routed, no shared heads, all shared (K = 0), h_s = 1 (constant shared gate), qnorm.
-  for (const Split& s : {Split{4, 2, 1, "learned"}, Split{4, 0, 2, "learned"},
-                         Split{4, 4, 0, "learned"}, Split{4, 1, 2, "learned"},
-                         Split{4, 1, 2, "qnorm"}}) {
+  for (const Split& s :
+       {Split{4, 2, 1, "learned"}, Split{4, 0, 2, "learned"}, Split{4, 4, 0, "learned"},
+        Split{4, 1, 2, "learned"}, Split{4, 1, 2, "qnorm"}}) {
     for (bool training : {true, false}) {
       // qnorm in training uses a straight-through estimator: deliberately not the derivative of
       // its forward (checked against the Python reference instead).
@@ -80,8 +81,8 @@ TEST(Moh, DeterministicForSameSeed) {
 }
 
 TEST(Moh, SparsePathEqualsDensePath) {
-  for (const Split& s : {Split{6, 2, 2, "learned"}, Split{6, 0, 3, "learned"},
-                         Split{6, 2, 1, "qnorm"}}) {
+  for (const Split& s :
+       {Split{6, 2, 2, "learned"}, Split{6, 0, 3, "learned"}, Split{6, 2, 1, "qnorm"}}) {
     torch::manual_seed(4);
     auto sparse = make("moh", 24, s.heads, moh_params(s.shared, s.k, s.router));
     YAML::Node dense_params = moh_params(s.shared, s.k, s.router);
@@ -114,10 +115,10 @@ TEST(Moh, SparsePathEqualsDensePath) {
 
 TEST(Moh, BalanceLossOnlyInTrainingAndMatchesDefinition) {
   torch::manual_seed(5);
-  auto module = make("moh", 16, 6, moh_params(2, 2));
+  auto module = make("moh", 24, 6, moh_params(2, 2));
   auto* moh = dynamic_cast<MohAttentionImpl*>(module.get());
   ASSERT_NE(moh, nullptr);
-  auto x = torch::randn({2, 8, 16});
+  auto x = torch::randn({2, 8, 24});
   module->eval();
   EXPECT_EQ(module->forward(x, context(8)).aux_losses.count("moh_balance"), 0u);
   module->train();
@@ -125,7 +126,7 @@ TEST(Moh, BalanceLossOnlyInTrainingAndMatchesDefinition) {
   ASSERT_EQ(out.aux_losses.count("moh_balance"), 1u);
   // Recompute from the router by the paper's form L_b = Σ_i P_i f_i, times E (code: E²·mean).
   torch::NoGradGuard no_grad;
-  auto probs = torch::softmax(moh->wg(x.reshape({-1, 16})), -1);  // [BT, E=4]
+  auto probs = torch::softmax(moh->wg(x.reshape({-1, 24})), -1);  // [BT, E=4]
   auto top = std::get<1>(probs.topk(2, -1));
   auto chosen = torch::zeros_like(probs).scatter(-1, top, 1.0);
   const double expected = 4.0 * (probs.mean(0) * chosen.mean(0)).sum().item<double>() * 0.01;
@@ -206,7 +207,8 @@ TEST(Moh, ConvertedMhaComputesTheSameFunctionWithAllHeadsActive) {
   EXPECT_EQ(converted.size(), target.size());
   {
     torch::NoGradGuard no_grad;
-    for (auto& p : moh->named_parameters()) p.value().copy_(converted.at("blocks.0.attn." + p.key()));
+    for (auto& p : moh->named_parameters())
+      p.value().copy_(converted.at("blocks.0.attn." + p.key()));
   }
   EXPECT_TRUE(torch::equal(moh->named_parameters()["proj.bias"], torch::zeros({16})));
   auto x = torch::randn({2, 6, 16});
@@ -217,7 +219,8 @@ TEST(Moh, ConvertedMhaComputesTheSameFunctionWithAllHeadsActive) {
   EXPECT_TRUE(torch::allclose(y_mha, y_moh, 1e-5, 1e-6)) << (y_mha - y_moh).abs().max();
   // Default (non-zero) routers: qkv/proj are still exact copies, routers keep the target init.
   auto kept = convert_mha_to_moh(source, target, false);
-  EXPECT_TRUE(torch::equal(kept.at("blocks.0.attn.wg.weight"), target.at("blocks.0.attn.wg.weight")));
+  EXPECT_TRUE(
+      torch::equal(kept.at("blocks.0.attn.wg.weight"), target.at("blocks.0.attn.wg.weight")));
   EXPECT_TRUE(torch::equal(kept.at("blocks.0.attn.qkv.weight").narrow(0, 16, 16),
                            source.at("blocks.0.attn.k_proj.weight")));
   // A GQA source cannot become MoH.

@@ -41,10 +41,15 @@ struct MohCase {
 void check_moh(const MohCase& c) {
   if (!python_torch_available()) GTEST_SKIP() << "/usr/bin/python3 has no torch";
   std::vector<std::string> overrides{
-      "attention=moh", "model.d_model=24", "model.n_heads=" + std::to_string(c.heads),
+      "attention=moh",
+      "model.d_model=24",
+      "model.n_heads=" + std::to_string(c.heads),
       "attention.shared_heads=" + std::to_string(c.shared),
-      "attention.routed_k=" + std::to_string(c.k), "attention.router=" + c.router,
-      "attention.mask=" + c.mask, "attention.block_size=3", "probe.seq_len=9",
+      "attention.routed_k=" + std::to_string(c.k),
+      "attention.router=" + c.router,
+      "attention.mask=" + c.mask,
+      "attention.block_size=3",
+      "probe.seq_len=9",
       std::string("probe.training=") + (c.training ? "true" : "false")};
   const std::string args = "--heads " + std::to_string(c.heads) + " --shared " +
                            std::to_string(c.shared) + " --routed-k " + std::to_string(c.k) +
@@ -61,11 +66,15 @@ struct DiffCase {
 
 void check_diff(const DiffCase& c) {
   if (!python_torch_available()) GTEST_SKIP() << "/usr/bin/python3 has no torch";
-  std::vector<std::string> overrides{
-      "attention=" + c.name, "model.d_model=24", "model.n_heads=" + std::to_string(c.heads),
-      "model.n_kv_heads=" + std::to_string(c.kv_heads), "model.n_layers=8",
-      "probe.layer_index=" + std::to_string(c.layer), "attention.mask=" + c.mask,
-      "attention.block_size=4", "probe.seq_len=10"};
+  std::vector<std::string> overrides{"attention=" + c.name,
+                                     "model.d_model=24",
+                                     "model.n_heads=" + std::to_string(c.heads),
+                                     "model.n_kv_heads=" + std::to_string(c.kv_heads),
+                                     "model.n_layers=8",
+                                     "probe.layer_index=" + std::to_string(c.layer),
+                                     "attention.mask=" + c.mask,
+                                     "attention.block_size=4",
+                                     "probe.seq_len=10"};
   double lambda_init = diff_lambda_init(c.layer, 0.0);
   if (c.name == "gda") {
     overrides.push_back("attention.n_signal=" + std::to_string(c.signal));
@@ -77,22 +86,34 @@ void check_diff(const DiffCase& c) {
   std::snprintf(lam, sizeof lam, "%.17g", lambda_init);
   const std::string args = "--signal " + std::to_string(c.signal) + " --noise " +
                            std::to_string(c.noise) + " --kv " + std::to_string(c.kv) +
-                           " --lambda-init " + lam + " --rope-style " + c.rope_style +
-                           " --mask " + c.mask + " --block 4";
+                           " --lambda-init " + lam + " --rope-style " + c.rope_style + " --mask " +
+                           c.mask + " --block 4";
   EXPECT_EQ(probe_and_check(c.name + "_" + c.tag, overrides, "diff_ref.py", args), 0) << c.tag;
 }
 
 }  // namespace
 
-TEST(AttentionParity, MohLearnedTraining) { check_moh({"learned_train", 6, 2, 2, "learned", "causal", true}); }
+TEST(AttentionParity, MohLearnedTraining) {
+  check_moh({"learned_train", 6, 2, 2, "learned", "causal", true});
+}
 TEST(AttentionParity, MohLearnedEvalBidirectional) {
   check_moh({"learned_eval", 6, 2, 2, "learned", "bidirectional", false});
 }
-TEST(AttentionParity, MohNoSharedHeads) { check_moh({"no_shared", 4, 0, 2, "learned", "causal", true}); }
-TEST(AttentionParity, MohAllShared) { check_moh({"all_shared", 4, 4, 0, "learned", "block_causal", true}); }
-TEST(AttentionParity, MohOneSharedHead) { check_moh({"one_shared", 4, 1, 1, "learned", "causal", true}); }
-TEST(AttentionParity, MohQnormTrainingSte) { check_moh({"qnorm_train", 6, 2, 2, "qnorm", "causal", true}); }
-TEST(AttentionParity, MohQnormEval) { check_moh({"qnorm_eval", 6, 2, 2, "qnorm", "causal", false}); }
+TEST(AttentionParity, MohNoSharedHeads) {
+  check_moh({"no_shared", 4, 0, 2, "learned", "causal", true});
+}
+TEST(AttentionParity, MohAllShared) {
+  check_moh({"all_shared", 4, 4, 0, "learned", "block_causal", true});
+}
+TEST(AttentionParity, MohOneSharedHead) {
+  check_moh({"one_shared", 4, 1, 1, "learned", "causal", true});
+}
+TEST(AttentionParity, MohQnormTrainingSte) {
+  check_moh({"qnorm_train", 6, 2, 2, "qnorm", "causal", true});
+}
+TEST(AttentionParity, MohQnormEval) {
+  check_moh({"qnorm_eval", 6, 2, 2, "qnorm", "causal", false});
+}
 
 TEST(AttentionParity, DiffCausalDepth2) {
   check_diff({"causal", "diff", 4, 4, 2, 2, 2, 2, "interleaved", "causal"});
@@ -100,7 +121,9 @@ TEST(AttentionParity, DiffCausalDepth2) {
 TEST(AttentionParity, DiffGqaBlockCausal) {
   check_diff({"gqa", "diff", 6, 2, 3, 3, 1, 5, "interleaved", "block_causal"});
 }
-TEST(AttentionParity, GdaGroup3) { check_diff({"g3", "gda", 4, 0, 3, 1, 1, 0, "rotate_half", "causal"}); }
+TEST(AttentionParity, GdaGroup3) {
+  check_diff({"g3", "gda", 4, 0, 3, 1, 1, 0, "rotate_half", "causal"});
+}
 TEST(AttentionParity, GdaGroup2TwoKvPairs) {
   check_diff({"g2", "gda", 6, 0, 4, 2, 2, 3, "rotate_half", "bidirectional"});
 }

@@ -20,7 +20,7 @@ TEST(Compose, ShippedDefaultTreeHasTheFixedNamesAndTypes) {
   EXPECT_EQ(c["attention"]["name"].as<std::string>(), "mha");
   EXPECT_TRUE(c["attention"]["rope"].as<bool>());
   EXPECT_EQ(c["loss"]["terms"][0]["name"].as<std::string>(), "cross_entropy");
-  EXPECT_EQ(c["trainer"]["max_steps"].as<int64_t>(), 2000);
+  EXPECT_EQ(c["trainer"]["max_steps"].as<int64_t>(), 1200);
   EXPECT_EQ(c["data"]["cache_dir"].as<std::string>(), "data/cache");
   EXPECT_TRUE(c["init_from"].IsNull());
   EXPECT_EQ(c["run"]["resume"].as<std::string>(), "auto");

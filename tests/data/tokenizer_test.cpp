@@ -43,6 +43,7 @@ TEST(ByteTokenizer, EncodesBytesAndRoundTrips) {
   EXPECT_THROW(tokenizer.decode({260}), UserError);
 }
 
+#ifdef ATTNLAB_WITH_SENTENCEPIECE  // see data/bpe_tokenizer.cpp for why bpe is disabled
 // The training text of the test config: the first 12 Moby Dick documents' training split.
 std::vector<std::string> training_texts() {
   const YAML::Node config = test::data_config("bpe");
@@ -123,6 +124,18 @@ TEST(BpeTokenizer, BadSettingsAreUserErrors) {
   EXPECT_THROW(BpeTokenizer::train({"some text"}, options), UserError);
   EXPECT_THROW(BpeTokenizer("not a model", "bogus.model"), UserError);
 }
+
+#else
+TEST(BpeTokenizer, DisabledBuildSaysWhyInAUserError) {
+  YAML::Node config = test::data_config("bpe");
+  try {
+    load_tokenizer(config);
+    FAIL() << "expected UserError";
+  } catch (const UserError& error) {
+    EXPECT_NE(std::string(error.what()).find("protobuf"), std::string::npos) << error.what();
+  }
+}
+#endif
 
 TEST(TokenizerRegistry, UnknownNameListsTheAvailableOnes) {
   YAML::Node config = test::data_config("nope");

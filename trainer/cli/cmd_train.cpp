@@ -6,6 +6,7 @@
 #include "common/config_access.h"
 #include "trainer/cli/command.h"
 #include "trainer/config/config.h"
+#include "trainer/launcher/local_sweep.h"
 #include "trainer/run_setup.h"
 #include "trainer/sampling.h"
 #include "trainer/train_loop.h"
@@ -37,6 +38,7 @@ void print_final_sample(const YAML::Node& config, const TrainSummary& summary) {
 }  // namespace
 
 int run_train_command(const CommandArgs& args) {
+  if (args.multirun) return run_multirun(args, "train");  // local jobs or a Slurm array
   config::ComposeRequest request;
   request.overrides = args.overrides;
   request.config_dir = args.config_dir;

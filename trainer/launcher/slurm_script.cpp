@@ -100,7 +100,7 @@ std::string render_sbatch_script(const SlurmOptions& o, const SlurmJobSpec& spec
   }
   for (const auto& extra : o.sbatch_extra) s << "#SBATCH " << extra << "\n";
   s << "\nset -euo pipefail\n";
-  s << "echo \"[attnlab] job ${SLURM_JOB_ID}${SLURM_ARRAY_TASK_ID:+ (array task "
+  s << "echo \"[attnlab] job ${SLURM_JOB_ID:-}${SLURM_ARRAY_TASK_ID:+ (array task "
        "$SLURM_ARRAY_TASK_ID)} on $(hostname) at $(date -Is), restart "
        "${SLURM_RESTART_COUNT:-0}\"\n";
   for (const auto& line : o.setup) s << line << "\n";
