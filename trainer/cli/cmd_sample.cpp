@@ -1,11 +1,14 @@
 // `attnlab sample run_dir=... prompt="..." max_new_tokens=... temperature=... top_k=... top_p=...
 // [seed=...] [checkpoint=best|latest|path] [config overrides]`: text from a trained run with a
-// KV cache; prints the text, then tokens/s and forward passes per token on stderr.
+// KV cache; prints the text, then tokens/s and forward passes per token on stderr. Runs trained
+// with objective=masked_diffusion decode block by block instead (sampler=confidence|first_hitting,
+// threshold=τ, block_size=N; see trainer/diffusion_sampler.h).
 #include <iostream>
 
 #include "common/config_access.h"
 #include "trainer/cli/command.h"
 #include "trainer/cli/command_options.h"
+#include "trainer/diffusion_sampler.h"
 #include "trainer/run_setup.h"
 #include "trainer/sampling.h"
 
@@ -44,12 +47,29 @@ int run_sample_command(const CommandArgs& args) {
   split_arguments(args.overrides, own, overrides);
   CommandOptions options("sample", own,
                          {"run_dir", "prompt", "max_new_tokens", "temperature", "top_k", "top_p",
-                          "checkpoint"});
+                          "checkpoint", "sampler", "threshold", "block_size"});
   LoadedRun run = load_run(options.get("run_dir"), overrides, options.get_or("checkpoint", "best"));
   const std::string prompt = options.get_or("prompt", "\n");
   std::vector<int64_t> ids;
   for (int32_t id : run.tokenizer->encode(prompt)) ids.push_back(id);
   if (ids.empty()) ids.push_back(run.tokenizer->bos());
+  if (cfg::get_or<std::string>(run.config, "objective.name", "autoregressive") == "masked_diffusion") {
+    DiffusionSampleOptions diffusion;
+    diffusion.max_new_tokens = static_cast<int64_t>(parse_number(options, "max_new_tokens", 64));
+    diffusion.block_size = static_cast<int64_t>(parse_number(options, "block_size", 0));
+    diffusion.sampler = options.get_or("sampler", "confidence");
+    diffusion.threshold = parse_number(options, "threshold", 0.9);
+    diffusion.temperature = parse_number(options, "temperature", 0.0);
+    diffusion.mask_token = run.tokenizer->mask();
+    diffusion.generator = at::detail::createCPUGenerator(cfg::get<int64_t>(run.config, "seed"));
+    DiffusionSample result = diffusion_generate(*run.model, ids, diffusion);
+    std::vector<int32_t> out(result.tokens.begin() + result.prompt_length, result.tokens.end());
+    std::cout << prompt << run.tokenizer->decode(out) << std::endl;
+    std::fprintf(stderr, "%lld tokens in %.2f s: %.1f tokens/s, %.2f forward passes per token\n",
+                 static_cast<long long>(result.generated), result.seconds,
+                 result.tokens_per_second, result.forwards_per_token);
+    return 0;
+  }
   SampleOptions sample;
   sample.max_new_tokens = static_cast<int64_t>(parse_number(options, "max_new_tokens", 200));
   sample.temperature = parse_number(options, "temperature", 1.0);
