@@ -25,7 +25,8 @@ double median_ms(const std::function<void()>& step, int runs) {
     auto start = std::chrono::steady_clock::now();
     step();
     samples.push_back(
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+            .count());
   }
   std::sort(samples.begin(), samples.end());
   return samples[samples.size() / 2];

@@ -58,8 +58,9 @@ int main(int argc, char** argv) {
     for (int i = 0; i < runs; ++i) {
       auto start = std::chrono::steady_clock::now();
       step();
-      samples.push_back(std::chrono::duration<double, std::milli>(
-                            std::chrono::steady_clock::now() - start).count());
+      samples.push_back(
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+              .count());
     }
     std::sort(samples.begin(), samples.end());
     const double ms = samples[samples.size() / 2];

@@ -13,7 +13,8 @@ int run_probe_command(const CommandArgs& args) {
   request.overrides = args.overrides;
   request.config_dir = args.config_dir;
   YAML::Node config = config::compose(request);
-  std::cout << "probe written to " << run_probe(config) << "\n";
+  const std::string path = run_probe(config);  // before printing: it may throw UserError
+  std::cout << "probe written to " << path << "\n";
   return 0;
 }
 
