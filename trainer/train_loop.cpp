@@ -18,6 +18,7 @@
 #include "data/sampler.h"
 #include "data/tokenizer.h"
 #include "losses/loss_set.h"
+#include "modules/attention/moh.h"
 #include "trainer/atomic_file.h"
 #include "trainer/autocast.h"
 #include "trainer/checkpoint.h"
@@ -60,6 +61,18 @@ void set_generator_state(torch::Generator& generator, const std::string& state) 
   auto bytes = torch::empty({static_cast<int64_t>(state.size())}, torch::kUInt8);
   std::memcpy(bytes.data_ptr<uint8_t>(), state.data(), state.size());
   generator.set_state(bytes);
+}
+
+// init_from: weights only, strict or partial (init_strict). An `mha` source loaded into a `moh`
+// model is converted first (q/k/v -> qkv, out_proj -> proj, routers freshly initialised).
+void load_initial_weights(const YAML::Node& config, GptImpl& model, bool is_main) {
+  const std::string source = cfg::get<std::string>(config, "init_from");
+  TensorMap weights = read_weights(source);
+  const bool source_is_mha = weights.count("blocks.0.attn.q_proj.weight") > 0;
+  if (cfg::get<std::string>(config, "attention.name") == "moh" && source_is_mha)
+    weights = convert_mha_to_moh(weights, state_dict(model));
+  LoadReport report = load_state_dict(model, weights, cfg::get_or<bool>(config, "init_strict", false));
+  if (is_main) std::cerr << "init_from " << source << ":\n" << report.summary() << "\n";
 }
 
 nlohmann::json summary_to_json(const TrainSummary& s) {
@@ -112,10 +125,7 @@ TrainSummary train_body(const YAML::Node& config, const std::vector<std::string>
   const Tokenizer& tokenizer = *data.tokenizer;
 
   Gpt model = build_model(config, tokenizer.vocab_size());
-  if (cfg::has(config, "init_from")) {
-    LoadReport report = init_from_config(*model, config);
-    if (is_main) std::cerr << report.summary() << "\n";
-  }
+  if (cfg::has(config, "init_from")) load_initial_weights(config, *model, is_main);
   model->to(device);
   dist->broadcast_module(*model);
 

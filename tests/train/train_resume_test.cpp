@@ -103,3 +103,20 @@ TEST(TrainResume, StrictInitFromRejectsAMismatchedModel) {
                             {"model.n_layers=3", "init_from=" + source, "init_strict=true"});
   EXPECT_THROW(train(config, {}, {"test"}), UserError);
 }
+
+TEST(TrainResume, InitFromMhaIntoMohCopiesProjections) {
+  const std::string source = scratch("mha_source");
+  train(tiny_config(source, {"trainer.max_steps=1", "trainer.eval_every=0",
+                             "scheduler.warmup_steps=0"}), {}, {"test"});
+  auto config = tiny_config(scratch("moh_target"),
+                            {"attention=moh", "model.n_heads=4", "trainer.max_steps=1", "optim.lr=0.0",
+                             "scheduler.warmup_steps=0", "init_from=" + source});
+  train(config, {}, {"test"});
+  auto mha = read_weights(source);
+  auto moh = read_checkpoint_model_state(resolve_checkpoint(config["run"]["dir"].as<std::string>()));
+  auto expected = torch::cat({mha.at("blocks.0.attn.q_proj.weight"), mha.at("blocks.0.attn.k_proj.weight"),
+                              mha.at("blocks.0.attn.v_proj.weight")}, 0);
+  EXPECT_TRUE(torch::equal(moh.at("blocks.0.attn.qkv.weight"), expected));
+  EXPECT_TRUE(torch::equal(moh.at("blocks.1.attn.proj.weight"), mha.at("blocks.1.attn.out_proj.weight")));
+  EXPECT_TRUE(torch::equal(moh.at("embed.weight"), mha.at("embed.weight")));
+}
