@@ -297,6 +297,14 @@ TrainSummary train_body(const YAML::Node& config, const std::vector<std::string>
     }
   }
   progress.finish();
+  // A run resumed at (or configured with) its last step trains nothing: evaluate once so the
+  // summary and result.json still report the model's validation metrics.
+  if (!summary.interrupted && summary.val_perplexity == 0.0) {
+    auto [result, is_best] = run_eval();
+    summary.val_loss = result.loss;
+    summary.val_perplexity = result.perplexity;
+    summary.val_bits_per_byte = result.bits_per_byte;
+  }
   summary.step = state.step;
   summary.tokens_per_second = seconds_done > 0 ? tokens_done / seconds_done : 0.0;
   // result.json marks a finished run (sweeps skip jobs that have one).
