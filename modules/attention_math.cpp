@@ -1,6 +1,8 @@
 // See attention_math.h.
 #include "modules/attention_math.h"
 
+#include "modules/rope.h"
+
 namespace attnlab {
 
 AttentionKeys keys_with_cache(const torch::Tensor& k, const torch::Tensor& v,
@@ -19,6 +21,25 @@ AttentionKeys keys_with_cache(const torch::Tensor& k, const torch::Tensor& v,
     cache.positions = keys.positions;
   }
   return keys;
+}
+
+ProjectedAttention project_heads_with_cache(const torch::Tensor& x, torch::nn::Linear& q_proj,
+                                            torch::nn::Linear& k_proj, torch::nn::Linear& v_proj,
+                                            int64_t n_heads, int64_t n_kv_heads, int64_t head_dim,
+                                            bool use_rope, double rope_theta,
+                                            const AttentionContext& context) {
+  const int64_t batch = x.size(0), length = x.size(1);
+  auto heads = [&](const torch::Tensor& t, int64_t n) {
+    return t.view({batch, length, n, head_dim}).transpose(1, 2);  // [B, H, T, D]
+  };
+  auto q = heads(q_proj(x), n_heads);
+  auto k = heads(k_proj(x), n_kv_heads);
+  auto v = heads(v_proj(x), n_kv_heads);
+  if (use_rope) {
+    q = apply_rope(q, context.positions, rope_theta);
+    k = apply_rope(k, context.positions, rope_theta);
+  }
+  return {q, keys_with_cache(k, v, context.positions, context)};
 }
 
 torch::Tensor masked_softmax_probs(const torch::Tensor& q, const torch::Tensor& k,

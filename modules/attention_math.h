@@ -19,6 +19,19 @@ struct AttentionKeys {
 AttentionKeys keys_with_cache(const torch::Tensor& k, const torch::Tensor& v,
                               const torch::Tensor& positions, const AttentionContext& context);
 
+// The standard prologue of q/k/v attention modules: project x [B, T, C] with the three
+// projections, split into heads ([B, H, T, D]; keys/values with n_kv_heads), rotate q and k at
+// context.positions when use_rope (rotate-half RoPE), and join the KV cache.
+struct ProjectedAttention {
+  torch::Tensor q;
+  AttentionKeys keys;
+};
+ProjectedAttention project_heads_with_cache(const torch::Tensor& x, torch::nn::Linear& q_proj,
+                                            torch::nn::Linear& k_proj, torch::nn::Linear& v_proj,
+                                            int64_t n_heads, int64_t n_kv_heads, int64_t head_dim,
+                                            bool use_rope, double rope_theta,
+                                            const AttentionContext& context);
+
 // softmax(q kᵀ · scale + mask) in float32 (float64 stays float64). q: [B, H, T_q, D];
 // k: [B, H, T_k, D]; mask: bool broadcastable to [B, H, T_q, T_k]. Rows with no visible key
 // get all-zero probabilities (not NaN).

@@ -32,17 +32,8 @@ MhaAttentionImpl::MhaAttentionImpl(const AttentionOptions& options)
 
 AttentionOutput MhaAttentionImpl::forward(const torch::Tensor& x, const AttentionContext& context) {
   const int64_t batch = x.size(0), length = x.size(1);
-  auto heads = [&](const torch::Tensor& t, int64_t n) {
-    return t.view({batch, length, n, head_dim_}).transpose(1, 2);  // [B, H, T, D]
-  };
-  auto q = heads(q_proj(x), n_heads_);
-  auto k = heads(k_proj(x), n_kv_heads_);
-  auto v = heads(v_proj(x), n_kv_heads_);
-  if (use_rope_) {
-    q = apply_rope(q, context.positions, rope_theta_);
-    k = apply_rope(k, context.positions, rope_theta_);
-  }
-  AttentionKeys keys = keys_with_cache(k, v, context.positions, context);
+  auto [q, keys] = project_heads_with_cache(x, q_proj, k_proj, v_proj, n_heads_, n_kv_heads_,
+                                            head_dim_, use_rope_, rope_theta_, context);
   const int64_t n_rep = n_heads_ / n_kv_heads_;
   const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim_));
   AttentionOutput out;
