@@ -7,6 +7,13 @@
 
 namespace attnlab {
 
+std::vector<int64_t> encode_prompt(const Tokenizer& tokenizer, const std::string& prompt) {
+  std::vector<int64_t> ids;
+  for (int32_t id : tokenizer.encode(prompt)) ids.push_back(id);
+  if (ids.empty()) ids.push_back(tokenizer.bos());
+  return ids;
+}
+
 torch::Tensor filter_logits(const torch::Tensor& logits, int64_t top_k, double top_p) {
   auto out = logits.clone();
   const double neg_inf = -std::numeric_limits<double>::infinity();

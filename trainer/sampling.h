@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "data/tokenizer.h"
 #include "modules/gpt.h"
 
 namespace attnlab {
@@ -27,6 +28,9 @@ struct SampleResult {
   double tokens_per_second = 0.0;
   int64_t forward_passes = 0;
 };
+
+// Token ids of a text prompt; an empty encoding becomes [BOS] so generation has a first token.
+std::vector<int64_t> encode_prompt(const Tokenizer& tokenizer, const std::string& prompt);
 
 // Keeps the logits that survive top-k / top-p filtering, others become -inf. logits: [V].
 torch::Tensor filter_logits(const torch::Tensor& logits, int64_t top_k, double top_p);

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "experiments/bench/bench_timing.h"
 #include "modules/attention.h"
 
 using namespace attnlab;
@@ -53,17 +54,7 @@ int main(int argc, char** argv) {
       for (auto& [key, value] : out.aux_losses) loss = loss + value;
       loss.backward();
     };
-    step();
-    std::vector<double> samples;
-    for (int i = 0; i < runs; ++i) {
-      auto start = std::chrono::steady_clock::now();
-      step();
-      samples.push_back(
-          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
-              .count());
-    }
-    std::sort(samples.begin(), samples.end());
-    const double ms = samples[samples.size() / 2];
+    const double ms = attnlab::bench::median_ms(step, runs);
     if (name == "mha") baseline = ms;
     std::printf("%-6s params %8lld  step %8.2f ms  ratio to mha %s\n", name.c_str(),
                 static_cast<long long>(params), ms,

@@ -50,9 +50,7 @@ int run_sample_command(const CommandArgs& args) {
                           "checkpoint", "sampler", "threshold", "block_size"});
   LoadedRun run = load_run(options.get("run_dir"), overrides, options.get_or("checkpoint", "best"));
   const std::string prompt = options.get_or("prompt", "\n");
-  std::vector<int64_t> ids;
-  for (int32_t id : run.tokenizer->encode(prompt)) ids.push_back(id);
-  if (ids.empty()) ids.push_back(run.tokenizer->bos());
+  const std::vector<int64_t> ids = encode_prompt(*run.tokenizer, prompt);
   if (cfg::get_or<std::string>(run.config, "objective.name", "autoregressive") == "masked_diffusion") {
     DiffusionSampleOptions diffusion;
     diffusion.max_new_tokens = static_cast<int64_t>(parse_number(options, "max_new_tokens", 64));

@@ -20,9 +20,7 @@ void print_final_sample(const YAML::Node& config, const TrainSummary& summary) {
   if (tokens <= 0) return;
   LoadedRun run = load_run(summary.run_dir, {}, "latest");
   const std::string prompt = cfg::get_or<std::string>(config, "trainer.sample_prompt", "\n");
-  std::vector<int64_t> ids;
-  for (int32_t id : run.tokenizer->encode(prompt)) ids.push_back(id);
-  if (ids.empty()) ids.push_back(run.tokenizer->bos());
+  const std::vector<int64_t> ids = encode_prompt(*run.tokenizer, prompt);
   SampleOptions options;
   options.max_new_tokens = tokens;
   options.temperature = cfg::get_or<double>(config, "trainer.sample_temperature", 0.8);
