@@ -46,6 +46,7 @@ torch::Tensor masked_softmax_probs(const torch::Tensor& q, const torch::Tensor& 
                                    const torch::Tensor& mask, double scale) {
   auto compute_dtype = q.scalar_type() == torch::kDouble ? torch::kDouble : torch::kFloat;
   auto scores = torch::matmul(q.to(compute_dtype), k.to(compute_dtype).transpose(-2, -1)) * scale;
+  if (!mask.defined()) return torch::softmax(scores, -1);
   // A row whose keys are all masked would be NaN after softmax (and poison gradients); its
   // attention is defined as zero, so such rows are softmaxed unmasked and then zeroed.
   auto hidden_row = mask.any(-1, /*keepdim=*/true).logical_not();

@@ -33,8 +33,8 @@ ProjectedAttention project_heads_with_cache(const torch::Tensor& x, torch::nn::L
                                             const AttentionContext& context);
 
 // softmax(q kᵀ · scale + mask) in float32 (float64 stays float64). q: [B, H, T_q, D];
-// k: [B, H, T_k, D]; mask: bool broadcastable to [B, H, T_q, T_k]. Rows with no visible key
-// get all-zero probabilities (not NaN).
+// k: [B, H, T_k, D]; mask: bool broadcastable to [B, H, T_q, T_k], or undefined for no mask.
+// Rows with no visible key get all-zero probabilities (not NaN).
 torch::Tensor masked_softmax_probs(const torch::Tensor& q, const torch::Tensor& k,
                                    const torch::Tensor& mask, double scale);
 

@@ -35,13 +35,6 @@ int64_t default_tile(const MaskSpec& spec) {
   return b >= 32 ? b : b * ((32 + b - 1) / b);
 }
 
-// softmax(scores) without a mask (every key of the prefix is visible to every row of the tile).
-torch::Tensor unmasked_probs(const torch::Tensor& q, const torch::Tensor& k, double scale) {
-  auto compute_dtype = q.scalar_type() == torch::kDouble ? torch::kDouble : torch::kFloat;
-  auto scores = torch::matmul(q.to(compute_dtype), k.to(compute_dtype).transpose(-2, -1)) * scale;
-  return torch::softmax(scores, -1);
-}
-
 }  // namespace
 
 bool block_sparse_supported(const MaskSpec& spec, bool need_probs) {
@@ -101,8 +94,7 @@ torch::Tensor block_sparse_attention(const torch::Tensor& q, const torch::Tensor
       auto keep = padding.narrow(1, 0, prefix).unsqueeze(1).unsqueeze(1);  // [B, 1, 1, P]
       mask = mask.defined() ? mask.unsqueeze(0).unsqueeze(0) & keep : keep;
     }
-    auto probs = mask.defined() ? masked_softmax_probs(q_tile, k_tile, mask, options.scale)
-                                : unmasked_probs(q_tile, k_tile, options.scale);
+    auto probs = masked_softmax_probs(q_tile, k_tile, mask, options.scale);  // mask may be unset
     probs = torch::dropout(probs, options.dropout, options.training);
     outputs.push_back(torch::matmul(probs.to(q.scalar_type()), v_tile));
   }

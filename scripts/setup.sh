@@ -11,7 +11,7 @@ build_dir=${BUILD_DIR:-$repo/build}
 # Debian packages attnlab builds and tests with. libopenblas0-pthread matters: with Debian's
 # default reference BLAS, LibTorch matmuls are ~25x slower.
 packages=(build-essential cmake ccache pkg-config git libtorch-dev libopenblas0-pthread
-  libyaml-cpp-dev libopenmpi-dev openmpi-bin libgtest-dev libsentencepiece-dev libcli11-dev
+  libyaml-cpp-dev libopenmpi-dev openmpi-bin libgtest-dev sentencepiece libcli11-dev
   nlohmann-json3-dev zlib1g-dev python3-torch python3-matplotlib)
 missing=()
 for p in "${packages[@]}"; do

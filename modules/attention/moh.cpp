@@ -5,8 +5,10 @@
 
 #include "common/config_access.h"
 #include "modules/attention_math.h"
+#include "modules/block_sparse_attention.h"
 #include "modules/masks.h"
 #include "modules/rope.h"
+#include "modules/routed_head_attention.h"
 
 namespace attnlab {
 
@@ -178,32 +180,21 @@ MohAttentionImpl::Gates MohAttentionImpl::route(const torch::Tensor& x, const to
   return out;
 }
 
-torch::Tensor MohAttentionImpl::routed_sparse(const torch::Tensor& q, const torch::Tensor& k,
-                                              const torch::Tensor& v, const torch::Tensor& mask,
-                                              const torch::Tensor& active) const {
-  // q: [B, E, T, D] routed queries; k, v: [B, E, T_k, D]; active: [B, T, E]. Each (batch, head)
-  // attends with its selected query rows only; results are scattered into a zero [B, E, T, D].
-  const int64_t batch = q.size(0), routed = q.size(1), length = q.size(2), dim = q.size(3);
-  const double scale = 1.0 / std::sqrt(static_cast<double>(dim));
-  auto rows_by_head = active.permute({0, 2, 1}).contiguous();  // [B, E, T]
-  auto q_flat = q.reshape({batch * routed * length, dim});
-  std::vector<torch::Tensor> outputs, indices;
-  for (int64_t b = 0; b < batch; ++b) {
-    auto mask_b = mask.dim() == 4 ? mask[b][0] : mask;  // [T, T_k]
-    for (int64_t e = 0; e < routed; ++e) {
-      auto rows = torch::nonzero(rows_by_head[b][e]).view(-1);
-      if (rows.numel() == 0) continue;
-      auto flat_rows = rows + (b * routed + e) * length;
-      auto q_rows = q_flat.index_select(0, flat_rows);
-      auto probs = masked_softmax_probs(q_rows, k[b][e], mask_b.index_select(0, rows), scale);
-      probs = torch::dropout(probs, options_.dropout, is_training());
-      outputs.push_back(torch::matmul(probs.to(v.scalar_type()), v[b][e]));
-      indices.push_back(flat_rows);
-    }
+torch::Tensor MohAttentionImpl::attend_all_rows(const torch::Tensor& q, const torch::Tensor& k,
+                                                const torch::Tensor& v,
+                                                const torch::Tensor& key_positions,
+                                                const AttentionContext& context,
+                                                AttentionOutput& out) const {
+  const double scale = 1.0 / std::sqrt(static_cast<double>(options_.head_dim));
+  if (block_sparse_supported(context.mask, context.need_probs)) {
+    return block_sparse_attention(q, k, v, context.positions, key_positions, context.mask,
+                                  {scale, options_.dropout, is_training()});
   }
-  auto out = torch::zeros({batch * routed * length, dim}, q.options());
-  if (!outputs.empty()) out = out.index_copy(0, torch::cat(indices), torch::cat(outputs));
-  return out.view({batch, routed, length, dim});
+  auto mask = build_attention_mask(context.mask, context.positions, key_positions);
+  auto probs = masked_softmax_probs(q, k, mask, scale);
+  if (context.need_probs) out.probs = probs;
+  probs = torch::dropout(probs, options_.dropout, is_training());
+  return torch::matmul(probs.to(q.scalar_type()), v);
 }
 
 AttentionOutput MohAttentionImpl::forward(const torch::Tensor& x, const AttentionContext& context) {
@@ -218,30 +209,28 @@ AttentionOutput MohAttentionImpl::forward(const torch::Tensor& x, const Attentio
     k = apply_rope(k, context.positions, o.rope_theta);
   }
   AttentionKeys keys = keys_with_cache(k, v, context.positions, context);
-  auto mask = build_attention_mask(context.mask, context.positions, keys.positions);
   const double scale = 1.0 / std::sqrt(static_cast<double>(o.head_dim));
 
   AttentionOutput out;
   // The sparse path is exact whenever unselected heads have gate 0 with no gradient through it;
   // the STE (qnorm, training) needs every head's output for dL/dg, and probes need dense probs.
   const bool sparse = o.sparse_compute && o.routed_k > 0 && o.routed_k < routed &&
-                      !context.need_probs && !(o.router == "qnorm" && is_training());
+                      !context.need_probs && !context.mask.clean_context &&
+                      !(o.router == "qnorm" && is_training());
   torch::Tensor heads;
   if (sparse) {
     std::vector<torch::Tensor> parts;
     if (hs > 0) {
-      auto probs = masked_softmax_probs(q.narrow(1, 0, hs), keys.k.narrow(1, 0, hs), mask, scale);
-      probs = torch::dropout(probs, o.dropout, is_training());
-      parts.push_back(torch::matmul(probs.to(q.scalar_type()), keys.v.narrow(1, 0, hs)));
+      parts.push_back(attend_all_rows(q.narrow(1, 0, hs), keys.k.narrow(1, 0, hs),
+                                      keys.v.narrow(1, 0, hs), keys.positions, context, out));
     }
-    parts.push_back(routed_sparse(q.narrow(1, hs, routed), keys.k.narrow(1, hs, routed),
-                                  keys.v.narrow(1, hs, routed), mask, gates.active));
+    parts.push_back(routed_head_attention(
+        q.narrow(1, hs, routed), keys.k.narrow(1, hs, routed), keys.v.narrow(1, hs, routed),
+        gates.active, context.positions, keys.positions, context.mask,
+        {scale, o.dropout, is_training()}));
     heads = torch::cat(parts, 1);
   } else {
-    auto probs = masked_softmax_probs(q, keys.k, mask, scale);
-    if (context.need_probs) out.probs = probs;
-    probs = torch::dropout(probs, o.dropout, is_training());
-    heads = torch::matmul(probs.to(q.scalar_type()), keys.v);
+    heads = attend_all_rows(q, keys.k, keys.v, keys.positions, context, out);
   }
   heads = heads * gates.gates.transpose(1, 2).unsqueeze(-1).to(heads.scalar_type());
   out.y = proj(heads.transpose(1, 2).reshape({batch, length, o.n_heads * o.head_dim}));

@@ -9,8 +9,9 @@
 // ‖q_i‖₂ (before RoPE) over the per-token unbiased std across routed heads, softmax, top-K, 0/1
 // gates (straight-through estimator in training).
 //
-// Only active (token, head) pairs are computed: for every routed head its active query rows are
-// gathered and attend over all keys, so attention cost scales with the active fraction.
+// Only active (token, head) pairs are computed (modules/routed_head_attention.*): every routed
+// head's active query rows are gathered into one padded batch that attends tile by tile over
+// the visible key prefix, so attention cost scales with the active fraction.
 #pragma once
 
 #include <map>
@@ -59,9 +60,11 @@ class MohAttentionImpl : public AttentionImpl {
     torch::Tensor balance;  // l_aux (undefined outside training / when K == 0)
   };
   Gates route(const torch::Tensor& x, const torch::Tensor& q);
-  torch::Tensor routed_sparse(const torch::Tensor& q, const torch::Tensor& k,
-                              const torch::Tensor& v, const torch::Tensor& mask,
-                              const torch::Tensor& active) const;
+  // Softmax attention of every query row of the given heads (block-skipping when the mask
+  // allows); stores the dense probabilities in out.probs when the context asks for them.
+  torch::Tensor attend_all_rows(const torch::Tensor& q, const torch::Tensor& k,
+                                const torch::Tensor& v, const torch::Tensor& key_positions,
+                                const AttentionContext& context, AttentionOutput& out) const;
   MohOptions options_;
 };
 

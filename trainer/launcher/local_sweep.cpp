@@ -11,7 +11,7 @@
 #include "common/config_access.h"
 #include "common/error.h"
 #include "trainer/launcher/slurm_submit.h"
-#include "trainer/launcher/subprocess.h"
+#include "common/subprocess.h"
 #include "trainer/launcher/sweep_summary.h"
 
 namespace attnlab {

@@ -11,7 +11,7 @@
 #include "trainer/config/config.h"
 #include "trainer/launcher/local_sweep.h"
 #include "trainer/launcher/slurm_script.h"
-#include "trainer/launcher/subprocess.h"
+#include "common/subprocess.h"
 
 namespace attnlab {
 

@@ -1,5 +1,5 @@
 // posix_spawn-based child processes; see subprocess.h.
-#include "trainer/launcher/subprocess.h"
+#include "common/subprocess.h"
 
 #include <fcntl.h>
 #include <spawn.h>

@@ -1,6 +1,6 @@
-// Child processes for the local sweep launcher: start a program with an argv (no shell, so
-// overrides need no quoting) with stdout+stderr going to a log file, and wait for whichever child
-// finishes first.
+// Child processes (sweep launcher, Slurm submission, SentencePiece training): start a program
+// with an argv (no shell, so overrides need no quoting) with stdout+stderr going to a log file,
+// and wait for whichever child finishes first.
 #pragma once
 
 #include <sys/types.h>

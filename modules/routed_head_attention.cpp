@@ -1,0 +1,102 @@
+// Gathered, tiled attention for MoH's active (token, head) pairs; see routed_head_attention.h.
+#include "modules/routed_head_attention.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "common/error.h"
+#include "modules/attention_math.h"
+
+namespace attnlab {
+
+namespace {
+
+// Visibility ids: key j is visible to query i iff id(j) <= id(i) (causal: the position itself;
+// block-causal: the block index, floor division as in positional_mask).
+torch::Tensor visibility_ids(const MaskSpec& spec, const torch::Tensor& positions) {
+  if (spec.kind == MaskKind::kBlockCausal) {
+    return torch::div(positions, spec.block_size, /*rounding_mode=*/"floor");
+  }
+  return positions;
+}
+
+}  // namespace
+
+torch::Tensor routed_head_attention(const torch::Tensor& q, const torch::Tensor& k,
+                                    const torch::Tensor& v, const torch::Tensor& active,
+                                    const torch::Tensor& query_positions,
+                                    const torch::Tensor& key_positions, const MaskSpec& spec,
+                                    const RoutedAttentionOptions& options) {
+  TORCH_CHECK(!spec.clean_context, "routed_head_attention: clean_context layout not supported");
+  TORCH_CHECK(spec.kind != MaskKind::kBlockCausal || spec.block_size > 0,
+              "routed_head_attention: block_causal needs a positive block size");
+  const int64_t batch = q.size(0), heads = q.size(1), length = q.size(2), dim = q.size(3);
+  const int64_t key_length = k.size(2), value_dim = v.size(3);
+  auto output_shape = std::vector<int64_t>{batch, heads, length, value_dim};
+  auto rows_active = active.permute({0, 2, 1});  // [B, E, T]
+  auto counts = rows_active.sum(-1);               // [B, E]
+  const int64_t n_max = length == 0 ? 0 : counts.max().item<int64_t>();
+  if (n_max == 0) return torch::zeros(output_shape, q.options());
+
+  // Active rows first, in ascending row order: sort by (inactive, row). Each (b, e) gets a
+  // permutation, so the n_max gathered indices are distinct and padding rows are inactive ones.
+  auto long_options = torch::TensorOptions().dtype(torch::kLong).device(q.device());
+  auto rows = torch::arange(length, long_options);
+  auto sort_key = rows + rows_active.logical_not().to(torch::kLong) * length;
+  auto index = std::get<1>(sort_key.sort(-1)).narrow(-1, 0, n_max);            // [B, E, n]
+  auto valid = torch::arange(n_max, long_options).lt(counts.unsqueeze(-1));     // [B, E, n]
+  auto q_rows = q.gather(2, index.unsqueeze(-1).expand({batch, heads, n_max, dim}));
+
+  const bool positional = spec.kind != MaskKind::kBidirectional;
+  torch::Tensor row_ids, key_ids;
+  std::vector<int64_t> key_ids_host;
+  bool keys_sorted = false;
+  if (positional) {
+    const auto qpos = query_positions.to(torch::kLong);
+    row_ids = visibility_ids(spec, qpos.index_select(0, index.reshape(-1)))
+                  .view({batch, heads, n_max});
+    key_ids = visibility_ids(spec, key_positions.to(torch::kLong));
+    auto host = key_ids.to(torch::kCPU).contiguous();
+    key_ids_host.assign(host.data_ptr<int64_t>(), host.data_ptr<int64_t>() + host.numel());
+    keys_sorted = std::is_sorted(key_ids_host.begin(), key_ids_host.end());
+  }
+  const torch::Tensor padding =
+      spec.key_padding.defined() ? spec.key_padding.to(torch::kBool) : torch::Tensor();
+
+  const int64_t tile = std::max<int64_t>(1, options.tile);
+  std::vector<torch::Tensor> tiles;
+  for (int64_t start = 0; start < n_max; start += tile) {
+    const int64_t size = std::min(tile, n_max - start);
+    int64_t prefix = key_length;
+    torch::Tensor mask;
+    if (positional) {
+      auto ids = row_ids.narrow(2, start, size);
+      if (keys_sorted) {
+        // Only valid rows decide the prefix; padding rows' outputs are discarded below.
+        const int64_t latest =
+            ids.masked_select(valid.narrow(2, start, size)).max().item<int64_t>();
+        prefix = std::upper_bound(key_ids_host.begin(), key_ids_host.end(), latest) -
+                 key_ids_host.begin();
+      }
+      mask = key_ids.narrow(0, 0, prefix).le(ids.unsqueeze(-1));  // [B, E, r, P]
+    }
+    if (prefix == 0) {
+      tiles.push_back(torch::zeros({batch, heads, size, value_dim}, q.options()));
+      continue;
+    }
+    if (padding.defined()) {
+      auto keep = padding.narrow(1, 0, prefix).unsqueeze(1).unsqueeze(1);  // [B, 1, 1, P]
+      mask = mask.defined() ? mask & keep : keep;
+    }
+    auto q_tile = q_rows.narrow(2, start, size);
+    auto k_tile = k.narrow(2, 0, prefix);
+    auto probs = masked_softmax_probs(q_tile, k_tile, mask, options.scale);  // mask may be unset
+    probs = torch::dropout(probs, options.dropout, options.training);
+    tiles.push_back(torch::matmul(probs.to(q.scalar_type()), v.narrow(2, 0, prefix)));
+  }
+  auto gathered = torch::cat(tiles, 2) * valid.unsqueeze(-1).to(q.scalar_type());
+  return torch::zeros(output_shape, q.options())
+      .scatter(2, index.unsqueeze(-1).expand({batch, heads, n_max, value_dim}), gathered);
+}
+
+}  // namespace attnlab

@@ -1,0 +1,34 @@
+// Softmax attention for MoH's routed heads over only their active query rows (methods.md §1:
+// a routed head that the router did not pick for a token contributes nothing to it, so its row
+// need not be computed). For every (batch, head) the active rows are gathered in ascending order
+// into one padded [B, E, n_max, D] batch, so each tile is a few large batched matmuls instead of
+// a loop over heads; tiles of rows attend only to the key prefix their latest row can see
+// (causal / block-causal), like block_sparse_attention. Attention cost therefore follows the
+// active fraction K/E times the visible fraction of keys. The result equals dense masked
+// attention on the active rows and is zero on inactive rows (values and gradients).
+#pragma once
+
+#include <torch/torch.h>
+
+#include "modules/attention.h"
+
+namespace attnlab {
+
+struct RoutedAttentionOptions {
+  double scale = 1.0;
+  double dropout = 0.0;
+  bool training = false;
+  int64_t tile = 64;  // gathered query rows per tile
+};
+
+// q: [B, E, T, D] routed heads' queries; k, v: [B, E, T_k, D] / [B, E, T_k, D_v] (cache included);
+// active: [B, T, E] bool, the routed heads picked per token; positions are absolute [T] / [T_k]
+// int64. spec: causal, block_causal or bidirectional, with optional key padding (not the BD3-LM
+// clean-context layout). Returns [B, E, T, D_v] in q's dtype, zero where a head is inactive.
+torch::Tensor routed_head_attention(const torch::Tensor& q, const torch::Tensor& k,
+                                    const torch::Tensor& v, const torch::Tensor& active,
+                                    const torch::Tensor& query_positions,
+                                    const torch::Tensor& key_positions, const MaskSpec& spec,
+                                    const RoutedAttentionOptions& options);
+
+}  // namespace attnlab
