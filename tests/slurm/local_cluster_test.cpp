@@ -207,10 +207,11 @@ std::string job_field(const std::string& job_id, const std::string& field) {
 
 TEST_F(LocalCluster, PreemptedTrainingRequeuesAndResumes) {
   ASSERT_TRUE(fs::exists(kAttnlab)) << kAttnlab << " not built";
-  // The reference: the same training, uninterrupted, outside Slurm.
+  // The reference: the same training, uninterrupted, outside Slurm, with the OMP_NUM_THREADS=1
+  // the sbatch script exports (OpenBLAS's thread count changes float summation order).
   const fs::path reference = dir_ / "reference", job_dir = dir_ / "job";
-  auto straight = testing::run_command("OMP_WAIT_POLICY=passive " + kAttnlab + " train " +
-                                       tiny_run_overrides(reference));
+  auto straight = testing::run_command("OMP_NUM_THREADS=1 OMP_WAIT_POLICY=passive " + kAttnlab +
+                                       " train " + tiny_run_overrides(reference));
   ASSERT_EQ(straight.exit_code, 0) << straight.output;
 
   auto submitted =
