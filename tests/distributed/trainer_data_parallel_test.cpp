@@ -1,8 +1,9 @@
 // The whole trainer under real `mpirun` (issue #7): a tiny GPT on a Moby Dick slice (dropout 0,
 // one thread per rank) trained by `mpirun -np 2 attnlab train` with per-rank batch b reaches the
 // parameters of `attnlab train` with batch 2b after 20 steps (relative 1e-5), and a 2-rank run
-// halted at step 8 and resumed ends bitwise equal to the uninterrupted 2-rank run. Both compare
-// the runs' final checkpoints and metrics.jsonl.
+// halted at step 8 and resumed ends bitwise equal to the uninterrupted 2-rank run, and so does
+// the 2-rank run over dist.backend=gloo (a 2-rank sum is a + b on either backend). All compare the
+// runs' final checkpoints and metrics.jsonl.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -80,7 +81,7 @@ class TrainerDataParallel : public ::testing::Test {
   }
 };
 
-TEST_F(TrainerDataParallel, TwoRanksMatchOneProcessWithDoubleBatchAndResume) {
+TEST_F(TrainerDataParallel, TwoRanksMatchOneProcessWithDoubleBatchResumeAndGloo) {
   const fs::path two = scratch("ddp_two_ranks"), one = scratch("ddp_one_process"),
                  half = scratch("ddp_half_batch"), resumed = scratch("ddp_resumed");
   auto run = train(2, overrides(two, kPerRankBatch));
@@ -120,7 +121,16 @@ TEST_F(TrainerDataParallel, TwoRanksMatchOneProcessWithDoubleBatchAndResume) {
   for (const auto& [name, tensor] : params_two)
     EXPECT_TRUE(torch::equal(params_resumed.at(name), tensor)) << name;
 
-  for (const auto& dir : {two, one, half, resumed}) fs::remove_all(dir);
+  // The same 2-rank run over c10d's ProcessGroupGloo: bitwise the MPI run.
+  const fs::path gloo = scratch("ddp_gloo");
+  run = train(2, overrides(gloo, kPerRankBatch, "dist.backend=gloo"));
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  EXPECT_EQ(train_losses(gloo), losses_two);
+  const TensorMap params_gloo = final_params(gloo);
+  for (const auto& [name, tensor] : params_two)
+    EXPECT_TRUE(torch::equal(params_gloo.at(name), tensor)) << name;
+
+  for (const auto& dir : {two, one, half, resumed, gloo}) fs::remove_all(dir);
 }
 
 }  // namespace
