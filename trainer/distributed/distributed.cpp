@@ -121,10 +121,14 @@ DistributedContext::~DistributedContext() = default;
 bool DistributedContext::thread_multiple() const { return comm_ && comm_->any_thread(); }
 
 void DistributedContext::wait_or_abort(PendingOp& op, const std::string& what) {
-  const auto deadline =
-      std::chrono::steady_clock::now() + std::chrono::duration<double>(options_.timeout_s);
-  // Spin briefly (collectives usually finish in microseconds), then back off to spare the CPU.
-  for (int spins = 0;; ++spins) {
+  const auto start = std::chrono::steady_clock::now();
+  const auto deadline = start + std::chrono::duration<double>(options_.timeout_s);
+  // Keep polling for the first second: MPI moves a large all-reduce forward only inside MPI
+  // calls, fragment by fragment, so sleeping between polls stretches an 8 MiB all-reduce
+  // several-fold. yield() still hands the core to a runnable peer on an oversubscribed machine.
+  // After a second (a slow or dead peer) poll every 50 us to spare the CPU.
+  const auto patient = start + std::chrono::seconds(1);
+  for (;;) {
     try {
       if (op.test()) return;
     } catch (const std::exception& error) {
@@ -134,7 +138,10 @@ void DistributedContext::wait_or_abort(PendingOp& op, const std::string& what) {
       abort(what + " did not complete within dist.timeout_s=" + std::to_string(options_.timeout_s) +
             " s; another rank probably failed, hangs, or is not running the same program");
     }
-    if (spins > 1000) std::this_thread::sleep_for(std::chrono::microseconds(50));
+    if (std::chrono::steady_clock::now() < patient)
+      std::this_thread::yield();
+    else
+      std::this_thread::sleep_for(std::chrono::microseconds(50));
   }
 }
 
