@@ -93,10 +93,10 @@ std::shared_ptr<DistributedContext> init_distributed(const YAML::Node& config) {
   }
   if (!launched_by_mpi_launcher()) return context;  // single process, no backend
 
+  // Rank and world size from OMPI_COMM_WORLD_*, PMI_*, SLURM_PROCID/SLURM_STEP_NUM_TASKS or
+  // RANK/WORLD_SIZE; a launcher that started one task (e.g. a 1-task srun) is a single process.
+  const LauncherRank launcher = launcher_rank_from_env();
   if (backend == "gloo") {
-    // Rank and world size from OMPI_COMM_WORLD_*, PMI_*, SLURM_PROCID/SLURM_STEP_NUM_TASKS or
-    // RANK/WORLD_SIZE; a launcher that started one task (e.g. a 1-task srun) is a single process.
-    const LauncherRank launcher = launcher_rank_from_env();
     if (launcher.world_size <= 1) return context;
     context->comm_ = make_gloo_collectives(context->options_, launcher);
   } else {
@@ -104,12 +104,12 @@ std::shared_ptr<DistributedContext> init_distributed(const YAML::Node& config) {
   }
   context->rank_ = context->comm_->rank();
   context->world_size_ = context->comm_->world_size();
-  const int step_tasks = env_int("SLURM_STEP_NUM_TASKS", 0);
-  if (step_tasks > 1 && context->world_size_ != step_tasks) {
+  if (launcher.world_size > 1 && context->world_size_ != launcher.world_size) {
     // Each task initialised MPI alone: N independent copies would train into one run dir.
-    context->abort("srun started " + std::to_string(step_tasks) + " tasks but MPI sees " +
-                       std::to_string(context->world_size_) +
-                       "; launch with `srun --mpi=pmix` (launcher.mpi) so the tasks form one job",
+    context->abort("the launcher started " + std::to_string(launcher.world_size) +
+                       " tasks but MPI sees " + std::to_string(context->world_size_) +
+                       "; under srun use `--mpi=pmix` (launcher.mpi) so the tasks form one MPI "
+                       "job, and under torchrun-style launchers use dist.backend=gloo",
                    kUserErrorExitCode);
   }
   return context;
