@@ -184,7 +184,12 @@ TrainSummary train_body(const YAML::Node& config, const std::vector<std::string>
                "run.resume=must but " + run_dir + " has no checkpoint");
     if (latest) {
       sampler->load_state(state.sampler_state);
-      if (state.extra.count("objective_rng"))
+      // Each rank continues its own objective RNG stream (ranks draw different masking noise);
+      // "objective_rng" is rank 0's, for single-process runs and a changed world size.
+      const std::string own = "objective_rng.rank" + std::to_string(dist->rank());
+      if (dist->is_distributed() && state.extra.count(own))
+        set_generator_state(objective_context.generator, state.extra.at(own));
+      else if (state.extra.count("objective_rng"))
         set_generator_state(objective_context.generator, state.extra.at("objective_rng"));
       resumed = true;
       if (is_main) std::cerr << "resumed from " << latest->path << " at step " << state.step << "\n";
@@ -214,6 +219,10 @@ TrainSummary train_body(const YAML::Node& config, const std::vector<std::string>
   auto save = [&](bool is_best) {
     state.sampler_state = sampler->state();
     state.extra["objective_rng"] = generator_state(objective_context.generator);
+    for (int r = 0; dist->is_distributed() && r < dist->world_size(); ++r) {
+      state.extra["objective_rng.rank" + std::to_string(r)] =
+          dist->broadcast_string(generator_state(objective_context.generator), r);
+    }
     state.scheduler = schedule->describe();
     SaveOptions options;
     options.keep_last = cfg::get_or<int64_t>(config, "trainer.keep_last", 2);

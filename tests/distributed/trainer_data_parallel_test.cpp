@@ -3,7 +3,8 @@
 // parameters of `attnlab train` with batch 2b after 20 steps (relative 1e-5), and a 2-rank run
 // halted at step 8 and resumed ends bitwise equal to the uninterrupted 2-rank run, and so does
 // the 2-rank run over dist.backend=gloo (a 2-rank sum is a + b on either backend). All compare the
-// runs' final checkpoints and metrics.jsonl.
+// runs' final checkpoints and metrics.jsonl. A 2-rank masked-diffusion run (per-rank noise
+// generators) also resumes bitwise.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -31,11 +32,12 @@ fs::path scratch(const std::string& name) {
   return dir;
 }
 
-std::string overrides(const fs::path& run_dir, int batch, const std::string& extra = "") {
+std::string overrides(const fs::path& run_dir, int batch, const std::string& extra = "",
+                      int steps = kSteps) {
   return "run.dir=" + run_dir.string() +
          " model.d_model=32 model.n_layers=2 model.n_heads=2 model.max_seq_len=32"
          " model.dropout=0.0 data.seq_len=32 data.max_documents=20 data.batch_size=" +
-         std::to_string(batch) + " trainer.max_steps=" + std::to_string(kSteps) +
+         std::to_string(batch) + " trainer.max_steps=" + std::to_string(steps) +
          " trainer.eval_every=0 trainer.eval_batches=2 trainer.checkpoint_every=0"
          " trainer.log_every=1 trainer.threads=1 trainer.progress=none"
          " scheduler.warmup_steps=3 optim.lr=0.003 " +
@@ -131,6 +133,27 @@ TEST_F(TrainerDataParallel, TwoRanksMatchOneProcessWithDoubleBatchResumeAndGloo)
     EXPECT_TRUE(torch::equal(params_gloo.at(name), tensor)) << name;
 
   for (const auto& dir : {two, one, half, resumed, gloo}) fs::remove_all(dir);
+}
+
+// Masked diffusion draws its noise from a per-rank generator: a resumed rank must continue its own
+// stream (not rank 0's), or the resumed 2-rank run drifts from the uninterrupted one.
+TEST_F(TrainerDataParallel, TwoRankDiffusionRunResumesBitwise) {
+  const fs::path straight = scratch("ddp_dlm_straight"), resumed = scratch("ddp_dlm_resumed");
+  const std::string dlm = "objective=masked_diffusion";
+  auto run = train(2, overrides(straight, kPerRankBatch, dlm, 12));
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  run = train(2, overrides(resumed, kPerRankBatch, dlm + " trainer.halt_at_step=5", 12));
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  run = train(2, overrides(resumed, kPerRankBatch, dlm, 12));
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  EXPECT_NE(run.output.find("at step 5"), std::string::npos) << "did not resume:\n" << run.output;
+  const auto expected = train_losses(straight);
+  ASSERT_EQ(expected.size(), 12u);
+  EXPECT_EQ(train_losses(resumed), expected);
+  const TensorMap params_straight = final_params(straight), params_resumed = final_params(resumed);
+  for (const auto& [name, tensor] : params_straight)
+    EXPECT_TRUE(torch::equal(params_resumed.at(name), tensor)) << name;
+  for (const auto& dir : {straight, resumed}) fs::remove_all(dir);
 }
 
 }  // namespace
