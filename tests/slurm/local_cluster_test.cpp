@@ -242,12 +242,17 @@ TEST_F(LocalCluster, PreemptedTrainingRequeuesAndResumes) {
 
   // The job comes back (Restarts=1) and finishes. slurmctld makes a requeued job eligible only
   // 120 s later (EligibleTime); the test moves that to now instead of waiting.
+  // While a requeue completes, the old run's end shows briefly (e.g. FAILED, Restarts=0): an end
+  // state only counts once the job restarted, or after it lasted 15 s.
   std::string state, restarts;
   bool released = false;
+  int ended_polls = 0;
   for (int i = 0; i < 240; ++i) {  // 120 s
     state = job_field(job_id, "JobState");
     restarts = job_field(job_id, "Restarts");
-    if (state == "COMPLETED" || state == "FAILED" || state == "CANCELLED") break;
+    const bool ended = state == "COMPLETED" || state == "FAILED" || state == "CANCELLED";
+    ended_polls = ended ? ended_polls + 1 : 0;
+    if (ended && (restarts != "0" || ended_polls > 30)) break;
     if (state == "PENDING" && restarts == "1" && !released)
       released =
           testing::run_command("scontrol update JobId=" + job_id + " StartTime=now").exit_code == 0;
