@@ -8,10 +8,9 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
-#include <fstream>
-#include <nlohmann/json.hpp>
 
 #include "tests/distributed/mpi_launch.h"
+#include "tests/distributed/run_metrics.h"
 #include "trainer/checkpoint.h"
 
 namespace attnlab {
@@ -51,15 +50,7 @@ testing::CommandResult train(int ranks, const std::string& args) {
   return testing::run_command(command + kAttnlab + " train " + args);
 }
 
-std::vector<double> train_losses(const fs::path& run_dir) {
-  std::vector<double> losses;
-  std::ifstream in(run_dir / "metrics.jsonl");
-  for (std::string line; std::getline(in, line);) {
-    const auto record = nlohmann::json::parse(line);
-    if (record.contains("train/loss")) losses.push_back(record["train/loss"].get<double>());
-  }
-  return losses;
-}
+using testing::train_losses;
 
 TensorMap final_params(const fs::path& run_dir) {
   return read_checkpoint_model_state(resolve_checkpoint(run_dir.string()));

@@ -20,6 +20,7 @@
 
 #include "tests/distributed/fake_job.h"
 #include "tests/distributed/mpi_launch.h"
+#include "tests/distributed/run_metrics.h"
 #include "trainer/distributed/distributed.h"
 #include "trainer/launcher/local_sweep.h"
 #include "trainer/launcher/slurm_script.h"
@@ -183,18 +184,8 @@ std::string tiny_run_overrides(const fs::path& run_dir) {
          " trainer.progress=none scheduler.warmup_steps=3";
 }
 
-std::vector<nlohmann::json> metric_records(const fs::path& run_dir) {
-  std::vector<nlohmann::json> records;
-  std::ifstream in(run_dir / "metrics.jsonl");
-  for (std::string line; std::getline(in, line);) {
-    try {
-      records.push_back(nlohmann::json::parse(line));
-    } catch (const nlohmann::json::exception&) {
-      break;  // a line being written right now
-    }
-  }
-  return records;
-}
+using testing::metric_records;
+using testing::train_losses;
 
 // `scontrol show job` field, e.g. "Restarts" or "JobState"; empty when the job is unknown.
 std::string job_field(const std::string& job_id, const std::string& field) {
@@ -271,15 +262,10 @@ TEST_F(LocalCluster, PreemptedTrainingRequeuesAndResumes) {
   EXPECT_LT(step, 200) << "the signal came after training ended: nothing was pre-empted";
 
   // Same run dir, same result as the uninterrupted run: every logged loss, bitwise.
-  const auto expected = metric_records(reference), got = metric_records(job_dir);
   ASSERT_TRUE(fs::exists(job_dir / "result.json")) << log;
-  std::vector<double> expected_losses, got_losses;
-  for (const auto& r : expected)
-    if (r.contains("train/loss")) expected_losses.push_back(r["train/loss"].get<double>());
-  for (const auto& r : got)
-    if (r.contains("train/loss")) got_losses.push_back(r["train/loss"].get<double>());
+  const auto expected_losses = train_losses(reference);
   ASSERT_EQ(expected_losses.size(), 200u);
-  EXPECT_EQ(got_losses, expected_losses);
+  EXPECT_EQ(train_losses(job_dir), expected_losses);
   const auto expected_result = nlohmann::json::parse(read_file(reference / "result.json"));
   const auto got_result = nlohmann::json::parse(read_file(job_dir / "result.json"));
   EXPECT_EQ(got_result["train_loss"], expected_result["train_loss"]);
