@@ -28,7 +28,9 @@ std::shared_ptr<const TokenShard> counting_shard(int64_t windows) {
       fs::temp_directory_path() /
       ("attnlab_sharding_" + std::to_string(::getpid()) + "_" + std::to_string(windows) + ".bin");
   write_token_shard(path, tokens, info);
-  return TokenShard::open(path);
+  auto shard = TokenShard::open(path);
+  fs::remove(path);  // the open shard keeps its mapping; nothing is left in /tmp
+  return shard;
 }
 
 std::multiset<int64_t> starts(const Batch& batch) {
