@@ -93,13 +93,14 @@ RandomWindowSampler::RandomWindowSampler(std::shared_ptr<const TokenShard> shard
   check_user(shard_->size() > options_.seq_len,
              "token shard " + shard_->path().string() + " has " + std::to_string(shard_->size()) +
                  " tokens, too few for data.seq_len=" + std::to_string(options_.seq_len));
-  stream_ = splitmix64(splitmix64(options_.seed) ^ static_cast<uint64_t>(options_.rank));
+  // `^ 0`: the key single-process runs have always used (rank 0), so their batches are unchanged.
+  stream_ = splitmix64(splitmix64(options_.seed) ^ 0ULL);
 }
 
 int64_t RandomWindowSampler::offset(int64_t draw) const {
   const auto starts = static_cast<uint64_t>(shard_->size() - options_.seq_len);  // i + T + 1 <= N
-  return static_cast<int64_t>(
-      below(splitmix64(stream_ + static_cast<uint64_t>(draw) * 0x9E3779B97F4A7C15ULL), starts));
+  const auto global = static_cast<uint64_t>(draw * options_.world_size + options_.rank);
+  return static_cast<int64_t>(below(splitmix64(stream_ + global * 0x9E3779B97F4A7C15ULL), starts));
 }
 
 Batch RandomWindowSampler::next() {
@@ -142,8 +143,8 @@ void SequentialSampler::shuffle_for(int64_t epoch) const {
   if (order_epoch_ == epoch) return;
   order_.resize(static_cast<size_t>(windows_));
   for (int64_t i = 0; i < windows_; ++i) order_[static_cast<size_t>(i)] = i;
-  // Fisher-Yates driven by a (seed, epoch) stream; identical on every rank, so the ranks' slices
-  // of the permutation are disjoint.
+  // Fisher-Yates driven by a (seed, epoch) stream; identical on every rank, so the ranks'
+  // interleaved shares of the permutation are disjoint.
   const uint64_t stream = splitmix64(splitmix64(options_.seed) + static_cast<uint64_t>(epoch));
   for (int64_t i = windows_ - 1; i > 0; --i) {
     const auto j = static_cast<int64_t>(
@@ -157,7 +158,9 @@ void SequentialSampler::shuffle_for(int64_t epoch) const {
 int64_t SequentialSampler::window_at(int64_t epoch, int64_t position) const {
   check_user(position >= 0 && position < per_rank_, "sequential sampler position out of range");
   shuffle_for(epoch);
-  return order_[static_cast<size_t>(options_.rank * per_rank_ + position)];
+  // Strided, not blocked: at each step the N ranks read consecutive stretches of the order, the
+  // same windows one process with an N-times larger batch reads (see sampler.h).
+  return order_[static_cast<size_t>(position * options_.world_size + options_.rank)];
 }
 
 Batch SequentialSampler::next() {

@@ -2,11 +2,14 @@
 //   random     — nanoGPT-style windows at random offsets: x = t[i:i+T], y = t[i+1:i+T+1];
 //   sequential — epochs over the stream cut into consecutive non-overlapping windows, shuffled
 //                per epoch.
-// Both are deterministic functions of (seed, rank, world_size, position), take `rank` and
-// `world_size` so each rank reads a disjoint part of the data (sequential: a per-epoch partition
-// of the windows; random: a rank-specific stream), and expose their position as a string for
-// checkpoints. All ranks advance in lockstep, so the state string is the same on every rank
-// and rank 0's copy restores them all. Batches are CPU int64 [B, T]; the trainer moves them.
+// Both are deterministic functions of (seed, rank, world_size, position) and expose their
+// position as a string for checkpoints. Data parallelism: all ranks read one global stream of
+// windows (sequential: the epoch's shuffled order; random: one (seed) draw sequence), rank r
+// taking items r, r + N, r + 2N, ... of it. Ranks therefore read disjoint windows (a per-epoch
+// partition for sequential), and the union of N ranks' batches of B rows is exactly the batch of
+// N*B rows one process draws with the same seed: N ranks x batch B train like 1 process x N*B.
+// All ranks advance in lockstep, so the state string is the same on every rank and rank 0's copy
+// restores them all. Batches are CPU int64 [B, T]; the trainer moves them.
 #pragma once
 
 #include <yaml-cpp/yaml.h>
@@ -48,13 +51,14 @@ class RandomWindowSampler : public Sampler {
   Batch next() override;
   std::string state() const override;
   void load_state(const std::string& state) override;
-  // Start offset of the window drawn at (per-rank) position `draw`.
+  // Start offset of the window this rank draws at its position `draw` (global draw
+  // draw * world_size + rank).
   int64_t offset(int64_t draw) const;
 
  private:
   std::shared_ptr<const TokenShard> shard_;
   SamplerOptions options_;
-  uint64_t stream_;    // rank-specific stream key derived from seed and rank
+  uint64_t stream_;    // stream key derived from the seed, shared by all ranks
   int64_t draws_ = 0;  // windows drawn so far on this rank
 };
 

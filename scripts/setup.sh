@@ -9,10 +9,11 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 build_dir=${BUILD_DIR:-$repo/build}
 
 # Debian packages attnlab builds and tests with. libopenblas0-pthread matters: with Debian's
-# default reference BLAS, LibTorch matmuls are ~25x slower.
+# default reference BLAS, LibTorch matmuls are ~25x slower. libgloo-dev: the gloo headers that
+# LibTorch's c10d/ProcessGroupGloo.hpp includes (dist.backend=gloo).
 packages=(build-essential cmake ccache pkg-config git libtorch-dev libopenblas0-pthread
   libyaml-cpp-dev libopenmpi-dev openmpi-bin libgtest-dev sentencepiece libcli11-dev
-  nlohmann-json3-dev zlib1g-dev python3-torch python3-matplotlib)
+  nlohmann-json3-dev zlib1g-dev python3-torch python3-matplotlib libgloo-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

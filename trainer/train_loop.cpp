@@ -82,6 +82,17 @@ nlohmann::json summary_to_json(const TrainSummary& s) {
           {"tokens_per_s", s.tokens_per_second}};
 }
 
+// Logged losses are each rank's mean over its own rows; the mean over ranks is the loss of the
+// global batch (every rank holds the same number of rows), comparable to a 1-process run.
+void average_over_ranks(DistributedContext& dist, std::map<std::string, double>& values) {
+  auto packed = torch::empty({static_cast<int64_t>(values.size())}, torch::kFloat64);
+  int64_t i = 0;
+  for (const auto& [name, value] : values) packed[i++] = value;  // same keys on every rank
+  dist.allreduce_sum_(packed);
+  i = 0;
+  for (auto& [name, value] : values) value = packed[i++].item<double>() / dist.world_size();
+}
+
 }  // namespace
 
 namespace {
@@ -173,7 +184,12 @@ TrainSummary train_body(const YAML::Node& config, const std::vector<std::string>
                "run.resume=must but " + run_dir + " has no checkpoint");
     if (latest) {
       sampler->load_state(state.sampler_state);
-      if (state.extra.count("objective_rng"))
+      // Each rank continues its own objective RNG stream (ranks draw different masking noise);
+      // "objective_rng" is rank 0's, for single-process runs and a changed world size.
+      const std::string own = "objective_rng.rank" + std::to_string(dist->rank());
+      if (dist->is_distributed() && state.extra.count(own))
+        set_generator_state(objective_context.generator, state.extra.at(own));
+      else if (state.extra.count("objective_rng"))
         set_generator_state(objective_context.generator, state.extra.at("objective_rng"));
       resumed = true;
       if (is_main) std::cerr << "resumed from " << latest->path << " at step " << state.step << "\n";
@@ -203,6 +219,10 @@ TrainSummary train_body(const YAML::Node& config, const std::vector<std::string>
   auto save = [&](bool is_best) {
     state.sampler_state = sampler->state();
     state.extra["objective_rng"] = generator_state(objective_context.generator);
+    for (int r = 0; dist->is_distributed() && r < dist->world_size(); ++r) {
+      state.extra["objective_rng.rank" + std::to_string(r)] =
+          dist->broadcast_string(generator_state(objective_context.generator), r);
+    }
     state.scheduler = schedule->describe();
     SaveOptions options;
     options.keep_last = cfg::get_or<int64_t>(config, "trainer.keep_last", 2);
@@ -251,6 +271,7 @@ TrainSummary train_body(const YAML::Node& config, const std::vector<std::string>
       for (auto& [name, value] : result.terms) logged["train/" + name] += value.item<double>() / accum;
     }
     reducer.finish();
+    if (dist->is_distributed()) average_over_ranks(*dist, logged);
     const double grad_norm = clip_gradients(optim);
     optim.optimizer->step();
     ++state.step;
@@ -290,8 +311,11 @@ TrainSummary train_body(const YAML::Node& config, const std::vector<std::string>
     if (stop) {
       summary.interrupted = state.step < max_steps;
       if (preemption_requested() && is_main) {
+        // Said before requeueing: `scontrol requeue` makes Slurm kill this job right away.
+        std::cerr << "pre-empted at step " << state.step << ": checkpoint saved, requeueing"
+                  << std::endl;
         std::string message;
-        if (requeue_slurm_job(&message)) std::cerr << "pre-empted: " << message << "\n";
+        if (!requeue_slurm_job(&message)) std::cerr << "not requeued: " << message << std::endl;
       }
       break;
     }

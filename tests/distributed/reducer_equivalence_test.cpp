@@ -1,7 +1,8 @@
-// Data-parallel equivalence: 2 MPI ranks x per-rank batch b must reach the same parameters as one
-// process with batch 2b (rank 0's broadcast init, gradients averaged in buckets during backward,
-// clipping after averaging, no communication on accumulation micro-steps). The parent test runs
-// the 1-process reference itself and launches `mpirun -np 2` on this binary for the 2-rank run.
+// Data-parallel equivalence: 2 ranks (MPI, and gloo) x per-rank batch b must reach the same
+// parameters as one process with batch 2b (rank 0's broadcast init, gradients averaged in buckets
+// during backward, clipping after averaging, no communication on accumulation micro-steps). The
+// parent test runs the 1-process reference itself and launches `mpirun -np 2` on this binary for
+// the 2-rank run.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -87,9 +88,9 @@ TrainResult train(DistributedContext& context, int world, int per_rank_batch, in
   return result;
 }
 
-YAML::Node dist_config(double timeout_s) {
+YAML::Node dist_config(double timeout_s, const std::string& backend) {
   YAML::Node config;
-  config["dist"]["backend"] = "mpi";
+  config["dist"]["backend"] = backend;
   config["dist"]["timeout_s"] = timeout_s;
   return config;
 }
@@ -101,10 +102,17 @@ const char* worker_scenario() { return std::getenv("ATTNLAB_DIST_WORKER"); }
 TEST(MpiWorker, Run) {
   if (worker_scenario() == nullptr) GTEST_SKIP() << "worker test; started by the mpirun tests";
   torch::set_num_threads(1);
-  const std::string scenario = worker_scenario();
+  // "<what>" runs over MPI, "<what>_gloo" over c10d's ProcessGroupGloo.
+  std::string scenario = worker_scenario();
+  std::string backend = "mpi";
+  if (scenario.size() > 5 && scenario.substr(scenario.size() - 5) == "_gloo") {
+    backend = "gloo";
+    scenario.resize(scenario.size() - 5);
+  }
   const fs::path out = std::getenv("ATTNLAB_DIST_OUT");
-  auto context = init_distributed(dist_config(scenario == "timeout" ? 1.0 : 60.0));
+  auto context = init_distributed(dist_config(scenario == "timeout" ? 1.0 : 60.0, backend));
   ASSERT_EQ(context->world_size(), 2);
+  ASSERT_EQ(context->collectives()->name(), backend);
 
   if (scenario == "equivalence" || scenario == "equivalence_accum") {
     const int accum = scenario == "equivalence" ? 1 : 2;
@@ -189,10 +197,18 @@ TEST(DataParallel, AccumulationMicroStepsDoNotCommunicate) {
   expect_two_ranks_match_reference("equivalence_accum", 2);
 }
 
-TEST(DataParallel, ExceptionOnOneRankAbortsTheJob) {
+TEST(DataParallel, GlooBackendMatchesOneRankWithDoubleBatch) {
+  expect_two_ranks_match_reference("equivalence_gloo", 1);
+}
+
+TEST(DataParallel, GlooAccumulationMicroStepsDoNotCommunicate) {
+  expect_two_ranks_match_reference("equivalence_accum_gloo", 2);
+}
+
+void expect_exception_aborts_job(const std::string& scenario) {
   if (!testing::mpirun_available()) GTEST_SKIP() << "mpirun not installed";
-  const fs::path dir = fresh_dir("throw");
-  auto run = testing::run_worker(2, "MpiWorker.Run", "throw", dir.string(), 60);
+  const fs::path dir = fresh_dir(scenario);
+  auto run = testing::run_worker(2, "MpiWorker.Run", scenario, dir.string(), 60);
   EXPECT_NE(run.exit_code, 0);
   EXPECT_NE(run.exit_code, 124) << "job hung until the outer timeout:\n" << run.output;
   EXPECT_NE(run.output.find("boom on rank 1"), std::string::npos) << run.output;
@@ -200,16 +216,30 @@ TEST(DataParallel, ExceptionOnOneRankAbortsTheJob) {
   fs::remove_all(dir);
 }
 
-TEST(DataParallel, HungRankHitsCollectiveTimeout) {
+TEST(DataParallel, ExceptionOnOneRankAbortsTheJob) { expect_exception_aborts_job("throw"); }
+
+TEST(DataParallel, GlooExceptionOnOneRankAbortsTheJob) {
+  expect_exception_aborts_job("throw_gloo");
+}
+
+void expect_hung_rank_times_out(const std::string& scenario) {
   if (!testing::mpirun_available()) GTEST_SKIP() << "mpirun not installed";
-  const fs::path dir = fresh_dir("timeout");
-  auto run = testing::run_worker(2, "MpiWorker.Run", "timeout", dir.string(), 60);
+  const fs::path dir = fresh_dir(scenario);
+  auto run = testing::run_worker(2, "MpiWorker.Run", scenario, dir.string(), 60);
   EXPECT_NE(run.exit_code, 0);
   EXPECT_NE(run.exit_code, 124) << "job hung until the outer timeout:\n" << run.output;
-  EXPECT_NE(run.output.find("did not complete within dist.timeout_s"), std::string::npos)
-      << run.output;
+  // Our deadline ("did not complete within") or gloo's own timeout, set to the same 1 s.
+  const bool ours = run.output.find("did not complete within dist.timeout_s") != std::string::npos;
+  const bool gloo = run.output.find("Timed out") != std::string::npos;
+  EXPECT_TRUE(ours || gloo) << run.output;
   EXPECT_LT(run.seconds, 30.0) << "rank 1 sleeps 60 s; the 1 s timeout must abort it";
   fs::remove_all(dir);
+}
+
+TEST(DataParallel, HungRankHitsCollectiveTimeout) { expect_hung_rank_times_out("timeout"); }
+
+TEST(DataParallel, GlooHungRankHitsCollectiveTimeout) {
+  expect_hung_rank_times_out("timeout_gloo");
 }
 
 }  // namespace

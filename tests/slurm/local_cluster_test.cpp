@@ -2,6 +2,10 @@
 // a 2-task MPI job launched by `srun --mpi=pmix` (this binary's SlurmWorker test, which checks
 // rank/world size, an all-reduce and a broadcast through DistributedContext), and a 3-task job
 // array with a parallelism cap whose tasks write results that `summarize` aggregates.
+// A pre-empted training job: `attnlab submit` of a tiny GPT, USR1 sent to the job's steps
+// mid-run (what `--signal=USR1@120` does before the time limit) makes the trainer checkpoint and
+// `scontrol requeue` itself; the requeued job resumes from the same run dir and ends with the
+// final loss of an uninterrupted run, bitwise.
 // The cluster is started for the suite and stopped afterwards unless it was already running.
 // Needs root; set ATTNLAB_SKIP_SLURM_TESTS=1 to skip on machines that must not run daemons.
 #include <gtest/gtest.h>
@@ -10,10 +14,13 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
+#include <regex>
 #include <thread>
 
 #include "tests/distributed/fake_job.h"
 #include "tests/distributed/mpi_launch.h"
+#include "tests/distributed/run_metrics.h"
 #include "trainer/distributed/distributed.h"
 #include "trainer/launcher/local_sweep.h"
 #include "trainer/launcher/slurm_script.h"
@@ -161,6 +168,108 @@ TEST_F(LocalCluster, JobArrayRunsEveryTaskAndSummarizes) {
   for (std::string line; std::getline(concurrency, line);) most = std::max(most, std::stoi(line));
   EXPECT_GE(most, 1);
   EXPECT_LE(most, 2);
+}
+
+// ---- pre-emption: USR1 -> checkpoint -> scontrol requeue -> resume ----
+
+const std::string kAttnlab = std::string(ATTNLAB_BINARY_DIR) + "/attnlab";
+
+std::string tiny_run_overrides(const fs::path& run_dir) {
+  // ~200 steps of a few ms: long enough to be signalled mid-run, short enough for a unit test.
+  return "run.dir=" + run_dir.string() +
+         " model.d_model=32 model.n_layers=2 model.n_heads=2 model.max_seq_len=32"
+         " model.dropout=0.0 data.seq_len=32 data.batch_size=8 data.max_documents=20"
+         " trainer.max_steps=200 trainer.eval_every=0 trainer.eval_batches=2"
+         " trainer.checkpoint_every=0 trainer.log_every=1 trainer.threads=1"
+         " trainer.progress=none scheduler.warmup_steps=3";
+}
+
+using testing::metric_records;
+using testing::train_losses;
+
+// `scontrol show job` field, e.g. "Restarts" or "JobState"; empty when the job is unknown.
+std::string job_field(const std::string& job_id, const std::string& field) {
+  auto shown = testing::run_command("scontrol show job " + job_id + " 2>/dev/null");
+  std::smatch match;
+  if (std::regex_search(shown.output, match, std::regex("\\b" + field + "=(\\S+)")))
+    return match[1];
+  return "";
+}
+
+TEST_F(LocalCluster, PreemptedTrainingRequeuesAndResumes) {
+  ASSERT_TRUE(fs::exists(kAttnlab)) << kAttnlab << " not built";
+  // The reference: the same training, uninterrupted, outside Slurm, with the OMP_NUM_THREADS=1
+  // the sbatch script exports (OpenBLAS's thread count changes float summation order).
+  const fs::path reference = dir_ / "reference", job_dir = dir_ / "job";
+  auto straight = testing::run_command("OMP_NUM_THREADS=1 OMP_WAIT_POLICY=passive " + kAttnlab +
+                                       " train " + tiny_run_overrides(reference));
+  ASSERT_EQ(straight.exit_code, 0) << straight.output;
+
+  auto submitted =
+      testing::run_command("cd " + shell_quote(dir_.string()) + " && " + kAttnlab + " submit " +
+                           tiny_run_overrides(job_dir) +
+                           " launcher.tasks_per_node=1 launcher.mpi=none launcher.time=00:05:00");
+  ASSERT_EQ(submitted.exit_code, 0) << submitted.output;
+  std::smatch submitted_id;
+  ASSERT_TRUE(std::regex_search(submitted.output, submitted_id, std::regex("submitted job (\\d+)")))
+      << submitted.output;
+  const std::string job_id = submitted_id[1];
+  struct CancelOnExit {  // never leave a job behind, whatever fails below
+    std::string id;
+    ~CancelOnExit() { testing::run_command("scancel " + id + " 2>/dev/null"); }
+  } cancel{job_id};
+
+  // Signal as soon as training runs (the trainer's handler is installed before step 1): what
+  // --signal=USR1@120 does, sent to the job's steps, not to the batch shell.
+  bool running = false;
+  for (int i = 0; i < 1200 && !running; ++i) {  // 120 s: the job may wait for the scheduler
+    running = !metric_records(job_dir).empty();
+    if (!running) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_TRUE(running) << "job " << job_id << " never started training; state "
+                       << job_field(job_id, "JobState") << "\n"
+                       << read_file(job_dir / ("slurm-" + job_id + ".out"));
+  ASSERT_EQ(testing::run_command("scancel --signal=USR1 " + job_id).exit_code, 0);
+
+  // The job comes back (Restarts=1) and finishes. slurmctld makes a requeued job eligible only
+  // 120 s later (EligibleTime); the test moves that to now instead of waiting.
+  // While a requeue completes, the old run's end shows briefly (e.g. FAILED, Restarts=0): an end
+  // state only counts once the job restarted, or after it lasted 15 s.
+  std::string state, restarts;
+  bool released = false;
+  int ended_polls = 0;
+  for (int i = 0; i < 240; ++i) {  // 120 s
+    state = job_field(job_id, "JobState");
+    restarts = job_field(job_id, "Restarts");
+    const bool ended = state == "COMPLETED" || state == "FAILED" || state == "CANCELLED";
+    ended_polls = ended ? ended_polls + 1 : 0;
+    if (ended && (restarts != "0" || ended_polls > 30)) break;
+    if (state == "PENDING" && restarts == "1" && !released)
+      released =
+          testing::run_command("scontrol update JobId=" + job_id + " StartTime=now").exit_code == 0;
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+  const std::string log = read_file(job_dir / ("slurm-" + job_id + ".out"));
+  ASSERT_EQ(state, "COMPLETED") << log;
+  EXPECT_EQ(restarts, "1") << log;
+  EXPECT_NE(log.find("pre-empted at step"), std::string::npos) << log;
+  EXPECT_NE(log.find(", restart 1"), std::string::npos) << log;
+  std::smatch resumed_at;
+  ASSERT_TRUE(std::regex_search(log, resumed_at, std::regex("resumed from \\S+ at step (\\d+)")))
+      << log;
+  const int step = std::stoi(resumed_at[1]);
+  EXPECT_GT(step, 0);
+  EXPECT_LT(step, 200) << "the signal came after training ended: nothing was pre-empted";
+
+  // Same run dir, same result as the uninterrupted run: every logged loss, bitwise.
+  ASSERT_TRUE(fs::exists(job_dir / "result.json")) << log;
+  const auto expected_losses = train_losses(reference);
+  ASSERT_EQ(expected_losses.size(), 200u);
+  EXPECT_EQ(train_losses(job_dir), expected_losses);
+  const auto expected_result = nlohmann::json::parse(read_file(reference / "result.json"));
+  const auto got_result = nlohmann::json::parse(read_file(job_dir / "result.json"));
+  EXPECT_EQ(got_result["train_loss"], expected_result["train_loss"]);
+  EXPECT_EQ(got_result["val_loss"], expected_result["val_loss"]);
 }
 
 }  // namespace

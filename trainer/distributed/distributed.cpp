@@ -1,8 +1,6 @@
-// DistributedContext over MPI: launcher detection, MPI_Init_thread, broadcasts and reductions
-// with a deadline, and job-wide abort. See distributed.h for the contract.
+// DistributedContext: launcher detection, backend start-up, broadcasts and reductions with a
+// deadline, and job-wide abort, over the backend of collectives.h. See distributed.h.
 #include "trainer/distributed/distributed.h"
-
-#include <mpi.h>
 
 #include <chrono>
 #include <cstdlib>
@@ -12,7 +10,7 @@
 
 #include "common/config_access.h"
 #include "common/error.h"
-#include "trainer/distributed/mpi_types.h"
+#include "trainer/distributed/collectives.h"
 
 namespace attnlab {
 
@@ -28,13 +26,6 @@ int env_int(const char* name, int fallback) {
   }
 }
 
-bool mpi_is_running() {
-  int initialized = 0, finalized = 0;
-  MPI_Initialized(&initialized);
-  MPI_Finalized(&finalized);
-  return initialized && !finalized;
-}
-
 // CPU tensor sharing memory with `tensor` when it is a contiguous CPU tensor, else a CPU copy.
 torch::Tensor host_view(const torch::Tensor& tensor) {
   if (tensor.device().is_cpu() && tensor.is_contiguous()) return tensor;
@@ -48,6 +39,7 @@ DistOptions dist_options_from_config(const YAML::Node& config) {
   options.backend = cfg::get_or<std::string>(config, "dist.backend", options.backend);
   options.bucket_mb = cfg::get_or<double>(config, "dist.bucket_mb", options.bucket_mb);
   options.timeout_s = cfg::get_or<double>(config, "dist.timeout_s", options.timeout_s);
+  options.store = cfg::get_or<std::string>(config, "dist.store", options.store);
   check_user(
       options.backend == "mpi" || options.backend == "gloo" || options.backend == "nccl",
       "config key 'dist.backend': expected one of mpi, gloo, nccl, got '" + options.backend + "'");
@@ -67,7 +59,22 @@ bool launched_by_mpi_launcher() {
   // tasks. SLURM_STEP_NUM_TASKS rather than SLURM_NTASKS: the latter is also set in the batch
   // script itself, where a plain `attnlab train` is one process.
   return env_int("OMPI_COMM_WORLD_SIZE", 0) > 1 || env_int("PMI_SIZE", 0) > 1 ||
-         std::getenv("PMIX_RANK") != nullptr || env_int("SLURM_STEP_NUM_TASKS", 0) > 1;
+         std::getenv("PMIX_RANK") != nullptr || env_int("SLURM_STEP_NUM_TASKS", 0) > 1 ||
+         env_int("WORLD_SIZE", 0) > 1;
+}
+
+LauncherRank launcher_rank_from_env() {
+  // Most specific first: Open MPI's mpirun, MPICH/Hydra, an srun step, torchrun.
+  const std::pair<const char*, const char*> sources[] = {
+      {"OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE"},
+      {"PMI_RANK", "PMI_SIZE"},
+      {"SLURM_PROCID", "SLURM_STEP_NUM_TASKS"},
+      {"RANK", "WORLD_SIZE"}};
+  for (const auto& [rank, size] : sources) {
+    const int world = env_int(size, 0);
+    if (world > 1) return {env_int(rank, 0), world};
+  }
+  return {};
 }
 
 std::shared_ptr<DistributedContext> init_distributed(const YAML::Node& config) {
@@ -77,69 +84,64 @@ std::shared_ptr<DistributedContext> init_distributed(const YAML::Node& config) {
   if (backend == "nccl") {
     check_user(torch::cuda::is_available(),
                "dist.backend=nccl needs a CUDA build of LibTorch with NCCL and a GPU; this "
-               "attnlab runs on a CPU LibTorch. Use dist.backend=mpi");
+               "attnlab runs on a CPU LibTorch. Use dist.backend=mpi or gloo");
     // A CUDA build: the MPI reducer stages device buckets through host memory; a native NCCL
     // process group is not implemented.
     throw UserError(
         "dist.backend=nccl is not implemented yet; dist.backend=mpi works on CUDA "
         "builds too (gradients are staged through host memory)");
   }
-  if (backend == "gloo") {
-    // Debian's libtorch-dev ships c10d/ProcessGroupGloo.hpp and libtorch_cpu exports its
-    // symbols, but that header includes <gloo/...> headers, which are not installed (they come
-    // with libgloo-dev, not a dependency of this build), so the Gloo process group cannot be
-    // compiled against here.
-    throw UserError(
-        "dist.backend=gloo is not available in this build: Debian's LibTorch 1.13 ships "
-        "c10d/ProcessGroupGloo.hpp but not the gloo headers it includes. Use dist.backend=mpi "
-        "(CPU) or dist.backend=nccl (CUDA builds)");
-  }
-  if (!launched_by_mpi_launcher()) return context;  // single process, MPI untouched
+  if (!launched_by_mpi_launcher()) return context;  // single process, no backend
 
-  if (!mpi_is_running()) {
-    int provided = 0;
-    // MULTIPLE lets autograd hooks on any thread start all-reduces; we work with less too.
-    MPI_Init_thread(nullptr, nullptr, MPI_THREAD_MULTIPLE, &provided);
-    context->owns_mpi_ = true;
-    context->thread_multiple_ = provided == MPI_THREAD_MULTIPLE;
+  // Rank and world size from OMPI_COMM_WORLD_*, PMI_*, SLURM_PROCID/SLURM_STEP_NUM_TASKS or
+  // RANK/WORLD_SIZE; a launcher that started one task (e.g. a 1-task srun) is a single process.
+  const LauncherRank launcher = launcher_rank_from_env();
+  if (backend == "gloo") {
+    if (launcher.world_size <= 1) return context;
+    context->comm_ = make_gloo_collectives(context->options_, launcher);
   } else {
-    int provided = 0;
-    MPI_Query_thread(&provided);
-    context->thread_multiple_ = provided == MPI_THREAD_MULTIPLE;
+    context->comm_ = make_mpi_collectives();
   }
-  // Errors inside MPI abort the job rather than returning codes nobody checks.
-  MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_ARE_FATAL);
-  MPI_Comm_rank(MPI_COMM_WORLD, &context->rank_);
-  MPI_Comm_size(MPI_COMM_WORLD, &context->world_size_);
-  const int step_tasks = env_int("SLURM_STEP_NUM_TASKS", 0);
-  if (step_tasks > 1 && context->world_size_ != step_tasks) {
+  context->rank_ = context->comm_->rank();
+  context->world_size_ = context->comm_->world_size();
+  if (launcher.world_size > 1 && context->world_size_ != launcher.world_size) {
     // Each task initialised MPI alone: N independent copies would train into one run dir.
-    context->abort("srun started " + std::to_string(step_tasks) + " tasks but MPI sees " +
-                       std::to_string(context->world_size_) +
-                       "; launch with `srun --mpi=pmix` (launcher.mpi) so the tasks form one job",
+    context->abort("the launcher started " + std::to_string(launcher.world_size) +
+                       " tasks but MPI sees " + std::to_string(context->world_size_) +
+                       "; under srun use `--mpi=pmix` (launcher.mpi) so the tasks form one MPI "
+                       "job, and under torchrun-style launchers use dist.backend=gloo",
                    kUserErrorExitCode);
   }
   return context;
 }
 
-DistributedContext::~DistributedContext() {
-  if (owns_mpi_ && mpi_is_running()) MPI_Finalize();
-}
+DistributedContext::DistributedContext() = default;
+DistributedContext::~DistributedContext() = default;
 
-void DistributedContext::wait_or_abort(void* request_ptr, const std::string& what) {
-  auto* request = static_cast<MPI_Request*>(request_ptr);
-  const auto deadline =
-      std::chrono::steady_clock::now() + std::chrono::duration<double>(options_.timeout_s);
-  int done = 0;
-  // Spin briefly (collectives usually finish in microseconds), then back off to spare the CPU.
-  for (int spins = 0;; ++spins) {
-    MPI_Test(request, &done, MPI_STATUS_IGNORE);
-    if (done) return;
+bool DistributedContext::thread_multiple() const { return comm_ && comm_->any_thread(); }
+
+void DistributedContext::wait_or_abort(PendingOp& op, const std::string& what) {
+  const auto start = std::chrono::steady_clock::now();
+  const auto deadline = start + std::chrono::duration<double>(options_.timeout_s);
+  // Keep polling for the first second: MPI moves a large all-reduce forward only inside MPI
+  // calls, fragment by fragment, so sleeping between polls stretches an 8 MiB all-reduce
+  // several-fold. yield() still hands the core to a runnable peer on an oversubscribed machine.
+  // After a second (a slow or dead peer) poll every 50 us to spare the CPU.
+  const auto patient = start + std::chrono::seconds(1);
+  for (;;) {
+    try {
+      if (op.test()) return;
+    } catch (const std::exception& error) {
+      abort(what + " failed: " + error.what() + " (did another rank fail?)");
+    }
     if (std::chrono::steady_clock::now() > deadline) {
       abort(what + " did not complete within dist.timeout_s=" + std::to_string(options_.timeout_s) +
             " s; another rank probably failed, hangs, or is not running the same program");
     }
-    if (spins > 1000) std::this_thread::sleep_for(std::chrono::microseconds(50));
+    if (std::chrono::steady_clock::now() < patient)
+      std::this_thread::yield();
+    else
+      std::this_thread::sleep_for(std::chrono::microseconds(50));
   }
 }
 
@@ -147,10 +149,7 @@ void DistributedContext::broadcast(torch::Tensor& tensor, int root) {
   if (!is_distributed()) return;
   torch::NoGradGuard no_grad;
   torch::Tensor host = host_view(tensor);
-  MPI_Request request;
-  MPI_Ibcast(host.data_ptr(), mpi_count(host.numel()), mpi_datatype(host.scalar_type()), root,
-             MPI_COMM_WORLD, &request);
-  wait_or_abort(&request, "broadcast");
+  wait_or_abort(*comm_->broadcast(host, root), "broadcast");
   if (!host.is_same(tensor)) tensor.copy_(host);
 }
 
@@ -159,19 +158,17 @@ void DistributedContext::broadcast_module(torch::nn::Module& module) {
   // Structure check first: ranks built from different configs would otherwise exchange garbage.
   auto params = module.named_parameters(/*recurse=*/true);
   auto buffers = module.named_buffers(/*recurse=*/true);
-  double signature[2] = {static_cast<double>(params.size() + buffers.size()), 0.0};
-  for (const auto& item : params) signature[1] += static_cast<double>(item.value().numel());
-  for (const auto& item : buffers) signature[1] += static_cast<double>(item.value().numel());
-  double low[2], high[2];
-  MPI_Request requests[2];
-  MPI_Iallreduce(signature, low, 2, MPI_DOUBLE, MPI_MIN, MPI_COMM_WORLD, &requests[0]);
-  wait_or_abort(&requests[0], "broadcast_module (structure check)");
-  MPI_Iallreduce(signature, high, 2, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD, &requests[1]);
-  wait_or_abort(&requests[1], "broadcast_module (structure check)");
-  if (low[0] != high[0] || low[1] != high[1]) {
-    abort("broadcast_module: ranks hold different models (tensor counts " + std::to_string(low[0]) +
-          ".." + std::to_string(high[0]) + ", element counts " + std::to_string(low[1]) + ".." +
-          std::to_string(high[1]) + "); every rank must build the model from the same config");
+  double count = static_cast<double>(params.size() + buffers.size()), elements = 0.0;
+  for (const auto& item : params) elements += static_cast<double>(item.value().numel());
+  for (const auto& item : buffers) elements += static_cast<double>(item.value().numel());
+  // max(x) and -max(-x) = min(x) in one all-reduce.
+  auto signature = torch::tensor({count, elements, -count, -elements}, torch::kFloat64);
+  wait_or_abort(*comm_->allreduce(signature, ReduceOp::kMax), "broadcast_module (structure check)");
+  const auto* s = signature.data_ptr<double>();
+  if (s[0] != -s[2] || s[1] != -s[3]) {
+    abort("broadcast_module: ranks hold different models (tensor counts " + std::to_string(-s[2]) +
+          ".." + std::to_string(s[0]) + ", element counts " + std::to_string(-s[3]) + ".." +
+          std::to_string(s[1]) + "); every rank must build the model from the same config");
   }
   for (auto& item : params) broadcast(item.value(), 0);
   for (auto& item : buffers) broadcast(item.value(), 0);
@@ -189,11 +186,9 @@ std::string DistributedContext::broadcast_string(const std::string& value, int r
 
 double DistributedContext::allreduce_sum(double value) {
   if (!is_distributed()) return value;
-  double result = 0.0;
-  MPI_Request request;
-  MPI_Iallreduce(&value, &result, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD, &request);
-  wait_or_abort(&request, "allreduce");
-  return result;
+  auto tensor = torch::tensor({value}, torch::kFloat64);
+  wait_or_abort(*comm_->allreduce(tensor, ReduceOp::kSum), "allreduce");
+  return tensor.item<double>();
 }
 
 double DistributedContext::allreduce_mean(double value) {
@@ -204,34 +199,27 @@ void DistributedContext::allreduce_sum_(torch::Tensor& tensor) {
   if (!is_distributed()) return;
   torch::NoGradGuard no_grad;
   torch::Tensor host = host_view(tensor);
-  MPI_Request request;
-  MPI_Iallreduce(MPI_IN_PLACE, host.data_ptr(), mpi_count(host.numel()),
-                 mpi_datatype(host.scalar_type()), MPI_SUM, MPI_COMM_WORLD, &request);
-  wait_or_abort(&request, "allreduce");
+  wait_or_abort(*comm_->allreduce(host, ReduceOp::kSum), "allreduce");
   if (!host.is_same(tensor)) tensor.copy_(host);
 }
 
 bool DistributedContext::allreduce_any(bool flag) {
   if (!is_distributed()) return flag;
-  int local = flag ? 1 : 0, result = 0;
-  MPI_Request request;
-  MPI_Iallreduce(&local, &result, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD, &request);
-  wait_or_abort(&request, "allreduce_any");
-  return result != 0;
+  auto tensor = torch::tensor({flag ? 1 : 0}, torch::kInt32);
+  wait_or_abort(*comm_->allreduce(tensor, ReduceOp::kMax), "allreduce_any");
+  return tensor.item<int>() != 0;
 }
 
 void DistributedContext::barrier() {
   if (!is_distributed()) return;
-  MPI_Request request;
-  MPI_Ibarrier(MPI_COMM_WORLD, &request);
-  wait_or_abort(&request, "barrier");
+  wait_or_abort(*comm_->barrier(), "barrier");
 }
 
 void DistributedContext::abort(const std::string& message, int exit_code) {
   std::cerr << "error";
   if (is_distributed()) std::cerr << " (rank " << rank_ << "/" << world_size_ << ")";
   std::cerr << ": " << message << std::endl;
-  if (mpi_is_running()) MPI_Abort(MPI_COMM_WORLD, exit_code);
+  if (comm_) comm_->abort(exit_code);
   std::exit(exit_code);
 }
 

@@ -1,10 +1,12 @@
 // Data-parallel process group for the trainer (`dist.*` config group, GitHub issue #7).
-// `mpirun -np N attnlab train ...` or `srun ... attnlab train ...` starts N copies; MPI supplies
-// rank and world size. Without a launcher (no OMPI_/PMI_/PMIX_/SLURM_STEP_NUM_TASKS>1 env) the
-// context is a single process and MPI is never initialised, so plain runs need no MPI runtime.
+// `mpirun -np N attnlab train ...` or `srun ... attnlab train ...` starts N copies; the backend
+// (`dist.backend`: mpi, or gloo through LibTorch's c10d, see collectives.h) supplies rank and
+// world size. Without a launcher (no OMPI_/PMI_/PMIX_/SLURM_STEP_NUM_TASKS>1/WORLD_SIZE>1 env) the
+// context is a single process and no backend is started, so plain runs need no MPI runtime.
 //
-// Every collective here is non-blocking MPI polled against `dist.timeout_s`: a rank that died or
-// hangs turns into an MPI_Abort with a message naming the collective instead of a silent hang.
+// Every collective here is non-blocking and polled against `dist.timeout_s`: a rank that died or
+// hangs turns into a job-wide abort with a message naming the collective instead of a silent
+// hang.
 #pragma once
 
 #include <torch/torch.h>
@@ -20,18 +22,23 @@ struct DistOptions {
   std::string backend = "mpi";  // mpi | gloo | nccl
   double bucket_mb = 25.0;      // gradient bucket size (c10d/fairseq default)
   double timeout_s = 600.0;     // any collective waiting longer aborts the job
+  std::string store;            // gloo rendezvous file ("" = /tmp, named after the launch)
 };
 
-// Reads `dist.backend`, `dist.bucket_mb`, `dist.timeout_s` (all optional); UserError on bad values.
+// Reads `dist.backend`, `dist.bucket_mb`, `dist.timeout_s`, `dist.store` (all optional);
+// UserError on bad values.
 DistOptions dist_options_from_config(const YAML::Node& config);
 
-// True when this process was started by mpirun/srun with more than one task.
+// True when this process was started by mpirun/srun/torchrun with more than one task.
 bool launched_by_mpi_launcher();
+
+class Collectives;
+class PendingOp;
 
 class DistributedContext {
  public:
   // Single-process context (rank 0 of 1); all collectives are no-ops.
-  DistributedContext() = default;
+  DistributedContext();
   ~DistributedContext();
   DistributedContext(const DistributedContext&) = delete;
   DistributedContext& operator=(const DistributedContext&) = delete;
@@ -41,8 +48,11 @@ class DistributedContext {
   bool is_main() const { return rank_ == 0; }
   bool is_distributed() const { return world_size_ > 1; }
   const DistOptions& options() const { return options_; }
-  // True when MPI_THREAD_MULTIPLE was granted (collectives may be issued from autograd threads).
-  bool thread_multiple() const { return thread_multiple_; }
+  // True when collectives may be issued from any thread (autograd hooks): MPI granted
+  // MPI_THREAD_MULTIPLE, or the backend is gloo.
+  bool thread_multiple() const;
+  // The backend (nullptr in a single-process context); GradientReducer issues its buckets here.
+  Collectives* collectives() const { return comm_.get(); }
 
   // Copies rank 0's parameters and buffers into every rank's `module` (in place, no autograd).
   // Aborts with a clear message when the ranks' modules differ in structure.
@@ -60,25 +70,24 @@ class DistributedContext {
   bool allreduce_any(bool flag);
   void barrier();
 
-  // Prints `message` prefixed with the rank and terminates every rank (MPI_Abort); a plain
-  // single-process context exits the process with `exit_code`.
+  // Prints `message` prefixed with the rank and terminates every rank (MPI_Abort, or exit for
+  // gloo); a plain single-process context exits the process with `exit_code`.
   [[noreturn]] void abort(const std::string& message, int exit_code = 1);
 
-  // Waits for a non-blocking MPI request, polling until dist.timeout_s has passed, then aborts
-  // naming `what`. Public so GradientReducer shares the policy. `request` is an MPI_Request*.
-  void wait_or_abort(void* request, const std::string& what);
+  // Waits for a collective, polling until dist.timeout_s has passed, then aborts naming `what`;
+  // a failed collective aborts too. Public so GradientReducer shares the policy.
+  void wait_or_abort(PendingOp& op, const std::string& what);
 
  private:
   friend std::shared_ptr<DistributedContext> init_distributed(const YAML::Node& config);
   int rank_ = 0;
   int world_size_ = 1;
-  bool owns_mpi_ = false;
-  bool thread_multiple_ = false;
   DistOptions options_;
+  std::unique_ptr<Collectives> comm_;
 };
 
-// Creates the process group described by `config` (`dist.*`). Initialises MPI only when launched
-// by mpirun/srun; validates the backend (gloo/nccl are UserErrors in this CPU build, see .cpp).
+// Creates the process group described by `config` (`dist.*`). Starts the backend only when
+// launched by mpirun/srun/torchrun; nccl is a UserError in this CPU build (see .cpp).
 // One context per process: MPI can be initialised only once.
 std::shared_ptr<DistributedContext> init_distributed(const YAML::Node& config);
 

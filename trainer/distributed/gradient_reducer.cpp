@@ -1,13 +1,9 @@
 // Bucketed, overlapped gradient all-reduce; see gradient_reducer.h for the design and usage.
 #include "trainer/distributed/gradient_reducer.h"
 
-#include <mpi.h>
-
 #include <chrono>
 #include <map>
 #include <stdexcept>
-
-#include "trainer/distributed/mpi_types.h"
 
 namespace attnlab {
 
@@ -17,8 +13,6 @@ namespace {
 c10::ScalarType reduce_dtype(c10::ScalarType type) {
   return (type == torch::kFloat64) ? torch::kFloat64 : torch::kFloat32;
 }
-
-MPI_Request* as_request(void* request) { return static_cast<MPI_Request*>(request); }
 
 }  // namespace
 
@@ -68,7 +62,6 @@ GradientReducer::GradientReducer(DistributedContext& context, torch::nn::Module&
         bucket.buffer.device().is_cpu()
             ? bucket.buffer
             : torch::zeros({bucket_numel[b]}, bucket.buffer.options().device(torch::kCPU));
-    bucket.request = new MPI_Request(MPI_REQUEST_NULL);
   }
   for (size_t i = 0; i < slots_.size(); ++i) {
     // The hook sees this backward's gradient before AccumulateGrad adds it to .grad.
@@ -79,15 +72,12 @@ GradientReducer::GradientReducer(DistributedContext& context, torch::nn::Module&
 
 GradientReducer::~GradientReducer() {
   // Hooks hold `this`; drop them with the reducer (the module may outlive it).
+  // An all-reduce still in flight completes in its op's destructor (MPI) or in gloo's threads
+  // before the buffers it uses go away with the buckets.
   for (auto& slot : slots_) slot.param.remove_hook(slot.hook);
-  for (auto& bucket : buckets_) {
-    auto* request = as_request(bucket.request);
-    if (request != nullptr && *request != MPI_REQUEST_NULL) MPI_Wait(request, MPI_STATUS_IGNORE);
-    delete request;
-  }
 }
 
-bool GradientReducer::may_call_mpi_here() const {
+bool GradientReducer::may_communicate_here() const {
   return context_.thread_multiple() || std::this_thread::get_id() == owner_thread_;
 }
 
@@ -125,12 +115,15 @@ void GradientReducer::on_gradient(size_t slot_index, const torch::Tensor& grad) 
   else
     view.copy_(grad);
   mark_ready_locked(slot_index);
-  if (may_call_mpi_here()) {
+  if (may_communicate_here()) {
     launch_ready_buckets_locked(/*from_hook=*/true);
-    // Open MPI progresses non-blocking collectives only inside MPI calls: poke the ones in flight.
+    // Open MPI progresses non-blocking collectives only inside MPI calls: poke the ones in
+    // flight (errors surface in finish()'s wait).
     for (auto& other : buckets_) {
-      int done = 0;
-      if (other.launched) MPI_Test(as_request(other.request), &done, MPI_STATUS_IGNORE);
+      try {
+        if (other.launched && other.op) other.op->test();
+      } catch (const std::exception&) {
+      }
     }
   }
 }
@@ -150,9 +143,7 @@ void GradientReducer::launch_ready_buckets_locked(bool from_hook) {
 
 void GradientReducer::launch_locked(Bucket& bucket, bool from_hook) {
   if (!bucket.host.is_same(bucket.buffer)) bucket.host.copy_(bucket.buffer);
-  MPI_Iallreduce(MPI_IN_PLACE, bucket.host.data_ptr(), mpi_count(bucket.host.numel()),
-                 mpi_datatype(bucket.host.scalar_type()), MPI_SUM, MPI_COMM_WORLD,
-                 as_request(bucket.request));
+  bucket.op = context_.collectives()->allreduce(bucket.host, ReduceOp::kSum);
   bucket.launched = true;
   ++stats_.allreduces;
   if (from_hook) ++stats_.launched_in_backward;
@@ -182,8 +173,9 @@ void GradientReducer::finish() {
   const double scale = 1.0 / context_.world_size();
   for (size_t b = 0; b < buckets_.size(); ++b) {
     Bucket& bucket = buckets_[b];
-    context_.wait_or_abort(bucket.request, "gradient all-reduce (bucket " + std::to_string(b) +
-                                               " of " + std::to_string(buckets_.size()) + ")");
+    context_.wait_or_abort(*bucket.op, "gradient all-reduce (bucket " + std::to_string(b) + " of " +
+                                           std::to_string(buckets_.size()) + ")");
+    bucket.op.reset();
     if (!bucket.host.is_same(bucket.buffer)) bucket.buffer.copy_(bucket.host);
     bucket.buffer.mul_(scale);
     for (size_t slot_index : bucket.slots) {

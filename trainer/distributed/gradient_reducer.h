@@ -2,8 +2,9 @@
 // has no DDP; this follows c10d's Reducer design). Parameters are grouped into buckets of about
 // `bucket_bytes` in reverse registration order — the order backward produces their gradients.
 // A tensor hook per parameter copies each gradient into its bucket's flat buffer; when a bucket is
-// full its MPI_Iallreduce starts while backward continues. finish() waits for the rest and writes
-// the averaged gradients into .grad, so gradient clipping afterwards sees the global gradient.
+// full its non-blocking all-reduce (MPI_Iallreduce, or gloo's) starts while backward continues.
+// finish() waits for the rest and writes the averaged gradients into .grad, so gradient clipping
+// afterwards sees the global gradient.
 //
 // Usage per optimizer step (with `accum` micro-steps):
 //   for (int micro = 0; micro < accum; ++micro) {
@@ -20,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "trainer/distributed/collectives.h"
 #include "trainer/distributed/distributed.h"
 
 namespace attnlab {
@@ -62,24 +64,24 @@ class GradientReducer {
   };
   struct Bucket {
     torch::Tensor buffer;  // flat, same dtype/device as its parameters
-    torch::Tensor host;    // the CPU memory MPI reads and writes (== buffer on CPU)
+    torch::Tensor host;    // the CPU memory the backend reads and writes (== buffer on CPU)
     std::vector<size_t> slots;
     size_t pending = 0;
     bool launched = false;
-    void* request = nullptr;  // MPI_Request*, owned
+    std::unique_ptr<PendingOp> op;  // the all-reduce in flight
   };
 
   void on_gradient(size_t slot_index, const torch::Tensor& grad);
   void mark_ready_locked(size_t slot_index);
   void launch_ready_buckets_locked(bool from_hook);
   void launch_locked(Bucket& bucket, bool from_hook);
-  bool may_call_mpi_here() const;
+  bool may_communicate_here() const;
 
   DistributedContext& context_;
   std::vector<Slot> slots_;
   std::vector<Bucket> buckets_;
-  size_t next_launch_ = 0;  // buckets start strictly in index order on every rank (MPI requires
-                            // the same collective order everywhere)
+  size_t next_launch_ = 0;  // buckets start strictly in index order on every rank (MPI and gloo
+                            // require the same collective order everywhere)
   bool syncing_ = false;
   std::thread::id owner_thread_;
   std::mutex mutex_;

@@ -1,4 +1,4 @@
-// Mapping from LibTorch dtypes to MPI datatypes, shared by the context and the gradient reducer.
+// Mapping from LibTorch dtypes to MPI datatypes for the MPI backend (mpi_collectives.cpp).
 // Half/bfloat16 have no standard MPI type; callers reduce those in float32 buffers instead.
 #pragma once
 
