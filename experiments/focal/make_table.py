@@ -33,7 +33,7 @@ def main():
         with open(os.path.join(sweep, "multirun.yaml")) as f:
             multirun = yaml.safe_load(f)
         for job in multirun["jobs"]:
-            result = os.path.join(job["dir"], "result.json")
+            result = os.path.join(sweep, str(job["dir"]), "result.json")  # dir: relative or absolute
             if not os.path.exists(result):
                 continue
             with open(result) as f:

@@ -1,7 +1,7 @@
 // `attnlab train task=classification` end to end through the real binary on a small slice of
 // SpamAssassin: the metrics files agree with their own confusion matrices and with the split
-// sizes, the checkpoint holds the classifier head, and a run stopped half-way and resumed ends
-// with exactly the metrics of an uninterrupted run.
+// sizes, the checkpoint holds the classifier head, a run stopped half-way and resumed ends with
+// exactly the metrics of an uninterrupted run, and init_from loads an LM run into the encoder.
 #include <gtest/gtest.h>
 
 #include <array>
@@ -136,6 +136,21 @@ TEST(ClassificationTask, TrainsWritesConsistentMetricsAndResumesExactly) {
   ASSERT_EQ(second.code, 0) << second.output;
   EXPECT_NE(second.output.find("resumed from"), std::string::npos) << second.output;
   EXPECT_EQ(read_json(halted / "classification_metrics.json"), report);
+
+  // Pretrain -> fine-tune: a tiny LM run's weights load into the encoder; only the head is new.
+  const fs::path lm = root / "lm";
+  CommandRun pretrain = run_attnlab(
+      "train run.dir=" + lm.string() +
+      " trainer.max_steps=2 model.d_model=32 model.n_layers=2 model.n_heads=2 data.seq_len=32"
+      " data.batch_size=4 data.max_documents=5 trainer.eval_batches=1 trainer.threads=1"
+      " trainer.progress=none");
+  ASSERT_EQ(pretrain.code, 0) << pretrain.output;
+  CommandRun finetune = run_attnlab("train run.dir=" + (root / "finetune").string() + kSmall +
+                                    " init_from=" + lm.string() + " trainer.max_steps=1");
+  ASSERT_EQ(finetune.code, 0) << finetune.output;
+  EXPECT_NE(finetune.output.find("2 missing, 0 unexpected, 0 shape mismatches"), std::string::npos)
+      << finetune.output;
+  EXPECT_NE(finetune.output.find("classifier.bias"), std::string::npos) << finetune.output;
 
   CommandRun bad =
       run_attnlab("train run.dir=" + (root / "bad").string() + kSmall + " task.pooling=max");

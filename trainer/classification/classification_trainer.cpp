@@ -151,9 +151,12 @@ ClassificationSummary train_classification(const YAML::Node& config,
   torch::manual_seed(seed);
   SequenceClassifier model(gpt_options_from_config(config, tokenizer->vocab_size()), num_classes,
                            parse_pooling(cfg::get_or<std::string>(config, "task.pooling", "cls")));
-  if (cfg::has(config, "init_from"))
-    std::cerr << "init_from " << cfg::get<std::string>(config, "init_from") << ":\n"
-              << init_from_config(*model, config).summary() << "\n";
+  if (cfg::has(config, "init_from")) {
+    // An LM run's weights: everything but the fresh classifier head (init_from_config warns with
+    // the report when something is missing, as the head always is).
+    LoadReport report = init_from_config(*model, config);
+    if (report.complete()) std::cerr << "init_from: " << report.summary() << "\n";
+  }
   model->to(device);
 
   OptimizerSetup optim = make_optimizer(*model, config);
