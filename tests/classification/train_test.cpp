@@ -143,10 +143,10 @@ TEST(ClassificationTask, TrainsWritesConsistentMetricsAndResumesExactly) {
       "train run.dir=" + lm.string() +
       " trainer.max_steps=2 model.d_model=32 model.n_layers=2 model.n_heads=2 data.seq_len=32"
       " data.batch_size=4 data.max_documents=5 trainer.eval_batches=1 trainer.threads=1"
-      " trainer.progress=none");
+      " trainer.progress=none scheduler.warmup_steps=1");
   ASSERT_EQ(pretrain.code, 0) << pretrain.output;
   CommandRun finetune = run_attnlab("train run.dir=" + (root / "finetune").string() + kSmall +
-                                    " init_from=" + lm.string() + " trainer.max_steps=1");
+                                    " init_from=" + lm.string() + " trainer.max_steps=2");
   ASSERT_EQ(finetune.code, 0) << finetune.output;
   EXPECT_NE(finetune.output.find("2 missing, 0 unexpected, 0 shape mismatches"), std::string::npos)
       << finetune.output;
