@@ -2,7 +2,7 @@
 of the baseline and decorrelation runs, draws decorrelation.png (per block: mean cosine of each
 token's hidden state to position 0's, max |activation|; and the validation loss) and writes
 results.md (final values; the BOS-cosine / max-activation columns average the last 5 logged
-training steps, i.e. steps 360-400, to smooth batch noise).
+training steps, i.e. the last 50 steps, to smooth batch noise).
 
     plot.py BASELINE_RUN DECORR_RUN --out DIR [--seconds N]
 """

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Decorrelation (attention-sink) loss on the default LM (byte-level GPT, d_model 128, 4 layers,
-# 4 heads, T 256, batch 16 on Moby Dick), shortened to 400 steps (warmup 40, eval every 50 on 10
+# 4 heads, T 256, batch 16 on Moby Dick), shortened to 250 steps (warmup 25, eval every 50 on 10
 # batches), one thread, seed 1337, two runs:
 #   baseline: loss.terms = cross_entropy + decorrelation with weight 0 — the term only measures
 #             (its stat/bos_cos and stat/max_act per block), it adds 0 to the loss and gradient;
@@ -15,9 +15,9 @@ cd "$repo"
 bin="${ATTNLAB_BIN:-$repo/build/attnlab}"
 root="${1:-runs/decorrelation}"
 export OMP_WAIT_POLICY=passive
-common=(trainer.threads=1 trainer.progress=plain trainer.max_steps=400 trainer.eval_every=50
-        trainer.eval_batches=10 trainer.log_every=10 trainer.checkpoint_every=400
-        scheduler.warmup_steps=40 seed=1337)
+common=(trainer.threads=1 trainer.progress=plain trainer.max_steps=250 trainer.eval_every=50
+        trainer.eval_batches=10 trainer.log_every=10 trainer.checkpoint_every=250
+        scheduler.warmup_steps=25 seed=1337)
 
 start=$(date +%s)
 "$bin" train "${common[@]}" run.dir="$root/baseline" \
