@@ -1,6 +1,7 @@
 // Implementation of the loss probe (losses/loss_probe.h).
 #include "losses/loss_probe.h"
 
+#include "common/config_access.h"
 #include "losses/loss_set.h"
 
 namespace attnlab {
@@ -89,7 +90,39 @@ std::map<std::string, torch::Tensor> probe_loss_term(const std::string& name,
 std::map<std::string, torch::Tensor> probe_loss_set(const YAML::Node& config,
                                                     const LossProbeInputs& inputs,
                                                     int64_t n_layers) {
-  return run_probe(LossSet(config, n_layers), inputs);
+  LossSet losses(config, n_layers);
+  if (inputs.logits.defined() && inputs.targets.defined()) {
+    const int64_t classes = inputs.logits.size(-1);
+    torch::Tensor t = inputs.targets.reshape({-1}).to(torch::kLong);
+    t = t.masked_select((t >= 0).logical_and(t < classes));
+    torch::Tensor counts = torch::bincount(t, {}, classes).contiguous();
+    losses.set_class_counts(
+        std::vector<int64_t>(counts.data_ptr<int64_t>(), counts.data_ptr<int64_t>() + classes));
+  }
+  return run_probe(losses, inputs);
+}
+
+std::map<std::string, torch::Tensor> probe_loss_from_config(const YAML::Node& config) {
+  LossProbeShape shape;
+  shape.batch = cfg::get_or<int64_t>(config, "probe.batch", shape.batch);
+  shape.seq_len = cfg::get_or<int64_t>(config, "probe.seq_len", shape.seq_len);
+  shape.vocab = cfg::get_or<int64_t>(config, "probe.loss_vocab", shape.vocab);
+  shape.classification = cfg::get_or<bool>(config, "probe.loss_classification", false);
+  shape.d_model = cfg::get<int64_t>(config, "model.d_model");
+  shape.n_heads = cfg::get<int64_t>(config, "model.n_heads");
+  shape.n_layers = cfg::get<int64_t>(config, "model.n_layers");
+  check_user(shape.batch > 0 && shape.seq_len > 1,
+             "probe.batch must be > 0 and probe.seq_len > 1 (BOS + at least one token)");
+  check_user(shape.vocab >= 2, "config key 'probe.loss_vocab': expected >= 2 classes, got " +
+                                   std::to_string(shape.vocab));
+  check_user(shape.d_model > 0 && shape.n_heads > 0 && shape.n_layers > 0,
+             "model.d_model, model.n_heads and model.n_layers must be positive");
+  const std::string dtype = cfg::get_or<std::string>(config, "probe.dtype", "float32");
+  check_user(dtype == "float32" || dtype == "float64",
+             "probe.dtype: expected float32 or float64, got '" + dtype + "'");
+  shape.dtype = dtype == "float64" ? torch::kDouble : torch::kFloat;
+  const auto seed = static_cast<uint64_t>(cfg::get_or<int64_t>(config, "seed", 0));
+  return probe_loss_set(config, synthetic_loss_inputs(shape, seed), shape.n_layers);
 }
 
 }  // namespace attnlab

@@ -40,9 +40,17 @@ std::map<std::string, torch::Tensor> probe_loss_term(const std::string& name,
                                                      const LossProbeInputs& inputs,
                                                      int64_t n_layers);
 
-// A composed config (`loss.terms`), e.g. the `loss=<name>` group of a probe run.
+// A composed config (`loss.terms`), e.g. the `loss=<name>` group of a probe run. Terms with
+// data-dependent weights (focal `alpha: auto`) get the class counts of the targets (entries
+// outside [0, logits' last dim) — ignore_index — are not counted).
 std::map<std::string, torch::Tensor> probe_loss_set(const YAML::Node& config,
                                                     const LossProbeInputs& inputs,
                                                     int64_t n_layers);
+
+// The `loss` probe target: `attnlab probe probe.target=loss loss=<name> ...`. Synthetic inputs
+// (seeded by `seed`) of shape probe.{batch, seq_len, loss_vocab, loss_classification, dtype}
+// and model.{d_model, n_heads, n_layers} (one hidden state and causal attention map per block),
+// run through the composed loss.terms; returns probe_loss_set's dictionary.
+std::map<std::string, torch::Tensor> probe_loss_from_config(const YAML::Node& config);
 
 }  // namespace attnlab

@@ -2,6 +2,7 @@
 #include "trainer/probe.h"
 
 #include "common/config_access.h"
+#include "losses/loss_probe.h"
 #include "modules/attention.h"
 
 namespace attnlab {
@@ -76,6 +77,7 @@ Registry<ProbeTarget>& probe_registry() {
   static Registry<ProbeTarget> registry = [] {
     Registry<ProbeTarget> r("probe target");
     r.add("attention", probe_attention);
+    r.add("loss", probe_loss_from_config);
     return r;
   }();
   return registry;

@@ -1,9 +1,11 @@
 // `attnlab train [overrides]`: composes the config, trains (resuming from the run dir when it
 // has a checkpoint), then prints the final validation metrics and, when trainer.sample_tokens
 // > 0, a sample from the trained model. `-m` runs a sweep through the configured launcher.
+// task=classification trains the encoder classifier instead (trainer/classification/).
 #include <iostream>
 
 #include "common/config_access.h"
+#include "trainer/classification/classification_trainer.h"
 #include "trainer/cli/command.h"
 #include "trainer/config/config.h"
 #include "trainer/launcher/local_sweep.h"
@@ -41,6 +43,10 @@ int run_train_command(const CommandArgs& args) {
   request.overrides = args.overrides;
   request.config_dir = args.config_dir;
   YAML::Node config = config::compose(request);
+  if (task_name(config) == "classification") {
+    std::cout << classification_report(train_classification(config, args.overrides, args.argv));
+    return 0;
+  }
   TrainSummary summary = train(config, args.overrides, args.argv);
   if (summary.interrupted) {
     std::cout << "stopped at step " << summary.step << "; resume with the same command (run.dir="

@@ -1,0 +1,159 @@
+// `attnlab train task=classification` end to end through the real binary on a small slice of
+// SpamAssassin: the metrics files agree with their own confusion matrices and with the split
+// sizes, the checkpoint holds the classifier head, a run stopped half-way and resumed ends with
+// exactly the metrics of an uninterrupted run, and init_from loads an LM run into the encoder.
+#include <gtest/gtest.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "trainer/checkpoint.h"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+struct CommandRun {
+  int code;
+  std::string output;
+};
+
+CommandRun run_attnlab(const std::string& args) {
+  const std::string command = std::string(ATTNLAB_BINARY_DIR) + "/attnlab " + args + " 2>&1";
+  CommandRun run{-1, ""};
+  FILE* pipe = popen(command.c_str(), "r");
+  if (!pipe) return run;
+  std::array<char, 4096> buffer{};
+  while (fgets(buffer.data(), buffer.size(), pipe)) run.output += buffer.data();
+  const int status = pclose(pipe);
+  run.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return run;
+}
+
+json read_json(const fs::path& path) {
+  std::ifstream in(path);
+  EXPECT_TRUE(in.good()) << path;
+  return json::parse(in);
+}
+
+// 30 messages per class -> test 6 + 6 + 6, val 3 + 3 + 3, train 21 per class.
+const std::string kSmall =
+    " task=classification loss=focal_auto data.max_per_class=30 data.seq_len=48"
+    " data.batch_size=8 model.d_model=32 model.n_layers=2 model.n_heads=2 trainer.max_steps=6"
+    " trainer.eval_every=3 trainer.threads=1 trainer.progress=none scheduler.warmup_steps=2"
+    " task.eval_batch_size=16";
+
+// Recomputes every derived number of one split's metrics from its confusion matrix.
+void expect_consistent(const json& split, int64_t expected_total) {
+  auto confusion = split["confusion"].get<std::vector<std::vector<int64_t>>>();
+  ASSERT_EQ(confusion.size(), 3u);
+  int64_t total = 0, trace = 0;
+  std::vector<int64_t> predicted(3, 0);
+  double macro = 0;
+  for (size_t r = 0; r < 3; ++r) {
+    ASSERT_EQ(confusion[r].size(), 3u);
+    int64_t row = 0;
+    for (size_t k = 0; k < 3; ++k) {
+      row += confusion[r][k];
+      predicted[k] += confusion[r][k];
+    }
+    EXPECT_EQ(row, expected_total / 3) << "stratified support of class " << r;
+    total += row;
+    trace += confusion[r][r];
+  }
+  EXPECT_EQ(total, expected_total);
+  EXPECT_EQ(split["total"].get<int64_t>(), expected_total);
+  EXPECT_DOUBLE_EQ(split["accuracy"].get<double>(), double(trace) / double(total));
+  const auto classes = split["classes"].get<std::vector<std::string>>();
+  ASSERT_EQ(classes, (std::vector<std::string>{"easy_ham", "hard_ham", "spam"}));
+  for (size_t c = 0; c < 3; ++c) {
+    const json& pc = split["per_class"][classes[c]];
+    const double p = predicted[c] ? double(confusion[c][c]) / predicted[c] : 0.0;
+    const double r = double(confusion[c][c]) / double(expected_total / 3);
+    EXPECT_DOUBLE_EQ(pc["precision"].get<double>(), p) << classes[c];
+    EXPECT_DOUBLE_EQ(pc["recall"].get<double>(), r) << classes[c];
+    EXPECT_NEAR(pc["f1"].get<double>(), p + r > 0 ? 2 * p * r / (p + r) : 0.0, 1e-12);
+    macro += pc["f1"].get<double>() / 3;
+  }
+  EXPECT_NEAR(split["macro_f1"].get<double>(), macro, 1e-12);
+}
+
+}  // namespace
+
+TEST(ClassificationTask, TrainsWritesConsistentMetricsAndResumesExactly) {
+  const fs::path root = fs::path(ATTNLAB_BINARY_DIR) / "test_classification_tmp";
+  fs::remove_all(root);
+  const fs::path full = root / "full", halted = root / "halted";
+
+  CommandRun run = run_attnlab("train run.dir=" + full.string() + kSmall);
+  ASSERT_EQ(run.code, 0) << run.output;
+  EXPECT_NE(run.output.find("final: step 6"), std::string::npos) << run.output;
+  EXPECT_NE(run.output.find("| hard_ham |"), std::string::npos) << run.output;
+
+  const json report = read_json(full / "classification_metrics.json");
+  EXPECT_EQ(report["step"].get<int64_t>(), 6);
+  expect_consistent(report["test"], 18);
+  expect_consistent(report["val"], 9);
+  const json result = read_json(full / "result.json");
+  EXPECT_DOUBLE_EQ(result["test/macro_f1"].get<double>(), report["test"]["macro_f1"].get<double>());
+  EXPECT_DOUBLE_EQ(result["test/recall/hard_ham"].get<double>(),
+                   report["test"]["per_class"]["hard_ham"]["recall"].get<double>());
+  std::ifstream md(full / "classification_metrics.md");
+  std::string table((std::istreambuf_iterator<char>(md)), std::istreambuf_iterator<char>());
+  EXPECT_NE(table.find("Confusion matrix"), std::string::npos);
+
+  // metrics.jsonl: the focal term's training loss and two validation evaluations.
+  std::ifstream lines(full / "metrics.jsonl");
+  std::string line;
+  int val_records = 0;
+  bool focal_logged = false;
+  while (std::getline(lines, line)) {
+    json record = json::parse(line);
+    val_records += record.contains("val/macro_f1");
+    focal_logged = focal_logged || record.contains("train/loss/focal");
+  }
+  EXPECT_EQ(val_records, 2);
+  EXPECT_TRUE(focal_logged);
+
+  auto weights = attnlab::read_checkpoint_model_state(attnlab::resolve_checkpoint(full.string()));
+  ASSERT_TRUE(weights.count("classifier.weight"));
+  EXPECT_EQ(weights.at("classifier.weight").sizes(), (std::vector<int64_t>{3, 32}));
+  EXPECT_TRUE(weights.count("classifier.bias"));
+  EXPECT_TRUE(weights.count("embed.weight"));
+
+  // Stop after step 3, then resume to 6: the same final metrics, bit for bit.
+  CommandRun first =
+      run_attnlab("train run.dir=" + halted.string() + " trainer.halt_at_step=3" + kSmall);
+  ASSERT_EQ(first.code, 0) << first.output;
+  EXPECT_NE(first.output.find("stopped at step 3"), std::string::npos) << first.output;
+  EXPECT_FALSE(fs::exists(halted / "result.json"));
+  CommandRun second = run_attnlab("train run.dir=" + halted.string() + kSmall);
+  ASSERT_EQ(second.code, 0) << second.output;
+  EXPECT_NE(second.output.find("resumed from"), std::string::npos) << second.output;
+  EXPECT_EQ(read_json(halted / "classification_metrics.json"), report);
+
+  // Pretrain -> fine-tune: a tiny LM run's weights load into the encoder; only the head is new.
+  const fs::path lm = root / "lm";
+  CommandRun pretrain = run_attnlab(
+      "train run.dir=" + lm.string() +
+      " trainer.max_steps=2 model.d_model=32 model.n_layers=2 model.n_heads=2 data.seq_len=32"
+      " data.batch_size=4 data.max_documents=5 trainer.eval_batches=1 trainer.threads=1"
+      " trainer.progress=none scheduler.warmup_steps=1");
+  ASSERT_EQ(pretrain.code, 0) << pretrain.output;
+  CommandRun finetune = run_attnlab("train run.dir=" + (root / "finetune").string() + kSmall +
+                                    " init_from=" + lm.string() + " trainer.max_steps=2");
+  ASSERT_EQ(finetune.code, 0) << finetune.output;
+  EXPECT_NE(finetune.output.find("2 missing, 0 unexpected, 0 shape mismatches"), std::string::npos)
+      << finetune.output;
+  EXPECT_NE(finetune.output.find("classifier.bias"), std::string::npos) << finetune.output;
+
+  CommandRun bad =
+      run_attnlab("train run.dir=" + (root / "bad").string() + kSmall + " task.pooling=max");
+  EXPECT_EQ(bad.code, 2) << bad.output;
+  EXPECT_NE(bad.output.find("task.pooling"), std::string::npos) << bad.output;
+}
