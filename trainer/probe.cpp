@@ -3,6 +3,7 @@
 
 #include "common/config_access.h"
 #include "modules/attention.h"
+#include "trainer/objectives/masked_diffusion_probe.h"
 
 namespace attnlab {
 
@@ -76,6 +77,7 @@ Registry<ProbeTarget>& probe_registry() {
   static Registry<ProbeTarget> registry = [] {
     Registry<ProbeTarget> r("probe target");
     r.add("attention", probe_attention);
+    r.add("masked_diffusion_loss", probe_masked_diffusion_loss);
     return r;
   }();
   return registry;
