@@ -2,7 +2,8 @@
 torch.load): x_t is x_0 with [MASK] exactly where `masked`; the loss equals
 sum over masked tokens of CE(logits with the [MASK] column removed, x_0) / t, divided by the
 number of tokens; autograd of that recomputation gives the dumped logit gradient.
-Usage: masked_diffusion_probe_check.py DUMP MASK_ID. Exit code 0 = all checks pass."""
+Usage: masked_diffusion_probe_check.py MASK_ID DUMP... (one Python start for several dumps).
+Exit code 0 = all checks pass."""
 import sys
 
 import torch
@@ -34,10 +35,11 @@ def main(path, mask_id):
     if err > 1e-12:
         failures.append(f"logit_grad differs from autograd of the recomputed loss by {err}")
     for f in failures:
-        print("FAIL:", f)
+        print(f"FAIL ({path}):", f)
     print(f"loss {loss.item():.6f}, masked {int(masked.sum())}/{masked.numel()}, grad err {err:.2e}")
-    return 1 if failures else 0
+    return len(failures)
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1], int(sys.argv[2])))
+    mask = int(sys.argv[1])
+    sys.exit(1 if sum(main(path, mask) for path in sys.argv[2:]) else 0)

@@ -79,15 +79,17 @@ TEST(MaskedDiffusionProbeTarget, DumpRecomputesToTheLossAndGradient) {
 
 TEST(MaskedDiffusionProbeTarget, PythonTorchLoadRecomputesLossAndGradient) {
   if (!attnlab::testing::python_torch_available()) GTEST_SKIP() << "/usr/bin/python3 has no torch";
-  for (const std::string& tag : {"sequence", "clean_context"}) {
-    std::vector<std::string> overrides{"attention.mask=block_causal", "attention.block_size=4"};
-    if (tag == "clean_context") overrides.push_back("objective=masked_diffusion");
-    if (tag == "clean_context") overrides.push_back("objective.clean_context=true");
-    const std::string path = run_diffusion_probe(tag, overrides);
-    const std::string command = "/usr/bin/python3 " + std::string(ATTNLAB_SOURCE_DIR) +
-                                "/tests/diffusion/masked_diffusion_probe_check.py " + path + " " +
-                                std::to_string(kByteMask);
-    EXPECT_EQ(std::system(command.c_str()), 0) << tag << ": " << command;
-    std::remove(path.c_str());
-  }
+  const std::vector<std::string> block_causal{"attention.mask=block_causal",
+                                              "attention.block_size=4"};
+  // Default objective group (its objective.* defaults apply) and clean-context training layout.
+  auto clean = block_causal;
+  clean.insert(clean.end(), {"objective=masked_diffusion", "objective.clean_context=true"});
+  const std::string first = run_diffusion_probe("sequence", block_causal);
+  const std::string second = run_diffusion_probe("clean_context", clean);
+  const std::string command = "/usr/bin/python3 " + std::string(ATTNLAB_SOURCE_DIR) +
+                              "/tests/diffusion/masked_diffusion_probe_check.py " +
+                              std::to_string(kByteMask) + " " + first + " " + second;
+  EXPECT_EQ(std::system(command.c_str()), 0) << command;
+  std::remove(first.c_str());
+  std::remove(second.c_str());
 }
