@@ -4,6 +4,7 @@
 #include "common/config_access.h"
 #include "losses/loss_probe.h"
 #include "modules/attention.h"
+#include "trainer/objectives/masked_diffusion_probe.h"
 
 namespace attnlab {
 
@@ -78,6 +79,7 @@ Registry<ProbeTarget>& probe_registry() {
     Registry<ProbeTarget> r("probe target");
     r.add("attention", probe_attention);
     r.add("loss", probe_loss_from_config);
+    r.add("masked_diffusion_loss", probe_masked_diffusion_loss);
     return r;
   }();
   return registry;

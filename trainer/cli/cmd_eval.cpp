@@ -1,7 +1,17 @@
 // `attnlab eval run_dir=... [eval.seq_lens=[128,256,...]] [eval.batches=N] [checkpoint=best]`:
 // validation loss, perplexity and bits per byte of a trained run at each requested sequence
-// length (lengths beyond the training length test extrapolation). Prints a table and writes
-// <run_dir>/eval.json.
+// length (lengths beyond the training length test extrapolation; nothing caps them: RoPE and the
+// masks are computed for the positions at hand and model.max_seq_len is not a limit). Prints a
+// table and writes <run_dir>/eval.json.
+//
+// For objective=masked_diffusion the reported number is the masked-diffusion NELBO (an upper
+// bound on the NLL, methods.md §4) per predicted token: each window is evaluated eval.t_samples
+// times (fresh t and masks each time, all drawn from the evaluator's fixed-seed generator, so the
+// bound is reproducible), and the objective's Σ_masked CE/t ÷ (all T tokens) is rescaled to
+// ÷ (tokens that can be masked), because position 0 (objective.ignore_bos) is given context and
+// never predicted. An AR run's weights are evaluated as a dLM with
+//   attnlab eval run_dir=<ar> objective.name=masked_diffusion attention.mask=block_causal ...
+#include <cmath>
 #include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -35,10 +45,16 @@ int run_eval_command(const CommandArgs& args) {
   int64_t batch_size = cfg::get_or<int64_t>(config, "eval.batch_size", 0);
   if (batch_size <= 0) batch_size = cfg::get<int64_t>(config, "data.batch_size");
   const int64_t n_batches = cfg::get_or<int64_t>(config, "eval.batches", 20);
+  const std::string objective_name =
+      cfg::get_or<std::string>(config, "objective.name", "autoregressive");
+  const bool diffusion = objective_name == "masked_diffusion";
+  const int64_t t_samples = diffusion ? cfg::get_or<int64_t>(config, "eval.t_samples", 4) : 1;
+  check_user(t_samples > 0, "eval.t_samples: expected a positive number of t draws, got " +
+                                std::to_string(t_samples));
+  const bool ignore_bos = cfg::get_or<bool>(config, "objective.ignore_bos", true);
 
   LossSet losses(config, run.model->options().n_layers);
-  auto objective = objective_registry().get(
-      cfg::get_or<std::string>(config, "objective.name", "autoregressive"))(config);
+  auto objective = objective_registry().get(objective_name)(config);
   ObjectiveContext context;
   context.config = &config;
   context.mask_token = run.tokenizer->mask();
@@ -47,8 +63,16 @@ int run_eval_command(const CommandArgs& args) {
   DistributedContext single_process;
 
   nlohmann::json results = nlohmann::json::array();
-  std::printf("checkpoint: %s\n%8s %10s %10s %10s %8s\n", run.checkpoint_path.c_str(), "seq_len",
-              "val_loss", "val_ppl", "val_bpb", "batches");
+  std::printf("checkpoint: %s\n", run.checkpoint_path.c_str());
+  if (diffusion)
+    std::printf(
+        "masked-diffusion NELBO per predicted token (upper bound on NLL), %lld (t, mask) draw(s) "
+        "per "
+        "window from the evaluator's fixed seed\n%8s %10s %10s %10s %10s %8s\n",
+        static_cast<long long>(t_samples), "seq_len", "objective", "nelbo", "nelbo_ppl",
+        "nelbo_bpb", "batches");
+  else
+    std::printf("%8s %10s %10s %10s %8s\n", "seq_len", "val_loss", "val_ppl", "val_bpb", "batches");
   for (int64_t seq_len : seq_lens) {
     check_user(seq_len > 0, "eval.seq_lens: lengths must be positive");
     // Long lengths may not fit n_batches of the validation split: use as many as fit.
@@ -57,20 +81,42 @@ int run_eval_command(const CommandArgs& args) {
     check_user(fit > 0, "eval: the validation split (" + std::to_string(data.val->size()) +
                             " tokens) is too short for seq_len " + std::to_string(seq_len) +
                             " x batch " + std::to_string(batch_size));
-    auto batches = eval_batches(*data.val, fit, batch_size, seq_len);
+    auto windows_once = eval_batches(*data.val, fit, batch_size, seq_len);
+    // Diffusion: every window t_samples times; the evaluator's generator advances between them.
+    std::vector<Batch> batches;
+    for (int64_t k = 0; k < t_samples; ++k)
+      batches.insert(batches.end(), windows_once.begin(), windows_once.end());
     EvalResult result = evaluate(*run.model, *objective, losses, context, batches, single_process,
                                  run.device, data.val_bytes_per_token());
-    std::printf("%8lld %10.4f %10.2f %10.4f %8lld\n", static_cast<long long>(seq_len), result.loss,
-                result.perplexity, result.bits_per_byte, static_cast<long long>(result.batches));
-    results.push_back({{"seq_len", seq_len},
-                       {"val_loss", result.loss},
-                       {"val_perplexity", result.perplexity},
-                       {"val_bits_per_byte", result.bits_per_byte},
-                       {"batches", result.batches}});
+    nlohmann::json row = {{"seq_len", seq_len}, {"batches", fit}};
+    if (!diffusion) {
+      std::printf("%8lld %10.4f %10.2f %10.4f %8lld\n", static_cast<long long>(seq_len),
+                  result.loss, result.perplexity, result.bits_per_byte,
+                  static_cast<long long>(fit));
+      row.update({{"val_loss", result.loss},
+                  {"val_perplexity", result.perplexity},
+                  {"val_bits_per_byte", result.bits_per_byte}});
+    } else {
+      const int64_t predicted = seq_len - (ignore_bos ? 1 : 0);
+      check_user(predicted > 0, "eval.seq_lens: " + std::to_string(seq_len) +
+                                    " leaves no token to predict (objective.ignore_bos)");
+      const double scale = static_cast<double>(seq_len) / static_cast<double>(predicted);
+      const double nelbo = result.loss * scale, bpb = result.bits_per_byte * scale;
+      std::printf("%8lld %10.4f %10.4f %10.2f %10.4f %8lld\n", static_cast<long long>(seq_len),
+                  result.loss, nelbo, std::exp(nelbo), bpb, static_cast<long long>(fit));
+      row.update({{"val_loss", nelbo},
+                  {"val_perplexity", std::exp(nelbo)},
+                  {"val_bits_per_byte", bpb},
+                  {"objective_loss", result.loss},
+                  {"predicted_tokens_per_window", predicted}});
+    }
+    results.push_back(row);
   }
   nlohmann::json out = {{"checkpoint", run.checkpoint_path},
+                        {"objective", objective_name},
                         {"train_seq_len", cfg::get<int64_t>(config, "data.seq_len")},
                         {"results", results}};
+  if (diffusion) out["t_samples"] = t_samples;
   write_file_atomic((std::filesystem::path(run_dir) / "eval.json").string(), out.dump(2) + "\n");
   return 0;
 }

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# AR -> dLM conversion (issue #5, methods.md §4): validation NLL bounds of one AR model before and
+# after turning it into a block-causal masked-diffusion LM with init_from, all on the same first
+# 65,536 validation tokens (32 batches x 16 windows of T = 128):
+#   1. the AR model's exact NLL (attnlab eval, autoregressive objective);
+#   2. the masked-diffusion NELBO (upper bound on NLL) of the unchanged AR weights evaluated as a
+#      dLM (objective.name=masked_diffusion, block-causal mask) before any diffusion training;
+#   3. the NELBO after STEPS steps of diffusion training initialised from the AR weights;
+#   4. for reference, the NELBO of the same dLM trained for STEPS steps from scratch (SCRATCH=0
+#      skips it).
+# The AR model is the mha run of experiments/length_extrapolation (T = 128, Moby Dick, bytes);
+# run that first, or point AR_RUN at another AR run dir. Writes results.md here (report.py).
+#
+#   experiments/ar_to_dlm/run.sh        # env: AR_RUN, STEPS, BLOCK, T_SAMPLES, SCRATCH
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(cd "$here/../.." && pwd)"
+bin="${ATTNLAB_BIN:-$repo/build/attnlab}"
+runs="${RUNS:-$repo/runs/ar_to_dlm}"
+AR_RUN="${AR_RUN:-$repo/runs/length_extrapolation/mha}"
+STEPS="${STEPS:-300}" BLOCK="${BLOCK:-16}" T_SAMPLES="${T_SAMPLES:-4}" SCRATCH="${SCRATCH:-1}"
+export OMP_WAIT_POLICY=passive
+[[ -f "$AR_RUN/result.json" ]] || {
+  echo "no finished AR run at $AR_RUN: run experiments/length_extrapolation/run.sh first" >&2
+  exit 2
+}
+mkdir -p "$runs"
+cd "$repo"
+
+# The AR run's model and data settings, so the dLM has the same shapes and sees the same data.
+same=$(/usr/bin/python3 - "$AR_RUN/config.yaml" <<'PY'
+import sys, yaml
+c = yaml.safe_load(open(sys.argv[1]))
+m, d = c["model"], c["data"]
+print(" ".join([f"model.{k}={m[k]}" for k in ("d_model", "n_layers", "n_heads", "max_seq_len")] +
+               [f"data.{k}={d[k]}" for k in ("seq_len", "batch_size")]))
+PY
+)
+eval_args="eval.seq_lens=[128] eval.batch_size=16 eval.batches=32 eval.t_samples=$T_SAMPLES trainer.threads=1"
+dlm_args="objective=masked_diffusion attention.mask=block_causal attention.block_size=$BLOCK"
+
+evaluate() {  # evaluate <run dir> <name> [overrides...]
+  local dir=$1 name=$2
+  shift 2
+  "$bin" eval run_dir="$dir" $eval_args "$@"
+  cp "$dir/eval.json" "$runs/$name.json"
+}
+
+evaluate "$AR_RUN" ar_nll
+evaluate "$AR_RUN" ar_weights_as_dlm objective.name=masked_diffusion attention.mask=block_causal \
+  attention.block_size=$BLOCK
+
+train_dlm() {  # train_dlm <name> [overrides...]
+  local name=$1
+  shift
+  local start=$(date +%s)
+  "$bin" train run.dir="$runs/$name" $same $dlm_args trainer.max_steps=$STEPS \
+    scheduler.warmup_steps=$((STEPS / 10)) trainer.eval_every=$STEPS trainer.threads=1 \
+    trainer.progress=none trainer.log_every=50 "$@" | tail -n 2
+  echo "$name: train wall time $(( $(date +%s) - start )) s"
+  evaluate "$runs/$name" "$name"
+}
+
+train_dlm converted init_from="$AR_RUN"
+[[ "$SCRATCH" == 1 ]] && train_dlm scratch
+/usr/bin/python3 "$here/report.py" "$runs" "$here" --steps "$STEPS" --block "$BLOCK" \
+  --t-samples "$T_SAMPLES" --ar-run "$AR_RUN"

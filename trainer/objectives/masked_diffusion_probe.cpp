@@ -1,0 +1,43 @@
+// The `masked_diffusion_loss` probe target; see masked_diffusion_probe.h.
+#include "trainer/objectives/masked_diffusion_probe.h"
+
+#include "common/config_access.h"
+#include "data/tokenizer.h"
+#include "trainer/objectives/masked_diffusion.h"
+#include "trainer/run_setup.h"
+
+namespace attnlab {
+
+TensorMap probe_masked_diffusion_loss(const YAML::Node& config) {
+  auto tokenizer = load_tokenizer(config);
+  const int64_t mask = tokenizer->mask(), vocab = tokenizer->vocab_size();
+  check_user(mask >= 0, "probe.target=masked_diffusion_loss: tokenizer '" +
+                            cfg::get<std::string>(config, "tokenizer.name") +
+                            "' has no [MASK] token");
+  const std::string dtype_name = cfg::get_or<std::string>(config, "probe.dtype", "float32");
+  check_user(dtype_name == "float32" || dtype_name == "float64",
+             "probe.dtype: expected float32 or float64, got '" + dtype_name + "'");
+  const int64_t batch_size = cfg::get_or<int64_t>(config, "probe.batch", 2);
+  const int64_t length = cfg::get_or<int64_t>(config, "probe.seq_len", 16);
+  check_user(batch_size > 0 && length > 0, "probe.batch and probe.seq_len must be positive");
+
+  Gpt model = build_model(config, vocab);  // seeds torch's generator with `seed`
+  model->to(dtype_name == "float64" ? torch::kDouble : torch::kFloat);
+  model->train(cfg::get_or<bool>(config, "probe.training", false));
+  // Clean tokens: uniform over the vocabulary without [MASK] (ids >= mask shift up by one).
+  Batch batch;
+  batch.input = torch::randint(0, vocab - 1, {batch_size, length}, torch::kLong);
+  batch.input = batch.input + (batch.input >= mask).to(torch::kLong);
+  batch.target = batch.input;  // no token shift
+
+  ObjectiveContext context;
+  context.config = &config;
+  context.mask_token = mask;
+  context.bos_token = tokenizer->bos();
+  context.generator = at::detail::createCPUGenerator(cfg::get<int64_t>(config, "seed"));
+  auto dump = masked_diffusion_probe(*model, batch, config, context);
+  dump["token_count"] = torch::tensor(static_cast<double>(batch_size * length), torch::kDouble);
+  return dump;
+}
+
+}  // namespace attnlab
