@@ -2,6 +2,7 @@
 #include "modules/routed_head_attention.h"
 
 #include <algorithm>
+#include <limits>
 #include <vector>
 
 #include "common/error.h"
@@ -68,29 +69,48 @@ torch::Tensor routed_head_attention(const torch::Tensor& q, const torch::Tensor&
   for (int64_t start = 0; start < n_max; start += tile) {
     const int64_t size = std::min(tile, n_max - start);
     int64_t prefix = key_length;
-    torch::Tensor mask;
+    torch::Tensor ids, mask;
+    bool every_row_sees_a_key = !padding.defined();
     if (positional) {
-      auto ids = row_ids.narrow(2, start, size);
+      ids = row_ids.narrow(2, start, size);
       if (keys_sorted) {
         // Only valid rows decide the prefix; padding rows' outputs are discarded below.
         const int64_t latest =
             ids.masked_select(valid.narrow(2, start, size)).max().item<int64_t>();
         prefix = std::upper_bound(key_ids_host.begin(), key_ids_host.end(), latest) -
                  key_ids_host.begin();
+        // The earliest key is visible to a row iff the row's id is not below it.
+        every_row_sees_a_key = every_row_sees_a_key && prefix > 0 &&
+                               ids.min().item<int64_t>() >= key_ids_host.front();
+      } else {
+        every_row_sees_a_key = false;
       }
-      mask = key_ids.narrow(0, 0, prefix).le(ids.unsqueeze(-1));  // [B, E, r, P]
     }
     if (prefix == 0) {
       tiles.push_back(torch::zeros({batch, heads, size, value_dim}, q.options()));
       continue;
     }
-    if (padding.defined()) {
-      auto keep = padding.narrow(1, 0, prefix).unsqueeze(1).unsqueeze(1);  // [B, 1, 1, P]
-      mask = mask.defined() ? mask & keep : keep;
-    }
     auto q_tile = q_rows.narrow(2, start, size);
     auto k_tile = k.narrow(2, 0, prefix);
-    auto probs = masked_softmax_probs(q_tile, k_tile, mask, options.scale);  // mask may be unset
+    torch::Tensor probs;
+    if (every_row_sees_a_key) {
+      // Fast path: mask the scores in place with one comparison; no fully hidden row to fix.
+      auto compute = q.scalar_type() == torch::kDouble ? torch::kDouble : torch::kFloat;
+      auto scores =
+          torch::matmul(q_tile.to(compute) * options.scale, k_tile.to(compute).transpose(-2, -1));
+      if (positional) {
+        scores.masked_fill_(key_ids.narrow(0, 0, prefix).gt(ids.unsqueeze(-1)),
+                            -std::numeric_limits<double>::infinity());
+      }
+      probs = torch::softmax(scores, -1);
+    } else {
+      if (positional) mask = key_ids.narrow(0, 0, prefix).le(ids.unsqueeze(-1));  // [B, E, r, P]
+      if (padding.defined()) {
+        auto keep = padding.narrow(1, 0, prefix).unsqueeze(1).unsqueeze(1);  // [B, 1, 1, P]
+        mask = mask.defined() ? mask & keep : keep;
+      }
+      probs = masked_softmax_probs(q_tile, k_tile, mask, options.scale);  // mask may be unset
+    }
     probs = torch::dropout(probs, options.dropout, options.training);
     tiles.push_back(torch::matmul(probs.to(q.scalar_type()), v.narrow(2, 0, prefix)));
   }

@@ -1,6 +1,8 @@
 // See run_setup.h.
 #include "trainer/run_setup.h"
 
+#include <dlfcn.h>
+
 #include <thread>
 
 #include "common/config_access.h"
@@ -26,6 +28,15 @@ int configure_threads(const YAML::Node& config) {
   check_user(threads >= 0, "trainer.threads must be >= 0 (0 = all cores)");
   if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
   torch::set_num_threads(static_cast<int>(threads));
+  // LibTorch does not pass the count on to OpenBLAS (Debian's libopenblas0-pthread keeps its own
+  // pool, one thread per core). Without this, 2 MPI ranks with trainer.threads=1 run 2 BLAS
+  // threads each on 2 cores, and results depend on the BLAS thread count. Looked up at run time
+  // so other BLAS builds (or CUDA-only use) need nothing.
+  using SetThreads = void (*)(int);
+  if (auto set_blas_threads =
+          reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) {
+    set_blas_threads(static_cast<int>(threads));
+  }
   return static_cast<int>(threads);
 }
 

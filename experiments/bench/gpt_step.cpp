@@ -12,6 +12,8 @@
 #include <iostream>
 #include <string>
 
+#include <torch/csrc/autograd/profiler.h>
+
 #include "modules/gpt.h"
 #include "trainer/mfu.h"
 
@@ -43,6 +45,11 @@ int main(int argc, char** argv) {
     optimizer.step();
   };
   for (int i = 0; i < 3; ++i) step();
+  if (const char* trace = std::getenv("ATTNLAB_PROFILE")) {
+    // One profiled step as a chrome trace (op-level CPU times), to see where a step goes.
+    torch::autograd::profiler::RecordProfile profile(trace);
+    step();
+  }
   auto start = std::chrono::steady_clock::now();
   for (int64_t i = 0; i < steps; ++i) step();
   const double seconds =
