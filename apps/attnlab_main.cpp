@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "common/error.h"
+#include "common/thread_environment.h"
 #include "trainer/cli/command.h"
 #include "trainer/cli/help.h"
 
@@ -48,6 +49,7 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  attnlab::ensure_thread_environment(argv);  // may re-execute this program once
   try {
     return run(argc, argv);
   } catch (const attnlab::UserError& error) {

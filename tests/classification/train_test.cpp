@@ -11,6 +11,8 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "tests/support/attnlab_command.h"
+
 #include "trainer/checkpoint.h"
 
 namespace fs = std::filesystem;
@@ -18,22 +20,8 @@ using nlohmann::json;
 
 namespace {
 
-struct CommandRun {
-  int code;
-  std::string output;
-};
-
-CommandRun run_attnlab(const std::string& args) {
-  const std::string command = std::string(ATTNLAB_BINARY_DIR) + "/attnlab " + args + " 2>&1";
-  CommandRun run{-1, ""};
-  FILE* pipe = popen(command.c_str(), "r");
-  if (!pipe) return run;
-  std::array<char, 4096> buffer{};
-  while (fgets(buffer.data(), buffer.size(), pipe)) run.output += buffer.data();
-  const int status = pclose(pipe);
-  run.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return run;
-}
+using attnlab::test::CommandRun;
+using attnlab::test::run_attnlab;
 
 json read_json(const fs::path& path) {
   std::ifstream in(path);

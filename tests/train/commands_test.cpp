@@ -11,26 +11,14 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "tests/support/attnlab_command.h"
+
 namespace fs = std::filesystem;
 
 namespace {
 
-struct CommandRun {
-  int code;
-  std::string output;
-};
-
-CommandRun attnlab(const std::string& args) {
-  const std::string command = std::string(ATTNLAB_BINARY_DIR) + "/attnlab " + args + " 2>&1";
-  CommandRun run{-1, ""};
-  FILE* pipe = popen(command.c_str(), "r");
-  if (!pipe) return run;
-  std::array<char, 4096> buffer{};
-  while (fgets(buffer.data(), buffer.size(), pipe)) run.output += buffer.data();
-  const int status = pclose(pipe);
-  run.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return run;
-}
+using attnlab::test::CommandRun;
+CommandRun attnlab(const std::string& args) { return attnlab::test::run_attnlab(args); }
 
 const std::string kTiny =
     " model.d_model=32 model.n_layers=2 model.n_heads=2 data.seq_len=32 data.batch_size=4"
