@@ -157,6 +157,11 @@ void set_learning_rate(OptimizerSetup& setup, double base_lr) {
     groups[i].options().set_lr(base_lr * setup.groups[i].lr_multiplier);
 }
 
+void clear_gradients(OptimizerSetup& setup) {
+  for (auto& group : setup.optimizer->param_groups())
+    for (auto& p : group.params()) p.mutable_grad() = torch::Tensor();
+}
+
 double clip_gradients(OptimizerSetup& setup) {
   if (setup.config.grad_clip > 0)
     return torch::nn::utils::clip_grad_norm_(setup.trainable, setup.config.grad_clip);

@@ -56,6 +56,12 @@ OptimizerSetup make_optimizer(torch::nn::Module& model, const YAML::Node& config
 // Sets every group's lr to base_lr * group multiplier (base_lr = optim.lr * schedule factor).
 void set_learning_rate(OptimizerSetup& setup, double base_lr);
 
+// Drops every parameter's gradient (PyTorch's zero_grad(set_to_none=True); LibTorch 1.13's
+// zero_grad() fills zeros instead). The next backward then stores its gradient directly rather
+// than filling zeros and adding to them: two fewer passes over all gradients per step, with the
+// same values (0 + g == g), so bitwise resume is unaffected.
+void clear_gradients(OptimizerSetup& setup);
+
 // Clips the global grad norm to config.grad_clip (when > 0); returns the norm before clipping.
 double clip_gradients(OptimizerSetup& setup);
 

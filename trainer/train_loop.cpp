@@ -254,7 +254,7 @@ TrainSummary train_body(const YAML::Node& config, const std::vector<std::string>
     StepTiming timing;
     const double lr = cfg::get<double>(config, "optim.lr") * schedule->lr_factor(state.step);
     set_learning_rate(optim, lr);
-    optim.optimizer->zero_grad();
+    clear_gradients(optim);
     std::map<std::string, double> logged;
     for (int64_t micro = 0; micro < accum; ++micro) {
       Batch batch = sampler->next();

@@ -40,7 +40,8 @@ int main(int argc, char** argv) {
   auto tokens = torch::randint(0, o.vocab_size, {batch, seq_len + 1}, torch::kLong);
   auto input = tokens.narrow(1, 0, seq_len), target = tokens.narrow(1, 1, seq_len);
   auto step = [&] {
-    optimizer.zero_grad();
+    // Gradients set to none, as the trainer does (trainer/optimizer.h: clear_gradients).
+    for (auto& p : model->parameters()) p.mutable_grad() = torch::Tensor();
     auto logits = model->forward(input).logits;
     auto loss = torch::nn::functional::cross_entropy(logits.reshape({-1, o.vocab_size}),
                                                      target.reshape({-1}));

@@ -18,7 +18,7 @@ namespace fs = std::filesystem;
 namespace {
 
 using attnlab::test::CommandRun;
-CommandRun attnlab(const std::string& args) { return attnlab::test::run_attnlab(args); }
+using attnlab::test::run_attnlab;
 
 const std::string kTiny =
     " model.d_model=32 model.n_layers=2 model.n_heads=2 data.seq_len=32 data.batch_size=4"
@@ -32,7 +32,7 @@ TEST(Commands, TrainEvalSampleAndDiffusionFineTune) {
   fs::remove_all(root);
   const std::string ar = (root / "ar").string(), dlm = (root / "dlm").string();
 
-  CommandRun train = attnlab("train run.dir=" + ar + " trainer.max_steps=6 trainer.sample_tokens=20" + kTiny);
+  CommandRun train = run_attnlab("train run.dir=" + ar + " trainer.max_steps=6 trainer.sample_tokens=20" + kTiny);
   ASSERT_EQ(train.code, 0) << train.output;
   EXPECT_NE(train.output.find("final: step 6"), std::string::npos) << train.output;
   EXPECT_NE(train.output.find("--- sample"), std::string::npos) << train.output;
@@ -40,7 +40,7 @@ TEST(Commands, TrainEvalSampleAndDiffusionFineTune) {
   EXPECT_TRUE(fs::exists(fs::path(ar) / "metrics.jsonl"));
   EXPECT_TRUE(fs::exists(fs::path(ar) / "git.txt"));
 
-  CommandRun eval = attnlab("eval run_dir=" + ar + " eval.seq_lens=[32,64] eval.batches=2");
+  CommandRun eval = run_attnlab("eval run_dir=" + ar + " eval.seq_lens=[32,64] eval.batches=2");
   ASSERT_EQ(eval.code, 0) << eval.output;
   std::ifstream eval_file(fs::path(ar) / "eval.json");
   auto results = nlohmann::json::parse(eval_file)["results"];
@@ -48,20 +48,20 @@ TEST(Commands, TrainEvalSampleAndDiffusionFineTune) {
   EXPECT_EQ(results[1]["seq_len"].get<int>(), 64);
   EXPECT_TRUE(std::isfinite(results[1]["val_loss"].get<double>()));
 
-  CommandRun sample = attnlab("sample run_dir=" + ar + " prompt=Call max_new_tokens=15 top_k=5 top_p=0.9");
+  CommandRun sample = run_attnlab("sample run_dir=" + ar + " prompt=Call max_new_tokens=15 top_k=5 top_p=0.9");
   ASSERT_EQ(sample.code, 0) << sample.output;
   EXPECT_NE(sample.output.find("tokens/s"), std::string::npos) << sample.output;
 
-  CommandRun bad = attnlab("sample run_dir=" + ar + " temperatur=0.5");
+  CommandRun bad = run_attnlab("sample run_dir=" + ar + " temperatur=0.5");
   EXPECT_EQ(bad.code, 2) << bad.output;
   EXPECT_NE(bad.output.find("temperatur"), std::string::npos) << bad.output;
 
   // AR -> masked-diffusion LM: same weights, block-causal attention, diffusion objective.
-  CommandRun convert = attnlab("train run.dir=" + dlm + " init_from=" + ar +
+  CommandRun convert = run_attnlab("train run.dir=" + dlm + " init_from=" + ar +
                         " objective=masked_diffusion attention.mask=block_causal"
                         " attention.block_size=8 trainer.max_steps=4" + kTiny);
   ASSERT_EQ(convert.code, 0) << convert.output;
-  CommandRun dlm_sample = attnlab("sample run_dir=" + dlm + " prompt=Call max_new_tokens=16 block_size=8");
+  CommandRun dlm_sample = run_attnlab("sample run_dir=" + dlm + " prompt=Call max_new_tokens=16 block_size=8");
   ASSERT_EQ(dlm_sample.code, 0) << dlm_sample.output;
   EXPECT_NE(dlm_sample.output.find("forward passes per token"), std::string::npos)
       << dlm_sample.output;

@@ -232,7 +232,7 @@ ClassificationSummary train_classification(const YAML::Node& config,
     const auto start = std::chrono::steady_clock::now();
     const double lr = cfg::get<double>(config, "optim.lr") * schedule->lr_factor(state.step);
     set_learning_rate(optim, lr);
-    optim.optimizer->zero_grad();
+    clear_gradients(optim);
     std::map<std::string, double> logged;
     int64_t tokens = 0;
     for (int64_t micro = 0; micro < accum; ++micro) {
