@@ -18,7 +18,6 @@ void ensure_thread_environment(char** argv) {
     changed = true;
   };
   set_default("OMP_WAIT_POLICY", "passive");
-  set_default("OPENBLAS_THREAD_TIMEOUT", "4");
   if (changed) ::execv("/proc/self/exe", argv);  // returns only on failure: run as we are
 }
 
