@@ -47,8 +47,11 @@ std::vector<std::string> model_flags(const BpeTrainOptions& options) {
 // (such bytes then go through byte fallback unchanged, so every byte string round-trips).
 size_t utf8_length(const std::string& text, size_t pos) {
   const auto lead = static_cast<unsigned char>(text[pos]);
-  size_t length = lead < 0x80 ? 1 : (lead >> 5) == 0x6 ? 2 : (lead >> 4) == 0xe ? 3
-                                : (lead >> 3) == 0x1e ? 4 : 1;
+  size_t length = lead < 0x80           ? 1
+                  : (lead >> 5) == 0x6  ? 2
+                  : (lead >> 4) == 0xe  ? 3
+                  : (lead >> 3) == 0x1e ? 4
+                                        : 1;
   if (pos + length > text.size()) return 1;
   for (size_t i = 1; i < length; ++i) {
     if ((static_cast<unsigned char>(text[pos + i]) & 0xc0) != 0x80) return 1;
@@ -69,7 +72,9 @@ BpeTokenizer::BpeTokenizer(const std::string& serialized_model, const std::strin
   for (size_t id = 0; id < pieces_.size(); ++id) {
     const SentencePiece& p = pieces_[id];
     switch (p.type) {
-      case PieceType::kNormal: mergeable_.emplace(p.piece, static_cast<int32_t>(id)); break;
+      case PieceType::kNormal:
+        mergeable_.emplace(p.piece, static_cast<int32_t>(id));
+        break;
       case PieceType::kByte: {
         unsigned value = 0;
         check_user(std::sscanf(p.piece.c_str(), "<0x%2X>", &value) == 1 && value < 256,
@@ -81,7 +86,8 @@ BpeTokenizer::BpeTokenizer(const std::string& serialized_model, const std::strin
       case PieceType::kUnused:
         throw UserError("SentencePiece model " + origin + " has user-defined or unused pieces ('" +
                         p.piece + "'); attnlab's bpe tokenizer expects a plain BPE model");
-      default: break;  // unknown and control pieces are never produced from text
+      default:
+        break;  // unknown and control pieces are never produced from text
     }
   }
   const bool has_specials = pieces_.size() > 4 && pieces_[1].piece == "<s>" &&
@@ -120,7 +126,8 @@ std::string BpeTokenizer::train(const std::vector<std::string>& documents,
       while (pos < doc.size()) {
         size_t end = doc.find('\n', pos);
         if (end == std::string::npos) end = doc.size();
-        if (end > pos) input.write(doc.data() + pos, static_cast<std::streamsize>(end - pos)) << '\n';
+        if (end > pos)
+          input.write(doc.data() + pos, static_cast<std::streamsize>(end - pos)) << '\n';
         pos = end + 1;
       }
     }

@@ -47,11 +47,20 @@ class WireReader {
 
   void skip(uint32_t wire_type) {
     switch (wire_type) {
-      case 0: varint(); return;
-      case 1: need(8), pos_ += 8; return;
-      case 2: bytes(); return;
-      case 5: need(4), pos_ += 4; return;
-      default: fail("unsupported wire type " + std::to_string(wire_type));
+      case 0:
+        varint();
+        return;
+      case 1:
+        need(8), pos_ += 8;
+        return;
+      case 2:
+        bytes();
+        return;
+      case 5:
+        need(4), pos_ += 4;
+        return;
+      default:
+        fail("unsupported wire type " + std::to_string(wire_type));
     }
   }
 

@@ -35,7 +35,7 @@ torch::Tensor routed_head_attention(const torch::Tensor& q, const torch::Tensor&
   const int64_t key_length = k.size(2), value_dim = v.size(3);
   auto output_shape = std::vector<int64_t>{batch, heads, length, value_dim};
   auto rows_active = active.permute({0, 2, 1});  // [B, E, T]
-  auto counts = rows_active.sum(-1);               // [B, E]
+  auto counts = rows_active.sum(-1);             // [B, E]
   const int64_t n_max = length == 0 ? 0 : counts.max().item<int64_t>();
   if (n_max == 0) return torch::zeros(output_shape, q.options());
 
@@ -44,8 +44,8 @@ torch::Tensor routed_head_attention(const torch::Tensor& q, const torch::Tensor&
   auto long_options = torch::TensorOptions().dtype(torch::kLong).device(q.device());
   auto rows = torch::arange(length, long_options);
   auto sort_key = rows + rows_active.logical_not().to(torch::kLong) * length;
-  auto index = std::get<1>(sort_key.sort(-1)).narrow(-1, 0, n_max);            // [B, E, n]
-  auto valid = torch::arange(n_max, long_options).lt(counts.unsqueeze(-1));     // [B, E, n]
+  auto index = std::get<1>(sort_key.sort(-1)).narrow(-1, 0, n_max);          // [B, E, n]
+  auto valid = torch::arange(n_max, long_options).lt(counts.unsqueeze(-1));  // [B, E, n]
   auto q_rows = q.gather(2, index.unsqueeze(-1).expand({batch, heads, n_max, dim}));
 
   const bool positional = spec.kind != MaskKind::kBidirectional;
@@ -54,8 +54,8 @@ torch::Tensor routed_head_attention(const torch::Tensor& q, const torch::Tensor&
   bool keys_sorted = false;
   if (positional) {
     const auto qpos = query_positions.to(torch::kLong);
-    row_ids = visibility_ids(spec, qpos.index_select(0, index.reshape(-1)))
-                  .view({batch, heads, n_max});
+    row_ids =
+        visibility_ids(spec, qpos.index_select(0, index.reshape(-1))).view({batch, heads, n_max});
     key_ids = visibility_ids(spec, key_positions.to(torch::kLong));
     auto host = key_ids.to(torch::kCPU).contiguous();
     key_ids_host.assign(host.data_ptr<int64_t>(), host.data_ptr<int64_t>() + host.numel());
@@ -80,8 +80,8 @@ torch::Tensor routed_head_attention(const torch::Tensor& q, const torch::Tensor&
         prefix = std::upper_bound(key_ids_host.begin(), key_ids_host.end(), latest) -
                  key_ids_host.begin();
         // The earliest key is visible to a row iff the row's id is not below it.
-        every_row_sees_a_key = every_row_sees_a_key && prefix > 0 &&
-                               ids.min().item<int64_t>() >= key_ids_host.front();
+        every_row_sees_a_key =
+            every_row_sees_a_key && prefix > 0 && ids.min().item<int64_t>() >= key_ids_host.front();
       } else {
         every_row_sees_a_key = false;
       }

@@ -16,7 +16,8 @@ torch::Device device_from_config(const YAML::Node& config) {
   try {
     device = torch::Device(name);
   } catch (const c10::Error&) {
-    throw UserError("trainer.device: '" + name + "' is not a device (expected cpu, cuda or cuda:N)");
+    throw UserError("trainer.device: '" + name +
+                    "' is not a device (expected cpu, cuda or cuda:N)");
   }
   check_user(!device.is_cuda() || torch::cuda::is_available(),
              "trainer.device=" + name + " but this LibTorch build has no usable CUDA device");

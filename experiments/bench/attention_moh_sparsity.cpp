@@ -79,9 +79,9 @@ CoreTiming time_core(int64_t length, int64_t shared, int64_t k_active, int runs)
     return block_sparse_attention(qq, k, v, positions, positions, causal, {scale});
   };
   auto moh = [&](const torch::Tensor& qq) {
-    auto shared_out = block_sparse_attention(qq.narrow(1, 0, shared), k.narrow(1, 0, shared),
-                                             v.narrow(1, 0, shared), positions, positions,
-                                             causal, {scale});
+    auto shared_out =
+        block_sparse_attention(qq.narrow(1, 0, shared), k.narrow(1, 0, shared),
+                               v.narrow(1, 0, shared), positions, positions, causal, {scale});
     auto routed_out = routed_head_attention(
         qq.narrow(1, shared, routed), k.narrow(1, shared, routed), v.narrow(1, shared, routed),
         active, positions, positions, causal, {scale});
@@ -139,8 +139,8 @@ int main(int argc, char** argv) {
           "  moh %s active (hs=%lld, K=%lld): attention %.2f vs %.2f ms (ratio %.3f; fwd+bwd "
           "%.3f) | module forward %.2f ms (ratio %.3f), train %.2f ms (ratio %.3f)\n",
           level.label, static_cast<long long>(level.shared), static_cast<long long>(level.k),
-          core.moh_ms, core.mha_ms, core_ratio, core.moh_train_ms / core.mha_train_ms,
-          t.forward_ms, t.forward_ms / base.forward_ms, t.train_ms, t.train_ms / base.train_ms);
+          core.moh_ms, core.mha_ms, core_ratio, core.moh_train_ms / core.mha_train_ms, t.forward_ms,
+          t.forward_ms / base.forward_ms, t.train_ms, t.train_ms / base.train_ms);
       if (std::string(level.label) == "50%" && length >= 512) {
         target_measured = true;
         if (core_ratio > 0.65) target_met = false;
@@ -149,6 +149,8 @@ int main(int argc, char** argv) {
     options.params = YAML::Node();
   }
   std::printf("target (attention ratio <= 0.65 at 50%% active, T >= 512): %s\n",
-              !target_measured ? "not measured (no T >= 512)" : target_met ? "met" : "NOT met");
+              !target_measured ? "not measured (no T >= 512)"
+              : target_met     ? "met"
+                               : "NOT met");
   return 0;
 }

@@ -5,14 +5,13 @@
 //   bench_gpt_step [d_model n_layers n_heads seq_len batch steps threads]
 // Defaults are the default experiment (128 / 4 / 4 / 256 / 16).
 #include <sys/resource.h>
+#include <torch/csrc/autograd/profiler.h>
 
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
 #include <string>
-
-#include <torch/csrc/autograd/profiler.h>
 
 #include "common/thread_environment.h"
 #include "modules/gpt.h"
@@ -71,7 +70,8 @@ int main(int argc, char** argv) {
   std::fflush(stdout);
 
   // The same model in PyTorch's Python front end, same process tree, same thread count.
-  const std::string script = std::string(ATTNLAB_SOURCE_DIR) + "/experiments/bench/gpt_step_pytorch.py";
+  const std::string script =
+      std::string(ATTNLAB_SOURCE_DIR) + "/experiments/bench/gpt_step_pytorch.py";
   char command[1024];
   std::snprintf(command, sizeof command, "/usr/bin/python3 %s %lld %lld %lld %lld %lld %lld %lld",
                 script.c_str(), (long long)d_model, (long long)n_layers, (long long)n_heads,

@@ -224,10 +224,10 @@ AttentionOutput MohAttentionImpl::forward(const torch::Tensor& x, const Attentio
       parts.push_back(attend_all_rows(q.narrow(1, 0, hs), keys.k.narrow(1, 0, hs),
                                       keys.v.narrow(1, 0, hs), keys.positions, context, out));
     }
-    parts.push_back(routed_head_attention(
-        q.narrow(1, hs, routed), keys.k.narrow(1, hs, routed), keys.v.narrow(1, hs, routed),
-        gates.active, context.positions, keys.positions, context.mask,
-        {scale, o.dropout, is_training()}));
+    parts.push_back(routed_head_attention(q.narrow(1, hs, routed), keys.k.narrow(1, hs, routed),
+                                          keys.v.narrow(1, hs, routed), gates.active,
+                                          context.positions, keys.positions, context.mask,
+                                          {scale, o.dropout, is_training()}));
     heads = torch::cat(parts, 1);
   } else {
     heads = attend_all_rows(q, keys.k, keys.v, keys.positions, context, out);

@@ -31,9 +31,9 @@ torch::Tensor reference(const torch::Tensor& q, const torch::Tensor& k, const to
 
 TEST(RoutedHeadAttention, EqualsDenseAttentionOnActiveRowsAndZeroElsewhere) {
   const Case cases[] = {
-      {MaskKind::kCausal, 0, 7, 0, false},        {MaskKind::kCausal, 0, 64, 0, true},
-      {MaskKind::kBlockCausal, 8, 5, 0, false},   {MaskKind::kBlockCausal, 4, 16, 0, true},
-      {MaskKind::kBidirectional, 0, 9, 0, true},  {MaskKind::kCausal, 0, 6, 11, false},
+      {MaskKind::kCausal, 0, 7, 0, false},       {MaskKind::kCausal, 0, 64, 0, true},
+      {MaskKind::kBlockCausal, 8, 5, 0, false},  {MaskKind::kBlockCausal, 4, 16, 0, true},
+      {MaskKind::kBidirectional, 0, 9, 0, true}, {MaskKind::kCausal, 0, 6, 11, false},
       {MaskKind::kBlockCausal, 8, 3, 16, true},
   };
   int64_t checked = 0;
@@ -59,7 +59,8 @@ TEST(RoutedHeadAttention, EqualsDenseAttentionOnActiveRowsAndZeroElsewhere) {
       spec.key_padding.select(0, 1).narrow(0, 0, 2).fill_(false);
     }
     const double scale = 0.4;
-    auto got = routed_head_attention(q, k, v, active, qpos, kpos, spec, {scale, 0.0, false, c.tile});
+    auto got =
+        routed_head_attention(q, k, v, active, qpos, kpos, spec, {scale, 0.0, false, c.tile});
     auto want = reference(q, k, v, active, qpos, kpos, spec, scale);
     ASSERT_EQ(got.sizes(), want.sizes());
     EXPECT_TRUE(torch::allclose(got, want, 1e-12, 1e-12))
@@ -77,7 +78,8 @@ TEST(RoutedHeadAttention, EqualsDenseAttentionOnActiveRowsAndZeroElsewhere) {
 }
 
 TEST(RoutedHeadAttention, NoActiveRowGivesZeros) {
-  auto q = torch::randn({1, 3, 8, 4}), k = torch::randn({1, 3, 8, 4}), v = torch::randn({1, 3, 8, 4});
+  auto q = torch::randn({1, 3, 8, 4}), k = torch::randn({1, 3, 8, 4}),
+       v = torch::randn({1, 3, 8, 4});
   auto active = torch::zeros({1, 8, 3}, torch::kBool);
   auto positions = torch::arange(8);
   auto out = routed_head_attention(q, k, v, active, positions, positions, MaskSpec{}, {0.5});

@@ -129,7 +129,6 @@ TEST(BpeTokenizer, BadSettingsAreUserErrors) {
   EXPECT_THROW(BpeTokenizer("not a model", "bogus.model"), UserError);
 }
 
-
 // attnlab encodes in process (libsentencepiece cannot share a process with LibTorch): its ids
 // must be exactly the ones SentencePiece itself produces for the same model.
 TEST(BpeTokenizer, IdsEqualSentencePiecesOwnEncoder) {
