@@ -10,6 +10,7 @@
 #include <iostream>
 #include <regex>
 
+#include "common/config_access.h"
 #include "common/error.h"
 #include "trainer/atomic_file.h"
 #include "trainer/weights_io.h"
@@ -372,6 +373,21 @@ TrainState read_checkpoint_state(const std::string& path, std::string* config_ya
   auto archive = open_archive(path, torch::Device(torch::kCPU));
   auto meta = sub_archive(archive, "meta", path);
   return read_meta(meta, config_yaml);
+}
+
+std::optional<LoadedCheckpoint> resume_per_config(const YAML::Node& config,
+                                                  const std::string& run_dir,
+                                                  torch::nn::Module& model,
+                                                  torch::optim::Optimizer* optimizer,
+                                                  TrainState* state) {
+  const std::string resume = cfg::get_or<std::string>(config, "run.resume", "auto");
+  check_user(resume == "auto" || resume == "never" || resume == "must",
+             "run.resume: expected auto, never or must, got '" + resume + "'");
+  if (resume == "never") return std::nullopt;
+  auto latest = resume_latest(run_dir, model, optimizer, state);
+  check_user(latest.has_value() || resume != "must",
+             "run.resume=must but " + run_dir + " has no checkpoint");
+  return latest;
 }
 
 }  // namespace attnlab

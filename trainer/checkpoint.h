@@ -13,6 +13,7 @@
 #pragma once
 
 #include <torch/torch.h>
+#include <yaml-cpp/yaml.h>
 
 #include <cstdint>
 #include <limits>
@@ -62,6 +63,15 @@ LoadedCheckpoint load_checkpoint(const std::string& path_or_dir, torch::nn::Modu
 std::optional<LoadedCheckpoint> resume_latest(const std::string& run_dir, torch::nn::Module& model,
                                               torch::optim::Optimizer* optimizer,
                                               TrainState* state);
+
+// What a trainer does with `run.resume` (auto | never | must): validates the value, and for
+// auto/must loads the latest checkpoint with resume_latest. UserError for a bad value, or for
+// must when the run dir has no checkpoint.
+std::optional<LoadedCheckpoint> resume_per_config(const YAML::Node& config,
+                                                  const std::string& run_dir,
+                                                  torch::nn::Module& model,
+                                                  torch::optim::Optimizer* optimizer,
+                                                  TrainState* state);
 
 // A checkpoint file path from a file, a checkpoints/ dir or a run dir (via `latest`, else the
 // highest step). UserError when nothing is found.

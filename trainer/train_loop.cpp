@@ -173,15 +173,10 @@ TrainSummary train_body(const YAML::Node& config, const std::vector<std::string>
 
   // Resume: model, optimizer, step, RNG states and sampler position from the latest checkpoint.
   TrainState state;
-  const std::string resume = cfg::get_or<std::string>(config, "run.resume", "auto");
-  check_user(resume == "auto" || resume == "never" || resume == "must",
-             "run.resume: expected auto, never or must, got '" + resume + "'");
   bool resumed = false;
-  if (resume != "never") {
+  {
     // Every rank loads the same checkpoint file (rank 0 writes it; ranks share the run dir).
-    auto latest = resume_latest(run_dir, *model, optim.optimizer.get(), &state);
-    check_user(latest.has_value() || resume != "must",
-               "run.resume=must but " + run_dir + " has no checkpoint");
+    auto latest = resume_per_config(config, run_dir, *model, optim.optimizer.get(), &state);
     if (latest) {
       sampler->load_state(state.sampler_state);
       // Each rank continues its own objective RNG stream (ranks draw different masking noise);

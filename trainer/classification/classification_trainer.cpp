@@ -177,14 +177,9 @@ ClassificationSummary train_classification(const YAML::Node& config,
   check_user(max_steps >= 0, "trainer.max_steps must be >= 0");
 
   TrainState state;
-  const std::string resume = cfg::get_or<std::string>(config, "run.resume", "auto");
-  check_user(resume == "auto" || resume == "never" || resume == "must",
-             "run.resume: expected auto, never or must, got '" + resume + "'");
   bool resumed = false;
-  if (resume != "never") {
-    auto latest = resume_latest(run_dir, *model, optim.optimizer.get(), &state);
-    check_user(latest.has_value() || resume != "must",
-               "run.resume=must but " + run_dir + " has no checkpoint");
+  {
+    auto latest = resume_per_config(config, run_dir, *model, optim.optimizer.get(), &state);
     if (latest) {
       sampler.load_state(state.sampler_state);
       resumed = true;
