@@ -12,20 +12,11 @@ namespace attnlab {
 
 namespace {
 
-// The "visibility id" of a position: key k is visible to query q iff id(k) <= id(q). Causal uses
-// the position itself, block-causal its block (floor division, as in positional_mask).
-int64_t visibility_id(const MaskSpec& spec, int64_t position) {
-  if (spec.kind == MaskKind::kCausal) return position;
-  const int64_t b = spec.block_size;
-  return position >= 0 ? position / b : -((-position + b - 1) / b);
-}
-
+// The visibility ids (see masks.h) of `positions`, on the host: tiling decisions are scalar.
 std::vector<int64_t> ids_on_host(const MaskSpec& spec, const torch::Tensor& positions) {
-  auto host = positions.to(torch::kCPU, torch::kLong).contiguous();
+  auto host = visibility_ids(spec, positions.to(torch::kLong)).to(torch::kCPU).contiguous();
   const int64_t* data = host.data_ptr<int64_t>();
-  std::vector<int64_t> ids(static_cast<size_t>(host.numel()));
-  for (size_t i = 0; i < ids.size(); ++i) ids[i] = visibility_id(spec, data[i]);
-  return ids;
+  return std::vector<int64_t>(data, data + host.numel());
 }
 
 int64_t default_tile(const MaskSpec& spec) {

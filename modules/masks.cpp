@@ -26,21 +26,28 @@ std::string mask_kind_name(MaskKind kind) {
   return "?";
 }
 
-torch::Tensor positional_mask(const MaskSpec& spec, const torch::Tensor& query_positions,
-                              const torch::Tensor& key_positions) {
-  auto q = query_positions.view({-1, 1});
-  auto k = key_positions.view({1, -1});
+torch::Tensor visibility_ids(const MaskSpec& spec, const torch::Tensor& positions) {
   switch (spec.kind) {
     case MaskKind::kCausal:
-      return k <= q;
-    case MaskKind::kBidirectional:
-      return torch::ones({q.size(0), k.size(1)}, q.options().dtype(torch::kBool));
-    case MaskKind::kBlockCausal: {
+      return positions;
+    case MaskKind::kBlockCausal:
       check_user(spec.block_size > 0, "attention.block_size must be > 0 for block_causal masks");
-      return k.div(spec.block_size, "floor") <= q.div(spec.block_size, "floor");
-    }
+      return positions.div(spec.block_size, "floor");
+    case MaskKind::kBidirectional:
+      break;
   }
+  TORCH_CHECK(false, "visibility_ids: bidirectional masks have no visibility order");
   return {};
+}
+
+torch::Tensor positional_mask(const MaskSpec& spec, const torch::Tensor& query_positions,
+                              const torch::Tensor& key_positions) {
+  if (spec.kind == MaskKind::kBidirectional) {
+    return torch::ones({query_positions.numel(), key_positions.numel()},
+                       query_positions.options().dtype(torch::kBool));
+  }
+  return visibility_ids(spec, key_positions).view({1, -1}) <=
+         visibility_ids(spec, query_positions).view({-1, 1});
 }
 
 namespace {

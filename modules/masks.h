@@ -14,6 +14,11 @@ namespace attnlab {
 torch::Tensor positional_mask(const MaskSpec& spec, const torch::Tensor& query_positions,
                               const torch::Tensor& key_positions);
 
+// Causal and block-causal masks as "visibility ids": key k is visible to query q iff
+// id(k) <= id(q), with id = the position (causal) or floor(position / block_size) (block_causal).
+// Block-skipping attention tiles by these ids. Not defined for bidirectional masks.
+torch::Tensor visibility_ids(const MaskSpec& spec, const torch::Tensor& positions);
+
 // The full mask for one attention call: [T_q, T_k] or, when key_padding is set, [B, 1, T_q, T_k].
 // For clean_context (BD3-LM [x_t ; x_0], no cache) T_q == T_k == 2n and positions hold 0..n-1
 // twice; the three-part mask M_BD | M_OBC | M_BC is returned.

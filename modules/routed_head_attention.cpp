@@ -7,21 +7,9 @@
 
 #include "common/error.h"
 #include "modules/attention_math.h"
+#include "modules/masks.h"
 
 namespace attnlab {
-
-namespace {
-
-// Visibility ids: key j is visible to query i iff id(j) <= id(i) (causal: the position itself;
-// block-causal: the block index, floor division as in positional_mask).
-torch::Tensor visibility_ids(const MaskSpec& spec, const torch::Tensor& positions) {
-  if (spec.kind == MaskKind::kBlockCausal) {
-    return torch::div(positions, spec.block_size, /*rounding_mode=*/"floor");
-  }
-  return positions;
-}
-
-}  // namespace
 
 torch::Tensor routed_head_attention(const torch::Tensor& q, const torch::Tensor& k,
                                     const torch::Tensor& v, const torch::Tensor& active,
@@ -57,7 +45,7 @@ torch::Tensor routed_head_attention(const torch::Tensor& q, const torch::Tensor&
     row_ids =
         visibility_ids(spec, qpos.index_select(0, index.reshape(-1))).view({batch, heads, n_max});
     key_ids = visibility_ids(spec, key_positions.to(torch::kLong));
-    auto host = key_ids.to(torch::kCPU).contiguous();
+    auto host = key_ids.to(torch::kCPU).contiguous();  // tiling decisions are scalar
     key_ids_host.assign(host.data_ptr<int64_t>(), host.data_ptr<int64_t>() + host.numel());
     keys_sorted = std::is_sorted(key_ids_host.begin(), key_ids_host.end());
   }
