@@ -19,6 +19,44 @@ std::vector<int64_t> ids_on_host(const MaskSpec& spec, const torch::Tensor& posi
   return std::vector<int64_t>(data, data + host.numel());
 }
 
+// Prefixes x[:, :, :p] (dim 2) for the tiles' key lengths p. With autograd recording, narrow()
+// would give every tile's backward a full-size zero-filled gradient that is then summed into x's;
+// instead x is split once at the distinct prefix lengths (split's backward concatenates) and a
+// prefix is the concatenation of its chunks, so the gradient work follows the visible keys.
+// Without autograd, prefixes are plain views.
+class PrefixSlices {
+ public:
+  PrefixSlices(const torch::Tensor& x, std::vector<int64_t> lengths)
+      : x_(x), by_view_(!(torch::GradMode::is_enabled() && x.requires_grad())) {
+    if (by_view_) return;
+    lengths.push_back(x.size(2));
+    std::sort(lengths.begin(), lengths.end());
+    lengths.erase(std::unique(lengths.begin(), lengths.end()), lengths.end());
+    std::vector<int64_t> sizes;
+    int64_t previous = 0;
+    for (int64_t end : lengths) {
+      if (end <= previous) continue;  // drops the empty prefix
+      sizes.push_back(end - previous);
+      ends_.push_back(end);
+      previous = end;
+    }
+    chunks_ = x.split_with_sizes(sizes, 2);
+  }
+
+  torch::Tensor prefix(int64_t length) const {
+    if (by_view_) return x_.narrow(2, 0, length);
+    const auto last = std::lower_bound(ends_.begin(), ends_.end(), length) - ends_.begin();
+    if (last == 0) return chunks_[0];
+    return torch::cat(std::vector<torch::Tensor>(chunks_.begin(), chunks_.begin() + last + 1), 2);
+  }
+
+ private:
+  torch::Tensor x_;
+  bool by_view_;
+  std::vector<int64_t> ends_;
+  std::vector<torch::Tensor> chunks_;
+};
+
 int64_t default_tile(const MaskSpec& spec) {
   if (spec.kind != MaskKind::kBlockCausal) return 64;
   // Tiles that are whole blocks never need a mask; tiny blocks are grouped to amortise overhead.
@@ -52,42 +90,53 @@ torch::Tensor block_sparse_attention(const torch::Tensor& q, const torch::Tensor
   const torch::Tensor padding =
       spec.key_padding.defined() ? spec.key_padding.to(torch::kBool) : torch::Tensor();
 
-  std::vector<torch::Tensor> outputs;
   if (t_q == 0) return torch::zeros({q.size(0), q.size(1), 0, v.size(3)}, q.options());
+  // Tile plan first: each tile's rows and the key prefix its latest row can see.
+  struct Tile {
+    int64_t start, rows, prefix, min_q;
+  };
+  std::vector<Tile> plan;
+  std::vector<int64_t> prefixes;
   for (int64_t start = 0; start < t_q; start += tile) {
     const int64_t rows = std::min(tile, t_q - start);
     const auto first = q_ids.begin() + start;
     const int64_t max_q = *std::max_element(first, first + rows);
-    const int64_t min_q = *std::min_element(first, first + rows);
     int64_t prefix = t_k;
     if (keys_sorted) prefix = std::upper_bound(k_ids.begin(), k_ids.end(), max_q) - k_ids.begin();
-    auto q_tile = q.narrow(2, start, rows);
-    if (prefix == 0) {  // no key visible to any row: zero output, like a fully masked row
+    plan.push_back({start, rows, prefix, *std::min_element(first, first + rows)});
+    prefixes.push_back(prefix);
+  }
+  const PrefixSlices k_prefixes(k, prefixes), v_prefixes(v, prefixes);
+  const auto q_tiles = q.split(tile, 2);  // split's backward concatenates: no zero-filled grads
+
+  std::vector<torch::Tensor> outputs;
+  for (size_t i = 0; i < plan.size(); ++i) {
+    const Tile& t = plan[i];
+    if (t.prefix == 0) {  // no key visible to any row: zero output, like a fully masked row
       auto shape = v.sizes().vec();
-      shape[2] = rows;
+      shape[2] = t.rows;
       outputs.push_back(torch::zeros(shape, v.options()).to(q.scalar_type()));
       continue;
     }
-    auto k_tile = k.narrow(2, 0, prefix);
-    auto v_tile = v.narrow(2, 0, prefix);
     // A positional mask is needed only when some prefix key is later than some row of the tile.
     const int64_t max_k =
-        keys_sorted ? k_ids[prefix - 1] : *std::max_element(k_ids.begin(), k_ids.end());
+        keys_sorted ? k_ids[t.prefix - 1] : *std::max_element(k_ids.begin(), k_ids.end());
     torch::Tensor mask;
-    if (max_k > min_q) {
+    if (max_k > t.min_q) {
       MaskSpec tile_spec;
       tile_spec.kind = spec.kind;
       tile_spec.block_size = spec.block_size;
-      mask = positional_mask(tile_spec, query_positions.narrow(0, start, rows),
-                             key_positions.narrow(0, 0, prefix));
+      mask = positional_mask(tile_spec, query_positions.narrow(0, t.start, t.rows),
+                             key_positions.narrow(0, 0, t.prefix));
     }
     if (padding.defined()) {
-      auto keep = padding.narrow(1, 0, prefix).unsqueeze(1).unsqueeze(1);  // [B, 1, 1, P]
+      auto keep = padding.narrow(1, 0, t.prefix).unsqueeze(1).unsqueeze(1);  // [B, 1, 1, P]
       mask = mask.defined() ? mask.unsqueeze(0).unsqueeze(0) & keep : keep;
     }
-    auto probs = masked_softmax_probs(q_tile, k_tile, mask, options.scale);  // mask may be unset
+    auto probs = masked_softmax_probs(q_tiles[i], k_prefixes.prefix(t.prefix), mask,
+                                      options.scale);  // mask may be unset
     probs = torch::dropout(probs, options.dropout, options.training);
-    outputs.push_back(torch::matmul(probs.to(q.scalar_type()), v_tile));
+    outputs.push_back(torch::matmul(probs.to(q.scalar_type()), v_prefixes.prefix(t.prefix)));
   }
   return torch::cat(outputs, 2);
 }
