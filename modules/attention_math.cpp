@@ -42,23 +42,27 @@ ProjectedAttention project_heads_with_cache(const torch::Tensor& x, torch::nn::L
   return {q, keys_with_cache(k, v, context.positions, context)};
 }
 
-torch::Tensor masked_softmax_probs(const torch::Tensor& q, const torch::Tensor& k,
-                                   const torch::Tensor& mask, double scale) {
+torch::Tensor softmax_probs_hiding(const torch::Tensor& q, const torch::Tensor& k,
+                                   const torch::Tensor& hidden, double scale) {
   auto compute_dtype = q.scalar_type() == torch::kDouble ? torch::kDouble : torch::kFloat;
   // Scaling q (T_q x D) instead of the scores (T_q x T_k) saves a pass over the larger tensor.
   auto scores = torch::matmul(q.to(compute_dtype) * scale, k.to(compute_dtype).transpose(-2, -1));
-  if (!mask.defined()) return torch::softmax(scores, -1);
-  const auto minus_inf = -std::numeric_limits<double>::infinity();
+  if (hidden.defined()) scores.masked_fill_(hidden, -std::numeric_limits<double>::infinity());
+  return torch::softmax(scores, -1);
+}
+
+torch::Tensor masked_softmax_probs(const torch::Tensor& q, const torch::Tensor& k,
+                                   const torch::Tensor& mask, double scale) {
+  if (!mask.defined()) return softmax_probs_hiding(q, k, torch::Tensor(), scale);
   // A row whose keys are all masked would be NaN after softmax (and poison gradients); its
   // attention is defined as zero, so such rows are softmaxed unmasked and then zeroed. On the
   // CPU the (cheap) check on the small mask skips that work when every row sees a key.
   auto hidden_row = mask.any(-1, /*keepdim=*/true).logical_not();
   if (mask.device().is_cpu() && !hidden_row.any().item<bool>()) {
-    return torch::softmax(scores.masked_fill(mask.logical_not(), minus_inf), -1);
+    return softmax_probs_hiding(q, k, mask.logical_not(), scale);
   }
   auto blocked = mask.logical_not().logical_and(hidden_row.logical_not());
-  scores = scores.masked_fill(blocked, minus_inf);
-  return torch::softmax(scores, -1).masked_fill(hidden_row, 0.0);
+  return softmax_probs_hiding(q, k, blocked, scale).masked_fill(hidden_row, 0.0);
 }
 
 torch::Tensor repeat_kv(const torch::Tensor& x, int64_t n_rep) {

@@ -38,6 +38,12 @@ ProjectedAttention project_heads_with_cache(const torch::Tensor& x, torch::nn::L
 torch::Tensor masked_softmax_probs(const torch::Tensor& q, const torch::Tensor& k,
                                    const torch::Tensor& mask, double scale);
 
+// softmax(q kᵀ · scale) with the keys marked in `hidden` (bool, broadcastable to the scores;
+// undefined = none) excluded, for callers that know every row still sees at least one key (so no
+// row needs the zero-row fix-up of masked_softmax_probs). Same dtype rules as masked_softmax_probs.
+torch::Tensor softmax_probs_hiding(const torch::Tensor& q, const torch::Tensor& k,
+                                   const torch::Tensor& hidden, double scale);
+
 // Repeats KV heads for grouped-query attention: [B, H_kv, T, D] -> [B, H_kv*n_rep, T, D], with
 // query head j using kv head j / n_rep (flash-attn rule).
 torch::Tensor repeat_kv(const torch::Tensor& x, int64_t n_rep);

@@ -2,7 +2,6 @@
 #include "modules/routed_head_attention.h"
 
 #include <algorithm>
-#include <limits>
 #include <vector>
 
 #include "common/error.h"
@@ -82,15 +81,10 @@ torch::Tensor routed_head_attention(const torch::Tensor& q, const torch::Tensor&
     auto k_tile = k.narrow(2, 0, prefix);
     torch::Tensor probs;
     if (every_row_sees_a_key) {
-      // Fast path: mask the scores in place with one comparison; no fully hidden row to fix.
-      auto compute = q.scalar_type() == torch::kDouble ? torch::kDouble : torch::kFloat;
-      auto scores =
-          torch::matmul(q_tile.to(compute) * options.scale, k_tile.to(compute).transpose(-2, -1));
-      if (positional) {
-        scores.masked_fill_(key_ids.narrow(0, 0, prefix).gt(ids.unsqueeze(-1)),
-                            -std::numeric_limits<double>::infinity());
-      }
-      probs = torch::softmax(scores, -1);
+      // Fast path: hide later keys with one comparison; no fully hidden row to fix.
+      torch::Tensor later;
+      if (positional) later = key_ids.narrow(0, 0, prefix).gt(ids.unsqueeze(-1));
+      probs = softmax_probs_hiding(q_tile, k_tile, later, options.scale);
     } else {
       if (positional) mask = key_ids.narrow(0, 0, prefix).le(ids.unsqueeze(-1));  // [B, E, r, P]
       if (padding.defined()) {
