@@ -6,6 +6,7 @@
 
 #include "common/error.h"
 #include "modules/attention_math.h"
+#include "modules/kernels/prefix_attention.h"
 #include "modules/masks.h"
 
 namespace attnlab {
@@ -91,6 +92,17 @@ torch::Tensor block_sparse_attention(const torch::Tensor& q, const torch::Tensor
       spec.key_padding.defined() ? spec.key_padding.to(torch::kBool) : torch::Tensor();
 
   if (t_q == 0) return torch::zeros({q.size(0), q.size(1), 0, v.size(3)}, q.options());
+  const bool dropout_active = options.dropout > 0.0 && options.training;
+  if (options.fused && keys_sorted && !padding.defined() && !dropout_active &&
+      prefix_attention_supported(q)) {
+    // Every row sees a prefix of the ascending keys: the fused kernel computes exactly that.
+    auto visible = torch::empty({t_q}, torch::kLong);
+    int64_t* counts = visible.data_ptr<int64_t>();
+    for (int64_t i = 0; i < t_q; ++i) {
+      counts[i] = std::upper_bound(k_ids.begin(), k_ids.end(), q_ids[i]) - k_ids.begin();
+    }
+    return prefix_attention(q, k, v, visible, options.scale);
+  }
   // Tile plan first: each tile's rows and the key prefix its latest row can see.
   struct Tile {
     int64_t start, rows, prefix, min_q;

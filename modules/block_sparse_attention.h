@@ -24,6 +24,9 @@ struct BlockSparseOptions {
   // Query rows per tile; 0 = automatic (the block size for block_causal — rounded up to a multiple
   // of it that is at least 32 — and 64 for causal).
   int64_t tile = 0;
+  // Use the fused kernel (kernels/prefix_attention.h) when it applies: ascending keys, no key
+  // padding, no active dropout, CPU float32/float64. false forces the composed tiles (tests).
+  bool fused = true;
 };
 
 // softmax(q kᵀ·scale + mask) v computed tile by tile. q: [B, H, T_q, D]; k: [B, H, T_k, D];

@@ -6,9 +6,54 @@
 
 #include "common/error.h"
 #include "modules/attention_math.h"
+#include "modules/block_sparse_attention.h"
+#include "modules/kernels/prefix_attention.h"
 #include "modules/masks.h"
 
 namespace attnlab {
+
+namespace {
+
+// Which keys a row can see: for positional masks, key j is visible to a row with visibility id
+// r iff key_ids[j] <= r (masks.h); with ascending key ids that is a prefix of the keys.
+struct KeyVisibility {
+  bool positional = false;
+  torch::Tensor key_ids;              // [T_k] on the keys' device
+  std::vector<int64_t> key_ids_host;  // the same, for scalar tiling decisions
+  bool sorted = false;
+};
+
+KeyVisibility key_visibility(const MaskSpec& spec, const torch::Tensor& key_positions) {
+  KeyVisibility kv;
+  kv.positional = spec.kind != MaskKind::kBidirectional;
+  if (kv.positional) {
+    kv.key_ids = visibility_ids(spec, key_positions.to(torch::kLong));
+    auto host = kv.key_ids.to(torch::kCPU).contiguous();
+    kv.key_ids_host.assign(host.data_ptr<int64_t>(), host.data_ptr<int64_t>() + host.numel());
+    kv.sorted = std::is_sorted(kv.key_ids_host.begin(), kv.key_ids_host.end());
+  }
+  return kv;
+}
+
+// The row kernels take MoH's active mask directly (no gathering) when the visible keys of every
+// row are a prefix and nothing else masks or drops probabilities.
+bool row_kernels_apply(const torch::Tensor& q, const torch::Tensor& v, const MaskSpec& spec,
+                       const RoutedAttentionOptions& options, const KeyVisibility& kv) {
+  const bool dropout_active = options.dropout > 0.0 && options.training;
+  return options.fused && !spec.key_padding.defined() && !dropout_active &&
+         (!kv.positional || kv.sorted) && prefix_rows_supported(q, v.size(3));
+}
+
+// Visible key count of each query position: [T_q] int64 on the CPU.
+torch::Tensor visible_counts(const MaskSpec& spec, const KeyVisibility& kv,
+                             const torch::Tensor& query_positions, int64_t key_length) {
+  if (!kv.positional) return torch::full({query_positions.numel()}, key_length, torch::kLong);
+  auto row_ids = visibility_ids(spec, query_positions.to(torch::kLong));
+  return torch::searchsorted(kv.key_ids, row_ids, /*out_int32=*/false, /*right=*/true)
+      .to(torch::kCPU);
+}
+
+}  // namespace
 
 torch::Tensor routed_head_attention(const torch::Tensor& q, const torch::Tensor& k,
                                     const torch::Tensor& v, const torch::Tensor& active,
@@ -20,6 +65,11 @@ torch::Tensor routed_head_attention(const torch::Tensor& q, const torch::Tensor&
               "routed_head_attention: block_causal needs a positive block size");
   const int64_t batch = q.size(0), heads = q.size(1), length = q.size(2), dim = q.size(3);
   const int64_t key_length = k.size(2), value_dim = v.size(3);
+  const KeyVisibility kv = key_visibility(spec, key_positions);
+  if (row_kernels_apply(q, v, spec, options, kv)) {
+    return prefix_attention(q, k, v, visible_counts(spec, kv, query_positions, key_length),
+                            options.scale, PrefixKernel::kAuto, active);
+  }
   auto output_shape = std::vector<int64_t>{batch, heads, length, value_dim};
   auto rows_active = active.permute({0, 2, 1});  // [B, E, T]
   auto counts = rows_active.sum(-1);             // [B, E]
@@ -35,21 +85,32 @@ torch::Tensor routed_head_attention(const torch::Tensor& q, const torch::Tensor&
   auto valid = torch::arange(n_max, long_options).lt(counts.unsqueeze(-1));  // [B, E, n]
   auto q_rows = q.gather(2, index.unsqueeze(-1).expand({batch, heads, n_max, dim}));
 
-  const bool positional = spec.kind != MaskKind::kBidirectional;
-  torch::Tensor row_ids, key_ids;
-  std::vector<int64_t> key_ids_host;
-  bool keys_sorted = false;
+  const bool positional = kv.positional, keys_sorted = kv.sorted;
+  const torch::Tensor& key_ids = kv.key_ids;
+  const std::vector<int64_t>& key_ids_host = kv.key_ids_host;
+  torch::Tensor row_ids;
   if (positional) {
     const auto qpos = query_positions.to(torch::kLong);
     row_ids =
         visibility_ids(spec, qpos.index_select(0, index.reshape(-1))).view({batch, heads, n_max});
-    key_ids = visibility_ids(spec, key_positions.to(torch::kLong));
-    auto host = key_ids.to(torch::kCPU).contiguous();  // tiling decisions are scalar
-    key_ids_host.assign(host.data_ptr<int64_t>(), host.data_ptr<int64_t>() + host.numel());
-    keys_sorted = std::is_sorted(key_ids_host.begin(), key_ids_host.end());
   }
   const torch::Tensor padding =
       spec.key_padding.defined() ? spec.key_padding.to(torch::kBool) : torch::Tensor();
+
+  const bool dropout_active = options.dropout > 0.0 && options.training;
+  if (options.fused && !padding.defined() && !dropout_active && (!positional || keys_sorted) &&
+      prefix_attention_supported(q)) {
+    // Gathered rows through the BLAS tiles (float64, or head dims the row kernels do not take):
+    // each sees the keys whose id is not above its own, a prefix of the ascending keys (all keys
+    // when bidirectional); padding rows see none and come out zero.
+    auto visible = positional ? torch::searchsorted(key_ids, row_ids, /*out_int32=*/false,
+                                                    /*right=*/true)
+                              : torch::full({batch, heads, n_max}, key_length, long_options);
+    visible = visible * valid.to(torch::kLong);
+    auto gathered = prefix_attention(q_rows, k, v, visible.to(torch::kCPU), options.scale);
+    return torch::zeros(output_shape, q.options())
+        .scatter(2, index.unsqueeze(-1).expand({batch, heads, n_max, value_dim}), gathered);
+  }
 
   const int64_t tile = std::max<int64_t>(1, options.tile);
   std::vector<torch::Tensor> tiles;
@@ -99,6 +160,43 @@ torch::Tensor routed_head_attention(const torch::Tensor& q, const torch::Tensor&
   auto gathered = torch::cat(tiles, 2) * valid.unsqueeze(-1).to(q.scalar_type());
   return torch::zeros(output_shape, q.options())
       .scatter(2, index.unsqueeze(-1).expand({batch, heads, n_max, value_dim}), gathered);
+}
+
+torch::Tensor shared_and_routed_attention(const torch::Tensor& q, const torch::Tensor& k,
+                                          const torch::Tensor& v, int64_t shared,
+                                          const torch::Tensor& active,
+                                          const torch::Tensor& query_positions,
+                                          const torch::Tensor& key_positions, const MaskSpec& spec,
+                                          const RoutedAttentionOptions& options) {
+  const int64_t heads = q.size(1), routed = heads - shared;
+  TORCH_CHECK(shared >= 0 && routed >= 0 && active.size(2) == routed,
+              "shared_and_routed_attention: active must be [B, T, heads - shared]");
+  const KeyVisibility kv = key_visibility(spec, key_positions);
+  if (!spec.clean_context && row_kernels_apply(q, v, spec, options, kv)) {
+    auto all_rows = torch::ones({active.size(0), active.size(1), shared}, active.options());
+    return prefix_attention(q, k, v, visible_counts(spec, kv, query_positions, k.size(2)),
+                            options.scale, PrefixKernel::kAuto,
+                            torch::cat({all_rows, active.to(torch::kBool)}, 2));
+  }
+  std::vector<torch::Tensor> parts;
+  if (shared > 0) {
+    auto qs = q.narrow(1, 0, shared), ks = k.narrow(1, 0, shared), vs = v.narrow(1, 0, shared);
+    if (block_sparse_supported(spec, /*need_probs=*/false)) {
+      parts.push_back(block_sparse_attention(qs, ks, vs, query_positions, key_positions, spec,
+                                             {options.scale, options.dropout, options.training}));
+    } else {
+      auto mask = build_attention_mask(spec, query_positions, key_positions);
+      auto probs = torch::dropout(masked_softmax_probs(qs, ks, mask, options.scale),
+                                  options.dropout, options.training);
+      parts.push_back(torch::matmul(probs.to(q.scalar_type()), vs));
+    }
+  }
+  if (routed > 0) {
+    parts.push_back(routed_head_attention(q.narrow(1, shared, routed), k.narrow(1, shared, routed),
+                                          v.narrow(1, shared, routed), active, query_positions,
+                                          key_positions, spec, options));
+  }
+  return parts.size() == 1 ? parts[0] : torch::cat(parts, 1);
 }
 
 }  // namespace attnlab

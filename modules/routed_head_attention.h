@@ -3,7 +3,8 @@
 // need not be computed). For every (batch, head) the active rows are gathered in ascending order
 // into one padded [B, E, n_max, D] batch, so each tile is a few large batched matmuls instead of
 // a loop over heads; tiles of rows attend only to the key prefix their latest row can see
-// (causal / block-causal), like block_sparse_attention. Attention cost therefore follows the
+// (causal / block-causal), like block_sparse_attention; where it applies, the fused prefix kernel
+// does the same row by row without composed-op overheads. Attention cost therefore follows the
 // active fraction K/E times the visible fraction of keys. The result equals dense masked
 // attention on the active rows and is zero on inactive rows (values and gradients).
 #pragma once
@@ -18,7 +19,11 @@ struct RoutedAttentionOptions {
   double scale = 1.0;
   double dropout = 0.0;
   bool training = false;
-  int64_t tile = 64;  // gathered query rows per tile
+  int64_t tile = 64;  // gathered query rows per tile (composed path)
+  // Run the gathered rows through the fused kernel (kernels/prefix_attention.h) when it applies:
+  // ascending keys (or a bidirectional mask), no key padding, no active dropout, CPU float32 /
+  // float64. false forces the composed tiles (tests).
+  bool fused = true;
 };
 
 // q: [B, E, T, D] routed heads' queries; k, v: [B, E, T_k, D] / [B, E, T_k, D_v] (cache included);
@@ -30,5 +35,17 @@ torch::Tensor routed_head_attention(const torch::Tensor& q, const torch::Tensor&
                                     const torch::Tensor& query_positions,
                                     const torch::Tensor& key_positions, const MaskSpec& spec,
                                     const RoutedAttentionOptions& options);
+
+// MoH's heads in one call: the first `shared` heads of q/k/v attend with every row, the others
+// (routed) only with the rows `active` [B, T, h − shared] selects, zero elsewhere. Returns
+// [B, h, T, D_v]. When the row kernels apply, all heads go through one fused call with a row mask
+// (no gathering, no concatenation); otherwise the shared heads use block-sparse (or dense masked)
+// attention and the routed heads routed_head_attention, concatenated.
+torch::Tensor shared_and_routed_attention(const torch::Tensor& q, const torch::Tensor& k,
+                                          const torch::Tensor& v, int64_t shared,
+                                          const torch::Tensor& active,
+                                          const torch::Tensor& query_positions,
+                                          const torch::Tensor& key_positions, const MaskSpec& spec,
+                                          const RoutedAttentionOptions& options);
 
 }  // namespace attnlab

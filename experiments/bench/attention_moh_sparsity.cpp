@@ -4,13 +4,16 @@
 // time should fall with the active fraction; target: <= 0.65x of mha at 50% active for T >= 512.
 // Two measurements, medians of `runs`:
 //  - attention: the attention computation itself (scores, softmax, weighted values) on the same
-//    q/k/v: mha's block-skipping causal attention over all heads against MoH's shared heads plus
-//    routed_head_attention over the routed heads' active rows (top-K of random router scores).
+//    q/k/v: mha's block-skipping causal attention over all heads against MoH's
+//    shared_and_routed_attention (shared heads on every row, routed heads on their active rows,
+//    top-K of random router scores), which is what MohAttention's sparse path calls.
 //    This is what sparsity can shrink, and what the target is about;
 //  - module: the whole forward (and forward+backward in training mode), projections and routers
 //    included; the projections cost the same in both, so this ratio cannot reach the target
 //    unless T is large against d_model.
 // Usage: bench_attention_moh_sparsity [runs=5] [seq_lens=512,1024,2048]
+#include <torch/csrc/autograd/profiler.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -78,16 +81,17 @@ CoreTiming time_core(int64_t length, int64_t shared, int64_t k_active, int runs)
   auto mha = [&](const torch::Tensor& qq) {
     return block_sparse_attention(qq, k, v, positions, positions, causal, {scale});
   };
-  auto moh = [&](const torch::Tensor& qq) {
-    auto shared_out =
-        block_sparse_attention(qq.narrow(1, 0, shared), k.narrow(1, 0, shared),
-                               v.narrow(1, 0, shared), positions, positions, causal, {scale});
-    auto routed_out = routed_head_attention(
-        qq.narrow(1, shared, routed), k.narrow(1, shared, routed), v.narrow(1, shared, routed),
-        active, positions, positions, causal, {scale});
-    return torch::cat({shared_out, routed_out}, 1);
+  auto moh = [&](const torch::Tensor& qq) {  // what MohAttention's sparse path calls
+    return shared_and_routed_attention(qq, k, v, shared, active, positions, positions, causal,
+                                       {scale});
   };
   CoreTiming t{};
+  if (const char* trace = std::getenv("ATTNLAB_PROFILE")) {
+    // One profiled MoH forward and fwd+bwd (chrome trace of op times), to see where it goes.
+    auto qg = q.clone().requires_grad_(true);
+    torch::autograd::profiler::RecordProfile profile(trace);
+    moh(qg).sum().backward();
+  }
   {
     torch::NoGradGuard no_grad;
     t.mha_ms = median_ms([&] { mha(q); }, runs);

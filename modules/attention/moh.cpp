@@ -219,16 +219,9 @@ AttentionOutput MohAttentionImpl::forward(const torch::Tensor& x, const Attentio
                       !(o.router == "qnorm" && is_training());
   torch::Tensor heads;
   if (sparse) {
-    std::vector<torch::Tensor> parts;
-    if (hs > 0) {
-      parts.push_back(attend_all_rows(q.narrow(1, 0, hs), keys.k.narrow(1, 0, hs),
-                                      keys.v.narrow(1, 0, hs), keys.positions, context, out));
-    }
-    parts.push_back(routed_head_attention(q.narrow(1, hs, routed), keys.k.narrow(1, hs, routed),
-                                          keys.v.narrow(1, hs, routed), gates.active,
-                                          context.positions, keys.positions, context.mask,
-                                          {scale, o.dropout, is_training()}));
-    heads = torch::cat(parts, 1);
+    heads = shared_and_routed_attention(q, keys.k, keys.v, hs, gates.active, context.positions,
+                                        keys.positions, context.mask,
+                                        {scale, o.dropout, is_training()});
   } else {
     heads = attend_all_rows(q, keys.k, keys.v, keys.positions, context, out);
   }

@@ -59,18 +59,21 @@ TEST(RoutedHeadAttention, EqualsDenseAttentionOnActiveRowsAndZeroElsewhere) {
       spec.key_padding.select(0, 1).narrow(0, 0, 2).fill_(false);
     }
     const double scale = 0.4;
-    auto got =
-        routed_head_attention(q, k, v, active, qpos, kpos, spec, {scale, 0.0, false, c.tile});
     auto want = reference(q, k, v, active, qpos, kpos, spec, scale);
-    ASSERT_EQ(got.sizes(), want.sizes());
-    EXPECT_TRUE(torch::allclose(got, want, 1e-12, 1e-12))
-        << "case " << checked << ": max diff " << (got - want).abs().max().item<double>();
     auto weights = torch::randn_like(want);
-    auto grads_got = torch::autograd::grad({(got * weights).sum()}, {q, k, v});
     auto grads_want = torch::autograd::grad({(want * weights).sum()}, {q, k, v});
-    for (int i = 0; i < 3; ++i) {
-      EXPECT_TRUE(torch::allclose(grads_got[i], grads_want[i], 1e-11, 1e-12))
-          << "case " << checked << " grad " << i;
+    for (bool fused : {true, false}) {  // the fused kernel (where it applies) and composed tiles
+      auto got = routed_head_attention(q, k, v, active, qpos, kpos, spec,
+                                       {scale, 0.0, false, c.tile, fused});
+      ASSERT_EQ(got.sizes(), want.sizes());
+      EXPECT_TRUE(torch::allclose(got, want, 1e-12, 1e-12))
+          << "case " << checked << " fused " << fused << ": max diff "
+          << (got - want).abs().max().item<double>();
+      auto grads_got = torch::autograd::grad({(got * weights).sum()}, {q, k, v});
+      for (int i = 0; i < 3; ++i) {
+        EXPECT_TRUE(torch::allclose(grads_got[i], grads_want[i], 1e-11, 1e-12))
+            << "case " << checked << " fused " << fused << " grad " << i;
+      }
     }
     ++checked;
   }
@@ -84,4 +87,39 @@ TEST(RoutedHeadAttention, NoActiveRowGivesZeros) {
   auto positions = torch::arange(8);
   auto out = routed_head_attention(q, k, v, active, positions, positions, MaskSpec{}, {0.5});
   EXPECT_EQ(out.abs().sum().item<float>(), 0.0f);
+}
+
+TEST(RoutedHeadAttention, SharedAndRoutedFusedEqualsComposedInFloat32) {
+  // MoH's whole head set: the fused row-mask call against the composed path (block-sparse shared
+  // heads + gathered routed rows), every mask kind the fused call takes, with a KV-cache offset.
+  const MaskKind kinds[] = {MaskKind::kCausal, MaskKind::kBlockCausal, MaskKind::kBidirectional};
+  for (MaskKind kind : kinds) {
+    torch::manual_seed(static_cast<int>(kind) + 11);
+    const int64_t batch = 2, heads = 6, shared = 2, length = 50, cached = 7, dim = 16;
+    const int64_t key_length = length + cached;
+    auto q = torch::randn({batch, heads, length, dim}).requires_grad_(true);
+    auto k = torch::randn({batch, heads, key_length, dim}).requires_grad_(true);
+    auto v = torch::randn({batch, heads, key_length, dim}).requires_grad_(true);
+    auto active = torch::rand({batch, length, heads - shared}).lt(0.5);
+    auto kpos = torch::arange(key_length);
+    auto qpos = kpos.narrow(0, cached, length);
+    MaskSpec spec;
+    spec.kind = kind;
+    spec.block_size = 8;
+    auto weights = torch::randn({batch, heads, length, dim});
+    std::vector<torch::Tensor> results[2];
+    for (bool fused : {true, false}) {
+      RoutedAttentionOptions options;
+      options.scale = 0.25;
+      options.fused = fused;
+      auto out = shared_and_routed_attention(q, k, v, shared, active, qpos, kpos, spec, options);
+      auto grads = torch::autograd::grad({(out * weights).sum()}, {q, k, v});
+      results[fused ? 0 : 1] = {out, grads[0], grads[1], grads[2]};
+    }
+    for (int i = 0; i < 4; ++i) {
+      EXPECT_TRUE(torch::allclose(results[0][i], results[1][i], 1e-4, 1e-5))
+          << mask_kind_name(kind) << " tensor " << i << " max diff "
+          << (results[0][i] - results[1][i]).abs().max().item<double>();
+    }
+  }
 }

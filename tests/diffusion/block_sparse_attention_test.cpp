@@ -1,6 +1,7 @@
-// Block-sparse (tiled) attention equals dense masked attention: values and float64 gradients,
-// causal and block-causal, many (T, block, tile) combinations, key padding, KV-cache offsets,
-// non-ascending key positions; and mha gives the same output on both paths.
+// Block-sparse (tiled) attention, fused kernel and composed tiles, equals dense masked attention:
+// values and float64 gradients, causal and block-causal, many (T, block, tile) combinations, key
+// padding, KV-cache offsets, non-ascending key positions; and mha gives the same output on both
+// paths.
 #include "modules/block_sparse_attention.h"
 
 #include <gtest/gtest.h>
@@ -19,8 +20,9 @@ torch::Tensor dense(const torch::Tensor& q, const torch::Tensor& k, const torch:
   return torch::matmul(masked_softmax_probs(q, k, mask, scale).to(q.scalar_type()), v);
 }
 
-void expect_equal_with_grads(const MaskSpec& spec, int64_t t_q, int64_t t_k, int64_t tile,
-                             const torch::Tensor& qpos, const torch::Tensor& kpos) {
+void expect_equal_with_grads_on(bool fused, const MaskSpec& spec, int64_t t_q, int64_t t_k,
+                                int64_t tile, const torch::Tensor& qpos,
+                                const torch::Tensor& kpos) {
   auto opts = torch::TensorOptions().dtype(torch::kDouble);
   auto q = torch::randn({2, 3, t_q, 4}, opts).requires_grad_(true);
   auto k = torch::randn({2, 3, t_k, 4}, opts).requires_grad_(true);
@@ -29,17 +31,25 @@ void expect_equal_with_grads(const MaskSpec& spec, int64_t t_q, int64_t t_k, int
   BlockSparseOptions options;
   options.scale = 0.5;
   options.tile = tile;
+  options.fused = fused;
   auto sparse = block_sparse_attention(q, k, v, qpos, kpos, spec, options);
   auto reference = dense(q, k, v, qpos, kpos, spec, 0.5);
   ASSERT_EQ(sparse.sizes(), reference.sizes());
   EXPECT_TRUE(torch::allclose(sparse, reference, 1e-12, 1e-12))
       << mask_kind_name(spec.kind) << " B=" << spec.block_size << " T=" << t_q << "/" << t_k
-      << " tile=" << tile;
+      << " tile=" << tile << " fused=" << fused;
   auto g_sparse = torch::autograd::grad({(sparse * w).sum()}, {q, k, v});
   auto g_dense = torch::autograd::grad({(reference * w).sum()}, {q, k, v});
   for (int i = 0; i < 3; ++i)
     EXPECT_TRUE(torch::allclose(g_sparse[i], g_dense[i], 1e-12, 1e-12))
         << "grad " << i << " " << mask_kind_name(spec.kind) << " B=" << spec.block_size;
+}
+
+// Both implementations: the fused kernel (used where it applies) and the composed tiles.
+void expect_equal_with_grads(const MaskSpec& spec, int64_t t_q, int64_t t_k, int64_t tile,
+                             const torch::Tensor& qpos, const torch::Tensor& kpos) {
+  for (bool fused : {true, false})
+    expect_equal_with_grads_on(fused, spec, t_q, t_k, tile, qpos, kpos);
 }
 
 }  // namespace

@@ -1,0 +1,45 @@
+// prefix_attention: fused softmax attention for masks in which every query row sees a prefix of
+// the keys — causal and block-causal attention over ascending keys (with or without a KV cache)
+// and MoH's gathered routed rows. Row i attends to keys [0, visible_i).
+//
+// Why a kernel: composed from LibTorch ops, attention at the model sizes this project trains
+// (T ≤ 2048, head dim ≤ 128) spends as much time in dispatch, masking, temporaries and torch's
+// per-matrix bmm loop (each product split over all threads) as in arithmetic. Here each thread
+// takes whole heads and walks 64-row query tiles over 64-key blocks with single-threaded BLAS
+// products (blas_gemm.h), computing each row's exact softmax over its visible keys only (a tile's
+// rows fit in a scratch buffer, so no online re-scaling is needed). The [T_q, T_k] probabilities
+// are never stored: the backward recomputes them from the saved log-sum-exp, as FlashAttention
+// does. Values and gradients equal dense masked attention up to float rounding (tested against
+// float64 dense attention); a row with no visible key gets a zero output and zero gradients, like
+// masked_softmax_probs.
+#pragma once
+
+#include <torch/torch.h>
+
+namespace attnlab {
+
+// True when prefix_attention can run on q's device and dtype: CPU, float32 or float64, with a
+// BLAS gemm in the process. Callers fall back to composed ops otherwise (CUDA, bf16).
+bool prefix_attention_supported(const torch::Tensor& q);
+
+// q: [B, H, T_q, D]; k: [B, H, T_k, D]; v: [B, H, T_k, D_v] (any strides; KV heads already
+// repeated); visible: int64 [T_q] shared by all heads or [B, H, T_q], each in [0, T_k].
+// Returns softmax(q kᵀ · scale) v over each row's visible keys: [B, H, T_q, D_v] (stored as
+// [B, T_q, H, D_v] so that merging the heads afterwards is a view). Differentiable in q, k, v.
+// True when the row kernels (prefix_attention_rows_simd.h) can run q with values of value_dim:
+// CPU float32, head dims multiples of 8. Needed for kRows and for `active`.
+bool prefix_rows_supported(const torch::Tensor& q, int64_t value_dim);
+
+// kernel picks the implementation: kAuto uses the row kernels for heads they support up to
+// kRowsMaxDim wide, the BLAS tiles otherwise; the others force one (tests and benchmarks compare
+// them). active: optional [B, T_q, H] bool (MoH's routed heads picked per token): rows where it is
+// false are skipped and get zero output and gradients; it needs the row kernels.
+enum class PrefixKernel { kAuto, kBlasTiles, kRows };
+constexpr int64_t kRowsMaxDim = 32;  // measured: bench_prefix_attention
+
+torch::Tensor prefix_attention(const torch::Tensor& q, const torch::Tensor& k,
+                               const torch::Tensor& v, const torch::Tensor& visible, double scale,
+                               PrefixKernel kernel = PrefixKernel::kAuto,
+                               const torch::Tensor& active = torch::Tensor());
+
+}  // namespace attnlab
