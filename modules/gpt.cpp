@@ -5,6 +5,7 @@
 
 #include "common/config_access.h"
 #include "modules/kernels/gelu_tanh.h"
+#include "modules/kernels/rms_norm.h"
 #include "modules/masks.h"
 
 namespace attnlab {
@@ -40,10 +41,8 @@ RmsNormImpl::RmsNormImpl(int64_t dim, double eps) : eps_(eps) {
 }
 
 torch::Tensor RmsNormImpl::forward(const torch::Tensor& x) {
-  // Normalise in float32 at least (bf16 autocast inputs), then cast back.
-  auto xf = x.scalar_type() == torch::kDouble ? x : x.to(torch::kFloat);
-  auto normed = xf * torch::rsqrt(xf.pow(2).mean(-1, /*keepdim=*/true) + eps_);
-  return (normed * weight).to(x.scalar_type());
+  // Fused kernel for float32 CPU; the torch formula (float32 at least, cast back) otherwise.
+  return rms_norm(x, weight, eps_);
 }
 
 MlpImpl::MlpImpl(int64_t d_model, int64_t hidden, const std::string& kind)
@@ -149,7 +148,8 @@ ModelOutput GptImpl::forward(const torch::Tensor& tokens, const ForwardOptions& 
     context.positions = torch::arange(start, start + length, tokens.options().dtype(torch::kLong));
   }
   // No bound on positions: RoPE extrapolates, and length-extrapolation evals rely on that.
-  if (options.caches && options.caches->size() != blocks.size()) options.caches->resize(blocks.size());
+  if (options.caches && options.caches->size() != blocks.size())
+    options.caches->resize(blocks.size());
 
   ModelOutput out;
   auto x = torch::dropout(embed(tokens), options_.dropout, is_training());

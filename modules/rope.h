@@ -10,7 +10,8 @@ namespace attnlab {
 enum class RopeStyle { kRotateHalf, kInterleaved };
 
 // x: [B, H, T, D] (D even); positions: [T] int64. Returns x rotated; computed in float32 (or the
-// input's dtype when float64) and cast back.
+// input's dtype when float64) and cast back. Rotate-half on float32 CPU tensors runs the fused
+// kernel of modules/kernels/rope_rotate.h (angle tables evaluated in float64).
 torch::Tensor apply_rope(const torch::Tensor& x, const torch::Tensor& positions, double theta,
                          RopeStyle style = RopeStyle::kRotateHalf);
 
