@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
 
+#include "common/allocator_tuning.h"
 #include "common/error.h"
 #include "common/thread_environment.h"
 #include "trainer/cli/command.h"
@@ -50,6 +51,7 @@ int run(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   attnlab::ensure_thread_environment(argv);  // may re-execute this program once
+  attnlab::tune_allocator();
   try {
     return run(argc, argv);
   } catch (const attnlab::UserError& error) {

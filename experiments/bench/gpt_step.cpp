@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "common/allocator_tuning.h"
 #include "common/thread_environment.h"
 #include "modules/gpt.h"
 #include "trainer/mfu.h"
@@ -24,6 +25,7 @@ using namespace attnlab;
 int main(int argc, char** argv) {
   // The same thread-pool waiting policy as `attnlab` (inherited by the Python baseline too).
   ensure_thread_environment(argv);
+  tune_allocator();
   auto arg = [&](int i, int64_t fallback) { return argc > i ? std::atoll(argv[i]) : fallback; };
   const int64_t d_model = arg(1, 128), n_layers = arg(2, 4), n_heads = arg(3, 4);
   const int64_t seq_len = arg(4, 256), batch = arg(5, 16), steps = arg(6, 20), threads = arg(7, 2);
