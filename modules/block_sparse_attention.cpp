@@ -83,6 +83,14 @@ torch::Tensor block_sparse_attention(const torch::Tensor& q, const torch::Tensor
   const int64_t t_q = q.size(2), t_k = k.size(2);
   TORCH_CHECK(query_positions.numel() == t_q && key_positions.numel() == t_k,
               "block_sparse_attention: positions must match the query/key lengths");
+  if (t_q == 0) return torch::zeros({q.size(0), q.size(1), 0, v.size(3)}, q.options());
+  const bool dropout_active = options.dropout > 0.0 && options.training;
+  if (options.fused && !spec.key_padding.defined() && !dropout_active &&
+      prefix_attention_supported(q)) {
+    // When every row sees a prefix of the (ascending) keys, the fused kernel computes exactly that.
+    auto visible = prefix_visible_counts(spec, query_positions, key_positions);
+    if (visible.defined()) return prefix_attention(q, k, v, visible, options.scale);
+  }
   const std::vector<int64_t> q_ids = ids_on_host(spec, query_positions);
   const std::vector<int64_t> k_ids = ids_on_host(spec, key_positions);
   // With ascending keys the keys visible to a tile form a prefix; otherwise use all keys.
@@ -91,18 +99,6 @@ torch::Tensor block_sparse_attention(const torch::Tensor& q, const torch::Tensor
   const torch::Tensor padding =
       spec.key_padding.defined() ? spec.key_padding.to(torch::kBool) : torch::Tensor();
 
-  if (t_q == 0) return torch::zeros({q.size(0), q.size(1), 0, v.size(3)}, q.options());
-  const bool dropout_active = options.dropout > 0.0 && options.training;
-  if (options.fused && keys_sorted && !padding.defined() && !dropout_active &&
-      prefix_attention_supported(q)) {
-    // Every row sees a prefix of the ascending keys: the fused kernel computes exactly that.
-    auto visible = torch::empty({t_q}, torch::kLong);
-    int64_t* counts = visible.data_ptr<int64_t>();
-    for (int64_t i = 0; i < t_q; ++i) {
-      counts[i] = std::upper_bound(k_ids.begin(), k_ids.end(), q_ids[i]) - k_ids.begin();
-    }
-    return prefix_attention(q, k, v, visible, options.scale);
-  }
   // Tile plan first: each tile's rows and the key prefix its latest row can see.
   struct Tile {
     int64_t start, rows, prefix, min_q;

@@ -2,6 +2,8 @@
 // tests/diffusion (clean-context layout against the bd3lms definition).
 #include "modules/masks.h"
 
+#include <algorithm>
+
 #include "common/error.h"
 
 namespace attnlab {
@@ -48,6 +50,19 @@ torch::Tensor positional_mask(const MaskSpec& spec, const torch::Tensor& query_p
   }
   return visibility_ids(spec, key_positions).view({1, -1}) <=
          visibility_ids(spec, query_positions).view({-1, 1});
+}
+
+torch::Tensor prefix_visible_counts(const MaskSpec& spec, const torch::Tensor& query_positions,
+                                    const torch::Tensor& key_positions) {
+  if (spec.kind == MaskKind::kBidirectional) {
+    return torch::full({query_positions.numel()}, key_positions.numel(), torch::kLong);
+  }
+  auto key_ids = visibility_ids(spec, key_positions.to(torch::kLong)).to(torch::kCPU).contiguous();
+  const int64_t* ids = key_ids.data_ptr<int64_t>();
+  if (!std::is_sorted(ids, ids + key_ids.numel())) return {};
+  auto row_ids = visibility_ids(spec, query_positions.to(torch::kLong)).to(torch::kCPU);
+  // Keys with id <= the row's id: upper bound of the row's id among the ascending key ids.
+  return torch::searchsorted(key_ids, row_ids, /*out_int32=*/false, /*right=*/true);
 }
 
 namespace {

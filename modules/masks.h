@@ -19,6 +19,13 @@ torch::Tensor positional_mask(const MaskSpec& spec, const torch::Tensor& query_p
 // Block-skipping attention tiles by these ids. Not defined for bidirectional masks.
 torch::Tensor visibility_ids(const MaskSpec& spec, const torch::Tensor& positions);
 
+// When every query row sees a prefix of the keys (positional masks over keys whose visibility ids
+// ascend, or bidirectional masks), the number of keys each row sees: [T_q] int64 on the CPU (the
+// fused attention kernels take it). Undefined when the keys' ids do not ascend. Key padding and
+// clean_context are not looked at: callers exclude them.
+torch::Tensor prefix_visible_counts(const MaskSpec& spec, const torch::Tensor& query_positions,
+                                    const torch::Tensor& key_positions);
+
 // The full mask for one attention call: [T_q, T_k] or, when key_padding is set, [B, 1, T_q, T_k].
 // For clean_context (BD3-LM [x_t ; x_0], no cache) T_q == T_k == 2n and positions hold 0..n-1
 // twice; the three-part mask M_BD | M_OBC | M_BC is returned.

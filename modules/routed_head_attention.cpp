@@ -35,22 +35,14 @@ KeyVisibility key_visibility(const MaskSpec& spec, const torch::Tensor& key_posi
   return kv;
 }
 
-// The row kernels take MoH's active mask directly (no gathering) when the visible keys of every
-// row are a prefix and nothing else masks or drops probabilities.
+// The row kernels take MoH's active mask directly (no gathering) when every row sees a prefix of
+// the keys (`visible` defined, see prefix_visible_counts) and nothing else masks or drops
+// probabilities.
 bool row_kernels_apply(const torch::Tensor& q, const torch::Tensor& v, const MaskSpec& spec,
-                       const RoutedAttentionOptions& options, const KeyVisibility& kv) {
+                       const RoutedAttentionOptions& options, const torch::Tensor& visible) {
   const bool dropout_active = options.dropout > 0.0 && options.training;
-  return options.fused && !spec.key_padding.defined() && !dropout_active &&
-         (!kv.positional || kv.sorted) && prefix_rows_supported(q, v.size(3));
-}
-
-// Visible key count of each query position: [T_q] int64 on the CPU.
-torch::Tensor visible_counts(const MaskSpec& spec, const KeyVisibility& kv,
-                             const torch::Tensor& query_positions, int64_t key_length) {
-  if (!kv.positional) return torch::full({query_positions.numel()}, key_length, torch::kLong);
-  auto row_ids = visibility_ids(spec, query_positions.to(torch::kLong));
-  return torch::searchsorted(kv.key_ids, row_ids, /*out_int32=*/false, /*right=*/true)
-      .to(torch::kCPU);
+  return options.fused && visible.defined() && !spec.key_padding.defined() && !dropout_active &&
+         prefix_rows_supported(q, v.size(3));
 }
 
 }  // namespace
@@ -65,11 +57,11 @@ torch::Tensor routed_head_attention(const torch::Tensor& q, const torch::Tensor&
               "routed_head_attention: block_causal needs a positive block size");
   const int64_t batch = q.size(0), heads = q.size(1), length = q.size(2), dim = q.size(3);
   const int64_t key_length = k.size(2), value_dim = v.size(3);
-  const KeyVisibility kv = key_visibility(spec, key_positions);
-  if (row_kernels_apply(q, v, spec, options, kv)) {
-    return prefix_attention(q, k, v, visible_counts(spec, kv, query_positions, key_length),
-                            options.scale, PrefixKernel::kAuto, active);
+  const auto visible = prefix_visible_counts(spec, query_positions, key_positions);
+  if (row_kernels_apply(q, v, spec, options, visible)) {
+    return prefix_attention(q, k, v, visible, options.scale, PrefixKernel::kAuto, active);
   }
+  const KeyVisibility kv = key_visibility(spec, key_positions);
   auto output_shape = std::vector<int64_t>{batch, heads, length, value_dim};
   auto rows_active = active.permute({0, 2, 1});  // [B, E, T]
   auto counts = rows_active.sum(-1);             // [B, E]
@@ -171,12 +163,13 @@ torch::Tensor shared_and_routed_attention(const torch::Tensor& q, const torch::T
   const int64_t heads = q.size(1), routed = heads - shared;
   TORCH_CHECK(shared >= 0 && routed >= 0 && active.size(2) == routed,
               "shared_and_routed_attention: active must be [B, T, heads - shared]");
-  const KeyVisibility kv = key_visibility(spec, key_positions);
-  if (!spec.clean_context && row_kernels_apply(q, v, spec, options, kv)) {
-    auto all_rows = torch::ones({active.size(0), active.size(1), shared}, active.options());
-    return prefix_attention(q, k, v, visible_counts(spec, kv, query_positions, k.size(2)),
-                            options.scale, PrefixKernel::kAuto,
-                            torch::cat({all_rows, active.to(torch::kBool)}, 2));
+  if (!spec.clean_context) {
+    const auto visible = prefix_visible_counts(spec, query_positions, key_positions);
+    if (row_kernels_apply(q, v, spec, options, visible)) {
+      auto all_rows = torch::ones({active.size(0), active.size(1), shared}, active.options());
+      return prefix_attention(q, k, v, visible, options.scale, PrefixKernel::kAuto,
+                              torch::cat({all_rows, active.to(torch::kBool)}, 2));
+    }
   }
   std::vector<torch::Tensor> parts;
   if (shared > 0) {
