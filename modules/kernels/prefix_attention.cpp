@@ -48,8 +48,10 @@ struct Problem {
   bool visible_per_head;
   bool rows;           // the row kernels (float32) instead of the BLAS tiles
   const bool* active;  // [B, T_q, H] row mask (row kernels only) or nullptr
+  // Offset of head (b, h) in a [B, H, T_q] tensor (the saved log-sum-exp, per-head counts).
+  int64_t head_offset(int64_t b, int64_t h) const { return (b * heads + h) * t_q; }
   const int64_t* visible_row(int64_t b, int64_t h) const {
-    return visible_per_head ? visible + (b * heads + h) * t_q : visible;
+    return visible_per_head ? visible + head_offset(b, h) : visible;
   }
 };
 
@@ -220,16 +222,13 @@ class PrefixAttentionFunction : public torch::autograd::Function<PrefixAttention
     const Problem p = make_problem(q, k, v, visible, scale, rows, active);
     auto out = torch::empty({p.batch, p.t_q, p.heads, p.value_dim}, q.options()).transpose(1, 2);
     auto lse = torch::empty({p.batch, p.heads, p.t_q}, q.options());
-    auto lse_of = [&](auto* data, int64_t b, int64_t h) {
-      return data + (b * p.heads + h) * p.t_q;
-    };
     if (p.rows) {
       for_each_head<float>(p, kernels::rows_forward_scratch(p.t_k, p.dim, p.value_dim),
                            [&](int64_t b, int64_t h, float* scratch) {
                              const auto o = head_of<float>(out, b, h);
-                             kernels::rows_forward(rows_head(p, q, k, v, b, h), o.data,
-                                                   o.row_stride,
-                                                   lse_of(lse.data_ptr<float>(), b, h), scratch);
+                             kernels::rows_forward(
+                                 rows_head(p, q, k, v, b, h), o.data, o.row_stride,
+                                 lse.data_ptr<float>() + p.head_offset(b, h), scratch);
                            });
     } else {
       const int64_t tile = query_tile(std::max(p.dim, p.value_dim));
@@ -239,7 +238,7 @@ class PrefixAttentionFunction : public torch::autograd::Function<PrefixAttention
               forward_head<scalar_t>(
                   p, tile, head_of<scalar_t>(q, b, h), head_of<scalar_t>(k, b, h),
                   head_of<scalar_t>(v, b, h), head_of<scalar_t>(out, b, h),
-                  lse_of(lse.data_ptr<scalar_t>(), b, h), p.visible_row(b, h), scratch);
+                  lse.data_ptr<scalar_t>() + p.head_offset(b, h), p.visible_row(b, h), scratch);
             });
       });
     }
@@ -268,7 +267,7 @@ class PrefixAttentionFunction : public torch::autograd::Function<PrefixAttention
             const auto gq = head_of<float>(grad_q, b, h), gk = head_of<float>(grad_k, b, h);
             const auto gv = head_of<float>(grad_v, b, h);
             kernels::rows_backward(rows_head(p, q, k, v, b, h), o.data, o.row_stride, go.data,
-                                   go.row_stride, lse.data_ptr<float>() + (b * p.heads + h) * p.t_q,
+                                   go.row_stride, lse.data_ptr<float>() + p.head_offset(b, h),
                                    gq.data, gq.row_stride, gk.data, gk.row_stride, gv.data,
                                    gv.row_stride, scratch);
           });
@@ -280,10 +279,9 @@ class PrefixAttentionFunction : public torch::autograd::Function<PrefixAttention
               backward_head<scalar_t>(
                   p, tile, head_of<scalar_t>(q, b, h), head_of<scalar_t>(k, b, h),
                   head_of<scalar_t>(v, b, h), head_of<scalar_t>(out, b, h),
-                  head_of<scalar_t>(grad_out, b, h),
-                  lse.data_ptr<scalar_t>() + (b * p.heads + h) * p.t_q, p.visible_row(b, h),
-                  head_of<scalar_t>(grad_q, b, h), head_of<scalar_t>(grad_k, b, h),
-                  head_of<scalar_t>(grad_v, b, h), scratch);
+                  head_of<scalar_t>(grad_out, b, h), lse.data_ptr<scalar_t>() + p.head_offset(b, h),
+                  p.visible_row(b, h), head_of<scalar_t>(grad_q, b, h),
+                  head_of<scalar_t>(grad_k, b, h), head_of<scalar_t>(grad_v, b, h), scratch);
             });
       });
     }
