@@ -7,6 +7,8 @@
 
 #include <cmath>
 
+#include "modules/kernels/avx2_support.h"
+
 namespace attnlab::kernels {
 
 namespace {
@@ -31,11 +33,7 @@ inline TanhTerms tanh_terms(float x) {
 }  // namespace
 
 bool gelu_tanh_simd_available() {
-#if defined(__AVX2__) && defined(__FMA__)
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-#else
-  return false;  // built without AVX2 (another architecture): callers use torch::gelu
-#endif
+  return avx2_fma_available();  // false on other architectures: callers use torch::gelu
 }
 
 void gelu_tanh_forward_simd(const float* __restrict x, float* __restrict y, int64_t n) {

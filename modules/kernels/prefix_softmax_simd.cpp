@@ -4,11 +4,13 @@
 #include <algorithm>
 #include <cmath>
 
+#include "modules/kernels/avx2_support.h"
+
 namespace attnlab::kernels {
 
 bool prefix_softmax_simd_available() {
 #if defined(__AVX2__) && defined(__FMA__)
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return avx2_fma_available();
 #else
   return true;  // another architecture: the same loops, compiled for it
 #endif

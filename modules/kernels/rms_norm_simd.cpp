@@ -10,21 +10,13 @@
 
 #include <cmath>
 
-#if defined(__AVX2__) && defined(__FMA__)
-#include <immintrin.h>
-#endif
+#include "modules/kernels/avx2_support.h"
 
 namespace attnlab::kernels {
 
 #if defined(__AVX2__) && defined(__FMA__)
 
 namespace {
-
-// Lanes [0, n) set, for the last partial vector of a row (0 < n < 8).
-inline __m256i tail_mask(int64_t n) {
-  return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)),
-                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
 
 // Sum of the 8 lanes in a fixed order.
 inline float horizontal_sum(__m256 v) {
@@ -63,9 +55,7 @@ inline float dot(const float* a, const float* b, const float* c, int64_t dim) {
 
 }  // namespace
 
-bool rms_norm_simd_available() {
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-}
+bool rms_norm_simd_available() { return avx2_fma_available(); }
 
 void rms_norm_forward_simd(const float* x, const float* weight, float* y, float* inv_rms,
                            int64_t rows, int64_t dim, double eps) {

@@ -5,21 +5,13 @@
 // nothing here produces or relies on infinities or NaNs. Tails use masked loads and stores.
 #include "modules/kernels/rope_rotate_simd.h"
 
-#if defined(__AVX2__) && defined(__FMA__)
-#include <immintrin.h>
-#endif
+#include "modules/kernels/avx2_support.h"
 
 namespace attnlab::kernels {
 
 #if defined(__AVX2__) && defined(__FMA__)
 
 namespace {
-
-// Lanes [0, n) set, for the last partial vector of a half row (0 < n < 8).
-inline __m256i tail_mask(int64_t n) {
-  return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)),
-                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
 
 // Sign = +1 forward, -1 inverse:  o1 = x1·c - sign·x2·s,  o2 = x2·c + sign·x1·s.
 template <bool kInverse>
@@ -62,9 +54,7 @@ void rotate_rows(const float* x, int64_t x_row_stride, float* out, int64_t out_r
 
 }  // namespace
 
-bool rope_rotate_simd_available() {
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-}
+bool rope_rotate_simd_available() { return avx2_fma_available(); }
 
 void rope_rotate_half_simd(const float* x, int64_t x_row_stride, float* out, int64_t out_row_stride,
                            const float* cos, const float* sin, int64_t rows, int64_t half,
