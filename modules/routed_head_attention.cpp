@@ -35,14 +35,18 @@ KeyVisibility key_visibility(const MaskSpec& spec, const torch::Tensor& key_posi
   return kv;
 }
 
-// The row kernels take MoH's active mask directly (no gathering) when every row sees a prefix of
-// the keys (`visible` defined, see prefix_visible_counts) and nothing else masks or drops
-// probabilities.
+// The fused kernels apply when every row sees a prefix of the keys (`visible` defined, see
+// prefix_visible_counts) and nothing else masks or drops probabilities.
+bool fused_kernels_apply(const MaskSpec& spec, const RoutedAttentionOptions& options,
+                         const torch::Tensor& visible) {
+  const bool dropout_active = options.dropout > 0.0 && options.training;
+  return options.fused && visible.defined() && !spec.key_padding.defined() && !dropout_active;
+}
+
+// The row kernels also take MoH's active mask directly, with no gathering.
 bool row_kernels_apply(const torch::Tensor& q, const torch::Tensor& v, const MaskSpec& spec,
                        const RoutedAttentionOptions& options, const torch::Tensor& visible) {
-  const bool dropout_active = options.dropout > 0.0 && options.training;
-  return options.fused && visible.defined() && !spec.key_padding.defined() && !dropout_active &&
-         prefix_rows_supported(q, v.size(3));
+  return fused_kernels_apply(spec, options, visible) && prefix_rows_supported(q, v.size(3));
 }
 
 }  // namespace
@@ -89,17 +93,13 @@ torch::Tensor routed_head_attention(const torch::Tensor& q, const torch::Tensor&
   const torch::Tensor padding =
       spec.key_padding.defined() ? spec.key_padding.to(torch::kBool) : torch::Tensor();
 
-  const bool dropout_active = options.dropout > 0.0 && options.training;
-  if (options.fused && !padding.defined() && !dropout_active && (!positional || keys_sorted) &&
-      prefix_attention_supported(q)) {
+  if (fused_kernels_apply(spec, options, visible) && prefix_attention_supported(q)) {
     // Gathered rows through the BLAS tiles (float64, or head dims the row kernels do not take):
-    // each sees the keys whose id is not above its own, a prefix of the ascending keys (all keys
-    // when bidirectional); padding rows see none and come out zero.
-    auto visible = positional ? torch::searchsorted(key_ids, row_ids, /*out_int32=*/false,
-                                                    /*right=*/true)
-                              : torch::full({batch, heads, n_max}, key_length, long_options);
-    visible = visible * valid.to(torch::kLong);
-    auto gathered = prefix_attention(q_rows, k, v, visible.to(torch::kCPU), options.scale);
+    // each keeps its position's visible count; padding rows see none and come out zero.
+    auto gathered_visible =
+        visible.index_select(0, index.reshape(-1).to(torch::kCPU)).view({batch, heads, n_max}) *
+        valid.to(torch::kCPU, torch::kLong);
+    auto gathered = prefix_attention(q_rows, k, v, gathered_visible, options.scale);
     return torch::zeros(output_shape, q.options())
         .scatter(2, index.unsqueeze(-1).expand({batch, heads, n_max, value_dim}), gathered);
   }
