@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <stdexcept>
 
@@ -71,6 +72,11 @@ std::string current_executable() {
   const ssize_t n = readlink("/proc/self/exe", buffer, sizeof(buffer) - 1);
   if (n <= 0) throw std::runtime_error("cannot read /proc/self/exe");
   return std::string(buffer, static_cast<size_t>(n));
+}
+
+std::string project_python() {
+  const char* env = std::getenv("ATTNLAB_PYTHON");
+  return env != nullptr && *env ? env : ATTNLAB_PYTHON;
 }
 
 }  // namespace attnlab

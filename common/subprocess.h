@@ -28,4 +28,8 @@ int run_process(const std::vector<std::string>& argv, const std::string& log_pat
 // Absolute path of the running executable (/proc/self/exe).
 std::string current_executable();
 
+// The Python that plots and summaries run: $ATTNLAB_PYTHON, else the project environment's
+// (.venv/bin/python, fixed at build time by CMake).
+std::string project_python();
+
 }  // namespace attnlab

@@ -1,15 +1,17 @@
-// SentencePiece BPE tokenizer: out-of-process training, cached models, in-process encoding that
-// reproduces SentencePiece's segmentation (see bpe_tokenizer.h for why).
+// SentencePiece BPE tokenizer through libsentencepiece: in-process training from memory, cached
+// models, encoding by the library itself (see bpe_tokenizer.h).
 #include "data/bpe_tokenizer.h"
 
+#include <fcntl.h>
+#include <sentencepiece_processor.h>
+#include <sentencepiece_trainer.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <fstream>
-#include <queue>
+#include <mutex>
 
 #include "common/error.h"
-#include "common/subprocess.h"
 #include "data/data_cache.h"
 #include "data/hash.h"
 
@@ -17,12 +19,16 @@ namespace attnlab {
 
 namespace fs = std::filesystem;
 
+struct BpeTokenizer::Processor {
+  sentencepiece::SentencePieceProcessor sp;
+};
+
 namespace {
 
 // U+2581 LOWER ONE EIGHTH BLOCK: SentencePiece's visible stand-in for a space.
 const std::string kSpaceSymbol = "\xe2\x96\x81";
 
-// spm_train flags that define the model; part of the cache key, so changing one retrains.
+// Trainer flags that define the model; part of the cache key, so changing one retrains.
 std::vector<std::string> model_flags(const BpeTrainOptions& options) {
   return {
       "--model_type=bpe",
@@ -43,21 +49,59 @@ std::vector<std::string> model_flags(const BpeTrainOptions& options) {
   };
 }
 
-// Length in bytes of the UTF-8 character starting at text[pos]; 1 for an invalid lead byte
-// (such bytes then go through byte fallback unchanged, so every byte string round-trips).
-size_t utf8_length(const std::string& text, size_t pos) {
-  const auto lead = static_cast<unsigned char>(text[pos]);
-  size_t length = lead < 0x80           ? 1
-                  : (lead >> 5) == 0x6  ? 2
-                  : (lead >> 4) == 0xe  ? 3
-                  : (lead >> 3) == 0x1e ? 4
-                                        : 1;
-  if (pos + length > text.size()) return 1;
-  for (size_t i = 1; i < length; ++i) {
-    if ((static_cast<unsigned char>(text[pos + i]) & 0xc0) != 0x80) return 1;
+// The training lines: every non-empty line of every document (SentencePiece trains on lines).
+class LineIterator : public sentencepiece::SentenceIterator {
+ public:
+  explicit LineIterator(const std::vector<std::string>& documents) : documents_(documents) {
+    advance();
   }
-  return length;
-}
+  bool done() const override { return doc_ >= documents_.size(); }
+  void Next() override { advance(); }
+  const std::string& value() const override { return line_; }
+  sentencepiece::util::Status status() const override { return {}; }
+
+ private:
+  void advance() {
+    while (doc_ < documents_.size()) {
+      const std::string& doc = documents_[doc_];
+      if (pos_ >= doc.size()) {
+        ++doc_;
+        pos_ = 0;
+        continue;
+      }
+      size_t end = doc.find('\n', pos_);
+      if (end == std::string::npos) end = doc.size();
+      line_.assign(doc, pos_, end - pos_);
+      pos_ = end + 1;
+      if (!line_.empty()) return;
+    }
+  }
+  const std::vector<std::string>& documents_;
+  size_t doc_ = 0, pos_ = 0;
+  std::string line_;
+};
+
+// Sends this process's stderr (where libsentencepiece logs) to `log_path` while alive.
+class StderrToFile {
+ public:
+  explicit StderrToFile(const fs::path& log_path) {
+    std::fflush(stderr);
+    const int fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return;
+    saved_ = ::dup(STDERR_FILENO);
+    ::dup2(fd, STDERR_FILENO);
+    ::close(fd);
+  }
+  ~StderrToFile() {
+    if (saved_ < 0) return;
+    std::fflush(stderr);
+    ::dup2(saved_, STDERR_FILENO);
+    ::close(saved_);
+  }
+
+ private:
+  int saved_ = -1;
+};
 
 std::string tail_of_file(const fs::path& path, size_t max_bytes) {
   std::string text = fs::exists(path) ? read_file(path) : "";
@@ -67,48 +111,59 @@ std::string tail_of_file(const fs::path& path, size_t max_bytes) {
 }  // namespace
 
 BpeTokenizer::BpeTokenizer(const std::string& serialized_model, const std::string& origin)
-    : pieces_(parse_sentencepiece_model(serialized_model, origin)) {
-  std::fill(std::begin(byte_ids_), std::end(byte_ids_), -1);
-  for (size_t id = 0; id < pieces_.size(); ++id) {
-    const SentencePiece& p = pieces_[id];
-    switch (p.type) {
-      case PieceType::kNormal:
-        mergeable_.emplace(p.piece, static_cast<int32_t>(id));
-        break;
-      case PieceType::kByte: {
-        unsigned value = 0;
-        check_user(std::sscanf(p.piece.c_str(), "<0x%2X>", &value) == 1 && value < 256,
-                   "SentencePiece model " + origin + ": bad byte piece '" + p.piece + "'");
-        byte_ids_[value] = static_cast<int32_t>(id);
-        break;
-      }
-      case PieceType::kUserDefined:
-      case PieceType::kUnused:
-        throw UserError("SentencePiece model " + origin + " has user-defined or unused pieces ('" +
-                        p.piece + "'); attnlab's bpe tokenizer expects a plain BPE model");
-      default:
-        break;  // unknown and control pieces are never produced from text
-    }
-  }
-  const bool has_specials = pieces_.size() > 4 && pieces_[1].piece == "<s>" &&
-                            pieces_[2].piece == "</s>" && pieces_[3].piece == "<pad>" &&
-                            pieces_[4].piece == "<mask>";
+    : processor_(std::make_unique<Processor>()) {
+  const auto status = processor_->sp.LoadFromSerializedProto(serialized_model);
+  check_user(status.ok(),
+             "SentencePiece model " + origin + " cannot be read: " + status.ToString());
+  const sentencepiece::SentencePieceProcessor& sp = processor_->sp;
+  const int size = sp.GetPieceSize();
+  const bool has_specials = size > 4 && sp.IdToPiece(1) == "<s>" && sp.IdToPiece(2) == "</s>" &&
+                            sp.IdToPiece(3) == "<pad>" && sp.IdToPiece(4) == "<mask>";
   check_user(has_specials, "SentencePiece model " + origin +
                                " lacks attnlab's special tokens (<s>=1, </s>=2, <pad>=3, "
                                "<mask>=4); train it with tokenizer=bpe");
-  for (int b = 0; b < 256; ++b) {
-    check_user(byte_ids_[b] >= 0, "SentencePiece model " + origin +
-                                      " lacks byte-fallback pieces (train with --byte_fallback)");
-  }
-  special_ = SpecialTokens{1, 2, 3, 4};
-  // The vocabulary defines the encoding; the serialized file also records spm_train's scratch
-  // paths, which must not make identical models look different.
+  // Decoding tables, and the fingerprint: the vocabulary defines the encoding, and must not
+  // depend on anything else a serialized model records (such as training paths).
   Fnv64 vocabulary;
-  for (const SentencePiece& p : pieces_) {
-    vocabulary.update(p.piece).update(&p.score, sizeof(p.score)).update(&p.type, sizeof(p.type));
+  int byte_pieces = 0;
+  pieces_.resize(size);
+  for (int id = 0; id < size; ++id) {
+    const std::string& piece = sp.IdToPiece(id);
+    const float score = sp.GetScore(id);
+    const int kind = sp.IsControl(id)   ? 1
+                     : sp.IsUnknown(id) ? 2
+                     : sp.IsByte(id)    ? 3
+                     : sp.IsUnused(id)  ? 4
+                                        : 0;
+    check_user(kind != 4, "SentencePiece model " + origin + " has unused pieces ('" + piece +
+                              "'); attnlab's bpe tokenizer expects a plain BPE model");
+    vocabulary.update(piece).update(&score, sizeof(score)).update(&kind, sizeof(kind));
+    if (kind == 3) {
+      unsigned value = 0;
+      check_user(std::sscanf(piece.c_str(), "<0x%2X>", &value) == 1 && value < 256,
+                 "SentencePiece model " + origin + ": bad byte piece '" + piece + "'");
+      pieces_[id] = std::string(1, static_cast<char>(value));
+      ++byte_pieces;
+    } else if (kind == 0) {
+      std::string text;
+      for (size_t pos = 0; pos < piece.size();) {
+        if (piece.compare(pos, kSpaceSymbol.size(), kSpaceSymbol) == 0) {
+          text += ' ';
+          pos += kSpaceSymbol.size();
+        } else {
+          text += piece[pos++];
+        }
+      }
+      pieces_[id] = std::move(text);
+    }  // specials and <unk> decode to nothing
   }
+  check_user(byte_pieces == 256, "SentencePiece model " + origin +
+                                     " lacks byte-fallback pieces (train with --byte_fallback)");
+  special_ = SpecialTokens{1, 2, 3, 4};
   fingerprint_ = "bpe" + std::to_string(vocab_size()) + "-" + vocabulary.hex(8);
 }
+
+BpeTokenizer::~BpeTokenizer() = default;
 
 std::string BpeTokenizer::train(const std::vector<std::string>& documents,
                                 const BpeTrainOptions& options, const fs::path& work_dir) {
@@ -116,44 +171,25 @@ std::string BpeTokenizer::train(const std::vector<std::string>& documents,
   check_user(options.vocab_size >= 300 && options.vocab_size <= 1000000,
              "config key 'tokenizer.vocab_size': expected 300..1000000 for bpe, got " +
                  std::to_string(options.vocab_size));
-  const fs::path scratch = work_dir / ("spm-train-" + std::to_string(::getpid()));
-  fs::create_directories(scratch);
+  std::string args = "--num_threads=" + std::to_string(options.threads) + " --minloglevel=1";
+  for (const auto& flag : model_flags(options)) args += " " + flag;
+  fs::create_directories(work_dir);
+  const fs::path log = work_dir / ("sentencepiece-train-" + std::to_string(::getpid()) + ".log");
+  LineIterator lines(documents);
+  std::string model;
+  sentencepiece::util::Status status;
   {
-    // SentencePiece trains on lines; empty lines carry nothing.
-    std::ofstream input(scratch / "input.txt", std::ios::binary);
-    for (const auto& doc : documents) {
-      size_t pos = 0;
-      while (pos < doc.size()) {
-        size_t end = doc.find('\n', pos);
-        if (end == std::string::npos) end = doc.size();
-        if (end > pos)
-          input.write(doc.data() + pos, static_cast<std::streamsize>(end - pos)) << '\n';
-        pos = end + 1;
-      }
-    }
-    check_user(static_cast<bool>(input), "cannot write " + (scratch / "input.txt").string());
+    // The trainer logs to stderr and keeps global flags: one training at a time per process.
+    static std::mutex training;
+    std::lock_guard<std::mutex> lock(training);
+    StderrToFile quiet(log);
+    status = sentencepiece::SentencePieceTrainer::Train(args, &lines, &model);
   }
-  std::vector<std::string> argv = {"spm_train", "--input=" + (scratch / "input.txt").string(),
-                                   "--model_prefix=" + (scratch / "bpe").string(),
-                                   "--num_threads=" + std::to_string(options.threads)};
-  for (auto& flag : model_flags(options)) argv.push_back(std::move(flag));
-  int exit_code = -1;
-  try {
-    exit_code = run_process(argv, (scratch / "spm_train.log").string());
-  } catch (const std::exception& e) {
-    fs::remove_all(scratch);
-    throw UserError(std::string("tokenizer=bpe trains with spm_train from Debian's "
-                                "'sentencepiece' package (scripts/setup.sh installs it): ") +
-                    e.what());
+  const std::string log_tail = tail_of_file(log, 2000);
+  fs::remove(log);
+  if (!status.ok() || model.empty()) {
+    throw UserError("SentencePiece BPE training failed: " + status.ToString() + "\n" + log_tail);
   }
-  const std::string log_tail = tail_of_file(scratch / "spm_train.log", 2000);
-  if (exit_code != 0 || !fs::exists(scratch / "bpe.model")) {
-    fs::remove_all(scratch);
-    throw UserError("SentencePiece BPE training (spm_train) failed with exit code " +
-                    std::to_string(exit_code) + ":\n" + log_tail);
-  }
-  std::string model = read_file(scratch / "bpe.model");
-  fs::remove_all(scratch);
   return model;
 }
 
@@ -181,102 +217,22 @@ std::unique_ptr<BpeTokenizer> BpeTokenizer::train_or_load(const std::vector<std:
   return std::make_unique<BpeTokenizer>(model, file.string());
 }
 
-void BpeTokenizer::emit_segment(const std::string& segment, std::vector<int32_t>& ids) const {
-  const auto it = mergeable_.find(segment);
-  if (it != mergeable_.end()) {
-    ids.push_back(it->second);
-    return;
-  }
-  for (unsigned char byte : segment) ids.push_back(byte_ids_[byte]);
-}
-
-std::vector<int32_t> BpeTokenizer::encode(const std::string& raw) const {
-  // Normalisation is the identity apart from SentencePiece's whitespace escaping.
-  std::string text;
-  text.reserve(raw.size() + raw.size() / 4);
-  for (char c : raw) c == ' ' ? text += kSpaceSymbol : text += c;
-
-  // Symbols start as single characters, linked in a list; merged-away symbols become empty.
-  struct Symbol {
-    size_t begin, length;
-    int64_t prev, next;
-  };
-  std::vector<Symbol> symbols;
-  for (size_t pos = 0; pos < text.size();) {
-    const size_t length = utf8_length(text, pos);
-    const auto index = static_cast<int64_t>(symbols.size());
-    symbols.push_back({pos, length, index - 1, -1});
-    if (index > 0) symbols[index - 1].next = index;
-    pos += length;
-  }
-
-  // Candidate merges, best first: highest piece score, then leftmost (SentencePiece's order).
-  struct Candidate {
-    float score;
-    int64_t left, right;
-    size_t length;  // stale when the symbols no longer add up to it
-  };
-  auto worse = [](const Candidate& a, const Candidate& b) {
-    return a.score < b.score || (a.score == b.score && a.left > b.left);
-  };
-  std::priority_queue<Candidate, std::vector<Candidate>, decltype(worse)> agenda(worse);
-  std::string joined;
-  auto consider = [&](int64_t left, int64_t right) {
-    if (left < 0 || right < 0) return;
-    const Symbol& a = symbols[left];
-    const Symbol& b = symbols[right];
-    joined.assign(text, a.begin, a.length + b.length);
-    const auto it = mergeable_.find(joined);
-    if (it == mergeable_.end()) return;
-    agenda.push({pieces_[it->second].score, left, right, a.length + b.length});
-  };
-  for (size_t i = 1; i < symbols.size(); ++i) consider(static_cast<int64_t>(i) - 1, i);
-  while (!agenda.empty()) {
-    const Candidate top = agenda.top();
-    agenda.pop();
-    Symbol& left = symbols[top.left];
-    Symbol& right = symbols[top.right];
-    if (left.length == 0 || right.length == 0 || left.length + right.length != top.length ||
-        left.next != top.right) {
-      continue;
-    }
-    left.length += right.length;
-    left.next = right.next;
-    if (right.next >= 0) symbols[right.next].prev = top.left;
-    right.length = 0;
-    consider(left.prev, top.left);
-    consider(top.left, left.next);
-  }
-
-  std::vector<int32_t> ids;
-  ids.reserve(symbols.size());
-  for (int64_t i = symbols.empty() ? -1 : 0; i >= 0; i = symbols[i].next) {
-    emit_segment(text.substr(symbols[i].begin, symbols[i].length), ids);
-  }
-  return ids;
+std::vector<int32_t> BpeTokenizer::encode(const std::string& text) const {
+  std::vector<int> ids;
+  const auto status = processor_->sp.Encode(text, &ids);
+  if (!status.ok()) throw std::runtime_error("SentencePiece encode failed: " + status.ToString());
+  return {ids.begin(), ids.end()};
 }
 
 std::string BpeTokenizer::decode(const std::vector<int32_t>& ids) const {
+  // Byte pieces are concatenated as raw bytes, so every byte string round-trips (the library's
+  // own Decode replaces invalid UTF-8 with U+FFFD).
   std::string text;
   for (int32_t id : ids) {
     check_user(id >= 0 && id < vocab_size(), "bpe tokenizer: token id " + std::to_string(id) +
                                                  " outside [0, " + std::to_string(vocab_size()) +
                                                  ")");
-    const SentencePiece& p = pieces_[id];
-    if (p.type == PieceType::kByte) {
-      unsigned value = 0;
-      std::sscanf(p.piece.c_str(), "<0x%2X>", &value);
-      text += static_cast<char>(value);
-    } else if (p.type == PieceType::kNormal) {
-      for (size_t pos = 0; pos < p.piece.size();) {
-        if (p.piece.compare(pos, kSpaceSymbol.size(), kSpaceSymbol) == 0) {
-          text += ' ';
-          pos += kSpaceSymbol.size();
-        } else {
-          text += p.piece[pos++];
-        }
-      }
-    }  // specials and <unk> decode to nothing
+    text += pieces_[id];
   }
   return text;
 }

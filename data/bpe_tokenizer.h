@@ -3,22 +3,17 @@
 // normalisation. Ids: 0 <unk> (never produced thanks to byte fallback), 1 BOS <s>, 2 EOS </s>,
 // 3 PAD <pad>, 4 MASK <mask>, then 256 byte pieces, then learned merges.
 //
-// Why not libsentencepiece in process: Debian's libsentencepiece bundles protobuf 3.14, and a
-// process that also loads LibTorch's libprotobuf 3.21 crashes before main. So training runs the
-// real SentencePiece trainer out of process (`spm_train`, Debian package `sentencepiece`), the
-// .model file is read by data/sentencepiece_model.*, and encoding re-implements SentencePiece's
-// BPE segmentation (highest-scoring adjacent merge first, leftmost on ties, byte fallback for
-// characters outside the vocabulary). tests/data/bpe_tokenizer_test.cpp checks the ids against
-// `spm_encode` on real text.
+// Training and encoding run in process through libsentencepiece (Debian's libsentencepiece-dev).
+// Under LibTorch 1.13 its bundled protobuf crashed next to LibTorch's, so training ran `spm_train`
+// out of process and encoding was re-implemented; LibTorch 2.x keeps its protobuf private, so the
+// library itself is used now. tests/data/tokenizer_test.cpp checks the ids against `spm_encode`.
 #pragma once
 
 #include <filesystem>
 #include <memory>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
-#include "data/sentencepiece_model.h"
 #include "data/tokenizer.h"
 
 namespace attnlab {
@@ -34,8 +29,9 @@ class BpeTokenizer : public Tokenizer {
   // error messages.
   BpeTokenizer(const std::string& serialized_model, const std::string& origin);
 
-  // Trains a model on `documents` (each split into lines, the unit SentencePiece trains on) with
-  // spm_train in a scratch folder under `work_dir`; returns the serialized model.
+  // Trains a model on `documents` (each split into lines, the unit SentencePiece trains on);
+  // returns the serialized model. SentencePiece's log goes to a file under `work_dir`, quoted in
+  // the error when training fails.
   static std::string train(const std::vector<std::string>& documents,
                            const BpeTrainOptions& options, const std::filesystem::path& work_dir);
 
@@ -49,14 +45,12 @@ class BpeTokenizer : public Tokenizer {
   std::string decode(const std::vector<int32_t>& ids) const override;
   int64_t vocab_size() const override { return static_cast<int64_t>(pieces_.size()); }
   std::string fingerprint() const override { return fingerprint_; }
+  ~BpeTokenizer() override;
 
  private:
-  // Appends the ids of one final segment: its piece id, or its bytes' ids (byte fallback).
-  void emit_segment(const std::string& segment, std::vector<int32_t>& ids) const;
-
-  std::vector<SentencePiece> pieces_;
-  std::unordered_map<std::string, int32_t> mergeable_;  // normal pieces -> id
-  int32_t byte_ids_[256];                               // <0xXX> piece ids
+  struct Processor;  // sentencepiece::SentencePieceProcessor
+  std::unique_ptr<Processor> processor_;
+  std::vector<std::string> pieces_;  // id -> decoded text ("" for specials and <unk>)
   std::string fingerprint_;
 };
 

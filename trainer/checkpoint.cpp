@@ -294,6 +294,66 @@ std::string save_checkpoint(const std::string& run_dir, const torch::nn::Module&
   return file.string();
 }
 
+namespace {
+
+// LibTorch 1.x's optimizer serializer keyed each parameter's state by its TensorImpl pointer
+// printed in hex ("0x55d0c0a1b2c0"); 2.x writes and parses decimal keys (std::stoull), so on a
+// checkpoint written by the 1.13 build every key parses as 0 and all parameters but one are left
+// with a null state (the next step would crash). Such archives are read here with the keys parsed
+// as hex (the per-parameter moments and step counts keep their layout). The test
+// Checkpoint.LoadsACheckpointWrittenByLibTorch113 loads a real 1.13 checkpoint.
+bool has_hex_state_keys(torch::serialize::InputArchive& optim_archive) {
+  torch::serialize::InputArchive state;
+  if (!optim_archive.try_read("state", state)) return false;
+  for (const auto& key : state.keys())
+    if (key.rfind("0x", 0) == 0) return true;
+  return false;
+}
+
+void load_hex_keyed_adamw(torch::serialize::InputArchive& archive, torch::optim::AdamW& optimizer,
+                          const std::string& path) {
+  torch::serialize::InputArchive state_archive;
+  archive.read("state", state_archive);
+  std::map<uint64_t, std::unique_ptr<torch::optim::AdamWParamState>> saved;
+  for (const auto& key : state_archive.keys()) {
+    torch::serialize::InputArchive one;
+    state_archive.read(key, one);
+    auto param_state = std::make_unique<torch::optim::AdamWParamState>();
+    param_state->serialize(one);
+    saved[std::stoull(key, nullptr, 16)] = std::move(param_state);
+  }
+  torch::serialize::InputArchive groups;
+  archive.read("param_groups", groups);
+  torch::Tensor group_count;
+  groups.read("param_groups/size", group_count);
+  check_user(group_count.item<int64_t>() == static_cast<int64_t>(optimizer.param_groups().size()),
+             "checkpoint '" + path +
+                 "': optimizer state does not fit the current parameter "
+                 "groups (did freeze / lr_multipliers change?)");
+  for (size_t i = 0; i < optimizer.param_groups().size(); ++i) {
+    torch::serialize::InputArchive group;
+    groups.read("param_groups/" + std::to_string(i), group);
+    torch::Tensor count;
+    group.read("params/size", count);
+    auto& current = optimizer.param_groups()[i];
+    const std::vector<torch::Tensor> params = current.params();
+    check_user(count.item<int64_t>() == static_cast<int64_t>(params.size()),
+               "checkpoint '" + path + "': optimizer parameter group " + std::to_string(i) +
+                   " has a different size than the model's");
+    for (size_t index = 0; index < params.size(); ++index) {
+      c10::IValue key;
+      group.read("params/" + std::to_string(index), key);
+      auto found = saved.find(std::stoull(key.toStringRef(), nullptr, 16));
+      if (found != saved.end())
+        optimizer.state()[params[index].unsafeGetTensorImpl()] = std::move(found->second);
+    }
+  }
+  // The group options (lr, betas, eps, weight decay) stay as configured: the 1.x archive stores
+  // them in a layout 2.x cannot read, and the trainer sets them from the config anyway.
+}
+
+}  // namespace
+
 LoadedCheckpoint load_checkpoint(const std::string& path_or_dir, torch::nn::Module& model,
                                  torch::optim::Optimizer* optimizer, TrainState* state,
                                  bool restore_rng) {
@@ -320,7 +380,16 @@ LoadedCheckpoint load_checkpoint(const std::string& path_or_dir, torch::nn::Modu
   if (optimizer) {
     auto optim_archive = sub_archive(archive, "optimizer", path);
     try {
-      optimizer->load(optim_archive);
+      if (has_hex_state_keys(optim_archive)) {
+        auto* adamw = dynamic_cast<torch::optim::AdamW*>(optimizer);
+        check_user(adamw != nullptr, "checkpoint '" + path +
+                                         "' was written by LibTorch 1.x and holds AdamW state; "
+                                         "resume it with AdamW or start over with init_from=" +
+                                         path);
+        load_hex_keyed_adamw(optim_archive, *adamw, path);
+      } else {
+        optimizer->load(optim_archive);
+      }
     } catch (const c10::Error& e) {
       throw UserError("checkpoint '" + path +
                       "': optimizer state does not fit the current "

@@ -1,8 +1,6 @@
 // See run_setup.h.
 #include "trainer/run_setup.h"
 
-#include <dlfcn.h>
-
 #include <thread>
 
 #include "common/config_access.h"
@@ -19,8 +17,18 @@ torch::Device device_from_config(const YAML::Node& config) {
     throw UserError("trainer.device: '" + name +
                     "' is not a device (expected cpu, cuda or cuda:N)");
   }
-  check_user(!device.is_cuda() || torch::cuda::is_available(),
-             "trainer.device=" + name + " but this LibTorch build has no usable CUDA device");
+  check_user(device.is_cpu() || device.is_cuda(),
+             "trainer.device: '" + name + "' is not supported (expected cpu, cuda or cuda:N)");
+  if (device.is_cuda()) {
+    const int64_t visible = torch::cuda::is_available() ? torch::cuda::device_count() : 0;
+    check_user(visible > 0, "trainer.device=" + name +
+                                ": no CUDA device found (this LibTorch is a CUDA build, but no "
+                                "GPU or driver is visible; use trainer.device=cpu)");
+    check_user(!device.has_index() || device.index() < visible,
+               "trainer.device=" + name + ": CUDA device index " + std::to_string(device.index()) +
+                   " does not exist (" + std::to_string(visible) + " visible: cuda:0.." +
+                   std::to_string(visible - 1) + ")");
+  }
   return device;
 }
 
@@ -28,16 +36,8 @@ int configure_threads(const YAML::Node& config) {
   int64_t threads = cfg::get_or<int64_t>(config, "trainer.threads", 0);
   check_user(threads >= 0, "trainer.threads must be >= 0 (0 = all cores)");
   if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
+  // Sets LibTorch's OpenMP pool and its bundled MKL's thread count together.
   torch::set_num_threads(static_cast<int>(threads));
-  // LibTorch does not pass the count on to OpenBLAS (Debian's libopenblas0-pthread keeps its own
-  // pool, one thread per core). Without this, 2 MPI ranks with trainer.threads=1 run 2 BLAS
-  // threads each on 2 cores, and results depend on the BLAS thread count. Looked up at run time
-  // so other BLAS builds (or CUDA-only use) need nothing.
-  using SetThreads = void (*)(int);
-  if (auto set_blas_threads =
-          reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) {
-    set_blas_threads(static_cast<int>(threads));
-  }
   return static_cast<int>(threads);
 }
 

@@ -1,7 +1,8 @@
 // Reads a file written by Python's `torch.save(state_dict, path)` into a name -> tensor map, for
-// init_from / interop. LibTorch 1.13's torch::pickle_load cannot do this: its unpickler maps
-// collections.OrderedDict (every state_dict) to None and lacks the SETITEM opcode, so we run a
-// small pickle VM of our own that understands exactly what torch.save emits for a dict of tensors:
+// init_from / interop. LibTorch's own torch::pickle_load still cannot do this in 2.11 (checked
+// when moving off 1.13): its unpickler maps collections.OrderedDict, the type of every
+// state_dict, to None, and it rejects the legacy (non-zip) format. So we run a small pickle VM of
+// our own that understands exactly what torch.save emits for a dict of tensors:
 // both the default zip format and the legacy `_use_new_zipfile_serialization=False` format, pickle
 // protocols 2-4, tensors rebuilt by torch._utils._rebuild_tensor_v2 / _rebuild_parameter over
 // typed storages (Float, Double, Half, BFloat16, Long, Int, Short, Char, Byte, Bool).

@@ -2,6 +2,10 @@
 // tensors, so parameters keep their identity (optimizer references and tied weights stay valid).
 #include "trainer/weights_io.h"
 
+#include <caffe2/serialize/inline_container.h>
+#include <torch/csrc/jit/serialization/export.h>
+#include <torch/csrc/jit/serialization/pickler.h>
+
 #include <filesystem>
 #include <iostream>
 #include <sstream>
@@ -73,10 +77,33 @@ LoadReport load_state_dict(torch::nn::Module& model, const TensorMap& weights, b
   return report;
 }
 
-void save_weights_file(const std::string& path, const TensorMap& weights) {
+std::vector<char> torch_save_bytes(const TensorMap& weights) {
   c10::Dict<std::string, at::Tensor> dict;
   for (const auto& [name, tensor] : weights) dict.insert(name, tensor.detach().to(torch::kCPU));
-  std::vector<char> bytes = torch::pickle_save(c10::IValue(dict));
+  std::vector<char> pickle;
+  torch::jit::Pickler pickler(
+      [&](const char* bytes, size_t size) { pickle.insert(pickle.end(), bytes, bytes + size); },
+      /*tensor_table=*/nullptr, /*type_renamer=*/nullptr, /*memoized_class_types=*/nullptr,
+      /*get_tensor_id=*/nullptr, /*tag_aggregates=*/false);
+  pickler.protocol();
+  pickler.pushIValue(c10::IValue(dict));
+  pickler.stop();
+  std::vector<char> archive;
+  caffe2::serialize::PyTorchStreamWriter writer([&](const void* bytes, size_t size) {
+    const char* begin = static_cast<const char*>(bytes);
+    archive.insert(archive.end(), begin, begin + size);
+    return size;
+  });
+  torch::jit::writeArchiveAndTensors("data", pickle.data(), pickle.size(), pickler.tensorData(),
+                                     writer);
+  const std::string byte_order = "little";  // what torch.save records on x86-64 / arm64
+  writer.writeRecord("byteorder", byte_order.data(), byte_order.size());
+  writer.writeEndOfFile();
+  return archive;
+}
+
+void save_weights_file(const std::string& path, const TensorMap& weights) {
+  const std::vector<char> bytes = torch_save_bytes(weights);
   write_file_atomic(path, std::string(bytes.begin(), bytes.end()));
 }
 

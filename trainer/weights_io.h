@@ -3,8 +3,9 @@
 //   * load_state_dict(model, weights, strict): strict fails (UserError, nothing loaded) on any
 //     missing/unexpected key or shape mismatch; non-strict loads the matching tensors and reports
 //     the rest (dtype differences are converted, as torch does).
-//   * save_weights_file: a name -> tensor dict via torch::pickle_save that Python's torch.load
-//     reads as a plain dict (used by `attnlab export`).
+//   * save_weights_file / torch_save_bytes: a name -> tensor dict in torch.save's zip format that
+//     Python's torch.load reads as a plain dict, including PyTorch >= 2.6's default
+//     torch.load(weights_only=True) (used by `attnlab export` and the probe files).
 //   * read_weights(path): a checkpoint file, a run dir (its latest checkpoint) or a .pt written by
 //     Python's torch.save(model.state_dict(), path) (zip or legacy format).
 //   * init_from_config: `init_from=<path>` + `init_strict` (default true) applied to a model.
@@ -36,6 +37,11 @@ TensorMap state_dict(const torch::nn::Module& model);
 LoadReport load_state_dict(torch::nn::Module& model, const TensorMap& weights, bool strict);
 
 // Writes `weights` (moved to CPU) atomically as a torch.load-able dict.
+// The bytes of torch.save(dict): a zip with data.pkl (a plain dict of tensors, no TorchScript
+// type tags: torch::pickle_save's tags are rejected by torch.load's weights_only mode) and one
+// record per tensor. Tensors are written from the CPU.
+std::vector<char> torch_save_bytes(const TensorMap& weights);
+
 void save_weights_file(const std::string& path, const TensorMap& weights);
 
 TensorMap read_weights(const std::string& path_or_run_dir);

@@ -16,10 +16,10 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 bin="${ATTNLAB_BIN:-$repo/build/attnlab}"
+python="${ATTNLAB_PYTHON:-$repo/.venv/bin/python}"  # the project environment (scripts/setup.sh)
 runs="${RUNS:-$repo/runs/ar_to_dlm}"
 AR_RUN="${AR_RUN:-$repo/runs/length_extrapolation/mha}"
 STEPS="${STEPS:-300}" BLOCK="${BLOCK:-16}" T_SAMPLES="${T_SAMPLES:-4}" SCRATCH="${SCRATCH:-1}"
-export OMP_WAIT_POLICY=passive
 [[ -f "$AR_RUN/result.json" ]] || {
   echo "no finished AR run at $AR_RUN: run experiments/length_extrapolation/run.sh first" >&2
   exit 2
@@ -28,7 +28,7 @@ mkdir -p "$runs"
 cd "$repo"
 
 # The AR run's model and data settings, so the dLM has the same shapes and sees the same data.
-same=$(/usr/bin/python3 - "$AR_RUN/config.yaml" <<'PY'
+same=$("$python" - "$AR_RUN/config.yaml" <<'PY'
 import sys, yaml
 c = yaml.safe_load(open(sys.argv[1]))
 m, d = c["model"], c["data"]
@@ -63,5 +63,5 @@ train_dlm() {  # train_dlm <name> [overrides...]
 
 train_dlm converted init_from="$AR_RUN"
 [[ "$SCRATCH" == 1 ]] && train_dlm scratch
-/usr/bin/python3 "$here/report.py" "$runs" "$here" --steps "$STEPS" --block "$BLOCK" \
+"$python" "$here/report.py" "$runs" "$here" --steps "$STEPS" --block "$BLOCK" \
   --t-samples "$T_SAMPLES" --ar-run "$AR_RUN"

@@ -1,11 +1,19 @@
 // Benchmark: training-step throughput of attnlab's GPT against the same model written with
-// PyTorch's Python front end (experiments/bench/gpt_step_pytorch.py, eager, same shapes, same
-// thread count), both measured in this run. Prints tokens/s, step time, MFU and peak RSS of
-// each and the ratio attnlab / PyTorch (target >= 1.2).
+// PyTorch's Python front end (experiments/bench/gpt_step_pytorch.py:
+// F.scaled_dot_product_attention, same shapes, same thread count), in eager mode and under
+// torch.compile, all measured in this run. The three alternate round by round (the Python baselines
+// are persistent processes, so torch.compile runs once, in their untimed warm-up). Prints tokens/s,
+// step time, MFU and peak RSS of each and the median per-round ratios attnlab / eager and attnlab /
+// compiled.
 //   bench_gpt_step [d_model n_layers n_heads seq_len batch steps threads rounds=3]
-// Defaults are the default experiment (128 / 4 / 4 / 256 / 16).
+// Defaults are the default experiment (128 / 4 / 4 / 256 / 16). The thread-pool environment
+// (OMP_WAIT_POLICY...) is whatever this process was started with, and the baselines inherit it;
+// run it under the same environment `attnlab` sets (common/thread_environment.cpp).
+#include <signal.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <torch/csrc/autograd/profiler.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -16,15 +24,66 @@
 #include <vector>
 
 #include "common/allocator_tuning.h"
-#include "common/thread_environment.h"
+#include "common/subprocess.h"
 #include "modules/gpt.h"
 #include "trainer/mfu.h"
 
 using namespace attnlab;
 
+namespace {
+
+// A persistent Python baseline: started once, asked for one timed round per `run` line.
+class PythonBaseline {
+ public:
+  PythonBaseline(const std::vector<std::string>& argv) {
+    int to_child[2], from_child[2];
+    if (pipe(to_child) != 0 || pipe(from_child) != 0) throw std::runtime_error("pipe failed");
+    pid_ = fork();
+    if (pid_ == 0) {
+      dup2(to_child[0], STDIN_FILENO);
+      dup2(from_child[1], STDOUT_FILENO);
+      close(to_child[1]);
+      close(from_child[0]);
+      std::vector<char*> args;
+      for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+      args.push_back(nullptr);
+      execv(args[0], args.data());
+      _exit(127);
+    }
+    close(to_child[0]);
+    close(from_child[1]);
+    in_ = fdopen(to_child[1], "w");
+    out_ = fdopen(from_child[0], "r");
+    char ready[16] = {};
+    if (std::fscanf(out_, "%15s", ready) != 1 || std::string(ready) != "ready")
+      throw std::runtime_error("PyTorch baseline '" + argv[1] + " " + argv[2] +
+                               "' failed to start (run scripts/setup.sh for .venv)");
+  }
+  ~PythonBaseline() {
+    std::fputs("quit\n", in_);
+    std::fclose(in_);
+    std::fclose(out_);
+    waitpid(pid_, nullptr, 0);
+  }
+  // tokens/s of one round; peak RSS (MiB) of the process so far in `rss`.
+  double round(double& rss) {
+    std::fputs("run\n", in_);
+    std::fflush(in_);
+    double tps = 0, ms = 0;
+    if (std::fscanf(out_, "%lf %lf %lf", &tps, &ms, &rss) != 3)
+      throw std::runtime_error("PyTorch baseline failed mid-run");
+    return tps;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  FILE* in_ = nullptr;
+  FILE* out_ = nullptr;
+};
+
+}  // namespace
+
 int main(int argc, char** argv) {
-  // The same thread-pool waiting policy as `attnlab` (inherited by the Python baseline too).
-  ensure_thread_environment(argv);
   tune_allocator();
   auto arg = [&](int i, int64_t fallback) { return argc > i ? std::atoll(argv[i]) : fallback; };
   const int64_t d_model = arg(1, 128), n_layers = arg(2, 4), n_heads = arg(3, 4);
@@ -60,39 +119,40 @@ int main(int argc, char** argv) {
   }
   const std::string script =
       std::string(ATTNLAB_SOURCE_DIR) + "/experiments/bench/gpt_step_pytorch.py";
-  char command[1024];
-  std::snprintf(command, sizeof command, "/usr/bin/python3 %s %lld %lld %lld %lld %lld %lld %lld",
-                script.c_str(), (long long)d_model, (long long)n_layers, (long long)n_heads,
-                (long long)seq_len, (long long)batch, (long long)steps, (long long)threads);
-  // Rounds alternate the two programs so that a slow spell of a shared machine hits both; the
-  // ratio reported is the median of the per-round ratios.
-  std::vector<double> cpp_tps, py_tps, ratios;
-  double py_rss = 0;
+  auto baseline_argv = [&](const std::string& mode) {
+    std::vector<std::string> argv = {project_python(), script, mode};
+    for (int64_t v : {d_model, n_layers, n_heads, seq_len, batch, steps, threads})
+      argv.push_back(std::to_string(v));
+    return argv;
+  };
+  std::fprintf(stderr, "starting the PyTorch baselines (torch.compile takes a minute)...\n");
+  PythonBaseline eager(baseline_argv("eager"));
+  PythonBaseline compiled(baseline_argv("compiled"));
+  // Rounds alternate the three programs so that a slow spell of a shared machine hits all; the
+  // ratios reported are medians of the per-round ratios.
+  std::vector<double> cpp_tps, eager_tps, compiled_tps, eager_ratios, compiled_ratios;
+  double eager_rss = 0, compiled_rss = 0;
   for (int64_t round = 0; round < rounds; ++round) {
     auto start = std::chrono::steady_clock::now();
     for (int64_t i = 0; i < steps; ++i) step();
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() / steps;
     cpp_tps.push_back(batch * seq_len / seconds);
-    // The same model in PyTorch's Python front end, same process tree, same thread count.
-    FILE* pipe = popen(command, "r");
-    if (!pipe) return 1;
-    double tps = 0, ms = 0;
-    if (std::fscanf(pipe, "%lf %lf %lf", &tps, &ms, &py_rss) != 3 || pclose(pipe) != 0) {
-      std::fprintf(stderr, "PyTorch baseline failed (is python3-torch installed?)\n");
-      return 1;
-    }
-    py_tps.push_back(tps);
-    ratios.push_back(cpp_tps.back() / tps);
-    std::printf("round %lld: attnlab %.0f tokens/s, PyTorch %.0f tokens/s, ratio %.2f\n",
-                (long long)round + 1, cpp_tps.back(), tps, ratios.back());
+    eager_tps.push_back(eager.round(eager_rss));
+    compiled_tps.push_back(compiled.round(compiled_rss));
+    eager_ratios.push_back(cpp_tps.back() / eager_tps.back());
+    compiled_ratios.push_back(cpp_tps.back() / compiled_tps.back());
+    std::printf(
+        "round %lld: attnlab %.0f, eager %.0f, compiled %.0f tokens/s; ratios %.2f / %.2f\n",
+        (long long)round + 1, cpp_tps.back(), eager_tps.back(), compiled_tps.back(),
+        eager_ratios.back(), compiled_ratios.back());
     std::fflush(stdout);
   }
   auto median = [](std::vector<double> values) {
     std::sort(values.begin(), values.end());
     return values[values.size() / 2];
   };
-  const double cpp_median = median(cpp_tps), py_median = median(py_tps);
+  const double cpp_median = median(cpp_tps);
   const double peak = measure_matmul_peak(torch::Device(torch::kCPU)).flops_per_s;
   const double flops_per_token = gpt_flops_per_token(*model, seq_len);
   rusage usage{};
@@ -102,13 +162,17 @@ int main(int argc, char** argv) {
       "%lld rounds of %lld steps (medians)\n",
       (long long)d_model, (long long)n_layers, (long long)n_heads, (long long)seq_len,
       (long long)batch, (long long)threads, (long long)rounds, (long long)steps);
-  std::printf("attnlab (C++):   %9.0f tokens/s  %7.1f ms/step  MFU %5.1f%%  peak RSS %6.0f MiB\n",
-              cpp_median, batch * seq_len / cpp_median * 1000,
-              compute_mfu(flops_per_token, cpp_median, peak) * 100, usage.ru_maxrss / 1024.0);
-  std::printf("PyTorch (eager): %9.0f tokens/s  %7.1f ms/step  MFU %5.1f%%  peak RSS %6.0f MiB\n",
-              py_median, batch * seq_len / py_median * 1000,
-              compute_mfu(flops_per_token, py_median, peak) * 100, py_rss);
-  std::printf("ratio attnlab/PyTorch tokens/s: %.2fx (median of rounds; target >= 1.20)\n",
-              median(ratios));
+  auto report = [&](const char* name, double tps, double rss_mib) {
+    std::printf("%-20s %9.0f tokens/s  %7.1f ms/step  MFU %5.1f%%  peak RSS %6.0f MiB\n", name, tps,
+                batch * seq_len / tps * 1000, compute_mfu(flops_per_token, tps, peak) * 100,
+                rss_mib);
+  };
+  report("attnlab (C++):", cpp_median, usage.ru_maxrss / 1024.0);
+  report("PyTorch eager:", median(eager_tps), eager_rss);
+  report("PyTorch compiled:", median(compiled_tps), compiled_rss);
+  std::printf("ratio attnlab/eager tokens/s:    %.2fx (median of per-round ratios)\n",
+              median(eager_ratios));
+  std::printf("ratio attnlab/compiled tokens/s: %.2fx (median of per-round ratios)\n",
+              median(compiled_ratios));
   return 0;
 }

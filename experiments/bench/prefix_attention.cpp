@@ -1,8 +1,9 @@
 // Benchmark: causal attention forward+backward by the fused prefix-attention kernels (row kernels
-// and BLAS tiles, modules/kernels/prefix_attention.h) against the composed LibTorch ops they
-// replace (block_sparse_attention with fused=false: the same tiles as matmul/softmax ops), on the
-// same inputs in the same run, for several head dims. Prints medians and ratios to the composed
-// path; this is how kRowsMaxDim (which head dims use the row kernels) was chosen.
+// and BLAS tiles, modules/kernels/prefix_attention.h) and by LibTorch's
+// at::scaled_dot_product_attention (CPU flash kernel), against the composed LibTorch ops
+// (block_sparse_attention with fused=false: the same tiles as matmul/softmax ops), on the same
+// inputs in the same run, for several head dims. Prints medians and ratios to the composed path;
+// this is how kRowsMaxDim and kSdpaMinDim (which head dims use which implementation) were chosen.
 //   bench_prefix_attention [T=256] [batch=16] [d_model=384] [runs=7] [head_dims=16,32,64,128]
 #include "modules/kernels/prefix_attention.h"
 
@@ -51,11 +52,14 @@ int main(int argc, char** argv) {
         step([&] { return prefix_attention(q, k, v, visible, scale, PrefixKernel::kBlasTiles); });
     const double rows =
         step([&] { return prefix_attention(q, k, v, visible, scale, PrefixKernel::kRows); });
+    const double sdpa =
+        step([&] { return prefix_attention(q, k, v, visible, scale, PrefixKernel::kSdpa); });
+    const char* chosen = dim >= kSdpaMinDim ? "SDPA" : dim <= kRowsMaxDim ? "rows" : "BLAS tiles";
     std::printf(
         "head_dim %4lld (%2lld heads): composed %8.2f ms | BLAS tiles %8.2f ms (%.2fx) | rows "
-        "%8.2f ms (%.2fx) | auto uses %s\n",
+        "%8.2f ms (%.2fx) | SDPA %8.2f ms (%.2fx) | auto uses %s\n",
         static_cast<long long>(dim), static_cast<long long>(heads), composed, tiles,
-        tiles / composed, rows, rows / composed, dim <= kRowsMaxDim ? "rows" : "BLAS tiles");
+        tiles / composed, rows, rows / composed, sdpa, sdpa / composed, chosen);
   }
   return 0;
 }

@@ -13,8 +13,8 @@ set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$repo"
 bin="${ATTNLAB_BIN:-$repo/build/attnlab}"
+python="${ATTNLAB_PYTHON:-$repo/.venv/bin/python}"  # the project environment (scripts/setup.sh)
 root="${1:-runs/decorrelation}"
-export OMP_WAIT_POLICY=passive
 common=(trainer.threads=1 trainer.progress=plain trainer.max_steps=250 trainer.eval_every=50
         trainer.eval_batches=10 trainer.log_every=10 trainer.checkpoint_every=250
         scheduler.warmup_steps=25 seed=1337)
@@ -23,6 +23,6 @@ start=$(date +%s)
 "$bin" train "${common[@]}" run.dir="$root/baseline" \
   'loss.terms=[{name: cross_entropy, weight: 1.0}, {name: decorrelation, weight: 0.0}]'
 "$bin" train "${common[@]}" run.dir="$root/decorr" loss=decorrelation
-/usr/bin/python3 experiments/decorrelation/plot.py "$root/baseline" "$root/decorr" \
+"$python" experiments/decorrelation/plot.py "$root/baseline" "$root/decorr" \
   --out experiments/decorrelation --seconds $(( $(date +%s) - start ))
 cat experiments/decorrelation/results.md

@@ -13,8 +13,8 @@ set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$repo"
 bin="${ATTNLAB_BIN:-$repo/build/attnlab}"
+python="${ATTNLAB_PYTHON:-$repo/.venv/bin/python}"  # the project environment (scripts/setup.sh)
 root="${1:-runs/focal}"
-export OMP_WAIT_POLICY=passive
 common=(task=classification trainer.threads=1 trainer.progress=plain launcher.parallel=1)
 
 start=$(date +%s)
@@ -23,6 +23,6 @@ start=$(date +%s)
   run.sweep_dir="$root/focal"
 "$bin" summarize "$root/ce" > /dev/null
 "$bin" summarize "$root/focal" > /dev/null
-/usr/bin/python3 experiments/focal/make_table.py "$root/ce" "$root/focal" \
+"$python" experiments/focal/make_table.py "$root/ce" "$root/focal" \
   --seconds $(( $(date +%s) - start )) > experiments/focal/results.md
 cat experiments/focal/results.md

@@ -13,11 +13,11 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 bin="${ATTNLAB_BIN:-$repo/build/attnlab}"
+python="${ATTNLAB_PYTHON:-$repo/.venv/bin/python}"  # the project environment (scripts/setup.sh)
 runs="${RUNS:-$repo/runs/length_extrapolation}"
 STEPS="${STEPS:-600}" BATCH="${BATCH:-16}" D_MODEL="${D_MODEL:-128}" LAYERS="${LAYERS:-4}"
 HEADS="${HEADS:-4}" TRAIN_LEN=128
 LENS=(128 256 512 1024 2048)
-export OMP_WAIT_POLICY=passive
 
 cd "$repo"
 for attention in mha lssar; do
@@ -37,5 +37,5 @@ for attention in mha lssar; do
     cp "$dir/eval.json" "$dir/eval_$len.json"
   done
 done
-/usr/bin/python3 "$here/report.py" "$runs" "$here" --steps "$STEPS" --batch "$BATCH" \
+"$python" "$here/report.py" "$runs" "$here" --steps "$STEPS" --batch "$BATCH" \
   --model "d_model=$D_MODEL n_layers=$LAYERS n_heads=$HEADS"

@@ -1,9 +1,15 @@
 // Fortran BLAS GEMM behind a row-major interface; see blas_gemm.h.
 #include "modules/kernels/blas_gemm.h"
 
-#include <dlfcn.h>
-
-#include <stdexcept>
+// The Fortran BLAS symbols libtorch_cpu exports (bound by the linker, LP64 integers).
+extern "C" {
+void sgemm_(const char* transa, const char* transb, const int* m, const int* n, const int* k,
+            const float* alpha, const float* a, const int* lda, const float* b, const int* ldb,
+            const float* beta, float* c, const int* ldc);
+void dgemm_(const char* transa, const char* transb, const int* m, const int* n, const int* k,
+            const double* alpha, const double* a, const int* lda, const double* b, const int* ldb,
+            const double* beta, double* c, const int* ldc);
+}
 
 namespace attnlab::kernels {
 
@@ -14,37 +20,23 @@ using FortranGemm = void (*)(const char* transa, const char* transb, const int* 
                              const int* k, const T* alpha, const T* a, const int* lda, const T* b,
                              const int* ldb, const T* beta, T* c, const int* ldc);
 
-// LibTorch links the BLAS it was built against, so its symbols are in the global scope.
-struct GemmSymbols {
-  FortranGemm<float> sgemm = reinterpret_cast<FortranGemm<float>>(dlsym(RTLD_DEFAULT, "sgemm_"));
-  FortranGemm<double> dgemm = reinterpret_cast<FortranGemm<double>>(dlsym(RTLD_DEFAULT, "dgemm_"));
-};
-
-const GemmSymbols& symbols() {
-  static const GemmSymbols loaded;
-  return loaded;
-}
-
 template <typename T>
 FortranGemm<T> gemm_symbol();
 template <>
 FortranGemm<float> gemm_symbol<float>() {
-  return symbols().sgemm;
+  return sgemm_;
 }
 template <>
 FortranGemm<double> gemm_symbol<double>() {
-  return symbols().dgemm;
+  return dgemm_;
 }
 
 }  // namespace
-
-bool blas_gemm_available() { return symbols().sgemm != nullptr && symbols().dgemm != nullptr; }
 
 template <typename T>
 void gemm_row_major(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha,
                     const T* a, int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc) {
   const FortranGemm<T> gemm = gemm_symbol<T>();
-  if (gemm == nullptr) throw std::logic_error("gemm_row_major: no BLAS gemm in this process");
   if (m == 0 || n == 0) return;
   // A row-major matrix is its transpose in column-major order: C^T = op(B)^T op(A)^T, so the
   // column-major call takes B first with the same transpose flags.

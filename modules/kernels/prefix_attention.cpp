@@ -33,7 +33,7 @@ HeadMatrix<T> head_of(const torch::Tensor& t, int64_t b, int64_t h) {
 }
 
 // Query rows per tile: 64, fewer for wide heads, so that every product in the kernels stays at
-// or below OpenBLAS's single-thread volume (tile × key block × head dim).
+// or below the single-thread GEMM volume (tile × key block × head dim).
 int64_t query_tile(int64_t widest_dim) {
   const int64_t rows =
       kernels::kSingleThreadGemmVolume / (kKeyBlock * std::max<int64_t>(1, widest_dim));
@@ -293,8 +293,7 @@ class PrefixAttentionFunction : public torch::autograd::Function<PrefixAttention
 }  // namespace
 
 bool prefix_attention_supported(const torch::Tensor& q) {
-  static const bool available =
-      kernels::blas_gemm_available() && kernels::prefix_softmax_simd_available();
+  static const bool available = kernels::prefix_softmax_simd_available();
   const auto dtype = q.scalar_type();
   return available && q.device().is_cpu() && (dtype == torch::kFloat || dtype == torch::kDouble);
 }
@@ -339,9 +338,19 @@ torch::Tensor prefix_attention(const torch::Tensor& q, const torch::Tensor& k,
                 "prefix_attention: active must be [B, T_q, H]");
     row_mask = active.to(torch::kBool).contiguous();
   }
-  const bool rows =
-      kernel == PrefixKernel::kRows || active.defined() ||
-      (kernel == PrefixKernel::kAuto && rows_fit && std::max(q.size(3), v.size(3)) <= kRowsMaxDim);
+  // A plain causal mask over the same positions is what SDPA's is_causal computes.
+  const bool plain_causal = !active.defined() && counts.dim() == 1 && q.size(2) == k.size(2) &&
+                            torch::equal(counts, torch::arange(1, q.size(2) + 1, counts.options()));
+  TORCH_CHECK(kernel != PrefixKernel::kSdpa || plain_causal,
+              "prefix_attention: kSdpa needs a plain causal mask (visible_i = i + 1)");
+  const int64_t head_dim = std::max(q.size(3), v.size(3));
+  if (kernel == PrefixKernel::kSdpa ||
+      (kernel == PrefixKernel::kAuto && plain_causal && head_dim >= kSdpaMinDim)) {
+    return at::scaled_dot_product_attention(q, k, v, /*attn_mask=*/{}, /*dropout_p=*/0.0,
+                                            /*is_causal=*/true, scale);
+  }
+  const bool rows = kernel == PrefixKernel::kRows || active.defined() ||
+                    (kernel == PrefixKernel::kAuto && rows_fit && head_dim <= kRowsMaxDim);
   return PrefixAttentionFunction::apply(q, k, v, counts, scale, rows, row_mask);
 }
 

@@ -30,12 +30,16 @@ bool prefix_attention_supported(const torch::Tensor& q);
 // CPU float32, head dims multiples of 8. Needed for kRows and for `active`.
 bool prefix_rows_supported(const torch::Tensor& q, int64_t value_dim);
 
-// kernel picks the implementation: kAuto uses the row kernels for heads they support up to
-// kRowsMaxDim wide, the BLAS tiles otherwise; the others force one (tests and benchmarks compare
-// them). active: optional [B, T_q, H] bool (MoH's routed heads picked per token): rows where it is
-// false are skipped and get zero output and gradients; it needs the row kernels.
-enum class PrefixKernel { kAuto, kBlasTiles, kRows };
+// kernel picks the implementation, and prefix_attention is the one place that chooses: kAuto
+// uses LibTorch's at::scaled_dot_product_attention (its CPU flash kernel) for plain causal masks
+// (T_q == T_k, visible_i = i + 1, no active rows) with heads at least kSdpaMinDim wide, the row
+// kernels for heads they support up to kRowsMaxDim wide, and the BLAS tiles otherwise; the others
+// force one (tests and benchmarks compare them; kSdpa needs a plain causal mask). active:
+// optional [B, T_q, H] bool (MoH's routed heads picked per token): rows where it is false are
+// skipped and get zero output and gradients; it needs the row kernels.
+enum class PrefixKernel { kAuto, kBlasTiles, kRows, kSdpa };
 constexpr int64_t kRowsMaxDim = 32;  // measured: bench_prefix_attention
+constexpr int64_t kSdpaMinDim = 64;  // measured: bench_prefix_attention
 
 torch::Tensor prefix_attention(const torch::Tensor& q, const torch::Tensor& k,
                                const torch::Tensor& v, const torch::Tensor& visible, double scale,

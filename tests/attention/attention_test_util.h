@@ -13,6 +13,7 @@
 
 #include "modules/attention.h"
 #include "modules/masks.h"
+#include "tests/support/python.h"
 
 namespace attnlab::attention_test {
 
@@ -86,11 +87,6 @@ inline double gradient_check_error(AttentionImpl& module, const torch::Tensor& x
   return worst;
 }
 
-inline bool python_torch_available() {
-  static const bool ok = std::system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") == 0;
-  return ok;
-}
-
 inline std::string scratch(const std::string& name) {
   return std::string(ATTNLAB_BINARY_DIR) + "/attn_test_" + name + "_" +
          std::to_string(static_cast<long>(::getpid())) + ".pt";
@@ -99,9 +95,9 @@ inline std::string scratch(const std::string& name) {
 // Runs scripts/ref/<script> on a probe file; returns its exit status (0 = parity).
 inline int run_reference(const std::string& script, const std::string& probe_path,
                          const std::string& args) {
-  const std::string cmd = "cd " + std::string(ATTNLAB_SOURCE_DIR) +
-                          "/scripts/ref && /usr/bin/python3 " + script + " " + probe_path + " " +
-                          args;
+  const std::string cmd = "cd " + std::string(ATTNLAB_SOURCE_DIR) + "/scripts/ref && '" +
+                          ::attnlab::testing::project_python() + "' " + script + " " + probe_path +
+                          " " + args;
   return std::system(cmd.c_str());
 }
 

@@ -39,7 +39,7 @@ struct MohCase {
 };
 
 void check_moh(const MohCase& c) {
-  if (!python_torch_available()) GTEST_SKIP() << "/usr/bin/python3 has no torch";
+  REQUIRE_PYTHON_WITH("torch");
   std::vector<std::string> overrides{
       "attention=moh",
       "model.d_model=24",
@@ -65,7 +65,7 @@ struct DiffCase {
 };
 
 void check_diff(const DiffCase& c) {
-  if (!python_torch_available()) GTEST_SKIP() << "/usr/bin/python3 has no torch";
+  REQUIRE_PYTHON_WITH("torch");
   std::vector<std::string> overrides{"attention=" + c.name,
                                      "model.d_model=24",
                                      "model.n_heads=" + std::to_string(c.heads),

@@ -1,6 +1,8 @@
-// CLI smoke tests: run the built `attnlab` binary for `config`, `--help`, sweeps and the error
-// paths (exit code 2, one `error:` line, no stack trace).
+// CLI smoke tests: run the built `attnlab` binary for `config`, `--help`, `--version`, sweeps and
+// the error paths (exit code 2, one `error:` line, no stack trace), including the front end /
+// runtime split (help needs no LibTorch) and CUDA devices that do not exist.
 #include <sys/wait.h>
+#include <torch/torch.h>
 
 #include <cstdio>
 
@@ -14,10 +16,11 @@ struct Result {
   std::string output;  // stdout and stderr
 };
 
-Result run_cli(const std::string& args) {
+// `assignments`: extra NAME=VALUE environment settings for this run.
+Result run_cli(const std::string& args, const std::string& assignments = "") {
   std::string command = std::string("cd '") + ATTNLAB_BINARY_DIR +
-                        "' && env -u ATTNLAB_CONFIG_DIR " + "-u ATTNLAB_CONFIG_PATH ./attnlab " +
-                        args + " 2>&1";
+                        "' && env -u ATTNLAB_CONFIG_DIR -u ATTNLAB_CONFIG_PATH " + assignments +
+                        " ./attnlab " + args + " 2>&1";
   Result result{-1, ""};
   FILE* pipe = popen(command.c_str(), "r");
   if (!pipe) return result;
@@ -102,6 +105,62 @@ TEST_F(Cli, UserErrorsExitTwoWithOneLine) {
   EXPECT_EQ(syntax.exit_code, 2);
   EXPECT_NE(syntax.output.find("config.yaml:"), std::string::npos) << syntax.output;
   EXPECT_NE(syntax.output.find("YAML syntax error"), std::string::npos) << syntax.output;
+}
+
+// The front end answers help and usage errors itself; the runtime library (LibTorch) is loaded
+// only to run a command. With the runtime path pointing nowhere, help still works and a command
+// fails with one clear line.
+TEST_F(Cli, HelpNeedsNoRuntimeAndAMissingRuntimeIsOneLine) {
+  const std::string nowhere = "ATTNLAB_RUNTIME=/nonexistent/x.so";
+  Result help = run_cli("--help" + dir_, nowhere);
+  EXPECT_EQ(help.exit_code, 0) << help.output;
+  EXPECT_NE(help.output.find("commands:"), std::string::npos) << help.output;
+  Result train_help = run_cli("train --help", nowhere);
+  EXPECT_EQ(train_help.exit_code, 0) << train_help.output;
+  Result unknown = run_cli("nosuchcommand", nowhere);
+  EXPECT_EQ(unknown.exit_code, 2) << unknown.output;
+  Result command = run_cli("config" + dir_, nowhere);
+  EXPECT_EQ(command.exit_code, 1) << command.output;
+  EXPECT_EQ(command.output.rfind("error: cannot load the attnlab runtime '/nonexistent/x.so'", 0),
+            0u)
+      << command.output;
+}
+
+TEST_F(Cli, VersionReportsLibTorchAndCuda) {
+  Result version = run_cli("--version");
+  EXPECT_EQ(version.exit_code, 0) << version.output;
+  EXPECT_NE(version.output.find("attnlab "), std::string::npos) << version.output;
+  EXPECT_NE(
+      version.output.find(std::string("LibTorch ") + TORCH_VERSION + " (CUDA build, CUDA 13.0)"),
+      std::string::npos)
+      << version.output;
+  const std::string available = torch::cuda::is_available() ? "yes" : "no";
+  EXPECT_NE(version.output.find("CUDA available: " + available), std::string::npos)
+      << version.output;
+}
+
+TEST_F(Cli, CudaDeviceThatDoesNotExistIsAUserError) {
+  testing::TempDir d;
+  const std::string run = " trainer.max_steps=1 run.dir='" + d.path() + "/run'";
+  const int64_t gpus = torch::cuda::is_available() ? torch::cuda::device_count() : 0;
+  Result out_of_range = run_cli("train trainer.device=cuda:99" + run + dir_);
+  EXPECT_EQ(out_of_range.exit_code, 2) << out_of_range.output;
+  EXPECT_EQ(out_of_range.output.rfind("error: trainer.device=cuda:99: ", 0), 0u)
+      << out_of_range.output;
+  if (gpus == 0) {
+    Result cuda = run_cli("train trainer.device=cuda" + run + dir_);
+    EXPECT_EQ(cuda.exit_code, 2) << cuda.output;
+    EXPECT_NE(cuda.output.find("error: trainer.device=cuda: no CUDA device found"),
+              std::string::npos)
+        << cuda.output;
+  } else {
+    EXPECT_NE(out_of_range.output.find("CUDA device index 99 does not exist"), std::string::npos)
+        << out_of_range.output;
+  }
+  Result meta = run_cli("train trainer.device=meta" + run + dir_);
+  EXPECT_EQ(meta.exit_code, 2) << meta.output;
+  EXPECT_NE(meta.output.find("trainer.device: 'meta' is not supported"), std::string::npos)
+      << meta.output;
 }
 
 }  // namespace

@@ -1,6 +1,6 @@
 // The `masked_diffusion_loss` probe target end to end: composed config -> run_probe -> a file that
 // is read back (by attnlab's own reader, and by Python's torch.load through
-// tests/diffusion/masked_diffusion_probe_check.py when /usr/bin/python3 has torch) and checked
+// tests/diffusion/masked_diffusion_probe_check.py with the project Python) and checked
 // against an independent recomputation of the loss and its logit gradient.
 #include <gtest/gtest.h>
 
@@ -78,7 +78,7 @@ TEST(MaskedDiffusionProbeTarget, DumpRecomputesToTheLossAndGradient) {
 }
 
 TEST(MaskedDiffusionProbeTarget, PythonTorchLoadRecomputesLossAndGradient) {
-  if (!attnlab::testing::python_torch_available()) GTEST_SKIP() << "/usr/bin/python3 has no torch";
+  REQUIRE_PYTHON_WITH("torch");
   const std::vector<std::string> block_causal{"attention.mask=block_causal",
                                               "attention.block_size=4"};
   // Default objective group (its objective.* defaults apply) and clean-context training layout.
@@ -86,7 +86,8 @@ TEST(MaskedDiffusionProbeTarget, PythonTorchLoadRecomputesLossAndGradient) {
   clean.insert(clean.end(), {"objective=masked_diffusion", "objective.clean_context=true"});
   const std::string first = run_diffusion_probe("sequence", block_causal);
   const std::string second = run_diffusion_probe("clean_context", clean);
-  const std::string command = "/usr/bin/python3 " + std::string(ATTNLAB_SOURCE_DIR) +
+  const std::string command = "'" + ::attnlab::testing::project_python() + "' " +
+                              std::string(ATTNLAB_SOURCE_DIR) +
                               "/tests/diffusion/masked_diffusion_probe_check.py " +
                               std::to_string(kByteMask) + " " + first + " " + second;
   EXPECT_EQ(std::system(command.c_str()), 0) << command;

@@ -13,6 +13,7 @@
 
 #include "common/error.h"
 #include "tests/distributed/fake_job.h"
+#include "tests/support/python.h"
 #include "trainer/launcher/sweep_summary.h"
 
 namespace attnlab {
@@ -143,8 +144,7 @@ TEST_F(SweepFixture, SummarizeWithoutMultirunYamlUsesJobDirectories) {
 }
 
 TEST_F(SweepFixture, PlotIsWrittenWhenMatplotlibIsAvailable) {
-  if (std::system("/usr/bin/python3 -c 'import matplotlib' >/dev/null 2>&1") != 0)
-    GTEST_SKIP() << "/usr/bin/python3 lacks matplotlib";
+  REQUIRE_PYTHON_WITH("matplotlib");
   const auto jobs = grid({"0.1", "0.3"}, 2);
   write_multirun_yaml(options.sweep_dir, jobs, {"attnlab", "train", "-m"}, "local");
   EXPECT_EQ(run_local_sweep(jobs, options), 0);  // summarize=true: writes the plot too

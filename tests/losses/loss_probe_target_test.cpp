@@ -1,6 +1,6 @@
 // `attnlab probe probe.target=loss`: the composed loss group on synthetic inputs, written as a
 // torch.load-able dict. Checked in C++ (keys, shapes, which inputs get gradients) and, with
-// /usr/bin/python3 + torch, by an independent focal-loss implementation that recomputes the loss
+// the project Python + torch, by an independent focal-loss implementation that recomputes the loss
 // and the logits gradient from the file's own logits and targets.
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -63,7 +63,7 @@ TEST(LossProbeTarget, FocalAutoFileMatchesAPythonReimplementation) {
                "probe.out=" + out});
   EXPECT_EQ(run_probe(config), out);
   ASSERT_TRUE(std::filesystem::exists(out));
-  if (!test::python_torch_available()) GTEST_SKIP() << "/usr/bin/python3 has no torch";
+  REQUIRE_PYTHON_WITH("torch");
   const std::string script = dir + "/check.py";
   std::ofstream(script) << R"PY(
 import sys, torch
@@ -82,7 +82,8 @@ assert torch.allclose(loss, d["loss"], rtol=1e-12, atol=1e-14), (loss.item(), d[
 assert torch.allclose(x.grad, d["grad.logits"], rtol=1e-10, atol=1e-14)
 print("ok")
 )PY";
-  const std::string command = "/usr/bin/python3 " + script + " " + out;
+  const std::string command =
+      "'" + ::attnlab::testing::project_python() + "' " + script + " " + out;
   EXPECT_EQ(std::system(command.c_str()), 0) << command;
   std::filesystem::remove_all(dir);
 }

@@ -1,5 +1,5 @@
 // Parity with Python references written from docs/methods.md (scripts/ref/loss_*.py, run with
-// /usr/bin/python3 + torch 1.13 in float64): focal (sigmoid = torchvision's formula, softmax =
+// the project Python + torch 2.11 in float64): focal (sigmoid = torchvision's formula, softmax =
 // AdeelH's, both smoothing readings, all reductions), decorrelation (Llama-AVSR's einsum form)
 // and segregation (A-STAR Eq. 2/3 as loops) — loss values and input gradients.
 #include <gtest/gtest.h>
@@ -34,7 +34,7 @@ FocalReduction reduction_of(const std::string& name) {
 }  // namespace
 
 TEST(PythonParity, Focal) {
-  if (!test::python_torch_available()) GTEST_SKIP() << "/usr/bin/python3 has no torch";
+  REQUIRE_PYTHON_WITH("torch");
   torch::manual_seed(21);
   json cases = json::array();
   std::vector<std::pair<torch::Tensor, torch::Tensor>> inputs;
@@ -99,7 +99,7 @@ TEST(PythonParity, Focal) {
 }
 
 TEST(PythonParity, Decorrelation) {
-  if (!test::python_torch_available()) GTEST_SKIP() << "/usr/bin/python3 has no torch";
+  REQUIRE_PYTHON_WITH("torch");
   torch::manual_seed(22);
   json cases = json::array();
   struct Run {
@@ -149,7 +149,7 @@ TEST(PythonParity, Decorrelation) {
 }
 
 TEST(PythonParity, Segregation) {
-  if (!test::python_torch_available()) GTEST_SKIP() << "/usr/bin/python3 has no torch";
+  REQUIRE_PYTHON_WITH("torch");
   torch::manual_seed(23);
   struct Variant {
     std::string yaml;

@@ -1,4 +1,4 @@
-// Test helper: runs a scripts/ref/loss_*.py reference with /usr/bin/python3 on JSON cases and
+// Test helper: runs a scripts/ref/loss_*.py reference with the project Python on JSON cases and
 // converts tensors to/from the JSON layout of scripts/ref/loss_common.py.
 #pragma once
 
@@ -10,13 +10,9 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-namespace attnlab::test {
+#include "tests/support/python.h"
 
-inline bool python_torch_available() {
-  static const bool available =
-      std::system("/usr/bin/python3 -c 'import torch' > /dev/null 2>&1") == 0;
-  return available;
-}
+namespace attnlab::test {
 
 inline nlohmann::json to_json(const torch::Tensor& t) {
   torch::Tensor flat = t.detach().contiguous().reshape({-1});
@@ -52,8 +48,9 @@ inline nlohmann::json run_reference(const std::string& script, const nlohmann::j
   const std::string in = dir + "ref_" + script + ".in.json";
   const std::string out = dir + "ref_" + script + ".out.json";
   std::ofstream(in) << nlohmann::json{{"cases", cases}}.dump();
-  const std::string command = "cd " + std::string(ATTNLAB_SOURCE_DIR) +
-                              "/scripts/ref && /usr/bin/python3 " + script + " " + in + " " + out;
+  const std::string command = "cd " + std::string(ATTNLAB_SOURCE_DIR) + "/scripts/ref && '" +
+                              ::attnlab::testing::project_python() + "' " + script + " " + in +
+                              " " + out;
   EXPECT_EQ(std::system(command.c_str()), 0) << command;
   std::ifstream stream(out);
   nlohmann::json answer = nlohmann::json::parse(stream);

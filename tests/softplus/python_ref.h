@@ -1,6 +1,6 @@
 // Test helper: exchange tensors with the float64 Python references in scripts/ref/ through
 // torch.save-compatible files (torch::pickle_save / pickle_load) and run them with
-// /usr/bin/python3.
+// the project Python (tests/support/python.h).
 #pragma once
 
 #include <torch/torch.h>
@@ -12,19 +12,16 @@
 #include <map>
 #include <string>
 
-namespace attnlab::testing {
+#include "tests/support/python.h"
+#include "trainer/weights_io.h"
 
-// True when /usr/bin/python3 can import torch (tests GTEST_SKIP otherwise).
-inline bool python_torch_available() {
-  static const bool ok = std::system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") == 0;
-  return ok;
-}
+namespace attnlab::testing {
 
 inline void save_tensors(const std::map<std::string, torch::Tensor>& tensors,
                          const std::string& path) {
-  c10::Dict<std::string, torch::Tensor> dict;
-  for (const auto& [name, tensor] : tensors) dict.insert(name, tensor.detach().cpu().contiguous());
-  std::vector<char> bytes = torch::pickle_save(c10::IValue(dict));
+  std::map<std::string, torch::Tensor> contiguous;
+  for (const auto& [name, tensor] : tensors) contiguous[name] = tensor.detach().cpu().contiguous();
+  std::vector<char> bytes = attnlab::torch_save_bytes(contiguous);
   std::ofstream(path, std::ios::binary)
       .write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
 }

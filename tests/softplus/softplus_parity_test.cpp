@@ -69,7 +69,7 @@ std::string prepare(ParityCase& c, int index) {
 }  // namespace
 
 TEST(SoftplusParity, EveryMaskKindMatchesPythonReferenceFloat64) {
-  if (!python_torch_available()) GTEST_SKIP() << "/usr/bin/python3 has no torch";
+  REQUIRE_PYTHON_WITH("torch");
   std::vector<ParityCase> cases{
       {"lssa", "causal", 0, 2, 2, false, 15},         {"lssar", "causal", 0, 2, 2, false, 15},
       {"lssar", "causal", 0, 4, 2, false, 3},         {"lssa", "bidirectional", 0, 2, 1, false, 15},
@@ -82,8 +82,9 @@ TEST(SoftplusParity, EveryMaskKindMatchesPythonReferenceFloat64) {
     for (size_t i = 0; i < cases.size(); ++i)
       lines << prepare(cases[i], static_cast<int>(i)) << "\n";
   }
-  const std::string cmd = "/usr/bin/python3 " + std::string(ATTNLAB_SOURCE_DIR) +
-                          "/scripts/ref/lssa_ref.py --manifest " + manifest;
+  const std::string cmd = "'" + ::attnlab::testing::project_python() + "' " +
+                          std::string(ATTNLAB_SOURCE_DIR) + "/scripts/ref/lssa_ref.py --manifest " +
+                          manifest;
   ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
   std::remove(manifest.c_str());
   for (auto& c : cases) {

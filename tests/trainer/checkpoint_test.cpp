@@ -1,11 +1,13 @@
 // Checkpoints: bitwise round trip (model, AdamW moments/steps, RNG, metadata), crash leftovers,
-// truncation/corruption detection with fallback, keep-last-K retention and best.ckpt.
+// truncation/corruption detection with fallback, keep-last-K retention and best.ckpt, and
+// checkpoints written by the LibTorch 1.13 build (tests/fixtures/libtorch113_run).
 #include "trainer/checkpoint.h"
 
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "common/error.h"
 #include "tests/trainer/trainer_test_util.h"
@@ -47,10 +49,10 @@ void expect_same_optimizer_state(torch::optim::Optimizer& a, torch::optim::Optim
     auto pa = a.param_groups()[g].params(), pb = b.param_groups()[g].params();
     ASSERT_EQ(pa.size(), pb.size());
     for (size_t i = 0; i < pa.size(); ++i) {
-      auto& sa = static_cast<torch::optim::AdamWParamState&>(
-          *a.state().at(c10::guts::to_string(pa[i].unsafeGetTensorImpl())));
-      auto& sb = static_cast<torch::optim::AdamWParamState&>(
-          *b.state().at(c10::guts::to_string(pb[i].unsafeGetTensorImpl())));
+      auto& sa =
+          static_cast<torch::optim::AdamWParamState&>(*a.state().at(pa[i].unsafeGetTensorImpl()));
+      auto& sb =
+          static_cast<torch::optim::AdamWParamState&>(*b.state().at(pb[i].unsafeGetTensorImpl()));
       EXPECT_EQ(sa.step(), sb.step());
       EXPECT_TRUE(torch::equal(sa.exp_avg(), sb.exp_avg()));
       EXPECT_TRUE(torch::equal(sa.exp_avg_sq(), sb.exp_avg_sq()));
@@ -199,6 +201,68 @@ TEST(Checkpoint, MismatchedModelIsUserError) {
     EXPECT_NE(std::string(e.what()).find("missing"), std::string::npos);
   }
   EXPECT_THROW(resolve_checkpoint(dir / "nope"), UserError);
+}
+
+// tests/fixtures/libtorch113_run was written by this project's checkpoint code built against
+// Debian's LibTorch 1.13 (make_fixture.cpp.txt beside it): TinyModel after two AdamW steps.
+// It loads under LibTorch 2.x with every tensor, the train state, the AdamW moments (training
+// continues) and the CPU generator state (the next random number equals 1.13's) intact.
+TEST(Checkpoint, LoadsACheckpointWrittenByLibTorch113) {
+  const fs::path fixture = fs::path(ATTNLAB_SOURCE_DIR) / "tests/fixtures/libtorch113_run";
+  TempDir dir;
+  fs::copy(fixture / "checkpoints", fs::path(dir.str()) / "checkpoints",
+           fs::copy_options::recursive);
+  std::map<std::string, std::vector<float>> expected;
+  float expected_random = 0;
+  {
+    std::ifstream values(fixture / "expected_values.txt");
+    std::string line;
+    std::getline(values, line);  // the checkpoint path make_fixture printed
+    while (std::getline(values, line)) {
+      std::istringstream fields(line);
+      std::string name, number;
+      fields >> name;
+      std::vector<float> numbers;
+      while (fields >> number) numbers.push_back(std::strtof(number.c_str(), nullptr));
+      if (name == "random")
+        expected_random = numbers.at(0);
+      else
+        expected[name] = numbers;
+    }
+  }
+  ASSERT_EQ(expected.size(), 9u);
+
+  torch::manual_seed(0);  // a different RNG state: the checkpoint must restore 1.13's
+  TinyModel model;
+  torch::optim::AdamW optimizer(model->parameters(), torch::optim::AdamWOptions(1e-2));
+  TrainState state;
+  load_checkpoint(dir.str(), *model, &optimizer, &state, /*restore_rng=*/true);
+  EXPECT_EQ(torch::rand({1}).item<float>(), expected_random);
+  EXPECT_EQ(state.step, 2);
+  EXPECT_EQ(state.tokens_seen, 6);
+  EXPECT_EQ(state.best_val_loss, 1.25);
+  EXPECT_EQ(state.sampler_state, "sampler-state");
+  for (const auto& item : model->named_parameters()) {
+    ASSERT_TRUE(expected.count(item.key())) << item.key();
+    auto flat = item.value().detach().flatten().contiguous();
+    const auto& want = expected.at(item.key());
+    ASSERT_EQ(flat.numel(), static_cast<int64_t>(want.size())) << item.key();
+    for (int64_t i = 0; i < flat.numel(); ++i)
+      EXPECT_EQ(flat[i].item<float>(), want[i]) << item.key() << "[" << i << "]";
+  }
+  EXPECT_TRUE(torch::equal(model->buffer, torch::tensor({1.5f, -2.0f})));
+  // The AdamW moments came along: its step count is 2 for every parameter.
+  for (const auto& p : model->parameters()) {
+    auto entry = optimizer.state().find(p.unsafeGetTensorImpl());
+    ASSERT_NE(entry, optimizer.state().end());
+    ASSERT_NE(entry->second, nullptr);
+    EXPECT_EQ(static_cast<torch::optim::AdamWParamState&>(*entry->second).step(), 2);
+  }
+  // Training goes on from it.
+  optimizer.zero_grad();
+  model->forward(torch::tensor({1, 2, 3})).backward();
+  optimizer.step();
+  EXPECT_TRUE(torch::isfinite(model->embed->weight).all().item<bool>());
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "common/error.h"
+#include "tests/support/python.h"
 #include "tests/trainer/trainer_test_util.h"
 #include "trainer/cli/command.h"
 #include "trainer/cli/command_options.h"
@@ -141,11 +142,7 @@ TEST(PlotCommand, WritesPngOrExplainsWhyNot) {
       logger.log({{"step", step}, {"train_loss", 5.0 / step}, {"lr", 1e-3}});
     logger.log({{"step", 5}, {"val_loss", 1.5}});
   }
-  bool has_matplotlib = std::system("/usr/bin/python3 -c 'import matplotlib' >/dev/null 2>&1") == 0;
-  if (!has_matplotlib) {
-    EXPECT_THROW(testing::run_command_quietly("plot", {run_dir}), UserError);
-    GTEST_SKIP() << "matplotlib missing for /usr/bin/python3";
-  }
+  REQUIRE_PYTHON_WITH("matplotlib");
   EXPECT_EQ(testing::run_command_quietly("plot", {run_dir}), 0);
   std::ifstream png(dir / "loss.png", std::ios::binary);
   char magic[4] = {};

@@ -1,5 +1,5 @@
 // Shared fixtures for the trainer-infrastructure tests: a fresh temp directory per test, a tiny
-// module whose parameter names look like model=gpt's, and the /usr/bin/python3 + torch probe.
+// module whose parameter names look like model=gpt's, and the project Python.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <string>
 
+#include "tests/support/python.h"
 #include "trainer/cli/command.h"
 
 namespace attnlab::testing {
@@ -67,10 +68,6 @@ struct TinyModelImpl : torch::nn::Module {
   torch::Tensor buffer;
 };
 TORCH_MODULE(TinyModel);
-
-inline bool python_has_torch() {
-  return std::system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") == 0;
-}
 
 inline std::string source_dir() { return ATTNLAB_SOURCE_DIR; }
 

@@ -42,8 +42,8 @@ def dump(d, path):
 
 bool run_python(const TempDir& dir, const std::string& body, const std::string& args) {
   std::ofstream(dir / "script.py") << kPythonModel << body;
-  std::string cmd =
-      "/usr/bin/python3 " + (dir / "script.py") + " " + args + " > " + (dir / "py.log") + " 2>&1";
+  std::string cmd = "'" + ::attnlab::testing::project_python() + "' " + (dir / "script.py") + " " +
+                    args + " > " + (dir / "py.log") + " 2>&1";
   bool ok = std::system(cmd.c_str()) == 0;
   if (!ok) {
     std::ifstream log(dir / "py.log");
@@ -68,7 +68,7 @@ void expect_matches_json(const TensorMap& weights, const std::string& json_path,
 }
 
 TEST(WeightsIo, ExportIsReadByPythonTorchLoad) {
-  if (!testing::python_has_torch()) GTEST_SKIP() << "/usr/bin/python3 has no torch";
+  REQUIRE_PYTHON_WITH("torch");
   TempDir dir;
   torch::manual_seed(3);
   TinyModel model;
@@ -99,7 +99,7 @@ assert torch.equal(m.step_buffer, torch.tensor([1.5, -2.0]))
 }
 
 TEST(WeightsIo, ReadsPythonTorchSaveZipAndLegacyAndPartialLoad) {
-  if (!testing::python_has_torch()) GTEST_SKIP() << "/usr/bin/python3 has no torch";
+  REQUIRE_PYTHON_WITH("torch");
   TempDir dir;
   ASSERT_TRUE(run_python(dir, R"PY(
 out = sys.argv[1]

@@ -1,4 +1,4 @@
-// `attnlab plot run_dir=<dir> [out=<png>] [python=/usr/bin/python3]`: draws train/val loss and the
+// `attnlab plot run_dir=<dir> [out=<png>] [python=<path>]`: draws train/val loss and the
 // learning rate against step from <run_dir>/metrics.jsonl into loss.png by running
 // scripts/plot_metrics.py (matplotlib, Agg backend). Plotting is optional tooling: training never
 // depends on Python. The script is found via $ATTNLAB_SCRIPTS_DIR, then scripts/ in a parent of
@@ -12,6 +12,7 @@
 #include <iostream>
 
 #include "common/error.h"
+#include "common/subprocess.h"
 #include "trainer/cli/command.h"
 #include "trainer/cli/command_options.h"
 
@@ -59,14 +60,14 @@ int run_plot_command(const CommandArgs& args) {
   const fs::path metrics = fs::path(run_dir) / "metrics.jsonl";
   check_user(fs::exists(metrics) && fs::file_size(metrics) > 0,
              "attnlab plot: no metrics in '" + run_dir + "' (expected " + metrics.string() + ")");
-  const std::string python = options.get_or("python", "/usr/bin/python3");
+  const std::string python = options.get_or("python", project_python());
   check_user(access(python.c_str(), X_OK) == 0,
              "attnlab plot: Python interpreter '" + python +
-                 "' not found; install python3 and python3-matplotlib or pass python=<path>");
+                 "' not found; run scripts/setup.sh (it creates .venv) or pass python=<path>");
   const std::string out = options.get_or("out", (fs::path(run_dir) / "loss.png").string());
   int rc = run_process({python, find_script(), run_dir, out});
   check_user(rc != 3, "attnlab plot: matplotlib is not installed for " + python +
-                          " (apt install python3-matplotlib)");
+                          " (scripts/setup.sh installs it into .venv)");
   check_user(rc != 4, "attnlab plot: '" + metrics.string() + "' holds no loss or lr values");
   check_user(rc == 0, "attnlab plot: " + python + " " + kScript + " failed (exit code " +
                           std::to_string(rc) + ")");

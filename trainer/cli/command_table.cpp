@@ -1,45 +1,38 @@
-// The command table: one line per `attnlab <command>`.
+// The command table: the function that runs each catalog entry (trainer/cli/front/).
 #include "trainer/cli/command.h"
+#include "trainer/cli/front/command_catalog.h"
 
 namespace attnlab {
 
-int run_export_command(const CommandArgs& args);  // cmd_export.cpp
-int run_plot_command(const CommandArgs& args);    // cmd_plot.cpp
-int run_train_command(const CommandArgs& args);   // cmd_train.cpp
-int run_sample_command(const CommandArgs& args);  // cmd_sample.cpp
-int run_eval_command(const CommandArgs& args);    // cmd_eval.cpp
-int run_probe_command(const CommandArgs& args);   // cmd_probe.cpp
-int run_grow_command(const CommandArgs& args);    // cmd_grow.cpp
-int run_config_command(const CommandArgs& args);  // cmd_config.cpp
-int run_prepare_command(const CommandArgs& args);  // cmd_prepare.cpp
-
+int run_export_command(const CommandArgs& args);     // cmd_export.cpp
+int run_plot_command(const CommandArgs& args);       // cmd_plot.cpp
+int run_train_command(const CommandArgs& args);      // cmd_train.cpp
+int run_sample_command(const CommandArgs& args);     // cmd_sample.cpp
+int run_eval_command(const CommandArgs& args);       // cmd_eval.cpp
+int run_probe_command(const CommandArgs& args);      // cmd_probe.cpp
+int run_grow_command(const CommandArgs& args);       // cmd_grow.cpp
+int run_config_command(const CommandArgs& args);     // cmd_config.cpp
+int run_prepare_command(const CommandArgs& args);    // cmd_prepare.cpp
 int run_submit_command(const CommandArgs& args);     // cmd_submit.cpp
 int run_summarize_command(const CommandArgs& args);  // cmd_summarize.cpp
 
 Registry<Command>& command_registry() {
   static Registry<Command> registry = [] {
+    const std::map<std::string, std::function<int(const CommandArgs&)>> runners = {
+        {"config", run_config_command},      {"export", run_export_command},
+        {"prepare", run_prepare_command},    {"train", run_train_command},
+        {"sample", run_sample_command},      {"eval", run_eval_command},
+        {"probe", run_probe_command},        {"grow", run_grow_command},
+        {"plot", run_plot_command},          {"submit", run_submit_command},
+        {"summarize", run_summarize_command}};
     Registry<Command> r("command");
-    r.add("config", {"print the composed config (--resolve: interpolated; -m: list sweep jobs)",
-                     run_config_command,
-                     "examples:\n  attnlab config model.d_model=256 attention=moh\n"
-                     "  attnlab config --resolve experiment=tiny\n"
-                     "  attnlab config -m seed=1,2,3 'attention=glob(*)'"});
-    r.add("export", {"write a run's weights as a torch.load-able .pt", run_export_command});
-    r.add("prepare",
-          {"fetch corpora, build the tokenizer, write token shards", run_prepare_command});
-    r.add("train", {"train a model (resumes from run.dir's latest checkpoint)", run_train_command});
-    r.add("sample", {"generate text from a trained run (KV cache)", run_sample_command});
-    r.add("eval", {"validation loss of a run, optionally at several sequence lengths",
-                   run_eval_command});
-    r.add("probe", {"run one attention layer on random input, dump tensors for parity checks",
-                    run_probe_command});
-    r.add("grow", {"grow a GDA checkpoint to more signal heads (function-preserving)",
-                   run_grow_command});
-    r.add("plot", {"plot loss and lr curves of a run to loss.png", run_plot_command});
-    r.add("submit", {"submit training to Slurm (-m: one job array; --dry-run: print the script)",
-                     run_submit_command});
-    r.add("summarize",
-          {"rebuild summary.csv/.md/.png of a sweep directory", run_summarize_command});
+    const auto& catalog = command_catalog();
+    for (const auto& name : catalog.names()) {
+      const CommandInfo& info = catalog.get(name);
+      auto runner = runners.find(name);
+      check_user(runner != runners.end(), "command '" + name + "' has no implementation");
+      r.add(name, {info.summary, runner->second, info.usage});
+    }
     return r;
   }();
   return registry;

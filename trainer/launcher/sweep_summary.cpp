@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "common/error.h"
+#include "common/subprocess.h"
 
 namespace attnlab {
 
@@ -130,10 +131,11 @@ std::vector<std::string> order_metrics(const std::map<std::string, int>& seen) {
   return out;
 }
 
-// Plots with /usr/bin/python3 + matplotlib; returns false when unavailable or failing.
+// Plots with the project Python + matplotlib; returns false when unavailable or failing.
 bool write_plot(const fs::path& sweep_dir, const SweepSummary& summary,
                 const std::vector<JobRecord>& jobs, const std::map<int, std::string>& job_config) {
-  if (summary.metrics.empty() || !fs::exists("/usr/bin/python3")) return false;
+  const std::string python = project_python();
+  if (summary.metrics.empty() || !fs::exists(python)) return false;
   json data;
   data["metric"] = summary.metrics.front();
   data["rows"] = json::array();
@@ -197,7 +199,7 @@ fig.tight_layout()
 fig.savefig(sys.argv[2], dpi=110)
 )PY";
   const fs::path plot_path = sweep_dir / "summary.png";
-  const std::string command = "/usr/bin/python3 '" + script_path.string() + "' '" +
+  const std::string command = "'" + python + "' '" + script_path.string() + "' '" +
                               data_path.string() + "' '" + plot_path.string() + "' >/dev/null 2>&1";
   const bool ok = std::system(command.c_str()) == 0 && fs::exists(plot_path);
   fs::remove(data_path);

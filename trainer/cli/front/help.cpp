@@ -1,11 +1,11 @@
 // Implementation of help.h. The group listing is discovered at run time from the config search
 // path, so users' own groups (ATTNLAB_CONFIG_PATH) show up too.
-#include "trainer/cli/help.h"
+#include "trainer/cli/front/help.h"
 
 #include <sstream>
 
 #include "common/error.h"
-#include "trainer/cli/command.h"
+#include "trainer/cli/front/command_catalog.h"
 #include "trainer/config/config.h"
 
 namespace attnlab {
@@ -19,6 +19,7 @@ const char* kOptions =
     "  --resolve         resolve ${...} interpolations (attnlab config)\n"
     "  --dry-run         show what would run without running it\n"
     "  -h, --help        this help; attnlab <command> --help for one command\n"
+    "  --version         attnlab's, LibTorch's and CUDA's versions\n"
     "\n"
     "overrides:\n"
     "  key=value     set an existing key (model.d_model=256, optim.betas=[0.9,0.99])\n"
@@ -34,7 +35,7 @@ std::string pad(const std::string& s, size_t width) {
 std::string global_help(const std::optional<std::string>& config_dir) {
   std::ostringstream out;
   out << "usage: attnlab <command> [options] [overrides...]\n\ncommands:\n";
-  const auto& registry = command_registry();
+  const auto& registry = command_catalog();
   for (const auto& name : registry.names())
     out << "  " << pad(name, 10) << registry.get(name).summary << "\n";
   out << "\n" << kOptions << "\n";
@@ -55,7 +56,7 @@ std::string global_help(const std::optional<std::string>& config_dir) {
 }
 
 std::string command_help(const std::string& name) {
-  const Command& command = command_registry().get(name);
+  const CommandInfo& command = command_catalog().get(name);
   std::ostringstream out;
   out << "attnlab " << name << ": " << command.summary << "\n\n"
       << "usage: attnlab " << name << " [options] [overrides...]\n";

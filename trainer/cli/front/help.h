@@ -6,7 +6,7 @@
 
 namespace attnlab {
 
-// Usage, global options, override grammar, the commands (from command_registry()) and the config
+// Usage, global options, override grammar, the commands (from command_catalog()) and the config
 // groups with their options discovered on the search path for `config_dir`.
 std::string global_help(const std::optional<std::string>& config_dir);
 

@@ -1,0 +1,30 @@
+// The project environment's Python (ATTNLAB_PYTHON: .venv/bin/python, set by CMake) for the
+// parity references and plot checks. Parity tests never skip: when that Python cannot import
+// torch (or matplotlib), the test fails with REQUIRE_PYTHON_WITH / python_has's message.
+#pragma once
+
+#include <cstdlib>
+#include <map>
+#include <string>
+
+namespace attnlab::testing {
+
+inline std::string project_python() { return ATTNLAB_PYTHON; }
+
+// True when the project Python can import `module` (checked once per module).
+inline bool python_has(const std::string& module) {
+  static std::map<std::string, bool> cache;
+  auto it = cache.find(module);
+  if (it != cache.end()) return it->second;
+  const std::string command =
+      "'" + project_python() + "' -c 'import " + module + "' > /dev/null 2>&1";
+  return cache[module] = std::system(command.c_str()) == 0;
+}
+
+}  // namespace attnlab::testing
+
+// Fails the current test (no skip) when the project Python lacks `module`.
+#define REQUIRE_PYTHON_WITH(module)                                            \
+  ASSERT_TRUE(::attnlab::testing::python_has(module))                          \
+      << ::attnlab::testing::project_python() << " cannot import " << (module) \
+      << "; run scripts/setup.sh (it creates .venv with the pinned torch and matplotlib)"
