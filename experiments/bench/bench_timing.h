@@ -1,7 +1,7 @@
 // Shared timing for the benchmarks: median time of `runs` calls after one warm-up call.
 // Wall time by default; with ATTNLAB_BENCH_CLOCK=cpu the process's CPU time instead, which a busy
 // machine distorts far less when the benchmark runs on one thread (time spent waiting for a core
-// is not counted; use OMP_WAIT_POLICY=passive so idle OpenMP threads do not spin).
+// is not counted).
 #pragma once
 
 #include <time.h>

@@ -7,8 +7,8 @@
 // compiled.
 //   bench_gpt_step [d_model n_layers n_heads seq_len batch steps threads rounds=3]
 // Defaults are the default experiment (128 / 4 / 4 / 256 / 16). The thread-pool environment
-// (OMP_WAIT_POLICY...) is whatever this process was started with, and the baselines inherit it;
-// run it under the same environment `attnlab` sets (common/thread_environment.cpp).
+// (OMP_WAIT_POLICY...) is whatever this process was started with, and the baselines inherit it.
+// Do not use OMP_WAIT_POLICY=active here: the idle processes' workers would spin on the cores.
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
