@@ -3,14 +3,10 @@
 // It links no LibTorch. Loading LibTorch (and its CUDA libraries) costs 0.3-0.5 s of static
 // initialisers, so `attnlab --help`, `attnlab <command> --help` and usage errors are answered
 // here at once. Every command runs in libattnlab_runtime.so, which this program dlopens from its
-// own folder after setting what must precede LibTorch (the glibc heap tuning).
-//
-// The LibTorch 1.13 build set OMP_WAIT_POLICY=passive and re-executed itself: its OpenBLAS kept
-// its own threads, and spinning OpenMP workers starved them. The PyPI LibTorch runs its GEMMs
-// (MKL) on the same OpenMP pool, and passive waiting now costs: the default experiment's step ran
-// at 10,266 tokens/s with passive and 12,708 with libgomp's default policy (bench_gpt_step, same
-// run conditions), and composed attention 2.9x slower. So attnlab leaves the policy alone. Every
-// usage or config error is a UserError: one `error: ...` line, exit code 2.
+// own folder after setting what must precede LibTorch: the glibc heap tuning and the OpenMP wait
+// policy (common/thread_environment.h), which libgomp reads once, when it is loaded (the
+// LibTorch 1.13 build had to re-execute itself for that). Every usage or config error is a
+// UserError: one `error: ...` line, exit code 2.
 #include <dlfcn.h>
 #include <limits.h>
 #include <unistd.h>
@@ -20,6 +16,7 @@
 
 #include "common/allocator_tuning.h"
 #include "common/error.h"
+#include "common/thread_environment.h"
 #include "trainer/cli/front/command_catalog.h"
 #include "trainer/cli/front/command_line.h"
 #include "trainer/cli/front/help.h"
@@ -35,6 +32,7 @@ std::string runtime_path() {
 }
 
 int run_in_runtime(int argc, char** argv) {
+  attnlab::apply_thread_environment_defaults();  // libgomp reads it when the runtime loads
   const std::string path = runtime_path();
   // RTLD_GLOBAL: Open MPI's plugins, which libmpi dlopens, resolve libmpi's symbols globally.
   void* runtime = dlopen(path.c_str(), RTLD_NOW | RTLD_GLOBAL);

@@ -3,6 +3,7 @@
 // table, and turn every error into one line and an exit code (2 for bad input, 1 otherwise).
 #include <torch/torch.h>
 
+#include <cstdlib>
 #include <iostream>
 
 #include "common/error.h"
@@ -22,6 +23,12 @@ void print_versions() {
   const bool cuda = torch::cuda::is_available();
   std::cout << "CUDA available: " << (cuda ? "yes" : "no");
   if (cuda) std::cout << " (" << torch::cuda::device_count() << " devices)";
+  std::cout << "\n";
+  const char* policy = std::getenv("OMP_WAIT_POLICY");
+  const char* spin = std::getenv("GOMP_SPINCOUNT");
+  std::cout << "OpenMP: " << torch::get_num_threads()
+            << " threads, OMP_WAIT_POLICY=" << (policy ? policy : "(unset)");
+  if (spin) std::cout << ", GOMP_SPINCOUNT=" << spin;
   std::cout << "\n";
 }
 

@@ -139,6 +139,18 @@ TEST_F(Cli, VersionReportsLibTorchAndCuda) {
       << version.output;
 }
 
+// The front end sets OMP_WAIT_POLICY=passive before LibTorch loads, unless the user chose a
+// policy or a spin count (common/thread_environment.h).
+TEST_F(Cli, OpenMpWaitsPassivelyUnlessTheUserChooses) {
+  Result plain = run_cli("--version", "-u OMP_WAIT_POLICY -u GOMP_SPINCOUNT");
+  EXPECT_NE(plain.output.find("OMP_WAIT_POLICY=passive"), std::string::npos) << plain.output;
+  Result spin = run_cli("--version", "-u OMP_WAIT_POLICY GOMP_SPINCOUNT=300000");
+  EXPECT_NE(spin.output.find("OMP_WAIT_POLICY=(unset), GOMP_SPINCOUNT=300000"), std::string::npos)
+      << spin.output;
+  Result active = run_cli("--version", "-u GOMP_SPINCOUNT OMP_WAIT_POLICY=active");
+  EXPECT_NE(active.output.find("OMP_WAIT_POLICY=active"), std::string::npos) << active.output;
+}
+
 TEST_F(Cli, CudaDeviceThatDoesNotExistIsAUserError) {
   testing::TempDir d;
   const std::string run = " trainer.max_steps=1 run.dir='" + d.path() + "/run'";
