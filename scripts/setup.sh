@@ -61,8 +61,11 @@ for lib in "$cuda_root"/lib/lib*.so.*; do
 done
 
 if [ ! -f "$build_dir/CMakeCache.txt" ]; then
+  # LibTorch's CMake config prints warnings that do not apply (CUDA architectures, kineto):
+  # the output goes to a log, shown only when configuring fails.
+  mkdir -p "$build_dir"
   cmake -S "$repo" -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DATTNLAB_PYTHON="$venv/bin/python" \
-    > /dev/null
+    > "$build_dir/configure.log" 2>&1 || { cat "$build_dir/configure.log"; exit 1; }
 fi
 cmake --build "$build_dir" -j "$(nproc)" 2>&1 | grep -E "error|warning: unused|Error" || true
 # Fail loudly when the build did not produce the executable (the grep above hides progress).
