@@ -1,6 +1,9 @@
 // See run_setup.h.
 #include "trainer/run_setup.h"
 
+#include <sched.h>
+
+#include <iostream>
 #include <thread>
 
 #include "common/config_access.h"
@@ -32,10 +35,26 @@ torch::Device device_from_config(const YAML::Node& config) {
   return device;
 }
 
+int available_cores() {
+  cpu_set_t cpus;
+  CPU_ZERO(&cpus);
+  if (sched_getaffinity(0, sizeof(cpus), &cpus) == 0 && CPU_COUNT(&cpus) > 0)
+    return CPU_COUNT(&cpus);
+  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
 int configure_threads(const YAML::Node& config) {
   int64_t threads = cfg::get_or<int64_t>(config, "trainer.threads", 0);
   check_user(threads >= 0, "trainer.threads must be >= 0 (0 = all cores)");
-  if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
+  const int cores = available_cores();
+  if (threads == 0) threads = cores;
+  // More threads than cores only adds contention, and a huge count (100000) makes OpenMP start
+  // that many threads, which stalls the machine.
+  if (threads > cores) {
+    std::cerr << "warning: trainer.threads=" << threads << " is more than the " << cores
+              << " cores available; using " << cores << "\n";
+    threads = cores;
+  }
   // Sets LibTorch's OpenMP pool and its bundled MKL's thread count together.
   torch::set_num_threads(static_cast<int>(threads));
   return static_cast<int>(threads);
@@ -52,6 +71,7 @@ Gpt build_model(const YAML::Node& config, int64_t vocab_size) {
 
 #include "trainer/checkpoint.h"
 #include "trainer/config/config.h"
+#include "trainer/config/yaml_io.h"
 #include "trainer/weights_io.h"
 
 namespace attnlab {
@@ -62,12 +82,9 @@ LoadedRun load_run(const std::string& run_dir, const std::vector<std::string>& o
   const fs::path config_path = fs::path(run_dir) / "config.yaml";
   check_user(fs::exists(config_path),
              "run_dir=" + run_dir + " has no config.yaml (is it an attnlab run directory?)");
-  YAML::Node saved;
-  try {
-    saved = YAML::LoadFile(config_path.string());
-  } catch (const YAML::Exception& error) {
-    throw UserError(config_path.string() + ": " + error.what());
-  }
+  // Through the config engine's loader, so a damaged or hostile config.yaml meets the same input
+  // limits (size, depth, aliases) as any config file.
+  YAML::Node saved = config::load_config_file(config_path.string()).content;
   LoadedRun run;
   run.config = config::apply_overrides(saved, overrides);
   configure_threads(run.config);

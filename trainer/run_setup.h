@@ -12,7 +12,11 @@ namespace attnlab {
 // `trainer.device` (cpu | cuda | cuda:N); UserError when CUDA is asked for but unavailable.
 torch::Device device_from_config(const YAML::Node& config);
 
-// `trainer.threads` (0 = all cores) for intra-op parallelism; returns the count in use.
+// The cores this process may run on (its CPU affinity; the hardware count when unknown).
+int available_cores();
+
+// `trainer.threads` (0 = all cores) for intra-op parallelism; returns the count in use. A count
+// above available_cores() is clamped to it with a one-line warning on stderr.
 int configure_threads(const YAML::Node& config);
 
 // Builds model=gpt from model.* / attention.* for a tokenizer of `vocab_size` ids, seeded by

@@ -192,7 +192,8 @@ TEST(Compose, DefaultsListErrorsNameTheFile) {
   EXPECT_USER_ERROR(compose_in(d.path(), {}), "matches no config group");
   d.write("config.yaml", "defaults:\n  - self_loop\n");
   d.write("self_loop.yaml", "defaults:\n  - self_loop\n");
-  EXPECT_USER_ERROR(compose_in(d.path(), {}), "nest more than");
+  EXPECT_USER_ERROR(compose_in(d.path(), {}),
+                    "self_loop.yaml: a defaults list includes this config", "self_loop.yaml -> ");
 }
 
 TEST(Compose, ChoicesAreReported) {

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -17,8 +18,9 @@ namespace attnlab::config::testing {
 
 class TempDir {
  public:
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "attnlab_cfg_XXXXXX").string();
+  // A fresh directory under `base` (the system's temporary directory by default).
+  explicit TempDir(const std::filesystem::path& base = std::filesystem::temp_directory_path()) {
+    std::string pattern = (base / "attnlab_cfg_XXXXXX").string();
     path_ = mkdtemp(pattern.data());
   }
   ~TempDir() {
@@ -39,6 +41,17 @@ class TempDir {
  private:
   std::string path_;
 };
+
+// Where tests that write thousands of small files keep them: /dev/shm (memory) when it is a
+// writable directory and TMPDIR is not set, else the temporary directory. On this project's
+// machine the disk makes the fuzz tests' ~10,000 file writes take ~20 s; in memory, ~1 s.
+inline std::filesystem::path scratch_base() {
+  std::error_code ec;
+  if (!getenv("TMPDIR") && std::filesystem::is_directory("/dev/shm", ec) &&
+      access("/dev/shm", W_OK) == 0)
+    return "/dev/shm";
+  return std::filesystem::temp_directory_path();
+}
 
 // Sets (or unsets, for nullopt) an environment variable for the scope's lifetime.
 class ScopedEnv {

@@ -10,6 +10,7 @@
 
 #include "common/error.h"
 #include "trainer/config/defaults_list.h"
+#include "trainer/config/input_limits.h"
 #include "trainer/config/suggestions.h"
 #include "trainer/config/yaml_io.h"
 #include "trainer/config/yaml_tree.h"
@@ -22,6 +23,7 @@ constexpr int kMaxNesting = 32;
 struct Item {
   YAML::Node content;
   std::string package;  // dotted; "" = top level
+  std::string path;     // the file it came from, for errors
 };
 
 // A group choice that can replace a defaults entry's option, and whether it was used.
@@ -55,6 +57,7 @@ class DefaultsComposer {
                                            "': the option of config group '" + o.key +
                                            "' must be a name or null");
         option = o.value.Scalar();
+        check_option_name(*option, o);
       }
       if (o.op == OverrideOp::kSet) {
         cli_set_[o.key] = {option, "command line '" + o.text + "'", false, o.text};
@@ -68,6 +71,20 @@ class DefaultsComposer {
     }
   }
 
+  // Group options name files of the group's folder; a path (experiment=../../x) is refused
+  // before any file is looked up.
+  void check_option_name(const std::string& option, const Override& o) const {
+    if (valid_option_name(option)) return;
+    auto it = groups_.find(o.key.substr(0, o.key.find('@')));
+    std::vector<std::string> options =
+        it == groups_.end() ? std::vector<std::string>{} : it->second;
+    throw UserError("cannot apply '" + preview(o.text) + "': '" + preview(option) +
+                    "' is not an option name of config group '" + o.key +
+                    "' (options are names of files in the group's folder, not paths); "
+                    "available: " +
+                    (options.empty() ? "none" : join_names(options, 100)));
+  }
+
   Composition run(const std::string& primary_file) {
     std::vector<Item> items = process(primary_file, "", "", std::nullopt, true, 0);
     check_all_used(cli_set_, true);
@@ -78,9 +95,14 @@ class DefaultsComposer {
     Composition result;
     result.config = YAML::Node(YAML::NodeType::Map);
     for (const auto& item : items) {
-      YAML::Node target =
-          item.package.empty() ? result.config : ensure_map(result.config, item.package);
-      merge_into(target, item.content);
+      try {
+        YAML::Node target =
+            item.package.empty() ? result.config : ensure_map(result.config, item.package);
+        merge_into(target, item.content);
+      } catch (const UserError& e) {
+        throw UserError(item.path + ": cannot merge it at package '" + item.package +
+                        "': " + e.what());
+      }
     }
     result.choices = choices_;
     return result;
@@ -157,9 +179,27 @@ class DefaultsComposer {
                             const std::string& default_package,
                             const std::optional<std::string>& forced_package, bool primary,
                             int depth) {
+    if (std::find(chain_.begin(), chain_.end(), file_path) != chain_.end()) {
+      std::string cycle;
+      for (const auto& f : chain_) cycle += f + " -> ";
+      throw UserError(file_path + ": a defaults list includes this config inside itself (cycle: " +
+                      cycle + file_path + ")");
+    }
     check_user(depth < kMaxNesting, file_path + ": defaults lists nest more than " +
                                         std::to_string(kMaxNesting) + " levels (a cycle?)");
+    check_user(++files_loaded_ <= kMaxConfigFiles,
+               file_path + ": the defaults lists load more than " +
+                   std::to_string(kMaxConfigFiles) + " config files");
     ConfigFile file = load_config_file(file_path);
+    nodes_loaded_ += file.nodes;
+    check_user(nodes_loaded_ <= kMaxComposedNodes,
+               file_path + ": the configs of this composition hold more than " +
+                   std::to_string(kMaxComposedNodes) + " values together");
+    chain_.push_back(file_path);
+    struct PopChain {
+      std::vector<std::string>& chain;
+      ~PopChain() { chain.pop_back(); }
+    } pop_chain{chain_};
     std::string package = package_for(file, default_package, forced_package);
     const YAML::Node& const_content = file.content;
     std::vector<DefaultsEntry> entries = parse_defaults_list(const_content["defaults"], file_path);
@@ -197,11 +237,11 @@ class DefaultsComposer {
       if (entries[k].kind == DefaultsEntry::Kind::kSelf) {
         check_user(!self_seen, entries[k].where + ": '_self_' appears twice");
         self_seen = true;
-        items.push_back({file.content, package});
+        items.push_back({file.content, package, file_path});
       }
       for (auto& item : children[k]) items.push_back(std::move(item));
     }
-    if (!self_seen) items.push_back({file.content, package});
+    if (!self_seen) items.push_back({file.content, package, file_path});
     return items;
   }
 
@@ -262,6 +302,9 @@ class DefaultsComposer {
   std::set<std::string> remove_must_match_;
   std::vector<Override> appends_;
   std::map<std::string, std::string> choices_;
+  std::vector<std::string> chain_;  // files being processed, outermost first (cycle check)
+  size_t files_loaded_ = 0;
+  size_t nodes_loaded_ = 0;
 };
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <cctype>
 
 #include "common/error.h"
+#include "trainer/config/input_limits.h"
 #include "trainer/config/yaml_io.h"
 
 namespace attnlab::config {
@@ -17,8 +18,9 @@ std::string strip_prefix(std::string& text, const std::string& prefix) {
   return "";
 }
 
+// A group path or config name: relative names inside the config directory, never above it.
 bool valid_name(const std::string& name) {
-  if (name.empty()) return false;
+  if (name.empty() || name.size() > kMaxKeyLength) return false;
   for (char c : name)
     if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '/' ||
           c == '.'))
@@ -61,17 +63,20 @@ std::vector<DefaultsEntry> parse_defaults_list(const YAML::Node& defaults,
     size_t at = key.find('@');
     if (at != std::string::npos) {
       entry.package = key.substr(at + 1);
+      check_key_path(*entry.package, entry.where + ": the package of '" + key + "'");
       key = key.substr(0, at);
     }
     entry.group = key;
     std::string bare = key[0] == '/' ? key.substr(1) : key;
     check_user(valid_name(bare), entry.where + ": bad config group name '" + key + "'" + hint);
-    const YAML::Node& value = kv->second;
+    check_key_path(bare, entry.where + ": config group '" + key + "'");
+    const YAML::Node value = kv->second;  // a copy: `kv->` returns a temporary proxy
     if (value.IsNull()) {
       entry.option = std::nullopt;
     } else {
-      check_user(value.IsScalar() && valid_name(value.Scalar()),
-                 entry.where + ": the option of group '" + key + "' must be a config name or null" +
+      check_user(value.IsScalar() && valid_option_name(value.Scalar()),
+                 entry.where + ": the option of group '" + key +
+                     "' must be the name of a config in the group's folder (not a path) or null" +
                      (value.IsSequence() ? " (lists of options are not supported)" : ""));
       entry.option = value.Scalar();
     }

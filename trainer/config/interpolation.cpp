@@ -1,6 +1,8 @@
 // Implementation of interpolation.h: a depth-first resolver over a copy of the tree. Each key is
 // resolved on first use and the chain of keys being resolved is kept, so a reference back into
-// the chain is reported as a cycle ("a -> b -> a").
+// the chain is reported as a cycle ("a -> b -> a"). Everything a reference copies and all text
+// it produces count against a budget (input_limits.h), so chains that double at every step
+// (b: [${a}, ${a}], c: [${b}, ${b}], ...) fail instead of growing without bound.
 #include "trainer/config/interpolation.h"
 
 #include <algorithm>
@@ -11,13 +13,14 @@
 #include <vector>
 
 #include "common/error.h"
+#include "trainer/config/input_limits.h"
 #include "trainer/config/suggestions.h"
 #include "trainer/config/yaml_tree.h"
 
 namespace attnlab::config {
 namespace {
 
-constexpr size_t kMaxDepth = 64;
+constexpr size_t kMaxChainLength = 64;  // keys being resolved at once
 
 struct Piece {
   bool interpolation;  // else literal text
@@ -68,7 +71,7 @@ class Resolver {
       for (auto it = in_chain; it != chain_.end(); ++it) cycle += *it + " -> ";
       fail(path, "interpolation cycle: " + cycle + path);
     }
-    if (chain_.size() > kMaxDepth) fail(path, "interpolation nested too deeply");
+    if (chain_.size() > kMaxChainLength) fail(path, "interpolation nested too deeply");
     chain_.push_back(path);
     YAML::Node value = evaluate(node.Scalar(), path);
     chain_.pop_back();
@@ -125,8 +128,32 @@ class Resolver {
         fail(path, "'${" + piece.text + "}' is a " + kind_name(value_kind(value)) +
                        " and cannot be part of a string");
       out += value.IsNull() ? "null" : value.Scalar();
+      if (out.size() > kMaxResolvedText) charge_text(out.size(), path);
     }
+    charge_text(out.size(), path);
     return string_scalar(out);
+  }
+
+  void charge_text(size_t bytes, const std::string& path) {
+    produced_text_ += bytes;
+    if (produced_text_ > kMaxResolvedText)
+      fail(path, "interpolations produce more than " + byte_size(kMaxResolvedText) +
+                     " of text (each reference repeats its target)");
+  }
+
+  // Charges a value that a reference copies to `path` (at `level`, its number of key parts):
+  // its values and text, and how deep its maps/lists would nest there.
+  void charge_copy(const YAML::Node& node, const std::string& path, int level) {
+    if (++copied_nodes_ > kMaxComposedNodes)
+      fail(path, "interpolations copy more than " + std::to_string(kMaxComposedNodes) +
+                     " values (each reference copies its whole target)");
+    if (node.IsScalar()) charge_text(node.Scalar().size(), path);
+    if (!node.IsMap() && !node.IsSequence()) return;
+    if (level + 1 > kMaxDepth)
+      fail(path,
+           "the interpolated value would nest more than " + std::to_string(kMaxDepth) + " levels");
+    for (auto it = node.begin(); it != node.end(); ++it)
+      charge_copy(node.IsMap() ? YAML::Node(it->second) : YAML::Node(*it), path, level + 1);
   }
 
   // Text with nested interpolations resolved (for resolver arguments and computed keys).
@@ -207,7 +234,9 @@ class Resolver {
       fail(path, "'${" + key + "}' refers to '" + target + "', which is not in the config" +
                      did_you_mean(target, all_keys(root_)));
     resolve_tree(node, target);
-    return deep_copy(lookup(target));
+    YAML::Node value = lookup(target);
+    charge_copy(value, path, static_cast<int>(key_parts(path).size()));
+    return deep_copy(value);
   }
 
   // Dotted lookup that also indexes lists (a.b.0).
@@ -235,6 +264,8 @@ class Resolver {
   YAML::Node root_;
   std::vector<std::string> chain_;
   std::set<std::string> done_;
+  size_t copied_nodes_ = 0;
+  size_t produced_text_ = 0;
 };
 
 }  // namespace

@@ -2,18 +2,29 @@
 #include "trainer/config/override_apply.h"
 
 #include "common/error.h"
+#include "trainer/config/input_limits.h"
 #include "trainer/config/suggestions.h"
-#include "trainer/config/yaml_io.h"
 #include "trainer/config/yaml_tree.h"
 
 namespace attnlab::config {
 namespace {
 
+// A value for an error message, on one line (an error is one line): flow-style YAML with line
+// breaks written as \n, cut to its first 100 bytes when long.
 std::string shown(const YAML::Node& node) {
-  if (node.IsScalar()) return node.Scalar();
-  std::string text = to_yaml(node);
-  while (!text.empty() && text.back() == '\n') text.pop_back();
-  return text;
+  std::string text;
+  if (node.IsScalar()) {
+    text = node.Scalar();
+  } else {
+    YAML::Emitter out;
+    out.SetMapFormat(YAML::Flow);
+    out.SetSeqFormat(YAML::Flow);
+    out << node;
+    text = out.c_str();
+  }
+  std::string one_line;
+  for (char c : text) one_line += c == '\n' ? std::string("\\n") : std::string(1, c);
+  return preview(one_line);
 }
 
 // "key 'model.d_modle' not found: 'model' has no key 'd_modle' (its keys: ...) (did you mean

@@ -9,13 +9,13 @@
 #include <set>
 
 #include "common/error.h"
+#include "trainer/config/input_limits.h"
 #include "trainer/config/yaml_tree.h"
 
 namespace attnlab::config {
 namespace {
 
 constexpr size_t kMaxSweepItems = 100000;
-constexpr int kMaxNesting = 64;
 
 bool is_key_char(char c) {
   return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.' ||
@@ -103,14 +103,16 @@ class ValueParser {
   }
 
   YAML::Node parse_element(Context context) {
-    // Nesting is bounded so a hostile "[[[[..." fails cleanly instead of exhausting the stack.
+    // Nesting and size are bounded so a hostile "[[[[..." fails cleanly instead of exhausting
+    // the stack, and "{a0: 1, a1: 1, ...}" instead of running a quadratic duplicate check.
     struct DepthGuard {
       int& depth;
       explicit DepthGuard(int& d) : depth(++d) {}
       ~DepthGuard() { --depth; }
     } guard(depth_);
-    if (depth_ > kMaxNesting)
-      fail("values nest more than " + std::to_string(kMaxNesting) + " levels");
+    if (depth_ > kMaxDepth) fail("values nest more than " + std::to_string(kMaxDepth) + " levels");
+    if (++nodes_ > kMaxNodes)
+      fail("the value has more than " + std::to_string(kMaxNodes) + " items");
     skip_ws();
     if (pos_ >= s_.size()) fail("missing value");
     char c = s_[pos_];
@@ -215,6 +217,11 @@ class ValueParser {
       skip_ws();
       if (pos_ >= s_.size() || s_[pos_] != ':') fail("expected ':' after map key '" + key + "'");
       ++pos_;
+      if (key.size() > kMaxKeyLength)
+        fail("a map key of " + std::to_string(key.size()) + " bytes (the limit is " +
+             std::to_string(kMaxKeyLength) + ")");
+      if (dict.size() >= kMaxMapEntries)
+        fail("a map with more than " + std::to_string(kMaxMapEntries) + " keys");
       const YAML::Node& as_const = dict;
       if (as_const[key].IsDefined()) fail("duplicate map key '" + key + "'");
       dict[key] = parse_element(Context::kDictValue);
@@ -365,6 +372,7 @@ class ValueParser {
   const std::string& override_;
   size_t pos_ = 0;
   int depth_ = 0;
+  size_t nodes_ = 0;
 };
 
 }  // namespace
@@ -385,6 +393,9 @@ std::string op_prefix(OverrideOp op) {
 
 Override parse_override(const std::string& text) {
   Override o;
+  check_user(text.size() <= kMaxDocumentBytes,
+             "cannot parse override '" + preview(text) + "': " + std::to_string(text.size()) +
+                 " bytes; an override is limited to " + byte_size(kMaxDocumentBytes));
   o.text = text;
   size_t pos = 0;
   if (text.rfind("++", 0) == 0) {
@@ -399,6 +410,7 @@ Override parse_override(const std::string& text) {
   }
   size_t eq = text.find('=', pos);
   o.key = text.substr(pos, eq == std::string::npos ? std::string::npos : eq - pos);
+  check_key_path(o.key, "cannot parse override '" + preview(text) + "'");
   auto bad = [&](const std::string& why) {
     throw UserError("cannot parse override '" + text + "': " + why +
                     " (expected key=value, +key=value, ++key=value, ~key or group=option)");

@@ -4,6 +4,9 @@
 #include <algorithm>
 
 namespace attnlab::config {
+namespace {
+constexpr size_t kMaxSuggestionLength = 100;
+}  // namespace
 
 size_t edit_distance(const std::string& a, const std::string& b) {
   std::vector<size_t> previous(b.size() + 1), current(b.size() + 1);
@@ -22,8 +25,14 @@ size_t edit_distance(const std::string& a, const std::string& b) {
 std::optional<std::string> closest_match(const std::string& wanted,
                                          const std::vector<std::string>& candidates) {
   std::optional<std::string> best;
+  // Typos of very long names get no suggestion: the distances would cost more than they help.
+  if (wanted.size() > kMaxSuggestionLength) return best;
   size_t best_distance = std::max<size_t>(2, wanted.size() / 3) + 1;
   for (const auto& candidate : candidates) {
+    // The length difference is a lower bound of the distance: skip what cannot win.
+    size_t gap = candidate.size() > wanted.size() ? candidate.size() - wanted.size()
+                                                  : wanted.size() - candidate.size();
+    if (gap >= best_distance) continue;
     size_t d = edit_distance(wanted, candidate);
     if (d < best_distance) {
       best_distance = d;

@@ -10,7 +10,8 @@ namespace attnlab::config {
 
 size_t edit_distance(const std::string& a, const std::string& b);
 
-// The candidate closest to `wanted`, when its distance is at most max(2, wanted.size() / 3).
+// The candidate closest to `wanted`, when its distance is at most max(2, wanted.size() / 3);
+// none for a `wanted` longer than 100 bytes.
 std::optional<std::string> closest_match(const std::string& wanted,
                                          const std::vector<std::string>& candidates);
 

@@ -5,6 +5,7 @@
 
 #include "common/error.h"
 #include "trainer/config/config.h"
+#include "trainer/config/input_limits.h"
 #include "trainer/config/override_parser.h"
 #include "trainer/config/suggestions.h"
 #include "trainer/config/yaml_tree.h"
@@ -55,7 +56,8 @@ std::vector<SweepJob> expand_sweep(const ComposeRequest& request) {
   for (const auto& text : request.overrides) {
     axes.push_back(sweep_values(parse_override(text), groups));
     total *= axes.back().size();
-    check_user(total <= kMaxJobs, "the sweep has more than " + std::to_string(kMaxJobs) + " jobs");
+    check_user(total <= kMaxJobs, "the sweep has more than " + std::to_string(kMaxJobs) +
+                                      " jobs (with override '" + preview(text) + "')");
   }
   std::vector<SweepJob> jobs;
   std::vector<size_t> index(axes.size(), 0);

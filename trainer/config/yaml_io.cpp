@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "common/error.h"
+#include "trainer/config/input_limits.h"
 #include "trainer/config/yaml_tree.h"
 
 namespace attnlab::config {
@@ -29,13 +30,18 @@ std::optional<std::string> package_header(const std::string& text, const std::st
     if (body.rfind("@package", 0) != 0) continue;
     std::string package = trim(body.substr(8));
     check_user(!package.empty(), path + ": '# @package' needs a package name (e.g. _global_)");
+    check_key_path(package, path + ": '# @package'");
     return package;
   }
   return std::nullopt;
 }
 
-YAML::Node parse_checked(const std::string& text, const std::string& origin) {
+// Checks the text against the input limits, then parses it; `stats` (when given) receives its
+// expanded size and depth.
+YAML::Node parse_checked(const std::string& text, const std::string& origin, YamlStats* stats) {
   try {
+    YamlStats checked = check_yaml_text(text, origin);
+    if (stats) *stats = checked;
     return YAML::Load(text);
   } catch (const YAML::Exception& e) {
     // yaml-cpp marks are 0-based; editors count from 1.
@@ -79,19 +85,26 @@ void emit(YAML::Emitter& out, const YAML::Node& node) {
 }  // namespace
 
 YAML::Node parse_yaml(const std::string& text, const std::string& origin) {
-  return parse_checked(text, origin);
+  return parse_checked(text, origin, nullptr);
 }
 
 ConfigFile load_config_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   check_user(in.good(), "cannot read config file '" + path + "'");
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  std::string text = buffer.str();
+  // Reads one byte past the limit at most, so a huge file or a device like /dev/zero stops here.
+  std::string text(kMaxDocumentBytes + 1, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  check_user(!in.bad(), "cannot read config file '" + path + "'");
+  text.resize(static_cast<size_t>(in.gcount()));
+  check_user(text.size() <= kMaxDocumentBytes,
+             path + ": more than " + byte_size(kMaxDocumentBytes) +
+                 "; a config file is limited to " + byte_size(kMaxDocumentBytes));
   ConfigFile file;
   file.path = path;
   file.package = package_header(text, path);
-  YAML::Node root = parse_checked(text, path);
+  YamlStats stats;
+  YAML::Node root = parse_checked(text, path, &stats);
+  file.nodes = stats.nodes;
   if (!root.IsDefined() || root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
   check_user(root.IsMap(), location(path, root) +
                                ": a config file must be a mapping of keys, got a " +

@@ -130,7 +130,9 @@ void merge_into(YAML::Node& dst, const YAML::Node& src) {
   check_user(dst.IsMap(), "cannot merge a mapping into a " + kind_name(value_kind(dst)));
   for (auto it = src.begin(); it != src.end(); ++it) {
     const std::string key = it->first.Scalar();
-    const YAML::Node& value = it->second;
+    // A copy of the handle: `it->second` lives in a temporary proxy that `it->` returns, so a
+    // reference to it dangles at the end of this statement (AddressSanitizer: use after scope).
+    const YAML::Node value = it->second;
     const YAML::Node& const_dst = dst;
     YAML::Node existing = const_dst[key];
     if (existing.IsDefined() && existing.IsMap() && value.IsMap()) {
