@@ -16,10 +16,11 @@ venv=${ATTNLAB_VENV:-$repo/.venv}
 # Debian packages attnlab builds and tests with. LibTorch itself comes from PyPI (below), not
 # from Debian. libgloo-dev: the gloo headers that LibTorch's c10d/ProcessGroupGloo.hpp includes
 # (the wheel ships gloo compiled in, not its headers). libsentencepiece-dev: tokenizer=bpe trains
-# and encodes in process.
+# and encodes in process. clang + libclang-rt-14-dev: the libFuzzer targets under fuzz/, whose
+# short runs are part of the test suite.
 packages=(build-essential cmake ccache pkg-config git libyaml-cpp-dev libopenmpi-dev openmpi-bin
   libgtest-dev libcli11-dev nlohmann-json3-dev zlib1g-dev libgloo-dev libsentencepiece-dev
-  sentencepiece)
+  sentencepiece clang libclang-rt-14-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
