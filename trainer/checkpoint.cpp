@@ -13,6 +13,7 @@
 #include "common/config_access.h"
 #include "common/error.h"
 #include "trainer/atomic_file.h"
+#include "trainer/nonfinite_guard.h"
 #include "trainer/weights_io.h"
 
 namespace attnlab {
@@ -231,6 +232,17 @@ std::string resolve_checkpoint(const std::string& path) {
 std::string save_checkpoint(const std::string& run_dir, const torch::nn::Module& model,
                             const torch::optim::Optimizer* optimizer, const TrainState& state,
                             const std::string& config_yaml, const SaveOptions& options) {
+  if (options.check_finite) {
+    NamedTensors tensors = named_parameters_and_buffers(model);
+    if (optimizer) {
+      NamedTensors moments = named_optimizer_state(model, *optimizer);
+      tensors.insert(tensors.end(), moments.begin(), moments.end());
+    }
+    const std::string bad = first_nonfinite(tensors);
+    check_user(bad.empty(), "refusing to write the checkpoint of step " +
+                                std::to_string(state.step) + " to '" + run_dir + "': tensor '" +
+                                bad + "' is not finite (the run diverged)");
+  }
   fs::path dir = checkpoint_dir(run_dir);
   fs::create_directories(dir);
   // Leftovers of an interrupted save are never valid checkpoints.

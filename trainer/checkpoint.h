@@ -10,6 +10,11 @@
 // the previous checkpoint and pointer valid. `checkpoints/best.ckpt` is a hard link (or copy) of
 // the lowest-val-loss checkpoint. keep_last K deletes older step files, never the one `latest`
 // names nor the one `best.ckpt` is.
+//
+// No checkpoint with a NaN/Inf tensor is ever written: save_checkpoint scans the model and the
+// optimizer moments first and refuses (UserError naming the tensor) without touching the files.
+// So `latest`, the newest step file, is always finite, and keep_last never deletes the newest
+// finite checkpoint.
 #pragma once
 
 #include <torch/torch.h>
@@ -37,6 +42,7 @@ struct SaveOptions {
   int64_t keep_last = 0;  // 0 = keep every checkpoint
   bool is_best = false;   // this checkpoint becomes checkpoints/best.ckpt
   bool save_rng = true;   // torch CPU (+ CUDA) generator states
+  bool check_finite = true;  // refuse non-finite tensors (false: tests that need a bad file)
 };
 
 struct LoadedCheckpoint {
@@ -44,7 +50,8 @@ struct LoadedCheckpoint {
   std::string config_yaml;
 };
 
-// Writes the checkpoint for state.step; returns its path. The optimizer may be null.
+// Writes the checkpoint for state.step; returns its path. The optimizer may be null. UserError,
+// with nothing written, when a model or optimizer tensor is not finite.
 std::string save_checkpoint(const std::string& run_dir, const torch::nn::Module& model,
                             const torch::optim::Optimizer* optimizer, const TrainState& state,
                             const std::string& config_yaml, const SaveOptions& options = {});

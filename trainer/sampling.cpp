@@ -2,6 +2,7 @@
 #include "trainer/sampling.h"
 
 #include <chrono>
+#include <string>
 
 #include "common/error.h"
 
@@ -51,6 +52,9 @@ SampleResult generate(GptImpl& model, const std::vector<int64_t>& prompt,
   for (int64_t i = 0; i < options.max_new_tokens; ++i) {
     auto logits = model.forward(input, forward).logits.select(1, -1).squeeze(0).to(torch::kFloat).cpu();
     ++result.forward_passes;
+    check_user(logits.isfinite().all().item<bool>(),
+               "sample: the model gives non-finite logits at generated token " + std::to_string(i) +
+                   " (its weights or activations overflow); sample from an earlier checkpoint");
     int64_t next;
     if (options.temperature == 0.0) {
       next = logits.argmax().item<int64_t>();

@@ -1,6 +1,7 @@
 // Autoregressive text generation with a KV cache: one forward over the prompt, then one token per
 // step. Temperature, top-k and nucleus (top-p) filtering follow nanoGPT / HF semantics:
-// temperature 0 means greedy; top_k 0 and top_p 1 disable the filters.
+// temperature 0 means greedy; top_k 0 and top_p 1 disable the filters. Non-finite logits are a
+// UserError (never a multinomial abort).
 #pragma once
 
 #include <torch/torch.h>

@@ -1,16 +1,26 @@
 // The training loop; see train_loop.h. Order of one optimizer step (fixed, so that a resumed run
-// replays exactly): lr from the schedule -> grad_accum_steps micro-batches (sampler.next(),
-// objective forward, backward; gradients all-reduced on the last) -> clip -> AdamW step ->
-// metrics -> eval every trainer.eval_every -> checkpoint every trainer.checkpoint_every.
+// replays exactly): lr from the schedule (times the rollback LR scale) -> grad_accum_steps
+// micro-batches (sampler.next(), objective forward, backward; gradients all-reduced on the last)
+// -> guard (loss terms, gradients) -> clip -> guard (grad norm, spike detector) -> AdamW step ->
+// guard (parameters and moments) -> metrics -> eval every trainer.eval_every -> checkpoint every
+// trainer.checkpoint_every. Every guard decision depends only on values that are equal on all
+// ranks (rank-averaged losses, all-reduced gradients, identical parameters), so ranks agree
+// without an extra collective.
 #include "trainer/train_loop.h"
 
+#include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <csignal>
+#include <cstdio>
 #include <cstring>
 #include <iostream>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <type_traits>
 
 #include "common/config_access.h"
 #include "common/error.h"
@@ -24,6 +34,7 @@
 #include "trainer/checkpoint.h"
 #include "trainer/config/run_directory.h"
 #include "trainer/config/yaml_io.h"
+#include "trainer/config/yaml_tree.h"
 #include "trainer/distributed/distributed.h"
 #include "trainer/distributed/gradient_reducer.h"
 #include "trainer/distributed/preemption.h"
@@ -31,6 +42,7 @@
 #include "trainer/lr_schedule.h"
 #include "trainer/metrics_logger.h"
 #include "trainer/mfu.h"
+#include "trainer/nonfinite_guard.h"
 #include "trainer/objective.h"
 #include "trainer/optimizer.h"
 #include "trainer/progress.h"
@@ -41,8 +53,112 @@ namespace attnlab {
 
 namespace {
 
-std::atomic<bool> stop_signal{false};
-extern "C" void on_stop_signal(int) { stop_signal = true; }
+std::atomic<int> received_stop_signal{0};
+static_assert(std::atomic<int>::is_always_lock_free, "signal flag must be lock-free");
+extern "C" void on_stop_signal(int signal_number) { received_stop_signal.store(signal_number); }
+
+// While training runs, SIGINT, SIGTERM and SIGHUP only set a flag: the loop stops at the end of
+// the step with a checkpoint. The previous handlers come back when training returns.
+class StopSignalHandlers {
+ public:
+  StopSignalHandlers() {
+    received_stop_signal = 0;
+    struct sigaction action {};
+    action.sa_handler = on_stop_signal;
+    action.sa_flags = SA_RESTART;
+    sigemptyset(&action.sa_mask);
+    for (size_t i = 0; i < kSignals.size(); ++i) sigaction(kSignals[i], &action, &previous_[i]);
+  }
+  ~StopSignalHandlers() {
+    for (size_t i = 0; i < kSignals.size(); ++i) sigaction(kSignals[i], &previous_[i], nullptr);
+  }
+  StopSignalHandlers(const StopSignalHandlers&) = delete;
+  StopSignalHandlers& operator=(const StopSignalHandlers&) = delete;
+
+ private:
+  static constexpr std::array<int, 3> kSignals{SIGINT, SIGTERM, SIGHUP};
+  std::array<struct sigaction, 3> previous_{};
+};
+
+// The guard's counters and LR scale; they travel in TrainState::extra so a resumed run keeps
+// the lowered LR and the counts.
+struct GuardState {
+  double lr_scale = 1.0;
+  int64_t rollbacks = 0;
+  int64_t skipped_batches = 0;  // dropped for a non-finite loss or gradient
+  int64_t spikes = 0;           // detected by the spike detector
+  int64_t spike_skips = 0;      // of those, dropped (trainer.spike_skip)
+
+  void store(TrainState& state) const {
+    char buffer[32];
+    std::snprintf(buffer, sizeof(buffer), "%.17g", lr_scale);
+    state.extra["guard.lr_scale"] = buffer;
+    state.extra["guard.rollbacks"] = std::to_string(rollbacks);
+    state.extra["guard.skipped_batches"] = std::to_string(skipped_batches);
+    state.extra["guard.spikes"] = std::to_string(spikes);
+    state.extra["guard.spike_skips"] = std::to_string(spike_skips);
+  }
+  void load(const TrainState& state) {
+    *this = GuardState();
+    auto number = [&](const std::string& key, auto& out) {
+      auto it = state.extra.find(key);
+      if (it == state.extra.end()) return;
+      try {
+        if constexpr (std::is_same_v<std::decay_t<decltype(out)>, double>)
+          out = std::stod(it->second);
+        else
+          out = std::stoll(it->second);
+      } catch (const std::exception&) {
+        throw UserError("checkpoint meta entry '" + key + "' is not a number: '" + it->second +
+                        "'");
+      }
+    };
+    number("guard.lr_scale", lr_scale);
+    number("guard.rollbacks", rollbacks);
+    number("guard.skipped_batches", skipped_batches);
+    number("guard.spikes", spikes);
+    number("guard.spike_skips", spike_skips);
+  }
+  // Metrics keys appear once something happened, so runs without trouble log what they did.
+  void add_metrics(std::map<std::string, double>& logged) const {
+    if (skipped_batches > 0)
+      logged["nonfinite/skipped_batches"] = static_cast<double>(skipped_batches);
+    if (rollbacks > 0) {
+      logged["nonfinite/rollbacks"] = static_cast<double>(rollbacks);
+      logged["nonfinite/lr_scale"] = lr_scale;
+    }
+    if (spikes > 0) logged["spikes/detected"] = static_cast<double>(spikes);
+    if (spike_skips > 0) logged["spikes/skipped_batches"] = static_cast<double>(spike_skips);
+  }
+};
+
+std::string format_value(double value) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof(buffer), "%.6g", value);
+  return buffer;
+}
+
+// "" when every logged loss is finite, else which one is not: a term ("train/loss/<term>",
+// "train/aux/<module loss>") before the total, which is their sum. Diagnostics
+// ("train/stat/...") take no part in the gradient and are not checked.
+std::string nonfinite_loss(const std::map<std::string, double>& logged) {
+  for (const auto& [name, value] : logged)
+    if ((name.rfind("train/loss/", 0) == 0 || name.rfind("train/aux/", 0) == 0) &&
+        !std::isfinite(value))
+      return "loss term '" + name.substr(6) + "' is " + format_value(value);
+  auto total = logged.find("train/loss");
+  if (total != logged.end() && !std::isfinite(total->second))
+    return "the loss is " + format_value(total->second);
+  return "";
+}
+
+NamedTensors parameters_and_moments(const torch::nn::Module& model,
+                                    const torch::optim::Optimizer& optimizer) {
+  NamedTensors tensors = named_parameters_and_buffers(model);
+  NamedTensors moments = named_optimizer_state(model, optimizer);
+  tensors.insert(tensors.end(), moments.begin(), moments.end());
+  return tensors;
+}
 
 struct StepTiming {
   std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
@@ -93,6 +209,50 @@ void average_over_ranks(DistributedContext& dist, std::map<std::string, double>&
   for (auto& [name, value] : values) value = packed[i++].item<double>() / dist.world_size();
 }
 
+// Ranks must train one config: a per-rank trainer.max_steps, say, would otherwise end in a raw
+// MPI_ERR_TRUNCATE when one rank stops early. Every rank compares its composed config with
+// rank 0's; a rank whose config differs fails naming the keys (run_guarded then aborts the job
+// with that message). run.dir and run.sweep_dir may hold per-rank timestamps: rank 0's are used.
+void check_ranks_agree_on_config(DistributedContext& dist, const YAML::Node& config) {
+  if (!dist.is_distributed()) return;
+  YAML::Node mine = config::deep_copy(config);
+  config::erase_node(mine, "run.dir");
+  config::erase_node(mine, "run.sweep_dir");
+  const std::string text = config::to_yaml(mine);
+  const std::string reference_text = dist.broadcast_string(text);
+  if (text == reference_text) {
+    // Agreeing ranks wait here, writing nothing, until every rank has compared: a rank that
+    // differs aborts the job before rank 0 touches the run directory.
+    dist.barrier();
+    return;
+  }
+  const YAML::Node reference = config::parse_yaml(reference_text, "rank 0's config");
+  auto leaf = [](const YAML::Node& root, const std::string& key) -> std::string {
+    YAML::Node node = config::find_node(root, key);
+    if (!node.IsDefined()) return "(absent)";
+    if (node.IsMap()) return "";
+    YAML::Emitter out;
+    out << YAML::Flow << node;
+    return out.c_str();
+  };
+  std::vector<std::string> keys = config::all_keys(reference);
+  for (const auto& key : config::all_keys(mine))
+    if (std::find(keys.begin(), keys.end(), key) == keys.end()) keys.push_back(key);
+  std::string differences;
+  int shown = 0;
+  for (const auto& key : keys) {
+    const std::string theirs = leaf(reference, key), ours = leaf(mine, key);
+    if (theirs == ours) continue;
+    if (++shown <= 8)
+      differences += (differences.empty() ? "" : ", ") + key + " (rank 0: " + theirs + ", rank " +
+                     std::to_string(dist.rank()) + ": " + ours + ")";
+  }
+  if (shown > 8) differences += ", and " + std::to_string(shown - 8) + " more";
+  throw UserError("rank " + std::to_string(dist.rank()) +
+                  "'s config differs from rank 0's; every rank must get the same overrides: " +
+                  (differences.empty() ? std::string("(formatting only)") : differences));
+}
+
 }  // namespace
 
 namespace {
@@ -114,6 +274,11 @@ TrainSummary train(const YAML::Node& config, const std::vector<std::string>& ove
   return summary;
 }
 
+int exit_code_for(const TrainSummary& summary) {
+  if (!summary.interrupted || summary.stop_signal == 0) return 0;
+  return summary.stop_signal == SIGINT ? 130 : 143;
+}
+
 namespace {
 
 TrainSummary train_body(const YAML::Node& config, const std::vector<std::string>& overrides,
@@ -123,10 +288,20 @@ TrainSummary train_body(const YAML::Node& config, const std::vector<std::string>
   const int threads = configure_threads(config);
   const torch::Device device = device_from_config(config);
   const int64_t seed = cfg::get<int64_t>(config, "seed");
+  const NonFiniteOptions safety = NonFiniteOptions::from_config(config);
+  check_ranks_agree_on_config(*dist, config);
 
-  // Run directory: rank 0 creates it (the name may hold a timestamp) and tells the others.
+  // Run directory: rank 0 locks it (held until this function returns) and tells the others its
+  // name (it may hold a timestamp). Nothing in it is written before everything below, the
+  // existing checkpoint included, was validated: a failed command leaves the run as it was.
+  std::optional<config::RunDirectoryLock> lock;
   std::string run_dir;
-  if (is_main) run_dir = config::prepare_run_directory(config, overrides, argv).path;
+  if (is_main) {
+    run_dir = config::run_directory_path(config);
+    lock.emplace(run_dir);
+    for (const auto& file : lock->remove_stale_temporaries())
+      std::cerr << "removed " << file << ", left by a process that died while writing it\n";
+  }
   run_dir = dist->broadcast_string(run_dir);
 
   // Data: rank 0 fetches/tokenises first so ranks never race on the cache.
@@ -164,6 +339,7 @@ TrainSummary train_body(const YAML::Node& config, const std::vector<std::string>
   const int64_t log_every = std::max<int64_t>(1, cfg::get_or<int64_t>(config, "trainer.log_every", 10));
   const int64_t halt_at = cfg::get_or<int64_t>(config, "trainer.halt_at_step", -1);
   const bool autocast = cfg::get_or<bool>(config, "trainer.autocast_bf16", false);
+  const double base_lr = cfg::get<double>(config, "optim.lr");
   check_user(accum >= 1, "trainer.grad_accum_steps must be >= 1");
   check_user(max_steps >= 0, "trainer.max_steps must be >= 0");
 
@@ -173,11 +349,27 @@ TrainSummary train_body(const YAML::Node& config, const std::vector<std::string>
 
   // Resume: model, optimizer, step, RNG states and sampler position from the latest checkpoint.
   TrainState state;
+  GuardState guard_state;
+  SpikeDetector loss_spikes(safety.spike_window), grad_spikes(safety.spike_window);
+  auto restore_guard = [&](const TrainState& from) {
+    guard_state.load(from);
+    loss_spikes.restore(from.extra.count("guard.loss_window") ? from.extra.at("guard.loss_window")
+                                                              : "");
+    grad_spikes.restore(
+        from.extra.count("guard.grad_norm_window") ? from.extra.at("guard.grad_norm_window") : "");
+  };
   bool resumed = false;
   {
     // Every rank loads the same checkpoint file (rank 0 writes it; ranks share the run dir).
     auto latest = resume_per_config(config, run_dir, *model, optim.optimizer.get(), &state);
     if (latest) {
+      // Checkpoints of older versions may hold a diverged model; never train on from one.
+      const std::string bad = first_nonfinite(parameters_and_moments(*model, *optim.optimizer));
+      check_user(bad.empty(), "checkpoint '" + latest->path + "' holds a non-finite tensor ('" +
+                                  bad + "'), written by a diverged run: delete it and " +
+                                  checkpoint_dir(run_dir) +
+                                  "/latest to resume from an earlier checkpoint, or start over "
+                                  "with run.resume=never");
       sampler->load_state(state.sampler_state);
       // Each rank continues its own objective RNG stream (ranks draw different masking noise);
       // "objective_rng" is rank 0's, for single-process runs and a changed world size.
@@ -186,9 +378,16 @@ TrainSummary train_body(const YAML::Node& config, const std::vector<std::string>
         set_generator_state(objective_context.generator, state.extra.at(own));
       else if (state.extra.count("objective_rng"))
         set_generator_state(objective_context.generator, state.extra.at("objective_rng"));
+      restore_guard(state);
       resumed = true;
       if (is_main) std::cerr << "resumed from " << latest->path << " at step " << state.step << "\n";
     }
+  }
+
+  // Validated: from here on the run directory is written.
+  if (is_main) {
+    config::prepare_run_directory(config, overrides, argv);
+    lock->keep();
   }
 
   std::optional<MetricsLogger> metrics;
@@ -206,9 +405,7 @@ TrainSummary train_body(const YAML::Node& config, const std::vector<std::string>
   GradientReducer reducer(*dist, *model,
                           static_cast<size_t>(dist->options().bucket_mb * 1024 * 1024));
 
-  stop_signal = false;
-  std::signal(SIGINT, on_stop_signal);
-  std::signal(SIGTERM, on_stop_signal);
+  StopSignalHandlers stop_handlers;
   install_preemption_handler();
 
   auto save = [&](bool is_best) {
@@ -218,6 +415,9 @@ TrainSummary train_body(const YAML::Node& config, const std::vector<std::string>
       state.extra["objective_rng.rank" + std::to_string(r)] =
           dist->broadcast_string(generator_state(objective_context.generator), r);
     }
+    guard_state.store(state);
+    state.extra["guard.loss_window"] = loss_spikes.serialize();
+    state.extra["guard.grad_norm_window"] = grad_spikes.serialize();
     state.scheduler = schedule->describe();
     SaveOptions options;
     options.keep_last = cfg::get_or<int64_t>(config, "trainer.keep_last", 2);
@@ -239,6 +439,91 @@ TrainSummary train_body(const YAML::Node& config, const std::vector<std::string>
     return std::make_pair(result, best);
   };
 
+  // Guard and spike warnings: rank 0, on stderr even with trainer.progress=none.
+  auto warn = [&](const std::string& text) {
+    if (!is_main) return;
+    if (progress.mode() == Progress::Mode::kNone)
+      std::cerr << "warning: " << text << std::endl;
+    else
+      progress.message("warning: " + text);
+  };
+
+  // trainer.on_nonfinite=rollback needs a checkpoint to go back to from the first step on.
+  // (Rank 0 decides: save() is collective.)
+  if (safety.policy == NonFinitePolicy::kRollback && !resumed &&
+      dist->broadcast_string(is_main && list_checkpoints(run_dir).empty() ? "1" : "0") == "1")
+    save(false);
+
+  auto last_good_checkpoint = [&]() -> std::string {
+    try {
+      return resolve_checkpoint(run_dir);
+    } catch (const UserError&) {
+      return "";
+    }
+  };
+  auto halt = [&](int64_t step, const std::string& fault, const std::string& why_not_recovered) {
+    const std::string last = last_good_checkpoint();
+    throw UserError("training diverged at step " + std::to_string(step) + ": " + fault +
+                    "; nothing of this step was saved; last good checkpoint: " +
+                    (last.empty() ? "none" : last + " (running the same command resumes from it)") +
+                    "; " + why_not_recovered);
+  };
+  // Reloads the newest checkpoint (all of them are finite) on every rank, keeps the sampler where
+  // it is (so the data since that checkpoint, the offending batch included, is skipped), and
+  // lowers the LR.
+  auto roll_back = [&](int64_t step, const std::string& fault) {
+    TrainState restored;
+    auto loaded = resume_latest(run_dir, *model, optim.optimizer.get(), &restored);
+    if (!loaded) halt(step, fault, "no checkpoint to roll back to");
+    GuardState counters = guard_state;
+    restore_guard(restored);
+    guard_state = counters;
+    guard_state.rollbacks += 1;
+    guard_state.lr_scale *= safety.rollback_lr_factor;
+    state = restored;
+    if (metrics) {
+      metrics.reset();  // drops the records logged after the checkpoint, as on resume
+      metrics.emplace(run_dir, state.step);
+    }
+    warn("step " + std::to_string(step) + ": " + fault + "; rolled back to " + loaded->path +
+         " (step " + std::to_string(state.step) + "), LR scale now " +
+         format_value(guard_state.lr_scale) + ", rollback " +
+         std::to_string(guard_state.rollbacks) + " of " + std::to_string(safety.max_rollbacks));
+  };
+  int64_t consecutive_skips = 0;
+  bool injected = false;
+  // What a non-finite step does. `update_applied`: the optimizer already changed the weights,
+  // which dropping the batch cannot undo.
+  auto on_nonfinite = [&](const std::string& fault, bool update_applied) {
+    const int64_t step = state.step + 1;
+    switch (safety.policy) {
+      case NonFinitePolicy::kHalt:
+        halt(step, fault, "lower optim.lr, or set trainer.on_nonfinite=skip or rollback");
+        break;
+      case NonFinitePolicy::kSkip:
+        if (update_applied)
+          halt(step, fault,
+               "trainer.on_nonfinite=skip cannot undo an update that was already applied (set "
+               "trainer.on_nonfinite=rollback, or lower optim.lr)");
+        if (consecutive_skips >= safety.max_consecutive_skips)
+          halt(step, fault,
+               "trainer.on_nonfinite=skip dropped " + std::to_string(consecutive_skips) +
+                   " batches in a row (trainer.max_consecutive_skips); lower optim.lr");
+        ++consecutive_skips;
+        ++guard_state.skipped_batches;
+        warn("step " + std::to_string(step) + ": " + fault + "; batch dropped (" +
+             std::to_string(guard_state.skipped_batches) + " so far)");
+        break;
+      case NonFinitePolicy::kRollback:
+        if (guard_state.rollbacks >= safety.max_rollbacks)
+          halt(step, fault,
+               std::to_string(guard_state.rollbacks) +
+                   " rollbacks already (trainer.max_rollbacks); lower optim.lr");
+        roll_back(step, fault);
+        break;
+    }
+  };
+
   TrainSummary summary;
   summary.run_dir = run_dir;
   double tokens_done = 0, seconds_done = 0;
@@ -247,7 +532,7 @@ TrainSummary train_body(const YAML::Node& config, const std::vector<std::string>
   model->train();
   while (state.step < max_steps) {
     StepTiming timing;
-    const double lr = cfg::get<double>(config, "optim.lr") * schedule->lr_factor(state.step);
+    const double lr = base_lr * schedule->lr_factor(state.step) * guard_state.lr_scale;
     set_learning_rate(optim, lr);
     clear_gradients(optim);
     std::map<std::string, double> logged;
@@ -267,8 +552,65 @@ TrainSummary train_body(const YAML::Node& config, const std::vector<std::string>
     }
     reducer.finish();
     if (dist->is_distributed()) average_over_ranks(*dist, logged);
+    if (safety.inject_at_step == state.step + 1 && !injected && !optim.trainable.empty() &&
+        optim.trainable.front().grad().defined()) {
+      injected = true;  // once per process: a rollback or skip then recovers
+      optim.trainable.front().grad().view(-1)[0].fill_(std::numeric_limits<double>::quiet_NaN());
+    }
+
+    // The guard before the update: losses, then gradients (before clipping mixes them).
+    std::string fault = nonfinite_loss(logged);
+    if (fault.empty()) {
+      const std::string bad = first_nonfinite(named_gradients(*model));
+      if (!bad.empty()) fault = "the gradient of '" + bad + "' is not finite";
+    }
+    if (!fault.empty()) {
+      on_nonfinite(fault, /*update_applied=*/false);
+      continue;
+    }
     const double grad_norm = clip_gradients(optim);
-    optim.optimizer->step();
+    if (!std::isfinite(grad_norm)) {
+      on_nonfinite("the gradient norm is " + format_value(grad_norm) +
+                       " (the gradients are finite; their norm overflows)",
+                   /*update_applied=*/false);
+      continue;
+    }
+    const double loss = logged["train/loss"];
+    if (safety.spike_window > 0) {
+      const double loss_z = loss_spikes.zscore(loss), grad_z = grad_spikes.zscore(grad_norm);
+      if (loss_z > safety.spike_zscore || grad_z > safety.spike_zscore) {
+        ++guard_state.spikes;
+        const bool drop = safety.spike_skip && consecutive_skips < safety.max_consecutive_skips;
+        warn("step " + std::to_string(state.step + 1) + ": spike, loss " + format_value(loss) +
+             " (z-score " + format_value(loss_z) + "), grad norm " + format_value(grad_norm) +
+             " (z-score " + format_value(grad_z) + ") over the last " +
+             std::to_string(safety.spike_window) + " steps" + (drop ? "; batch dropped" : ""));
+        if (drop) {
+          ++consecutive_skips;
+          ++guard_state.spike_skips;
+          continue;
+        }
+      }
+    }
+    try {
+      optim.optimizer->step();
+    } catch (const c10::Error& error) {
+      // e.g. optim.lr=1e38: the step size overflows float. Some parameters may be updated.
+      const std::string what = error.what_without_backtrace();
+      on_nonfinite("the optimizer update failed (" + what.substr(0, what.find('\n')) + ")",
+                   /*update_applied=*/true);
+      continue;
+    }
+    {
+      const std::string bad = first_nonfinite(parameters_and_moments(*model, *optim.optimizer));
+      if (!bad.empty()) {
+        on_nonfinite("the update made '" + bad + "' non-finite", /*update_applied=*/true);
+        continue;
+      }
+    }
+    consecutive_skips = 0;
+    loss_spikes.push(loss);
+    grad_spikes.push(grad_norm);
     ++state.step;
 
     const double step_seconds = timing.seconds();
@@ -279,10 +621,8 @@ TrainSummary train_body(const YAML::Node& config, const std::vector<std::string>
     logged["tokens_per_s"] = tokens_per_step / step_seconds;
     logged["mfu"] = compute_mfu(flops_per_token, tokens_per_step / step_seconds, peak_flops * dist->world_size());
     logged["step_ms"] = step_seconds * 1000.0;
-    summary.train_loss = logged["train/loss"];
-    if (!std::isfinite(summary.train_loss))
-      throw UserError("training diverged: loss is " + std::to_string(summary.train_loss) +
-                      " at step " + std::to_string(state.step) + " (lower optim.lr?)");
+    guard_state.add_metrics(logged);
+    summary.train_loss = loss;
     if (state.step % log_every == 0 || state.step == max_steps) {
       logged["peak_rss_mib"] = peak_rss_mib();
       if (dist->is_distributed()) logged["exposed_comm_ms"] = reducer.stats().last_exposed_comm_s * 1000;
@@ -298,13 +638,15 @@ TrainSummary train_body(const YAML::Node& config, const std::vector<std::string>
       summary.val_bits_per_byte = result.bits_per_byte;
       best = is_best;
     }
-    const bool stop = dist->allreduce_any(stop_signal.load() || preemption_requested()) ||
-                      state.step == halt_at;
+    const int local_signal = received_stop_signal.load();
+    const bool stop =
+        dist->allreduce_any(local_signal != 0 || preemption_requested()) || state.step == halt_at;
     if ((checkpoint_every > 0 && state.step % checkpoint_every == 0) || state.step == max_steps ||
         stop || best)
       save(best);
     if (stop) {
       summary.interrupted = state.step < max_steps;
+      summary.stop_signal = local_signal;
       if (preemption_requested() && is_main) {
         // Said before requeueing: `scontrol requeue` makes Slurm kill this job right away.
         std::cerr << "pre-empted at step " << state.step << ": checkpoint saved, requeueing"

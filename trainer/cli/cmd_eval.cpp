@@ -3,6 +3,8 @@
 // length (lengths beyond the training length test extrapolation; nothing caps them: RoPE and the
 // masks are computed for the positions at hand and model.max_seq_len is not a limit). Prints a
 // table and writes <run_dir>/eval.json.
+// A checkpoint with non-finite weights, or a non-finite loss, is an error (exit 2), never a
+// table of -nan.
 //
 // For objective=masked_diffusion the reported number is the masked-diffusion NELBO (an upper
 // bound on the NLL, methods.md §4) per predicted token: each window is evaluated eval.t_samples
@@ -24,6 +26,7 @@
 #include "trainer/cli/command.h"
 #include "trainer/cli/command_options.h"
 #include "trainer/evaluator.h"
+#include "trainer/nonfinite_guard.h"
 #include "trainer/objective.h"
 #include "trainer/run_setup.h"
 
@@ -38,6 +41,7 @@ int run_eval_command(const CommandArgs& args) {
   CommandOptions options("eval", own, {"run_dir", "checkpoint"});
   const std::string run_dir = options.get("run_dir");
   LoadedRun run = load_run(run_dir, overrides, options.get_or("checkpoint", "best"));
+  check_finite_weights(*run.model, run.checkpoint_path);
   const YAML::Node& config = run.config;
   PreparedData data = prepare_data(config);
   std::vector<int64_t> seq_lens = cfg::get_or<std::vector<int64_t>>(config, "eval.seq_lens", {});
@@ -88,6 +92,10 @@ int run_eval_command(const CommandArgs& args) {
       batches.insert(batches.end(), windows_once.begin(), windows_once.end());
     EvalResult result = evaluate(*run.model, *objective, losses, context, batches, single_process,
                                  run.device, data.val_bytes_per_token());
+    check_user(std::isfinite(result.loss),
+               "eval: checkpoint '" + run.checkpoint_path + "' gives a non-finite loss (" +
+                   std::to_string(result.loss) + ") at seq_len " + std::to_string(seq_len) +
+                   ": its weights are finite, but the model overflows on this data");
     nlohmann::json row = {{"seq_len", seq_len}, {"batches", fit}};
     if (!diffusion) {
       std::printf("%8lld %10.4f %10.2f %10.4f %8lld\n", static_cast<long long>(seq_len),

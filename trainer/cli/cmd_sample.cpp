@@ -2,13 +2,15 @@
 // [seed=...] [checkpoint=best|latest|path] [config overrides]`: text from a trained run with a
 // KV cache; prints the text, then tokens/s and forward passes per token on stderr. Runs trained
 // with objective=masked_diffusion decode block by block instead (sampler=confidence|first_hitting,
-// threshold=τ, block_size=N; see trainer/diffusion_sampler.h).
+// threshold=τ, block_size=N; see trainer/diffusion_sampler.h). A checkpoint with non-finite
+// weights is an error (exit 2) naming it and the tensor.
 #include <iostream>
 
 #include "common/config_access.h"
 #include "trainer/cli/command.h"
 #include "trainer/cli/command_options.h"
 #include "trainer/diffusion_sampler.h"
+#include "trainer/nonfinite_guard.h"
 #include "trainer/run_setup.h"
 #include "trainer/sampling.h"
 
@@ -49,6 +51,7 @@ int run_sample_command(const CommandArgs& args) {
                          {"run_dir", "prompt", "max_new_tokens", "temperature", "top_k", "top_p",
                           "checkpoint", "sampler", "threshold", "block_size"});
   LoadedRun run = load_run(options.get("run_dir"), overrides, options.get_or("checkpoint", "best"));
+  check_finite_weights(*run.model, run.checkpoint_path);
   const std::string prompt = options.get_or("prompt", "\n");
   const std::vector<int64_t> ids = encode_prompt(*run.tokenizer, prompt);
   if (cfg::get_or<std::string>(run.config, "objective.name", "autoregressive") == "masked_diffusion") {

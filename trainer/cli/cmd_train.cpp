@@ -2,6 +2,7 @@
 // has a checkpoint), then prints the final validation metrics and, when trainer.sample_tokens
 // > 0, a sample from the trained model. `-m` runs a sweep through the configured launcher.
 // task=classification trains the encoder classifier instead (trainer/classification/).
+// Stopped by SIGINT it exits with 130, by SIGTERM or SIGHUP with 143, after the checkpoint.
 #include <iostream>
 
 #include "common/config_access.h"
@@ -51,7 +52,8 @@ int run_train_command(const CommandArgs& args) {
   if (summary.interrupted) {
     std::cout << "stopped at step " << summary.step << "; resume with the same command (run.dir="
               << summary.run_dir << ")\n";
-    return 0;
+    std::cout.flush();
+    return exit_code_for(summary);
   }
   std::printf("final: step %lld | val loss %.4f | val ppl %.2f | val bpb %.4f | %.0f tok/s\n",
               static_cast<long long>(summary.step), summary.val_loss, summary.val_perplexity,

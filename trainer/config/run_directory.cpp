@@ -1,7 +1,13 @@
 // Implementation of run_directory.h.
 #include "trainer/config/run_directory.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -28,10 +34,22 @@ std::string shell_quote(const std::string& arg) {
   return out + "'";
 }
 
+// Written as <path>.tmp and renamed over `path`: a failed write (a full disk) keeps the old file.
 void write_file(const fs::path& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << text;
-  check_user(out.good(), "cannot write '" + path.string() + "'");
+  const fs::path tmp = path.string() + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << text;
+    out.flush();
+    if (!out.good()) {
+      std::error_code ec;
+      fs::remove(tmp, ec);
+      throw UserError("cannot write '" + path.string() + "'");
+    }
+  }
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  check_user(!ec, "cannot write '" + path.string() + "': " + ec.message());
 }
 
 // Runs a command and returns its stdout; `ok` is false on a non-zero exit.
@@ -86,17 +104,79 @@ RunDirectory prepare_run_directory(const YAML::Node& resolved_config,
   return prepare_run_directory(resolved_config, overrides, argv, ATTNLAB_SOURCE_DIR);
 }
 
-RunDirectory prepare_run_directory(const YAML::Node& resolved_config,
-                                   const std::vector<std::string>& overrides,
-                                   const std::vector<std::string>& argv,
-                                   const std::string& source_dir) {
+std::string run_directory_path(const YAML::Node& resolved_config) {
   YAML::Node dir_node = find_node(resolved_config, "run.dir");
   check_user(dir_node.IsDefined() && dir_node.IsScalar() && !dir_node.Scalar().empty(),
              "config key 'run.dir' must name the run directory");
   check_user(!has_interpolation(dir_node),
              "run.dir '" + dir_node.Scalar() + "' is not resolved; pass the resolved config");
+  return dir_node.Scalar();
+}
+
+RunDirectoryLock::RunDirectoryLock(const std::string& path) : path_(path) {
+  std::error_code ec;
+  created_ = !fs::exists(path, ec);
+  fs::create_directories(path, ec);
+  check_user(!ec && fs::is_directory(path),
+             "cannot create run directory '" + path + "': " + ec.message());
+  const std::string lock_path = (fs::path(path) / ".lock").string();
+  fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd_ < 0)
+    throw UserError("cannot open the lock file '" + lock_path + "': " + std::strerror(errno));
+  if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+    const int error = errno;
+    std::string holder;
+    char buffer[64] = {};
+    const ssize_t n = ::pread(fd_, buffer, sizeof(buffer) - 1, 0);
+    if (n > 0) holder.assign(buffer, static_cast<size_t>(n));
+    while (!holder.empty() && (holder.back() == '\n' || holder.back() == ' ')) holder.pop_back();
+    ::close(fd_);
+    fd_ = -1;
+    if (error != EWOULDBLOCK)
+      throw UserError("cannot lock run directory '" + path + "' (" + lock_path +
+                      "): " + std::strerror(error));
+    throw UserError("run directory '" + path + "' is in use by another attnlab process (pid " +
+                    (holder.empty() ? std::string("unknown") : holder) + ", holding " + lock_path +
+                    "); wait for it to finish or choose another run.dir");
+  }
+  const std::string pid = std::to_string(::getpid()) + "\n";
+  if (::ftruncate(fd_, 0) != 0 || ::pwrite(fd_, pid.data(), pid.size(), 0) < 0) {
+    // The lock is held; only the PID in the message of a second process would be missing.
+  }
+}
+
+RunDirectoryLock::~RunDirectoryLock() {
+  if (fd_ < 0) return;
+  if (created_ && !keep_) {
+    // Validation failed in a directory this process created: leave no trace of the attempt.
+    std::error_code ec;
+    fs::remove(fs::path(path_) / ".lock", ec);
+    fs::remove(path_, ec);  // only succeeds when empty
+  }
+  ::close(fd_);  // releases the flock
+}
+
+std::vector<std::string> RunDirectoryLock::remove_stale_temporaries() const {
+  std::vector<std::string> removed;
+  for (const fs::path dir : {fs::path(path_), fs::path(path_) / "checkpoints"}) {
+    std::error_code ec;
+    if (!fs::is_directory(dir, ec)) continue;
+    std::vector<fs::path> stale;
+    for (const auto& entry : fs::directory_iterator(dir, ec))
+      if (entry.is_regular_file(ec) && entry.path().extension() == ".tmp")
+        stale.push_back(entry.path());
+    for (const auto& file : stale)
+      if (fs::remove(file, ec)) removed.push_back(file.string());
+  }
+  return removed;
+}
+
+RunDirectory prepare_run_directory(const YAML::Node& resolved_config,
+                                   const std::vector<std::string>& overrides,
+                                   const std::vector<std::string>& argv,
+                                   const std::string& source_dir) {
   RunDirectory run;
-  run.path = dir_node.Scalar();
+  run.path = run_directory_path(resolved_config);
   std::error_code ec;
   run.existed = fs::is_directory(run.path, ec);
   fs::create_directories(run.path, ec);

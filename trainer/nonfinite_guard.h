@@ -1,0 +1,83 @@
+// The non-finite guard and spike detector of the training loop (`trainer.on_nonfinite`,
+// `trainer.spike_*`). A diverged step (a NaN/Inf loss term, gradient norm, updated parameter or
+// optimizer moment) must never reach a checkpoint, and the user must learn which step, which
+// term or tensor, and which checkpoint is the last good one. This file holds the pieces that do
+// not depend on the loop: the typed options, the finiteness scans that name the first bad tensor,
+// and a z-score spike detector over a window of recent values (like llm.c's outlier detector).
+#pragma once
+
+#include <torch/torch.h>
+#include <yaml-cpp/yaml.h>
+
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace attnlab {
+
+// What a step with a non-finite loss, gradient norm or update does.
+enum class NonFinitePolicy {
+  kHalt,      // stop with an error naming the step, the term/tensor and the last good checkpoint
+  kSkip,      // drop the batch (no update, the step counter does not advance); counted in metrics
+  kRollback,  // reload the last good checkpoint, skip the data since, lower the LR by a factor
+};
+
+struct NonFiniteOptions {
+  NonFinitePolicy policy = NonFinitePolicy::kHalt;
+  int64_t max_consecutive_skips = 10;  // skip: halt after this many dropped batches in a row
+  double rollback_lr_factor = 0.5;     // rollback: the LR scale is multiplied by this each time
+  int64_t max_rollbacks = 3;           // rollback: halt when one more would be needed
+  int64_t spike_window = 100;          // spike detector: recent steps compared against; 0 = off
+  double spike_zscore = 6.0;           // a loss or grad norm this many std devs above the mean
+  bool spike_skip = false;             // also drop the batch of a spike (else only log it)
+  int64_t inject_at_step = -1;         // test hook: this step's gradients become NaN, once
+
+  // From trainer.on_nonfinite, trainer.max_consecutive_skips, trainer.rollback_lr_factor,
+  // trainer.max_rollbacks, trainer.spike_window, trainer.spike_zscore, trainer.spike_skip and
+  // trainer.inject_nonfinite_at_step; UserError naming the key on a bad value.
+  static NonFiniteOptions from_config(const YAML::Node& config);
+};
+
+std::string policy_name(NonFinitePolicy policy);
+
+// Named tensors to scan (parameters, buffers, optimizer moments ...).
+using NamedTensors = std::vector<std::pair<std::string, torch::Tensor>>;
+
+// The name of the first floating-point tensor holding a NaN or Inf, "" when all are finite.
+// One float64 sum per tensor and a single host synchronisation; only when that total is not
+// finite are the tensors scanned one by one to name the culprit (a float64 sum of float32
+// values cannot overflow, so the fast path has no false alarms).
+std::string first_nonfinite(const NamedTensors& tensors);
+
+NamedTensors named_parameters_and_buffers(const torch::nn::Module& module);
+// Gradients of the parameters, named after their parameters.
+NamedTensors named_gradients(const torch::nn::Module& module);
+// The AdamW/Adam moments of every parameter `optimizer` holds state for, named like
+// "optimizer.exp_avg[blocks.0.attn.q_proj.weight]" (parameter names from `model`).
+NamedTensors named_optimizer_state(const torch::nn::Module& model,
+                                   const torch::optim::Optimizer& optimizer);
+
+// UserError when a loaded model has a non-finite weight: names `source` (a checkpoint) and the
+// tensor. Used by eval and sample, which would otherwise print -nan or fail in multinomial.
+void check_finite_weights(const torch::nn::Module& model, const std::string& source);
+
+// Rolling z-score of one scalar series over the last `window` accepted values. z-scores are 0
+// until the window is full, and when the window has no spread.
+class SpikeDetector {
+ public:
+  explicit SpikeDetector(int64_t window = 0) : window_(window) {}
+  double zscore(double value) const;
+  void push(double value);
+  // The window as text (17 significant digits), for TrainState::extra: bitwise resume.
+  std::string serialize() const;
+  void restore(const std::string& text);
+  size_t size() const { return values_.size(); }
+
+ private:
+  int64_t window_;
+  std::deque<double> values_;
+};
+
+}  // namespace attnlab
