@@ -187,14 +187,18 @@ void load_initial_weights(const YAML::Node& config, GptImpl& model, bool is_main
   const bool source_is_mha = weights.count("blocks.0.attn.q_proj.weight") > 0;
   if (cfg::get<std::string>(config, "attention.name") == "moh" && source_is_mha)
     weights = convert_mha_to_moh(weights, state_dict(model));
-  LoadReport report = load_state_dict(model, weights, cfg::get_or<bool>(config, "init_strict", false));
+  LoadReport report =
+      load_state_dict(model, weights, cfg::get_or<bool>(config, "init_strict", false));
   if (is_main) std::cerr << "init_from " << source << ":\n" << report.summary() << "\n";
 }
 
 nlohmann::json summary_to_json(const TrainSummary& s) {
-  return {{"run_dir", s.run_dir},         {"step", s.step},
-          {"train_loss", s.train_loss},   {"val_loss", s.val_loss},
-          {"val_perplexity", s.val_perplexity}, {"val_bits_per_byte", s.val_bits_per_byte},
+  return {{"run_dir", s.run_dir},
+          {"step", s.step},
+          {"train_loss", s.train_loss},
+          {"val_loss", s.val_loss},
+          {"val_perplexity", s.val_perplexity},
+          {"val_bits_per_byte", s.val_bits_per_byte},
           {"tokens_per_s", s.tokens_per_second}};
 }
 
@@ -329,14 +333,15 @@ TrainSummary train_body(const YAML::Node& config, const std::vector<std::string>
   auto sampler = make_sampler(config, data.train, dist->rank(), dist->world_size());
   const int64_t batch_size = cfg::get<int64_t>(config, "data.batch_size");
   const int64_t seq_len = cfg::get<int64_t>(config, "data.seq_len");
-  const auto eval_set = eval_batches(*data.val, cfg::get_or<int64_t>(config, "trainer.eval_batches", 20),
-                                     batch_size, seq_len);
+  const auto eval_set = eval_batches(
+      *data.val, cfg::get_or<int64_t>(config, "trainer.eval_batches", 20), batch_size, seq_len);
 
   const int64_t max_steps = cfg::get<int64_t>(config, "trainer.max_steps");
   const int64_t accum = cfg::get_or<int64_t>(config, "trainer.grad_accum_steps", 1);
   const int64_t eval_every = cfg::get_or<int64_t>(config, "trainer.eval_every", 0);
   const int64_t checkpoint_every = cfg::get_or<int64_t>(config, "trainer.checkpoint_every", 0);
-  const int64_t log_every = std::max<int64_t>(1, cfg::get_or<int64_t>(config, "trainer.log_every", 10));
+  const int64_t log_every =
+      std::max<int64_t>(1, cfg::get_or<int64_t>(config, "trainer.log_every", 10));
   const int64_t halt_at = cfg::get_or<int64_t>(config, "trainer.halt_at_step", -1);
   const bool autocast = cfg::get_or<bool>(config, "trainer.autocast_bf16", false);
   const double base_lr = cfg::get<double>(config, "optim.lr");
@@ -380,7 +385,8 @@ TrainSummary train_body(const YAML::Node& config, const std::vector<std::string>
         set_generator_state(objective_context.generator, state.extra.at("objective_rng"));
       restore_guard(state);
       resumed = true;
-      if (is_main) std::cerr << "resumed from " << latest->path << " at step " << state.step << "\n";
+      if (is_main)
+        std::cerr << "resumed from " << latest->path << " at step " << state.step << "\n";
     }
   }
 
@@ -391,7 +397,8 @@ TrainSummary train_body(const YAML::Node& config, const std::vector<std::string>
   }
 
   std::optional<MetricsLogger> metrics;
-  if (is_main) metrics.emplace(run_dir, resumed ? std::optional<int64_t>(state.step) : std::nullopt);
+  if (is_main)
+    metrics.emplace(run_dir, resumed ? std::optional<int64_t>(state.step) : std::nullopt);
   auto log_metrics = [&](int64_t step, const std::map<std::string, double>& values) {
     if (!metrics) return;
     nlohmann::json record = {{"step", step}};
@@ -423,7 +430,8 @@ TrainSummary train_body(const YAML::Node& config, const std::vector<std::string>
     options.keep_last = cfg::get_or<int64_t>(config, "trainer.keep_last", 2);
     options.is_best = is_best;
     if (is_main)
-      save_checkpoint(run_dir, *model, optim.optimizer.get(), state, config::to_yaml(config), options);
+      save_checkpoint(run_dir, *model, optim.optimizer.get(), state, config::to_yaml(config),
+                      options);
     dist->barrier();  // no rank runs ahead (or exits) before the checkpoint is durable
   };
   auto run_eval = [&]() {
@@ -435,7 +443,7 @@ TrainSummary train_body(const YAML::Node& config, const std::vector<std::string>
                              {"val/perplexity", result.perplexity},
                              {"val/bits_per_byte", result.bits_per_byte}});
     progress.message("step " + std::to_string(state.step) + " val loss " +
-                  std::to_string(result.loss) + " ppl " + std::to_string(result.perplexity));
+                     std::to_string(result.loss) + " ppl " + std::to_string(result.perplexity));
     return std::make_pair(result, best);
   };
 
@@ -527,8 +535,7 @@ TrainSummary train_body(const YAML::Node& config, const std::vector<std::string>
   TrainSummary summary;
   summary.run_dir = run_dir;
   double tokens_done = 0, seconds_done = 0;
-  const int64_t tokens_per_step =
-      batch_size * seq_len * accum * dist->world_size();
+  const int64_t tokens_per_step = batch_size * seq_len * accum * dist->world_size();
   model->train();
   while (state.step < max_steps) {
     StepTiming timing;
@@ -548,7 +555,8 @@ TrainSummary train_body(const YAML::Node& config, const std::vector<std::string>
       }
       (result.total / static_cast<double>(accum)).backward();
       logged["train/loss"] += result.total.item<double>() / accum;
-      for (auto& [name, value] : result.terms) logged["train/" + name] += value.item<double>() / accum;
+      for (auto& [name, value] : result.terms)
+        logged["train/" + name] += value.item<double>() / accum;
     }
     reducer.finish();
     if (dist->is_distributed()) average_over_ranks(*dist, logged);
@@ -594,9 +602,11 @@ TrainSummary train_body(const YAML::Node& config, const std::vector<std::string>
     }
     try {
       optim.optimizer->step();
-    } catch (const c10::Error& error) {
-      // e.g. optim.lr=1e38: the step size overflows float. Some parameters may be updated.
-      const std::string what = error.what_without_backtrace();
+    } catch (const std::exception& error) {
+      // e.g. optim.lr=1e38: the step size overflows float (c10::report_overflow throws a plain
+      // std::runtime_error). Some parameters may be updated.
+      const auto* c10_error = dynamic_cast<const c10::Error*>(&error);
+      const std::string what = c10_error ? c10_error->what_without_backtrace() : error.what();
       on_nonfinite("the optimizer update failed (" + what.substr(0, what.find('\n')) + ")",
                    /*update_applied=*/true);
       continue;
@@ -619,13 +629,15 @@ TrainSummary train_body(const YAML::Node& config, const std::vector<std::string>
     logged["lr"] = lr;
     logged["grad_norm"] = grad_norm;
     logged["tokens_per_s"] = tokens_per_step / step_seconds;
-    logged["mfu"] = compute_mfu(flops_per_token, tokens_per_step / step_seconds, peak_flops * dist->world_size());
+    logged["mfu"] = compute_mfu(flops_per_token, tokens_per_step / step_seconds,
+                                peak_flops * dist->world_size());
     logged["step_ms"] = step_seconds * 1000.0;
     guard_state.add_metrics(logged);
     summary.train_loss = loss;
     if (state.step % log_every == 0 || state.step == max_steps) {
       logged["peak_rss_mib"] = peak_rss_mib();
-      if (dist->is_distributed()) logged["exposed_comm_ms"] = reducer.stats().last_exposed_comm_s * 1000;
+      if (dist->is_distributed())
+        logged["exposed_comm_ms"] = reducer.stats().last_exposed_comm_s * 1000;
       log_metrics(state.step, logged);
     }
     progress.update({state.step, summary.train_loss, lr, logged["tokens_per_s"], logged["mfu"]});
