@@ -12,10 +12,9 @@
 
 namespace attnlab {
 
+// A command's code; its summary and usage live in the catalog (command_catalog.h).
 struct Command {
-  std::string summary;  // from the catalog
   std::function<int(const CommandArgs&)> run;
-  std::string usage;  // from the catalog
 };
 
 // name -> command; the table lives in trainer/cli/command_table.cpp.

@@ -28,10 +28,9 @@ Registry<Command>& command_registry() {
     Registry<Command> r("command");
     const auto& catalog = command_catalog();
     for (const auto& name : catalog.names()) {
-      const CommandInfo& info = catalog.get(name);
       auto runner = runners.find(name);
       check_user(runner != runners.end(), "command '" + name + "' has no implementation");
-      r.add(name, {info.summary, runner->second, info.usage});
+      r.add(name, {runner->second});
     }
     return r;
   }();
