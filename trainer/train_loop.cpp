@@ -173,6 +173,7 @@ TrainSummary train_body(const YAML::Node& config, const std::vector<std::string>
 
   // Resume: model, optimizer, step, RNG states and sampler position from the latest checkpoint.
   TrainState state;
+  state.tokenizer = tokenizer.fingerprint();  // a checkpoint of another tokenizer is an error
   bool resumed = false;
   {
     // Every rank loads the same checkpoint file (rank 0 writes it; ranks share the run dir).
