@@ -17,7 +17,8 @@ if [[ ! -x "$binary" ]]; then
 fi
 work="$(mktemp -d "${TMPDIR:-/tmp}/attnlab_fuzz_readers.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
-cp -r "$here/corpus" "$work/corpus"
+mkdir -p "$work/corpus"
+cp -r "$here/corpus/." "$work/corpus/"
 # Leak checking is off: LibTorch keeps process-lifetime allocations. -rss_limit_mb catches an
 # input that makes a reader allocate far more than its size.
 ASAN_OPTIONS="detect_leaks=0:allocator_may_return_null=1" \
