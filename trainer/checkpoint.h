@@ -28,6 +28,8 @@
 #include <string>
 #include <vector>
 
+#include "common/error.h"
+
 namespace attnlab {
 
 struct TrainState {

@@ -2,6 +2,7 @@
 // writers: one byte naming the reader (0 shard, 1 checkpoint archive without its trailer,
 // 2 torch.save file), then the file. Run: build/fuzz_readers_make_seeds fuzz/readers/corpus
 #include <torch/torch.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>

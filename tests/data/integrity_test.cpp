@@ -7,6 +7,7 @@
 
 #include <cstring>
 #include <fstream>
+#include <iterator>
 
 #include "common/error.h"
 #include "data/corpus.h"

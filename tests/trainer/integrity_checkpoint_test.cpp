@@ -163,7 +163,6 @@ TEST(IntegrityCheckpoint, DeviceIsRejectedBeforeAnythingIsRead) {
 
 TEST(IntegrityCheckpoint, CheckpointTrailerIsCheckedBeforeTheFileIsRead) {
   TempDir dir;
-  TinyModel model;
   const std::string path = dir / "step_00000001.ckpt";
   write_bytes(path, std::string(100, 'x'));
   try {
