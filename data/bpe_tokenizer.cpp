@@ -103,6 +103,23 @@ class StderrToFile {
   int saved_ = -1;
 };
 
+// The sidecar's text for a model's bytes.
+std::string content_hash_line(const std::string& model) {
+  return "fnv64 " + Fnv64().update(model.data(), model.size()).hex() + "\n";
+}
+
+// Writes `data` to `path` through a temporary file and a rename, so readers never see a part.
+void write_atomically(const fs::path& path, const std::string& data) {
+  const fs::path tmp = path.string() + ".tmp" + std::to_string(::getpid());
+  {
+    std::ofstream out(tmp, std::ios::binary);
+    out.write(data.data(), static_cast<std::streamsize>(data.size()));
+    out.flush();
+    check_user(static_cast<bool>(out), "cannot write " + tmp.string());
+  }
+  fs::rename(tmp, path);
+}
+
 std::string tail_of_file(const fs::path& path, size_t max_bytes) {
   std::string text = fs::exists(path) ? read_file(path) : "";
   return text.size() > max_bytes ? text.substr(text.size() - max_bytes) : text;
@@ -202,18 +219,20 @@ std::unique_ptr<BpeTokenizer> BpeTokenizer::train_or_load(const std::vector<std:
   for (const auto& doc : documents) key.update(doc);
   const fs::path file =
       dir / ("bpe-" + std::to_string(options.vocab_size) + "-" + key.hex() + ".model");
-  if (fs::exists(file)) return std::make_unique<BpeTokenizer>(read_file(file), file.string());
+  const fs::path sidecar = file.string() + ".fnv64";
+  if (fs::exists(file) && fs::exists(sidecar)) {
+    const std::string model = read_file(file);
+    check_user(read_file(sidecar) == content_hash_line(model),
+               "tokenizer cache " + file.string() + " does not match its content hash in " +
+                   sidecar.string() + " (edited or damaged); delete both to retrain it");
+    return std::make_unique<BpeTokenizer>(model, file.string());
+  }
 
   fs::create_directories(dir);
   const std::string model = train(documents, options, dir);
-  const fs::path tmp = file.string() + ".tmp" + std::to_string(::getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary);
-    out.write(model.data(), static_cast<std::streamsize>(model.size()));
-    out.flush();
-    check_user(static_cast<bool>(out), "cannot write " + tmp.string());
-  }
-  fs::rename(tmp, file);  // atomic: concurrent ranks never see a half-written model
+  // Model first, hash last: a crash in between leaves a model without a hash, which is retrained.
+  write_atomically(file, model);
+  write_atomically(sidecar, content_hash_line(model));
   return std::make_unique<BpeTokenizer>(model, file.string());
 }
 

@@ -36,7 +36,9 @@ class BpeTokenizer : public Tokenizer {
                            const BpeTrainOptions& options, const std::filesystem::path& work_dir);
 
   // The cached model for these documents and options under `dir` (bpe-<vocab>-<hash>.model),
-  // trained and written atomically on first use.
+  // trained and written atomically on first use, with its content hash in a sidecar
+  // (<model>.fnv64). A model whose bytes no longer match the sidecar (edited or damaged) is a
+  // UserError naming it; a model without a sidecar (interrupted write, older attnlab) is retrained.
   static std::unique_ptr<BpeTokenizer> train_or_load(const std::vector<std::string>& documents,
                                                      const BpeTrainOptions& options,
                                                      const std::filesystem::path& dir);

@@ -10,6 +10,7 @@
 #include "common/config_access.h"
 #include "common/error.h"
 #include "data/data_cache.h"
+#include "data/hash.h"
 
 namespace attnlab {
 
@@ -131,6 +132,18 @@ CorpusSplit load_split(const CorpusSpec& spec, const fs::path& cache) {
   }
   check_user(!split.train.empty(), "data.corpus " + spec.key() + " leaves no training documents");
   return split;
+}
+
+uint64_t corpus_hash(const CorpusSpec& spec, const fs::path& cache) {
+  Fnv64 hash;
+  hash.update(spec.key());
+  for (const auto& name : spec.corpora) {
+    std::string dataset = name;
+    std::replace(dataset.begin(), dataset.end(), '_', '-');
+    hash.update(dataset).update(dataset_manifest(cache, dataset));
+  }
+  // 0 means "not recorded" in a shard header.
+  return hash.digest() == 0 ? 1 : hash.digest();
 }
 
 std::string strip_brown_tags(const std::string& tagged) {

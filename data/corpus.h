@@ -46,6 +46,12 @@ struct CorpusSplit {
 // corpus (at least one when f > 0 and n >= 2), so no document is in both splits.
 CorpusSplit load_split(const CorpusSpec& spec, const std::filesystem::path& cache);
 
+// Content hash of what `spec` selects: its settings and the SHA-256 manifests of the datasets its
+// corpora come from (corpus `moby_dick` is dataset `moby-dick`: underscores become dashes). No
+// corpus file is read, so it is cheap; token shards record it and are checked against it, and
+// the loaders check the files themselves against the manifests (ensure_dataset).
+uint64_t corpus_hash(const CorpusSpec& spec, const std::filesystem::path& cache);
+
 // Brown corpus markup -> plain text: "The/at jury/nn said/vbd" -> "The jury said".
 std::string strip_brown_tags(const std::string& tagged);
 

@@ -61,6 +61,7 @@ void write_meta(const fs::path& dir, const CorpusSpec& spec, const Tokenizer& to
   nlohmann::json meta;
   meta["corpora"] = spec.corpora;
   meta["settings"] = spec.key();
+  meta["corpus_hash"] = train.corpus_hash;
   meta["tokenizer"] = tokenizer.fingerprint();
   meta["vocab_size"] = tokenizer.vocab_size();
   for (const auto& [name, info] : {std::pair{"train", &train}, std::pair{"val", &val}}) {
@@ -111,6 +112,16 @@ PreparedData prepare_data(const YAML::Node& config) {
   const fs::path train_path = data.dir / "train.bin";
   const fs::path val_path = data.dir / "val.bin";
 
+  // What the shards must have been built from: this corpus (its files' manifests) and tokenizer.
+  const uint64_t corpus = corpus_hash(spec, cache);
+  ShardExpectation expect_train;
+  expect_train.fingerprint = tokenizer.fingerprint();
+  expect_train.vocab_size = static_cast<uint64_t>(tokenizer.vocab_size());
+  expect_train.corpus_hash = corpus;
+  expect_train.role = ShardRole::kTrain;
+  ShardExpectation expect_val = expect_train;
+  expect_val.role = ShardRole::kVal;
+
   const FileLock lock(data.dir.string() + ".lock");
   if (!fs::exists(train_path) || !fs::exists(val_path)) {
     const EncodedSplit train = encode_documents(get_split().train, tokenizer);
@@ -118,7 +129,10 @@ PreparedData prepare_data(const YAML::Node& config) {
     ShardInfo info;
     info.vocab_size = static_cast<uint64_t>(tokenizer.vocab_size());
     info.fingerprint = tokenizer.fingerprint();
+    info.corpus_hash = corpus;
     ShardInfo train_info = info, val_info = info;
+    train_info.role = ShardRole::kTrain;
+    val_info.role = ShardRole::kVal;
     train_info.utf8_bytes = train.utf8_bytes;
     train_info.document_count = get_split().train.size();
     val_info.utf8_bytes = val.utf8_bytes;
@@ -127,8 +141,8 @@ PreparedData prepare_data(const YAML::Node& config) {
     write_token_shard(train_path, train.tokens, train_info);
     data.built = true;
   }
-  data.train = TokenShard::open(train_path, tokenizer.fingerprint());
-  data.val = TokenShard::open(val_path, tokenizer.fingerprint());
+  data.train = TokenShard::open(train_path, expect_train);
+  data.val = TokenShard::open(val_path, expect_val);
   if (data.built) write_meta(data.dir, spec, tokenizer, data.train->info(), data.val->info());
   return data;
 }

@@ -22,6 +22,8 @@ constexpr size_t kPayloadCrcOffset = 48;
 constexpr size_t kHeaderCrcOffset = 52;
 constexpr size_t kFingerprintOffset = 56;
 constexpr size_t kFingerprintBytes = 64;
+constexpr size_t kRoleOffset = 120;
+constexpr size_t kCorpusHashOffset = 128;
 
 // zlib's crc32 takes 32-bit lengths: feed large buffers in chunks.
 uint32_t crc32_of(const unsigned char* data, size_t size) {
@@ -62,7 +64,35 @@ void write_all(int fd, const void* data, size_t size, const fs::path& path) {
   }
 }
 
+// The first token id in `payload` that is >= vocab_size, or -1 when all are in range.
+int64_t first_out_of_range(const unsigned char* payload, uint64_t count, uint32_t dtype_bytes,
+                           uint64_t vocab_size) {
+  for (uint64_t i = 0; i < count; ++i) {
+    const uint64_t id =
+        dtype_bytes == 2 ? get<uint16_t>(payload, i * 2) : get<uint32_t>(payload, i * 4);
+    if (id >= vocab_size) return static_cast<int64_t>(i);
+  }
+  return -1;
+}
+
+std::string hash_hex(uint64_t value) {
+  char buffer[17];
+  std::snprintf(buffer, sizeof(buffer), "%016llx", static_cast<unsigned long long>(value));
+  return buffer;
+}
+
 }  // namespace
+
+std::string shard_role_name(ShardRole role) {
+  switch (role) {
+    case ShardRole::kTrain:
+      return "train";
+    case ShardRole::kVal:
+      return "val";
+    default:
+      return "unspecified";
+  }
+}
 
 void write_token_shard(const fs::path& path, const std::vector<int32_t>& tokens, ShardInfo info) {
   check_user(info.fingerprint.size() < kFingerprintBytes,
@@ -93,6 +123,8 @@ void write_token_shard(const fs::path& path, const std::vector<int32_t>& tokens,
   put<uint64_t>(header, 40, info.vocab_size);
   put<uint32_t>(header, kPayloadCrcOffset, crc32_of(payload.data(), payload.size()));
   std::memcpy(header + kFingerprintOffset, info.fingerprint.data(), info.fingerprint.size());
+  put<uint32_t>(header, kRoleOffset, static_cast<uint32_t>(info.role));
+  put<uint64_t>(header, kCorpusHashOffset, info.corpus_hash);
   put<uint32_t>(header, kHeaderCrcOffset, header_crc(header));
 
   fs::create_directories(path.parent_path());
@@ -108,11 +140,21 @@ void write_token_shard(const fs::path& path, const std::vector<int32_t>& tokens,
 
 std::shared_ptr<const TokenShard> TokenShard::open(const fs::path& path,
                                                    const std::string& expected_fingerprint) {
+  ShardExpectation expected;
+  expected.fingerprint = expected_fingerprint;
+  return open(path, expected);
+}
+
+std::shared_ptr<const TokenShard> TokenShard::open(const fs::path& path,
+                                                   const ShardExpectation& expected) {
   const std::string name = path.string();
   const int fd = ::open(path.c_str(), O_RDONLY);
   check_user(fd >= 0, "cannot open token shard " + name + ": " + std::strerror(errno));
   struct stat st {};
-  ::fstat(fd, &st);
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    throw UserError("token shard " + name + " is not a regular file");
+  }
   const auto file_bytes = static_cast<size_t>(st.st_size);
   if (file_bytes < kShardHeaderBytes) {
     ::close(fd);
@@ -146,10 +188,23 @@ std::shared_ptr<const TokenShard> TokenShard::open(const fs::path& path,
   info.vocab_size = get<uint64_t>(header, 40);
   const char* fp = reinterpret_cast<const char*>(header + kFingerprintOffset);
   info.fingerprint.assign(fp, strnlen(fp, kFingerprintBytes));
+  info.role = static_cast<ShardRole>(get<uint32_t>(header, kRoleOffset));
+  info.corpus_hash = get<uint64_t>(header, kCorpusHashOffset);
   check_user(info.dtype_bytes == 2 || info.dtype_bytes == 4,
              "token shard " + name + " has dtype of " + std::to_string(info.dtype_bytes) +
                  " bytes, expected 2 or 4" + advice);
+  check_user(info.role == ShardRole::kUnspecified || info.role == ShardRole::kTrain ||
+                 info.role == ShardRole::kVal,
+             "token shard " + name + " has an unknown role " +
+                 std::to_string(static_cast<uint32_t>(info.role)) + advice);
 
+  // Compared in tokens, so a huge token_count cannot overflow the byte count.
+  const uint64_t payload_bytes = file_bytes - kShardHeaderBytes;
+  check_user(
+      payload_bytes % info.dtype_bytes == 0 && payload_bytes / info.dtype_bytes == info.token_count,
+      "token shard " + name + " is truncated or padded: " + std::to_string(file_bytes) +
+          " bytes, header promises " + std::to_string(info.token_count) + " tokens of " +
+          std::to_string(info.dtype_bytes) + " bytes" + advice);
   const size_t expected_bytes = kShardHeaderBytes + info.token_count * info.dtype_bytes;
   check_user(file_bytes == expected_bytes,
              "token shard " + name + " is truncated or padded: " + std::to_string(file_bytes) +
@@ -158,9 +213,30 @@ std::shared_ptr<const TokenShard> TokenShard::open(const fs::path& path,
   check_user(get<uint32_t>(header, kPayloadCrcOffset) ==
                  crc32_of(shard->payload_, file_bytes - kShardHeaderBytes),
              "token shard " + name + " is corrupted (payload checksum mismatch)" + advice);
-  check_user(expected_fingerprint.empty() || expected_fingerprint == info.fingerprint,
+  // Ids are checked once here, so every later read is an in-range embedding index.
+  check_user(info.vocab_size > 0 && (info.dtype_bytes == 4 || info.vocab_size <= 65536),
+             "token shard " + name + " has vocabulary size " + std::to_string(info.vocab_size) +
+                 ", which its " + std::to_string(info.dtype_bytes) + "-byte ids cannot hold" +
+                 advice);
+  const int64_t bad =
+      first_out_of_range(shard->payload_, info.token_count, info.dtype_bytes, info.vocab_size);
+  check_user(bad < 0, "token shard " + name + " holds token id " +
+                          std::to_string(bad < 0 ? 0 : shard->token(bad)) + " at position " +
+                          std::to_string(bad) + ", outside its vocabulary of " +
+                          std::to_string(info.vocab_size) + advice);
+  check_user(expected.fingerprint.empty() || expected.fingerprint == info.fingerprint,
              "token shard " + name + " was written by tokenizer '" + info.fingerprint +
-                 "' but the config's tokenizer is '" + expected_fingerprint + "'");
+                 "' but the config's tokenizer is '" + expected.fingerprint + "'");
+  check_user(expected.vocab_size == 0 || expected.vocab_size == info.vocab_size,
+             "token shard " + name + " has vocabulary size " + std::to_string(info.vocab_size) +
+                 " but the tokenizer has " + std::to_string(expected.vocab_size) + advice);
+  check_user(expected.role == ShardRole::kUnspecified || expected.role == info.role,
+             "token shard " + name + " holds the " + shard_role_name(info.role) +
+                 " split, expected the " + shard_role_name(expected.role) + " split" + advice);
+  check_user(expected.corpus_hash == 0 || expected.corpus_hash == info.corpus_hash,
+             "token shard " + name + " was built from corpus " + hash_hex(info.corpus_hash) +
+                 " but the configured corpus is " + hash_hex(expected.corpus_hash) +
+                 " (the corpus files changed)" + advice);
   return shard;
 }
 

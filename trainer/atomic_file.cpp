@@ -57,6 +57,11 @@ void write_file_atomic(const std::string& path, const std::string& data) {
 }
 
 std::string read_file_bytes(const std::string& path) {
+  // A device or FIFO (/dev/zero) would be read forever.
+  if (!std::filesystem::is_regular_file(path)) {
+    throw UserError(std::filesystem::exists(path) ? "'" + path + "' is not a regular file"
+                                                  : "cannot read file '" + path + "'");
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) throw UserError("cannot read file '" + path + "'");
   std::ostringstream buffer;

@@ -1,6 +1,9 @@
 // Implementation of checkpoint.h: archive layout, CRC trailer, atomic publish, retention, resume.
 #include "trainer/checkpoint.h"
 
+#include <caffe2/serialize/in_memory_adapter.h>
+#include <caffe2/serialize/inline_container.h>
+#include <sys/stat.h>
 #include <zlib.h>
 
 #include <algorithm>
@@ -29,6 +32,9 @@ std::string step_file_name(int64_t step) {
   std::snprintf(name, sizeof(name), "step_%08lld.ckpt", static_cast<long long>(step));
   return name;
 }
+
+// c10::Error's message carries a C++ backtrace after the first line.
+std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
 
 uint32_t crc_of(const char* data, size_t size) {
   return static_cast<uint32_t>(crc32_z(0L, reinterpret_cast<const Bytef*>(data), size));
@@ -63,20 +69,98 @@ size_t verified_archive_size(const std::string& path, const std::string& bytes) 
   return size;
 }
 
+// A checkpoint's bytes, after checking that `path` is a regular file whose trailer (magic, archive
+// size) fits its size, so a device, a huge foreign file or a truncated file is rejected before
+// anything is allocated.
+std::string read_checkpoint_bytes(const std::string& path) {
+  auto corrupt = [&](const std::string& why) {
+    return UserError("checkpoint '" + path + "' is corrupted or truncated (" + why +
+                     "); use an earlier checkpoint");
+  };
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) throw UserError("cannot read checkpoint '" + path + "'");
+  if (!S_ISREG(st.st_mode)) throw UserError("checkpoint '" + path + "' is not a regular file");
+  const auto file_size = static_cast<uint64_t>(st.st_size);
+  if (file_size < kTrailerSize) throw corrupt("only " + std::to_string(file_size) + " bytes");
+  std::ifstream in(path, std::ios::binary);
+  char t[kTrailerSize];
+  in.seekg(-static_cast<std::streamoff>(kTrailerSize), std::ios::end);
+  in.read(t, kTrailerSize);
+  if (!in) throw UserError("cannot read checkpoint '" + path + "'");
+  if (std::memcmp(t, kMagic, 8) != 0) throw corrupt("missing end marker");
+  uint64_t size = 0;
+  std::memcpy(&size, t + 8, 8);
+  if (size != file_size - kTrailerSize) throw corrupt("size mismatch");
+  return read_file_bytes(path);
+}
+
+// Every record of the archive's zip directory is no larger than the archive itself (records are
+// stored uncompressed), so a damaged size field cannot make the parser allocate gigabytes.
+void check_archive_records(const std::string& path, const char* data, size_t size) {
+  try {
+    caffe2::serialize::PyTorchStreamReader reader(
+        std::make_shared<caffe2::serialize::MemoryReadAdapter>(data, static_cast<off_t>(size)));
+    for (const auto& name : reader.getAllRecords()) {
+      const size_t record = reader.getRecordSize(name);
+      check_user(record <= size, "checkpoint '" + path + "' is damaged: record '" + name +
+                                     "' claims " + std::to_string(record) + " bytes in a " +
+                                     std::to_string(size) + "-byte archive");
+    }
+  } catch (const c10::Error& e) {
+    throw UserError("checkpoint '" + path +
+                    "' cannot be parsed: " + first_line(e.what_without_backtrace()));
+  }
+}
+
 // Reads and parses the archive of a checkpoint file.
 // Tensors are mapped to `device` (the model's device when resuming, CPU for export/init_from), so
 // a checkpoint written on a GPU loads on a CPU-only machine and vice versa.
 torch::serialize::InputArchive open_archive(const std::string& path,
                                             c10::optional<torch::Device> device) {
-  std::string bytes = read_file_bytes(path);
+  std::string bytes = read_checkpoint_bytes(path);
   size_t size = verified_archive_size(path, bytes);
+  check_archive_records(path, bytes.data(), size);
   torch::serialize::InputArchive archive;
   try {
     archive.load_from(bytes.data(), size, device);
   } catch (const c10::Error& e) {
-    throw UserError("checkpoint '" + path + "' cannot be parsed: " + e.what_without_backtrace());
+    throw UserError("checkpoint '" + path +
+                    "' cannot be parsed: " + first_line(e.what_without_backtrace()));
   }
   return archive;
+}
+
+// Runs `body` (which reads or applies a parsed archive) so that any failure is a UserError
+// naming the checkpoint: a CRC-valid file can still hold a damaged archive structure.
+template <typename Body>
+auto guarded(const std::string& path, Body body) -> decltype(body()) {
+  try {
+    return body();
+  } catch (const UserError&) {
+    throw;
+  } catch (const c10::Error& e) {
+    throw UserError("checkpoint '" + path +
+                    "' is damaged: " + first_line(e.what_without_backtrace()));
+  } catch (const std::bad_alloc&) {
+    throw UserError("checkpoint '" + path + "' is damaged: it asks for more memory than there is");
+  } catch (const std::exception& e) {
+    throw UserError("checkpoint '" + path + "' is damaged: " + first_line(e.what()));
+  }
+}
+
+// The model section's tensors, each checked to be a defined tensor.
+TensorMap read_model_tensors(torch::serialize::InputArchive& archive, const std::string& path) {
+  torch::serialize::InputArchive model_archive;
+  check_user(archive.try_read("model", model_archive),
+             "checkpoint '" + path + "' has no 'model' section");
+  TensorMap weights;
+  for (const auto& key : model_archive.keys()) {
+    torch::Tensor tensor;
+    check_user(model_archive.try_read(key, tensor) && tensor.defined(),
+               "checkpoint '" + path + "': model entry '" + key + "' is not a tensor");
+    weights[key] = tensor;
+  }
+  return weights;
 }
 
 torch::serialize::InputArchive sub_archive(torch::serialize::InputArchive& archive,
@@ -138,6 +222,7 @@ void restore_rng_states(torch::serialize::InputArchive& in, const std::string& p
 TrainState read_meta(torch::serialize::InputArchive& meta, std::string* config_yaml) {
   TrainState s;
   c10::IValue v;
+  if (meta.try_read("tokenizer", v)) s.tokenizer = v.toStringRef();
   meta.read("step", v);
   s.step = v.toInt();
   meta.read("best_val_loss", v);
@@ -278,6 +363,7 @@ std::string save_checkpoint(const std::string& run_dir, const torch::nn::Module&
   for (const auto& [k, v] : state.extra) extra.insert(k, v);
   meta.write("extra", c10::IValue(extra));
   meta.write("config_yaml", c10::IValue(config_yaml));
+  if (!state.tokenizer.empty()) meta.write("tokenizer", c10::IValue(state.tokenizer));
   archive.write("meta", meta);
 
   std::string bytes;
@@ -304,6 +390,15 @@ std::string save_checkpoint(const std::string& run_dir, const torch::nn::Module&
   }
   apply_retention(dir, options.keep_last);
   return file.string();
+}
+
+void check_checkpoint_tokenizer(const std::string& path, const std::string& recorded,
+                                const std::string& current) {
+  if (recorded.empty() || current.empty() || recorded == current) return;
+  throw TokenizerMismatch("checkpoint '" + path + "' was trained with tokenizer '" + recorded +
+                          "' but the config's tokenizer is '" + current +
+                          "' (a changed tokenizer cache or tokenizer.* setting); restore the "
+                          "tokenizer or start a new run");
 }
 
 namespace {
@@ -377,20 +472,24 @@ LoadedCheckpoint load_checkpoint(const std::string& path_or_dir, torch::nn::Modu
   }
   torch::serialize::InputArchive archive = open_archive(path, device);
   std::string config_yaml;
-  auto meta = sub_archive(archive, "meta", path);
-  TrainState loaded_state = read_meta(meta, &config_yaml);
-  TensorMap weights;
-  {
-    auto model_archive = sub_archive(archive, "model", path);
-    for (const auto& key : model_archive.keys()) model_archive.read(key, weights[key]);
-  }
-  try {
-    load_state_dict(model, weights, /*strict=*/true);
-  } catch (const UserError& e) {
-    throw UserError("checkpoint '" + path + "' does not fit the model: " + e.what());
-  }
+  // Everything is read and checked before the model, optimizer or RNG are touched.
+  TrainState loaded_state = guarded(path, [&] {
+    auto meta = sub_archive(archive, "meta", path);
+    return read_meta(meta, &config_yaml);
+  });
+  const std::string expected_tokenizer = state ? state->tokenizer : "";
+  check_checkpoint_tokenizer(path, loaded_state.tokenizer, expected_tokenizer);
+  if (loaded_state.tokenizer.empty()) loaded_state.tokenizer = expected_tokenizer;
+  TensorMap weights = guarded(path, [&] { return read_model_tensors(archive, path); });
+  guarded(path, [&] {
+    try {
+      load_state_dict(model, weights, /*strict=*/true);
+    } catch (const UserError& e) {
+      throw UserError("checkpoint '" + path + "' does not fit the model: " + e.what());
+    }
+  });
   if (optimizer) {
-    auto optim_archive = sub_archive(archive, "optimizer", path);
+    auto optim_archive = guarded(path, [&] { return sub_archive(archive, "optimizer", path); });
     try {
       if (has_hex_state_keys(optim_archive)) {
         auto* adamw = dynamic_cast<torch::optim::AdamW*>(optimizer);
@@ -402,16 +501,23 @@ LoadedCheckpoint load_checkpoint(const std::string& path_or_dir, torch::nn::Modu
       } else {
         optimizer->load(optim_archive);
       }
+    } catch (const UserError&) {
+      throw;
     } catch (const c10::Error& e) {
       throw UserError("checkpoint '" + path +
                       "': optimizer state does not fit the current "
                       "parameter groups (did freeze / lr_multipliers change?): " +
-                      e.what_without_backtrace());
+                      first_line(e.what_without_backtrace()));
+    } catch (const std::exception& e) {
+      throw UserError("checkpoint '" + path +
+                      "': optimizer state is damaged: " + first_line(e.what()));
     }
   }
   if (restore_rng) {
-    torch::serialize::InputArchive rng;
-    if (archive.try_read("rng", rng)) restore_rng_states(rng, path);
+    guarded(path, [&] {
+      torch::serialize::InputArchive rng;
+      if (archive.try_read("rng", rng)) restore_rng_states(rng, path);
+    });
   }
   if (state) *state = loaded_state;
   return {path, config_yaml};
@@ -434,26 +540,37 @@ std::optional<LoadedCheckpoint> resume_latest(const std::string& run_dir, torch:
   for (const auto& file : candidates) {
     try {
       return load_checkpoint(file, model, optimizer, state);
-    } catch (const UserError& e) {
-      std::cerr << "warning: skipping checkpoint: " << e.what() << "\n";
-      failures += std::string("\n  ") + e.what();
+    } catch (const TokenizerMismatch&) {
+      throw;  // every older checkpoint of the run shares the tokenizer
+    } catch (const std::exception& e) {
+      // Any failure (a damaged archive included) falls back to the previous checkpoint.
+      const bool user = dynamic_cast<const UserError*>(&e) != nullptr;
+      const std::string why = user ? std::string(e.what()) : first_line(e.what());
+      std::cerr << "warning: skipping checkpoint: " << why << "\n";
+      failures += "\n  " + why;
     }
   }
   throw UserError("no loadable checkpoint in '" + dir.string() + "':" + failures);
 }
 
-std::map<std::string, torch::Tensor> read_checkpoint_model_state(const std::string& path) {
+std::map<std::string, torch::Tensor> read_checkpoint_model_state(const std::string& path,
+                                                                 TrainState* state) {
   auto archive = open_archive(path, torch::Device(torch::kCPU));
-  auto model_archive = sub_archive(archive, "model", path);
-  std::map<std::string, torch::Tensor> weights;
-  for (const auto& key : model_archive.keys()) model_archive.read(key, weights[key]);
-  return weights;
+  return guarded(path, [&] {
+    if (state) {
+      auto meta = sub_archive(archive, "meta", path);
+      *state = read_meta(meta, nullptr);
+    }
+    return read_model_tensors(archive, path);
+  });
 }
 
 TrainState read_checkpoint_state(const std::string& path, std::string* config_yaml) {
   auto archive = open_archive(path, torch::Device(torch::kCPU));
-  auto meta = sub_archive(archive, "meta", path);
-  return read_meta(meta, config_yaml);
+  return guarded(path, [&] {
+    auto meta = sub_archive(archive, "meta", path);
+    return read_meta(meta, config_yaml);
+  });
 }
 
 std::optional<LoadedCheckpoint> resume_per_config(const YAML::Node& config,

@@ -7,9 +7,15 @@
 //
 // Crash safety: the file is written as `.tmp`, fsynced, renamed, the directory fsynced; only then
 // is `checkpoints/latest` (a one-line pointer) replaced the same way. A crash at any point leaves
-// the previous checkpoint and pointer valid. `checkpoints/best.ckpt` is a hard link (or copy) of
-// the lowest-val-loss checkpoint. keep_last K deletes older step files, never the one `latest`
-// names nor the one `best.ckpt` is.
+// the previous checkpoint and pointer valid.
+//
+// Loading checks the trailer (magic, size) before reading the file and the CRC and every archive
+// record's size before parsing, and turns any failure while parsing or applying the archive
+// (c10::Error, bad_alloc, ...) into a UserError naming the file, so resume falls back to the
+// previous checkpoint whatever is wrong with the newer one. A checkpoint records the tokenizer's
+// fingerprint; resuming or evaluating it with a different tokenizer is an error.
+// `checkpoints/best.ckpt` is a hard link (or copy) of the lowest-val-loss checkpoint. keep_last K
+// deletes older step files, never the one `latest` names nor the one `best.ckpt` is.
 //
 // No checkpoint with a NaN/Inf tensor is ever written: save_checkpoint scans the model and the
 // optimizer moments first and refuses (UserError naming the tensor) without touching the files.
@@ -27,6 +33,8 @@
 #include <string>
 #include <vector>
 
+#include "common/error.h"
+
 namespace attnlab {
 
 struct TrainState {
@@ -36,7 +44,21 @@ struct TrainState {
   std::string sampler_state;                 // the data sampler's serialised position/RNG
   std::string scheduler;                     // LrSchedule::describe(), for provenance
   std::map<std::string, std::string> extra;  // caller's RNG states etc. (e.g. "objective_rng")
+  // The tokenizer's fingerprint (Tokenizer::fingerprint()); empty when unknown (older
+  // checkpoints). Set it before load_checkpoint/resume to require a match.
+  std::string tokenizer;
 };
+
+// The checkpoint was written with another tokenizer: not a damaged file, so resume does not fall
+// back to an older checkpoint (they share the tokenizer) but stops with this error.
+class TokenizerMismatch : public UserError {
+ public:
+  using UserError::UserError;
+};
+
+// TokenizerMismatch when both fingerprints are known and differ.
+void check_checkpoint_tokenizer(const std::string& path, const std::string& recorded,
+                                const std::string& current);
 
 struct SaveOptions {
   int64_t keep_last = 0;  // 0 = keep every checkpoint
@@ -59,14 +81,15 @@ std::string save_checkpoint(const std::string& run_dir, const torch::nn::Module&
 // Loads a checkpoint (a file, or a run dir / checkpoints dir via resolve_checkpoint) into model
 // (strict), optimizer and state (either may be null) and restores the RNG states when
 // `restore_rng`. UserError naming the file when it is truncated, corrupted or does not fit the
-// model/optimizer.
+// model/optimizer (or is damaged in any other way). When `state` holds a tokenizer fingerprint,
+// a checkpoint recording another one is a TokenizerMismatch.
 LoadedCheckpoint load_checkpoint(const std::string& path_or_dir, torch::nn::Module& model,
                                  torch::optim::Optimizer* optimizer, TrainState* state,
                                  bool restore_rng = true);
 
 // run.resume=auto: loads the newest valid checkpoint of run_dir (`latest` first, then older step
-// files, warning on stderr about each one skipped as invalid). nullopt when there is none;
-// UserError when checkpoints exist but none is loadable.
+// files, warning on stderr about each one skipped for any load failure). nullopt when there is
+// none; UserError when checkpoints exist but none is loadable; TokenizerMismatch at once.
 std::optional<LoadedCheckpoint> resume_latest(const std::string& run_dir, torch::nn::Module& model,
                                               torch::optim::Optimizer* optimizer,
                                               TrainState* state);
@@ -89,8 +112,10 @@ std::vector<std::string> list_checkpoints(const std::string& run_dir);
 
 bool is_checkpoint_file(const std::string& path);
 
-// The model state_dict stored in a checkpoint (for init_from / export), without a model.
-std::map<std::string, torch::Tensor> read_checkpoint_model_state(const std::string& path);
+// The model state_dict stored in a checkpoint (for init_from / export), without a model; with
+// `state`, also its metadata. UserError naming the file for any damage.
+std::map<std::string, torch::Tensor> read_checkpoint_model_state(const std::string& path,
+                                                                 TrainState* state = nullptr);
 
 // Metadata only (step, best val loss, ... and config YAML) of a checkpoint.
 TrainState read_checkpoint_state(const std::string& path, std::string* config_yaml = nullptr);

@@ -48,6 +48,12 @@ MetricsLogger::MetricsLogger(const std::string& run_dir, std::optional<int64_t> 
         throw UserError("'" + jsonl_path_ + "' line " + std::to_string(line_no) +
                         " is not valid JSON");
       }
+      // A record the logger cannot have written is damage, not something to guess around.
+      const std::string where = "'" + jsonl_path_ + "' line " + std::to_string(line_no);
+      check_user(record.is_object(), where + " is not a JSON object: " + line);
+      check_user(!record.contains("step") || record["step"].is_number_integer(),
+                 where + ": 'step' must be an integer, got " +
+                     (record.contains("step") ? record["step"].dump() : std::string()));
       if (record.contains("step") && record["step"].get<int64_t>() > *resume_step) continue;
       records_.push_back(record);
       add_columns(record);

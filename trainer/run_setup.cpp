@@ -8,6 +8,7 @@
 
 #include "common/config_access.h"
 #include "common/error.h"
+#include "common/error_log.h"
 
 namespace attnlab {
 
@@ -85,6 +86,7 @@ LoadedRun load_run(const std::string& run_dir, const std::vector<std::string>& o
   // Through the config engine's loader, so a damaged or hostile config.yaml meets the same input
   // limits (size, depth, aliases) as any config file.
   YAML::Node saved = config::load_config_file(config_path.string()).content;
+  set_error_log_directory(run_dir);  // a failure's full report goes to the run's error.log
   LoadedRun run;
   run.config = config::apply_overrides(saved, overrides);
   configure_threads(run.config);
@@ -98,7 +100,10 @@ LoadedRun load_run(const std::string& run_dir, const std::vector<std::string>& o
     run.checkpoint_path = resolve_checkpoint(run_dir);
   else
     run.checkpoint_path = resolve_checkpoint(checkpoint);
-  load_state_dict(*run.model, read_checkpoint_model_state(run.checkpoint_path), /*strict=*/true);
+  TrainState recorded;
+  const TensorMap weights = read_checkpoint_model_state(run.checkpoint_path, &recorded);
+  check_checkpoint_tokenizer(run.checkpoint_path, recorded.tokenizer, run.tokenizer->fingerprint());
+  load_state_dict(*run.model, weights, /*strict=*/true);
   run.model->to(run.device);
   run.model->eval();
   return run;

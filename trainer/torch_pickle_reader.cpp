@@ -6,6 +6,8 @@
 #include <caffe2/serialize/inline_container.h>
 
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <memory>
 #include <sstream>
 #include <variant>
@@ -400,18 +402,57 @@ class Unpickler {
 
 using StorageBytes = std::map<std::string, torch::Tensor>;  // key -> 1-D tensor of its dtype
 
-torch::Tensor materialise(const TensorRef& ref, const StorageBytes& storages) {
-  const torch::Tensor& storage = storages.at(ref.storage.key);
-  return storage.as_strided(ref.size, ref.stride, ref.offset);
+// Nested dicts deeper than this are not a state_dict (and a memo reference can make a dict
+// contain itself).
+constexpr int kMaxDictDepth = 64;
+
+// The view a tensor description asks for, after checking that it lies inside its storage (the
+// description comes from the file, so it is not trusted).
+torch::Tensor materialise(const TensorRef& ref, const StorageBytes& storages,
+                          const std::string& file, const std::string& name) {
+  auto fail = [&](const std::string& why) {
+    return UserError("cannot read '" + file + "': tensor '" + name + "' " + why);
+  };
+  auto it = storages.find(ref.storage.key);
+  if (it == storages.end()) throw fail("refers to a missing storage");
+  const int64_t numel = it->second.numel();
+  if (ref.size.size() != ref.stride.size() || ref.size.size() > 64)
+    throw fail("has a malformed shape");
+  if (ref.offset < 0 || ref.offset > numel) throw fail("starts outside its storage");
+  int64_t last = ref.offset;  // the largest element index the view touches
+  bool empty = false;
+  for (size_t d = 0; d < ref.size.size(); ++d) {
+    if (ref.size[d] < 0 || ref.stride[d] < 0) throw fail("has a negative size or stride");
+    if (ref.size[d] == 0) empty = true;
+  }
+  if (!empty) {
+    for (size_t d = 0; d < ref.size.size(); ++d) {
+      const int64_t extent = ref.size[d] - 1;
+      if (ref.stride[d] != 0 && extent > (numel - last) / ref.stride[d])
+        throw fail("extends past its storage");
+      last += extent * ref.stride[d];
+    }
+    if (last >= numel) throw fail("extends past its storage");
+  }
+  return it->second.as_strided(ref.size, ref.stride, ref.offset);
 }
 
+// `entries_left` bounds the walk: memo references can share one dict many times over, which
+// would make a small file expand exponentially.
 void flatten(const ValuePtr& dict, const std::string& prefix, const StorageBytes& storages,
-             std::map<std::string, torch::Tensor>& out) {
+             const std::string& file, std::map<std::string, torch::Tensor>& out,
+             int64_t& entries_left, int depth = 0) {
+  check_user(depth < kMaxDictDepth, "cannot read '" + file + "': dicts nested deeper than " +
+                                        std::to_string(kMaxDictDepth) + " levels");
+  entries_left -= static_cast<int64_t>(dict->entries.size());
+  check_user(entries_left >= 0,
+             "cannot read '" + file + "': more dict entries than a state_dict of its size has");
   for (const auto& [key, value] : dict->entries) {
     std::string name = key->kind == Value::kInt ? std::to_string(key->i) : key->s;
     std::string full = prefix.empty() ? name : prefix + "." + name;
-    if (value->kind == Value::kTensor) out[full] = materialise(value->tensor, storages);
-    if (value->kind == Value::kDict) flatten(value, full, storages, out);
+    if (value->kind == Value::kTensor) out[full] = materialise(value->tensor, storages, file, full);
+    if (value->kind == Value::kDict)
+      flatten(value, full, storages, file, out, entries_left, depth + 1);
   }
 }
 
@@ -428,10 +469,13 @@ ValuePtr pick_state_dict(const ValuePtr& root) {
 
 torch::Tensor bytes_to_storage(const char* data, size_t nbytes, const StorageRef& ref,
                                const std::string& file) {
-  size_t expected = static_cast<size_t>(ref.numel) * c10::elementSize(ref.dtype);
-  check_user(nbytes >= expected, "cannot read '" + file + "': storage " + ref.key +
-                                     " is truncated (" + std::to_string(nbytes) + " of " +
-                                     std::to_string(expected) + " bytes)");
+  // Checked in elements before multiplying, so a huge or negative count from the file can
+  // neither overflow nor reach the allocator.
+  const size_t element = c10::elementSize(ref.dtype);
+  check_user(ref.numel >= 0 && static_cast<uint64_t>(ref.numel) <= nbytes / element,
+             "cannot read '" + file + "': storage " + ref.key + " is truncated (" +
+                 std::to_string(nbytes) + " bytes for " + std::to_string(ref.numel) + " elements)");
+  const size_t expected = static_cast<size_t>(ref.numel) * element;
   auto t = torch::empty({ref.numel}, torch::TensorOptions().dtype(ref.dtype));
   std::memcpy(t.data_ptr(), data, expected);
   return t;
@@ -442,6 +486,8 @@ std::map<std::string, torch::Tensor> read_zip(const std::string& path, const std
   try {
     std::istringstream stream(bytes);
     reader = std::make_unique<caffe2::serialize::PyTorchStreamReader>(&stream);
+    check_user(reader->hasRecord("data.pkl") && reader->getRecordSize("data.pkl") <= bytes.size(),
+               "cannot read '" + path + "': data.pkl is missing or larger than the file");
     auto [pickle_ptr, pickle_size] = reader->getRecord("data.pkl");
     const char* pickle = static_cast<const char*>(pickle_ptr.get());
     Unpickler unpickler(path, pickle, pickle_size, /*legacy=*/false);
@@ -450,11 +496,18 @@ std::map<std::string, torch::Tensor> read_zip(const std::string& path, const std
                "cannot read '" + path + "': the saved object is not a dict of tensors");
     StorageBytes storages;
     for (const auto& [key, ref] : unpickler.storages) {
+      // torch.save stores records uncompressed: a record larger than the file is damage, and
+      // must not be allocated.
+      check_user(
+          reader->hasRecord("data/" + key) && reader->getRecordSize("data/" + key) <= bytes.size(),
+          "cannot read '" + path + "': storage record data/" + key +
+              " is missing or larger than the file");
       auto [data, size] = reader->getRecord("data/" + key);
       storages[key] = bytes_to_storage(static_cast<const char*>(data.get()), size, ref, path);
     }
     std::map<std::string, torch::Tensor> out;
-    flatten(pick_state_dict(root), "", storages, out);
+    int64_t entries_left = static_cast<int64_t>(pickle_size) + 16;  // an entry takes >= 1 byte
+    flatten(pick_state_dict(root), "", storages, path, out, entries_left);
     return out;
   } catch (const c10::Error& e) {
     throw UserError("cannot read '" + path +
@@ -481,20 +534,34 @@ std::map<std::string, torch::Tensor> read_legacy(const std::string& path,
     int64_t numel = 0;
     std::memcpy(&numel, bytes.data() + pos, 8);
     pos += 8;
-    size_t nbytes = static_cast<size_t>(numel) * c10::elementSize(it->second.dtype);
-    check_user(pos + nbytes <= bytes.size(),
+    const size_t element = c10::elementSize(it->second.dtype);
+    check_user(numel >= 0 && static_cast<uint64_t>(numel) <= (bytes.size() - pos) / element,
                "cannot read '" + path + "': storage " + key->s + " is truncated");
+    const size_t nbytes = static_cast<size_t>(numel) * element;
     storages[key->s] = bytes_to_storage(bytes.data() + pos, nbytes, it->second, path);
     pos += nbytes;
   }
   std::map<std::string, torch::Tensor> out;
-  flatten(pick_state_dict(root), "", storages, out);
+  int64_t entries_left = static_cast<int64_t>(bytes.size()) + 16;  // an entry takes >= 1 byte
+  flatten(pick_state_dict(root), "", storages, path, out, entries_left);
   return out;
 }
 
 }  // namespace
 
 std::map<std::string, torch::Tensor> read_torch_save_file(const std::string& path) {
+  // The magic is checked on the first bytes before the file is read whole: `init_from=/dev/zero`
+  // or a large unrelated file must not be loaded into memory.
+  check_user(std::filesystem::is_regular_file(path),
+             "cannot read '" + path + "': not a regular file");
+  {
+    std::ifstream in(path, std::ios::binary);
+    char head[4] = {};
+    in.read(head, 4);
+    check_user(in.gcount() == 4, "cannot read '" + path + "': file is empty or truncated");
+    check_user(std::memcmp(head, "PK\x03\x04", 4) == 0 || static_cast<uint8_t>(head[0]) == 0x80,
+               "cannot read '" + path + "': not a torch.save file (neither zip nor legacy pickle)");
+  }
   std::string bytes = read_file_bytes(path);
   check_user(bytes.size() >= 4, "cannot read '" + path + "': file is empty or truncated");
   // Zip files start with "PK\3\4"; the legacy format starts with a pickle (0x80 PROTO).

@@ -363,6 +363,7 @@ TrainSummary train_body(const YAML::Node& config, const std::vector<std::string>
     grad_spikes.restore(
         from.extra.count("guard.grad_norm_window") ? from.extra.at("guard.grad_norm_window") : "");
   };
+  state.tokenizer = tokenizer.fingerprint();  // a checkpoint of another tokenizer is an error
   bool resumed = false;
   {
     // Every rank loads the same checkpoint file (rank 0 writes it; ranks share the run dir).

@@ -74,5 +74,8 @@ int main(int argc, char** argv) {
   } catch (const attnlab::UserError& error) {
     std::cerr << "error: " << error.what() << "\n";
     return attnlab::kUserErrorExitCode;
+  } catch (const std::exception& error) {  // never an abort, whatever the front end hits
+    std::cerr << "error: " << error.what() << "\n";
+    return 1;
   }
 }

@@ -1,13 +1,15 @@
 // libattnlab_runtime.so's entry points, called by the `attnlab` front end (apps/attnlab/main.cpp)
-// after it dlopens this library: parse the command line again, run the command from the command
-// table, and turn every error into one line and an exit code (2 for bad input, 1 otherwise).
+// after it dlopens this library: parse the command line again and run the command from the
+// command table inside the error boundary (trainer/cli/error_boundary.h), which turns every error
+// into one line and an exit code (2 for bad input, 1 otherwise) and writes the full report to the
+// run directory's error.log.
 #include <torch/torch.h>
 
 #include <cstdlib>
 #include <iostream>
 
-#include "common/error.h"
 #include "trainer/cli/command.h"
+#include "trainer/cli/error_boundary.h"
 
 #ifndef ATTNLAB_TORCH_CUDA_BUILD
 #define ATTNLAB_TORCH_CUDA_BUILD 0
@@ -32,27 +34,17 @@ void print_versions() {
   std::cout << "\n";
 }
 
-// c10::Error's what() carries a C++ backtrace; users get the message alone.
-std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
-
 }  // namespace
 
 extern "C" __attribute__((visibility("default"))) int attnlab_runtime_main(int argc, char** argv) {
-  try {
-    attnlab::CommandLine line = attnlab::parse_command_line(argc, argv);
-    if (line.version) {
-      print_versions();
-      return 0;
-    }
-    return attnlab::command_registry().get(line.command).run(line.args);
-  } catch (const attnlab::UserError& error) {
-    std::cerr << "error: " << error.what() << "\n";
-    return attnlab::kUserErrorExitCode;
-  } catch (const c10::Error& error) {
-    std::cerr << "error: " << first_line(error.what_without_backtrace()) << "\n";
-    return 1;
-  } catch (const std::exception& error) {
-    std::cerr << "error: " << first_line(error.what()) << "\n";
-    return 1;
-  }
+  return attnlab::run_with_error_boundary(
+      [&] {
+        attnlab::CommandLine line = attnlab::parse_command_line(argc, argv);
+        if (line.version) {
+          print_versions();
+          return 0;
+        }
+        return attnlab::command_registry().get(line.command).run(line.args);
+      },
+      argc, argv);
 }

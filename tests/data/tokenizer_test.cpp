@@ -97,8 +97,12 @@ TEST(BpeTokenizer, CachedModelIsReusedAndKeyedBySettings) {
   options.vocab_size = 400;
   const fs::path dir = test::temp_dir() / "bpe_b";
   const auto first = BpeTokenizer::train_or_load(texts, options, dir);
-  ASSERT_EQ(std::distance(fs::directory_iterator(dir), fs::directory_iterator()), 1);
-  const auto model_file = fs::directory_iterator(dir)->path();
+  // The model and its content-hash sidecar.
+  ASSERT_EQ(std::distance(fs::directory_iterator(dir), fs::directory_iterator()), 2);
+  fs::path model_file;
+  for (const auto& entry : fs::directory_iterator(dir))
+    if (entry.path().extension() == ".model") model_file = entry.path();
+  ASSERT_TRUE(fs::exists(model_file.string() + ".fnv64"));
   const auto written = fs::last_write_time(model_file);
   const auto second = BpeTokenizer::train_or_load(texts, options, dir);
   EXPECT_EQ(second->fingerprint(), first->fingerprint());
@@ -106,7 +110,7 @@ TEST(BpeTokenizer, CachedModelIsReusedAndKeyedBySettings) {
   options.vocab_size = 450;
   const auto third = BpeTokenizer::train_or_load(texts, options, dir);
   EXPECT_NE(third->fingerprint(), first->fingerprint());
-  EXPECT_EQ(std::distance(fs::directory_iterator(dir), fs::directory_iterator()), 2);
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir), fs::directory_iterator()), 4);
 }
 
 TEST(BpeTokenizer, LoadedThroughTheRegistryTrainsOnTheTrainingSplit) {

@@ -1,5 +1,5 @@
-// The project environment's Python (ATTNLAB_PYTHON: .venv/bin/python, set by CMake) for the
-// parity references and plot checks. Parity tests never skip: when that Python cannot import
+// The project environment's Python ($ATTNLAB_PYTHON, else .venv/bin/python as CMake recorded it in
+// common/subprocess.cpp) for the parity references and plot checks. Parity tests never skip: when that Python cannot import
 // torch (or matplotlib), the test fails with REQUIRE_PYTHON_WITH / python_has's message.
 #pragma once
 
@@ -7,9 +7,11 @@
 #include <map>
 #include <string>
 
+#include "common/subprocess.h"
+
 namespace attnlab::testing {
 
-inline std::string project_python() { return ATTNLAB_PYTHON; }
+using ::attnlab::project_python;
 
 // True when the project Python can import `module` (checked once per module).
 inline bool python_has(const std::string& module) {

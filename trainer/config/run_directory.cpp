@@ -12,6 +12,7 @@
 #include <fstream>
 
 #include "common/error.h"
+#include "common/error_log.h"
 #include "trainer/config/interpolation.h"
 #include "trainer/config/yaml_io.h"
 #include "trainer/config/yaml_tree.h"
@@ -191,6 +192,7 @@ RunDirectory prepare_run_directory(const YAML::Node& resolved_config,
   write_file(dir / "overrides.yaml", overrides.empty() ? "[]\n" : std::string(list.c_str()) + "\n");
   write_file(dir / "command.txt", shell_join(argv) + "\n");
   record_git_state(dir, source_dir);
+  set_error_log_directory(run.path);  // a later failure's full report goes to its error.log
   return run;
 }
 
