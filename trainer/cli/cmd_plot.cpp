@@ -1,5 +1,6 @@
-// `attnlab plot run_dir=<dir> [out=<png>] [python=<path>]`: draws train/val loss and the
-// learning rate against step from <run_dir>/metrics.jsonl into loss.png by running
+// `attnlab plot run_dir=<dir> [out=<png>] [python=<path>] [series_json=<path>]`: draws train/val
+// loss, the loss terms and the learning rate against step from <run_dir>/metrics.jsonl into
+// loss.png (series_json: also write the plotted series as JSON, for tests) by running
 // scripts/plot_metrics.py (matplotlib, Agg backend). Plotting is optional tooling: training never
 // depends on Python. The script is found via $ATTNLAB_SCRIPTS_DIR, then scripts/ in a parent of
 // the executable's directory (build dirs live inside the repo), then ./scripts.
@@ -55,7 +56,7 @@ int run_process(const std::vector<std::string>& argv) {
 }  // namespace
 
 int run_plot_command(const CommandArgs& args) {
-  CommandOptions options("plot", args.overrides, {"run_dir", "out", "python"});
+  CommandOptions options("plot", args.overrides, {"run_dir", "out", "python", "series_json"});
   const std::string run_dir = options.get("run_dir");
   const fs::path metrics = fs::path(run_dir) / "metrics.jsonl";
   check_user(fs::exists(metrics) && fs::file_size(metrics) > 0,
@@ -65,7 +66,12 @@ int run_plot_command(const CommandArgs& args) {
              "attnlab plot: Python interpreter '" + python +
                  "' not found; run scripts/setup.sh (it creates .venv) or pass python=<path>");
   const std::string out = options.get_or("out", (fs::path(run_dir) / "loss.png").string());
-  int rc = run_process({python, find_script(), run_dir, out});
+  std::vector<std::string> argv = {python, find_script(), run_dir, out};
+  if (options.has("series_json")) {
+    argv.push_back("--series-json");
+    argv.push_back(options.get("series_json"));
+  }
+  int rc = run_process(argv);
   check_user(rc != 3, "attnlab plot: matplotlib is not installed for " + python +
                           " (scripts/setup.sh installs it into .venv)");
   check_user(rc != 4, "attnlab plot: '" + metrics.string() + "' holds no loss or lr values");
