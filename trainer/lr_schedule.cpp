@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iostream>
 #include <sstream>
 
 #include "common/config_access.h"
@@ -108,9 +109,19 @@ ScheduleSpec ScheduleSpec::from_config(const YAML::Node& config) {
              "config key 'trainer.max_steps' (or scheduler.max_steps): expected "
              "a positive step count, got " +
                  shown(s.max_steps));
-  check_user(s.warmup_steps >= 0 && s.warmup_steps <= s.max_steps,
-             "config key 'scheduler.warmup_steps': expected 0 <= warmup_steps <= max_steps (" +
-                 shown(s.max_steps) + "), got " + shown(s.warmup_steps));
+  check_user(s.warmup_steps >= 0, "config key 'scheduler.warmup_steps': expected a step count "
+                                   ">= 0, got " + shown(s.warmup_steps));
+  if (s.warmup_steps > s.max_steps) {
+    // A short run (a smoke test, experiment=tiny) with the default warmup: warm up over the whole
+    // run rather than refuse it. Said once per process.
+    static bool warned = false;
+    if (!warned)
+      std::cerr << "warning: scheduler.warmup_steps=" << s.warmup_steps
+                << " is longer than the run (" << s.max_steps << " steps); warming up over all "
+                << s.max_steps << " steps\n";
+    warned = true;
+    s.warmup_steps = s.max_steps;
+  }
   check_user(s.min_lr_ratio >= 0.0 && s.min_lr_ratio <= 1.0,
              "config key 'scheduler.min_lr_ratio': expected a value in [0, 1], got " +
                  shown(s.min_lr_ratio));

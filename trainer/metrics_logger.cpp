@@ -28,7 +28,12 @@ std::string csv_cell(const nlohmann::json& value) {
 
 }  // namespace
 
-MetricsLogger::MetricsLogger(const std::string& run_dir, std::optional<int64_t> resume_step)
+std::string tensorboard_dir(const std::string& run_dir) {
+  return (fs::path(run_dir) / "tensorboard").string();
+}
+
+MetricsLogger::MetricsLogger(const std::string& run_dir, std::optional<int64_t> resume_step,
+                             bool tensorboard)
     : jsonl_path_((fs::path(run_dir) / "metrics.jsonl").string()),
       csv_path_((fs::path(run_dir) / "metrics.csv").string()) {
   fs::create_directories(run_dir);
@@ -64,6 +69,35 @@ MetricsLogger::MetricsLogger(const std::string& run_dir, std::optional<int64_t> 
   jsonl_.open(jsonl_path_, std::ios::app);
   csv_.open(csv_path_, std::ios::app);
   check_user(jsonl_.good() && csv_.good(), "cannot write metrics files in '" + run_dir + "'");
+  if (tensorboard) {
+    tensorboard_.emplace(tensorboard_dir(run_dir));
+    tensorboard_->add_session_start(resume_step ? *resume_step + 1 : 0);
+    tensorboard_->flush();
+  }
+}
+
+MetricsLogger::~MetricsLogger() = default;  // the writer flushes and closes its file
+
+void MetricsLogger::log_text(const std::string& tag, const std::string& text, int64_t step) {
+  if (!tensorboard_) return;
+  tensorboard_->add_text(tag, text, step);
+  tensorboard_->flush();
+}
+
+void MetricsLogger::log_hparams(const std::map<std::string, HParamValue>& hparams,
+                                const std::vector<std::string>& metric_tags) {
+  if (!tensorboard_ || hparams_written_) return;
+  tensorboard_->add_hparams(hparams, metric_tags);
+  tensorboard_->flush();
+  hparams_written_ = true;
+}
+
+void MetricsLogger::finish(bool success) {
+  if (!tensorboard_ || finished_) return;
+  finished_ = true;
+  // Per run, not per file: a resumed run ends the session an earlier file started.
+  tensorboard_->add_hparams_end(success ? HParamsStatus::kSuccess : HParamsStatus::kFailure);
+  tensorboard_->flush();
 }
 
 bool MetricsLogger::add_columns(const nlohmann::json& record) {
@@ -111,6 +145,17 @@ void MetricsLogger::log(const nlohmann::json& record) {
   check_user(record.is_object() && record.contains("step") && record["step"].is_number_integer(),
              "metrics record needs an integer 'step': " + record.dump());
   records_.push_back(record);
+  if (tensorboard_) {
+    const int64_t step = record["step"].get<int64_t>();
+    for (const auto& item : record.items()) {
+      if (item.key() == "step") continue;
+      if (item.value().is_number())
+        tensorboard_->add_scalar(item.key(), item.value().get<double>(), step);
+      else if (item.value().is_string())
+        tensorboard_->add_text(item.key(), item.value().get<std::string>(), step);
+    }
+    tensorboard_->flush();
+  }
   jsonl_ << record.dump() << "\n";
   jsonl_.flush();
   if (add_columns(record)) {

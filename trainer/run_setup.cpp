@@ -77,6 +77,14 @@ Gpt build_model(const YAML::Node& config, int64_t vocab_size) {
 
 namespace attnlab {
 
+std::string choose_checkpoint(const std::string& run_dir, const std::string& which) {
+  namespace fs = std::filesystem;
+  const fs::path best = fs::path(checkpoint_dir(run_dir)) / "best.ckpt";
+  if (which == "best" && fs::is_directory(run_dir) && fs::exists(best)) return best.string();
+  if (which == "best" || which == "latest") return resolve_checkpoint(run_dir);
+  return resolve_checkpoint(which);
+}
+
 LoadedRun load_run(const std::string& run_dir, const std::vector<std::string>& overrides,
                    const std::string& checkpoint) {
   namespace fs = std::filesystem;
@@ -93,13 +101,7 @@ LoadedRun load_run(const std::string& run_dir, const std::vector<std::string>& o
   run.device = device_from_config(run.config);
   run.tokenizer = std::shared_ptr<const Tokenizer>(load_tokenizer(run.config));
   run.model = build_model(run.config, run.tokenizer->vocab_size());
-  const fs::path best = fs::path(checkpoint_dir(run_dir)) / "best.ckpt";
-  if (checkpoint == "best" && fs::exists(best))
-    run.checkpoint_path = best.string();
-  else if (checkpoint == "best" || checkpoint == "latest")
-    run.checkpoint_path = resolve_checkpoint(run_dir);
-  else
-    run.checkpoint_path = resolve_checkpoint(checkpoint);
+  run.checkpoint_path = choose_checkpoint(run_dir, checkpoint);
   TrainState recorded;
   const TensorMap weights = read_checkpoint_model_state(run.checkpoint_path, &recorded);
   check_checkpoint_tokenizer(run.checkpoint_path, recorded.tokenizer, run.tokenizer->fingerprint());

@@ -43,6 +43,10 @@ struct LoadedRun {
   std::string checkpoint_path;
 };
 
+// The checkpoint `eval`, `sample` and `export` use (their `checkpoint=` option): "best" (the
+// run's best.ckpt, else its latest), "latest", or a checkpoint file or run directory path.
+std::string choose_checkpoint(const std::string& run_dir, const std::string& which);
+
 LoadedRun load_run(const std::string& run_dir, const std::vector<std::string>& overrides,
                    const std::string& checkpoint = "best");
 

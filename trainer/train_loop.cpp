@@ -11,11 +11,14 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <unistd.h>
+
 #include <chrono>
 #include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <iostream>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -55,7 +58,18 @@ namespace {
 
 std::atomic<int> received_stop_signal{0};
 static_assert(std::atomic<int>::is_always_lock_free, "signal flag must be lock-free");
-extern "C" void on_stop_signal(int signal_number) { received_stop_signal.store(signal_number); }
+// The first signal asks for a clean stop; a second one (Ctrl-C again) exits at once, with no
+// checkpoint, as a user who presses it twice expects. Only async-signal-safe calls here.
+extern "C" void on_stop_signal(int signal_number) {
+  if (received_stop_signal.exchange(signal_number) != 0) {
+    static const char message[] = "\nsecond stop signal: exiting now, without a checkpoint\n";
+    (void)!write(STDERR_FILENO, message, sizeof(message) - 1);
+    _exit(signal_number == SIGINT ? 130 : 143);
+  }
+  static const char message[] =
+      "\nstopping after this step with a checkpoint (send the signal again to exit at once)\n";
+  (void)!write(STDERR_FILENO, message, sizeof(message) - 1);
+}
 
 // While training runs, SIGINT, SIGTERM and SIGHUP only set a flag: the loop stops at the end of
 // the step with a checkpoint. The previous handlers come back when training returns.
@@ -285,6 +299,30 @@ int exit_code_for(const TrainSummary& summary) {
 
 namespace {
 
+// The run's hyperparameters for TensorBoard's HParams tab: its command-line overrides
+// (`optim.lr=3e-4` -> "optim.lr": 0.0003), which in a sweep are exactly what varies.
+std::map<std::string, HParamValue> hparams_from_overrides(
+    const std::vector<std::string>& overrides) {
+  std::map<std::string, HParamValue> hparams;
+  for (const std::string& item : overrides) {
+    const size_t eq = item.find('=');
+    if (eq == std::string::npos) continue;
+    std::string key = item.substr(0, eq);
+    const std::string value = item.substr(eq + 1);
+    while (!key.empty() && (key[0] == '+' || key[0] == '~')) key.erase(0, 1);
+    if (key.empty()) continue;
+    char* end = nullptr;
+    const double number = std::strtod(value.c_str(), &end);
+    if (!value.empty() && end == value.c_str() + value.size() && std::isfinite(number))
+      hparams.emplace(key, number);
+    else if (value == "true" || value == "false")
+      hparams.emplace(key, value == "true");
+    else
+      hparams.emplace(key, value);
+  }
+  return hparams;
+}
+
 TrainSummary train_body(const YAML::Node& config, const std::vector<std::string>& overrides,
                         const std::vector<std::string>& argv,
                         const std::shared_ptr<DistributedContext>& dist) {
@@ -391,6 +429,27 @@ TrainSummary train_body(const YAML::Node& config, const std::vector<std::string>
     }
   }
 
+  // A finished run (its last checkpoint at max_steps and its result.json written) run again with
+  // the same command: report its result; nothing is trained, evaluated, logged or rewritten.
+  const std::filesystem::path result_path = std::filesystem::path(run_dir) / "result.json";
+  if (resumed && state.step >= max_steps && std::filesystem::exists(result_path)) {
+    TrainSummary done;
+    try {
+      const nlohmann::json result = nlohmann::json::parse(read_file_bytes(result_path.string()));
+      done.run_dir = run_dir;
+      done.step = result.at("step").get<int64_t>();
+      done.train_loss = result.at("train_loss").get<double>();
+      done.val_loss = result.at("val_loss").get<double>();
+      done.val_perplexity = result.at("val_perplexity").get<double>();
+      done.val_bits_per_byte = result.at("val_bits_per_byte").get<double>();
+      done.tokens_per_second = result.at("tokens_per_s").get<double>();
+      done.already_finished = true;
+    } catch (const std::exception&) {
+      done.already_finished = false;  // unreadable: finish the run again (rewrites it)
+    }
+    if (done.already_finished && done.step == state.step) return done;
+  }
+
   // Validated: from here on the run directory is written.
   if (is_main) {
     config::prepare_run_directory(config, overrides, argv);
@@ -398,8 +457,14 @@ TrainSummary train_body(const YAML::Node& config, const std::vector<std::string>
   }
 
   std::optional<MetricsLogger> metrics;
-  if (is_main)
-    metrics.emplace(run_dir, resumed ? std::optional<int64_t>(state.step) : std::nullopt);
+  const bool tensorboard = cfg::get_or<bool>(config, "trainer.tensorboard", true);
+  if (is_main) {
+    metrics.emplace(run_dir, resumed ? std::optional<int64_t>(state.step) : std::nullopt,
+                    tensorboard);
+    metrics->log_text("config", "```\n" + config::to_yaml(config) + "\n```", state.step);
+    metrics->log_hparams(hparams_from_overrides(overrides),
+                         {"val/loss", "val/perplexity", "train/loss"});
+  }
   auto log_metrics = [&](int64_t step, const std::map<std::string, double>& values) {
     if (!metrics) return;
     nlohmann::json record = {{"step", step}};
@@ -492,7 +557,7 @@ TrainSummary train_body(const YAML::Node& config, const std::vector<std::string>
     state = restored;
     if (metrics) {
       metrics.reset();  // drops the records logged after the checkpoint, as on resume
-      metrics.emplace(run_dir, state.step);
+      metrics.emplace(run_dir, state.step, tensorboard);
     }
     warn("step " + std::to_string(step) + ": " + fault + "; rolled back to " + loaded->path +
          " (step " + std::to_string(state.step) + "), LR scale now " +
@@ -681,6 +746,7 @@ TrainSummary train_body(const YAML::Node& config, const std::vector<std::string>
   }
   summary.step = state.step;
   summary.tokens_per_second = seconds_done > 0 ? tokens_done / seconds_done : 0.0;
+  if (metrics) metrics->finish(!summary.interrupted);
   // result.json marks a finished run (sweeps skip jobs that have one).
   if (is_main && !summary.interrupted)
     write_file_atomic(run_dir + "/result.json", summary_to_json(summary).dump(2) + "\n");

@@ -27,6 +27,7 @@ struct TrainSummary {
   double tokens_per_second = 0.0; // mean over the steps run by this process
   bool interrupted = false;       // stopped by a signal before max_steps
   int stop_signal = 0;            // SIGINT, SIGTERM or SIGHUP when one stopped this process
+  bool already_finished = false;  // the run had finished before: its result.json, nothing run
 };
 
 // The exit code of `attnlab train` after a signal stop: 128 + 2 (SIGINT) = 130, or 143 for

@@ -11,6 +11,7 @@
 #include <limits.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <iostream>
 
@@ -20,6 +21,7 @@
 #include "trainer/cli/front/command_catalog.h"
 #include "trainer/cli/front/command_line.h"
 #include "trainer/cli/front/help.h"
+#include "trainer/config/suggestions.h"
 
 namespace {
 
@@ -61,7 +63,15 @@ int run(int argc, char** argv) {
     std::cout << attnlab::command_help(line.command);
     return 0;
   }
-  attnlab::command_catalog().get(line.command);  // an unknown command fails before LibTorch loads
+  // An unknown command fails before LibTorch loads, with the closest command when there is one.
+  const std::vector<std::string> commands = attnlab::command_catalog().names();
+  if (std::find(commands.begin(), commands.end(), line.command) == commands.end()) {
+    std::string list;
+    for (const auto& name : commands) list += (list.empty() ? "" : ", ") + name;
+    throw attnlab::UserError("unknown command '" + line.command + "'" +
+                             attnlab::config::did_you_mean(line.command, commands) + "; available: " +
+                             list);
+  }
   return run_in_runtime(argc, argv);
 }
 

@@ -66,6 +66,24 @@ TEST_F(Cli, HelpListsCommandsAndGroups) {
       << command.output;
 }
 
+// `attnlab <command> --help` lists the command's own keys with their defaults; an unknown
+// command gets the closest name.
+TEST_F(Cli, CommandHelpListsItsKeysAndUnknownCommandsGetASuggestion) {
+  Result sample = run_cli("sample --help");
+  EXPECT_EQ(sample.exit_code, 0) << sample.output;
+  for (std::string fragment : {"prompt=", "max_new_tokens=", "default 200", "top_k=",
+                               "checkpoint=WHICH", "default best"})
+    EXPECT_NE(sample.output.find(fragment), std::string::npos) << fragment << "\n" << sample.output;
+  Result eval = run_cli("eval --help");
+  EXPECT_NE(eval.output.find("eval.seq_lens="), std::string::npos) << eval.output;
+  Result export_help = run_cli("export --help");
+  EXPECT_NE(export_help.output.find("out=FILE"), std::string::npos) << export_help.output;
+  Result typo = run_cli("evl run_dir=x");
+  EXPECT_EQ(typo.exit_code, 2) << typo.output;
+  EXPECT_NE(typo.output.find("unknown command 'evl' (did you mean eval?)"), std::string::npos)
+      << typo.output;
+}
+
 TEST_F(Cli, MultirunListsJobs) {
   Result r = run_cli("config -m" + dir_ + "seed=1,2 'attention=glob(mha)'");
   EXPECT_EQ(r.exit_code, 0) << r.output;

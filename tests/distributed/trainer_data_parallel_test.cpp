@@ -4,10 +4,16 @@
 // halted at step 8 and resumed ends bitwise equal to the uninterrupted 2-rank run over
 // dist.backend=gloo (a 2-rank sum is a + b on either backend). All compare the runs' final
 // checkpoints and metrics.jsonl. A 2-rank masked-diffusion run (per-rank noise
-// generators) also resumes bitwise.
+// generators) also resumes bitwise. When `mpirun` is killed with SIGKILL, the ranks stop within a
+// fraction of a second and write nothing more into the run directory.
 #include <gtest/gtest.h>
 
+#include <signal.h>
+
+#include <chrono>
 #include <filesystem>
+#include <fstream>
+#include <thread>
 
 #include "tests/distributed/mpi_launch.h"
 #include "tests/distributed/run_metrics.h"
@@ -146,6 +152,54 @@ TEST_F(TrainerDataParallel, TwoRankDiffusionRunResumesBitwise) {
   for (const auto& [name, tensor] : params_straight)
     EXPECT_TRUE(torch::equal(params_resumed.at(name), tensor)) << name;
   for (const auto& dir : {straight, resumed}) fs::remove_all(dir);
+}
+
+
+// Every path under `dir` with its size: what the run directory holds at one moment.
+std::map<std::string, uintmax_t> snapshot(const fs::path& dir) {
+  std::map<std::string, uintmax_t> files;
+  for (const auto& entry : fs::recursive_directory_iterator(dir))
+    if (entry.is_regular_file()) files[entry.path().string()] = entry.file_size();
+  return files;
+}
+
+// Processes whose command line mentions `needle` (the run directory: the ranks and mpirun).
+int processes_mentioning(const std::string& needle) {
+  // "[/]tmp/..." matches the path but not the shell that runs pgrep with this pattern.
+  const std::string pattern = "[" + needle.substr(0, 1) + "]" + needle.substr(1);
+  const auto result = testing::run_command("pgrep -f -c -- '" + pattern + "'");
+  return std::atoi(result.output.c_str());
+}
+
+TEST_F(TrainerDataParallel, RanksStopWithoutWritingWhenTheLauncherIsKilled) {
+  const fs::path run = scratch("launcher_killed");
+  // A long run that checkpoints every step, in the background; its PID is mpirun's.
+  const std::string command = "OMP_WAIT_POLICY=passive " + testing::mpirun_env() +
+                              testing::mpirun_prefix(2) + kAttnlab + " train " +
+                              overrides(run, kPerRankBatch, "trainer.checkpoint_every=1", 100000) +
+                              " > " + (run.string() + ".log") + " 2>&1 & echo $!";
+  fs::create_directories(run.parent_path());
+  const auto started = testing::run_command(command);
+  const pid_t mpirun = std::atoi(started.output.c_str());
+  ASSERT_GT(mpirun, 0) << started.output;
+  // Wait (at most 120 s) until training is under way: a few checkpoints written.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (std::chrono::steady_clock::now() < deadline &&
+         (!fs::exists(run / "checkpoints") || list_checkpoints(run.string()).size() < 2 ||
+          !fs::exists(run / "checkpoints" / "step_00000003.ckpt")))
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ASSERT_TRUE(fs::exists(run / "checkpoints" / "step_00000003.ckpt"))
+      << "training did not start; log: " << testing::run_command("cat " + run.string() + ".log").output;
+  ASSERT_EQ(kill(mpirun, SIGKILL), 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // the watchdog polls every 0.1 s
+  const auto after_kill = snapshot(run);
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+  EXPECT_EQ(processes_mentioning(run.string()), 0) << "ranks still running after their launcher died";
+  EXPECT_EQ(snapshot(run), after_kill) << "the run directory changed after the launcher died";
+  std::ifstream log(run.string() + ".log");
+  const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("the launcher (pid"), std::string::npos) << text;
+  testing::run_command("pkill -9 -f -- '" + run.string() + "'");  // never leave ranks behind
 }
 
 }  // namespace

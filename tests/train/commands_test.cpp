@@ -1,6 +1,9 @@
 // The run-level commands end to end through the real `attnlab` binary: train a tiny model, then
 // eval (at two lengths, one beyond training), sample (autoregressive with a KV cache), and a
-// masked-diffusion fine-tune from the AR run (AR -> dLM via init_from) sampled block-wise.
+// masked-diffusion fine-tune from the AR run (AR -> dLM via init_from) sampled block-wise. The run's
+// TensorBoard events, read back with the real `tensorboard` package, equal its metrics.jsonl; a
+// finished run run again reports its result and writes nothing; --dry-run writes nothing; every
+// shipped experiment file trains.
 #include <gtest/gtest.h>
 
 #include <array>
@@ -9,9 +12,11 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <string>
 
 #include "tests/support/attnlab_command.h"
+#include "tests/support/python.h"
 
 namespace fs = std::filesystem;
 
@@ -24,6 +29,25 @@ const std::string kTiny =
     " model.d_model=32 model.n_layers=2 model.n_heads=2 data.seq_len=32 data.batch_size=4"
     " data.max_documents=20 trainer.eval_batches=2 trainer.threads=1 trainer.progress=none"
     " scheduler.warmup_steps=2";
+
+std::string file_text(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// What TensorBoard reads back from <log_dir> (scripts/read_tensorboard.py's JSON).
+nlohmann::json read_tensorboard(const fs::path& log_dir) {
+  const std::string command = "'" + attnlab::project_python() + "' '" +
+                              std::string(ATTNLAB_SOURCE_DIR) + "/scripts/read_tensorboard.py' '" +
+                              log_dir.string() + "'";
+  std::string out;
+  FILE* pipe = popen(command.c_str(), "r");
+  std::array<char, 4096> buffer{};
+  while (pipe && fgets(buffer.data(), buffer.size(), pipe)) out += buffer.data();
+  const int status = pipe ? pclose(pipe) : -1;
+  EXPECT_EQ(status, 0) << out;
+  return nlohmann::json::parse(out);
+}
 
 }  // namespace
 
@@ -39,6 +63,48 @@ TEST(Commands, TrainEvalSampleAndDiffusionFineTune) {
   EXPECT_TRUE(fs::exists(fs::path(ar) / "result.json"));
   EXPECT_TRUE(fs::exists(fs::path(ar) / "metrics.jsonl"));
   EXPECT_TRUE(fs::exists(fs::path(ar) / "git.txt"));
+
+  // TensorBoard: every number of metrics.jsonl is a scalar at its step (float32); config and
+  // sample are texts.
+  REQUIRE_PYTHON_WITH("tensorboard");
+  const nlohmann::json tb = read_tensorboard(fs::path(ar) / "tensorboard");
+  int compared = 0;
+  std::istringstream metric_lines(file_text(fs::path(ar) / "metrics.jsonl"));
+  for (std::string line; std::getline(metric_lines, line);) {
+    const nlohmann::json record = nlohmann::json::parse(line);
+    const int64_t step = record["step"].get<int64_t>();
+    for (const auto& item : record.items()) {
+      if (item.key() == "step") continue;
+      ASSERT_TRUE(tb["scalars"].contains(item.key())) << item.key() << " not in TensorBoard";
+      bool found = false;
+      for (const auto& point : tb["scalars"][item.key()])
+        if (point[0].get<int64_t>() == step) {
+          EXPECT_EQ(point[1].get<double>(),
+                    static_cast<double>(static_cast<float>(item.value().get<double>())))
+              << item.key() << " at step " << step;
+          found = true;
+        }
+      EXPECT_TRUE(found) << item.key() << " at step " << step << " not in TensorBoard";
+      ++compared;
+    }
+  }
+  EXPECT_GT(compared, 20);
+  EXPECT_TRUE(tb["scalars"].contains("train/loss") && tb["scalars"].contains("val/loss"));
+  EXPECT_NE(tb["texts"]["config"][0][1].get<std::string>().find("d_model: 32"), std::string::npos);
+  ASSERT_TRUE(tb["texts"].contains("sample")) << tb["texts"].dump();
+  EXPECT_EQ(tb["hparams"]["trainer.max_steps"], 6.0);
+  EXPECT_EQ(tb["hparams_status"], "STATUS_SUCCESS");
+
+  // The same command again: the finished run's result, nothing trained or appended.
+  const std::string metrics_before = file_text(fs::path(ar) / "metrics.jsonl");
+  const std::string config_before = file_text(fs::path(ar) / "config.yaml");
+  CommandRun again = run_attnlab("train run.dir=" + ar + " trainer.max_steps=6 trainer.sample_tokens=20" + kTiny);
+  ASSERT_EQ(again.code, 0) << again.output;
+  EXPECT_NE(again.output.find("final: step 6"), std::string::npos) << again.output;
+  EXPECT_NE(again.output.find("had finished"), std::string::npos) << again.output;
+  EXPECT_EQ(again.output.find(" 0 tok/s"), std::string::npos) << again.output;
+  EXPECT_EQ(file_text(fs::path(ar) / "metrics.jsonl"), metrics_before);
+  EXPECT_EQ(file_text(fs::path(ar) / "config.yaml"), config_before);
 
   CommandRun eval = run_attnlab("eval run_dir=" + ar + " eval.seq_lens=[32,64] eval.batches=2");
   ASSERT_EQ(eval.code, 0) << eval.output;
@@ -65,4 +131,48 @@ TEST(Commands, TrainEvalSampleAndDiffusionFineTune) {
   ASSERT_EQ(dlm_sample.code, 0) << dlm_sample.output;
   EXPECT_NE(dlm_sample.output.find("forward passes per token"), std::string::npos)
       << dlm_sample.output;
+}
+
+// --dry-run shows the composed config and where the run would go, and writes nothing; a sweep's
+// dry run lists its jobs. A command that has no dry run refuses the flag instead of running.
+TEST(Commands, DryRunPrintsWhatWouldRunAndWritesNothing) {
+  const fs::path root = fs::path(ATTNLAB_BINARY_DIR) / "test_train_tmp" / "dry_run";
+  fs::remove_all(root);
+  CommandRun dry = run_attnlab("train --dry-run run.dir=" + (root / "run").string() + kTiny);
+  ASSERT_EQ(dry.code, 0) << dry.output;
+  EXPECT_NE(dry.output.find("d_model: 32"), std::string::npos) << dry.output;
+  EXPECT_NE(dry.output.find("dry run: would train in " + (root / "run").string() + " (a new run)"),
+            std::string::npos)
+      << dry.output;
+  EXPECT_FALSE(fs::exists(root)) << "--dry-run created " << root;
+
+  CommandRun sweep = run_attnlab("train -m --dry-run optim.lr=0.001,0.002 seed=1,2 run.sweep_dir=" +
+                                 (root / "sweep").string() + kTiny);
+  ASSERT_EQ(sweep.code, 0) << sweep.output;
+  EXPECT_NE(sweep.output.find("dry run: 4 jobs"), std::string::npos) << sweep.output;
+  EXPECT_NE(sweep.output.find("optim.lr=0.002"), std::string::npos) << sweep.output;
+  EXPECT_FALSE(fs::exists(root)) << "--dry-run created " << root;
+
+  CommandRun eval = run_attnlab("eval --dry-run run_dir=" + (root / "run").string());
+  EXPECT_EQ(eval.code, 2) << eval.output;
+  EXPECT_NE(eval.output.find("--dry-run applies to train and submit"), std::string::npos)
+      << eval.output;
+}
+
+// Every experiment file the project ships composes and trains (a few steps, tiny data).
+TEST(Commands, EveryShippedExperimentTrains) {
+  const fs::path root = fs::path(ATTNLAB_BINARY_DIR) / "test_train_tmp" / "experiments";
+  fs::remove_all(root);
+  int trained = 0;
+  for (const auto& entry : fs::directory_iterator(fs::path(ATTNLAB_SOURCE_DIR) / "configs" / "experiment")) {
+    if (entry.path().extension() != ".yaml") continue;
+    const std::string name = entry.path().stem().string();
+    CommandRun run = run_attnlab("train experiment=" + name + " run.dir=" + (root / name).string() +
+                                 " trainer.max_steps=3 trainer.eval_every=0 trainer.eval_batches=1"
+                                 " trainer.threads=1 trainer.progress=none data.max_documents=10");
+    EXPECT_EQ(run.code, 0) << "experiment=" << name << ":\n" << run.output;
+    EXPECT_NE(run.output.find("final: step 3"), std::string::npos) << run.output;
+    ++trained;
+  }
+  EXPECT_GE(trained, 1);
 }

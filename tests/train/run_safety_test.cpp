@@ -220,6 +220,28 @@ INSTANTIATE_TEST_SUITE_P(Signals, SignalStop,
                                                                             : "SIGHUP");
                          });
 
+// A second Ctrl-C while the first waits for the step to end exits at once (130), without the
+// checkpoint. Steps of a few seconds (a larger model on one thread) leave time for both signals.
+TEST(SignalStopTwice, SecondSigintExitsAtOnce) {
+  const std::string dir = scratch("signal_twice");
+  BackgroundTrain trainer(dir,
+                          "trainer.max_steps=1000000 trainer.log_every=1 trainer.eval_every=0"
+                          " trainer.checkpoint_every=0 trainer.threads=1 trainer.progress=none"
+                          " model.d_model=512 model.n_layers=4 model.n_heads=8"
+                          " model.max_seq_len=256 data.seq_len=256 data.batch_size=16"
+                          " data.max_documents=20 scheduler.warmup_steps=0");
+  ASSERT_TRUE(trainer.wait_for(fs::path(dir) / "metrics.jsonl", std::chrono::seconds(300)))
+      << trainer.output();
+  trainer.signal(SIGINT);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  trainer.signal(SIGINT);
+  const int code = trainer.wait_exit(std::chrono::seconds(60));
+  EXPECT_EQ(code, 130) << trainer.output();
+  EXPECT_NE(trainer.output().find("second stop signal: exiting now"), std::string::npos)
+      << trainer.output();
+  EXPECT_EQ(trainer.output().find("stopped at step"), std::string::npos) << trainer.output();
+}
+
 TEST(NonFiniteWeights, EvalAndSampleFailWithOneClearLine) {
   const std::string dir = scratch("nan_weights");
   const YAML::Node config = tiny_config(dir);

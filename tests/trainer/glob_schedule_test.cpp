@@ -87,6 +87,13 @@ TEST(LrSchedule, WarmupStableDecay) {
   EXPECT_NEAR(cos->lr_factor(90), 0.55, 1e-12);
 }
 
+// A warmup longer than the run is clamped to the run (with a warning), not refused.
+TEST(LrSchedule, WarmupLongerThanTheRunIsClampedToIt) {
+  auto clamped = schedule("scheduler: {name: warmup_cosine, warmup_steps: 20}\ntrainer: {max_steps: 10}");
+  EXPECT_NEAR(clamped->lr_factor(0), 0.1, 1e-12);  // 1/10, not 1/20
+  EXPECT_NEAR(clamped->lr_factor(9), 1.0, 1e-12);
+}
+
 TEST(LrSchedule, BadConfigIsUserError) {
   try {
     schedule("scheduler: {name: cosine_typo}\ntrainer: {max_steps: 10}");
@@ -95,7 +102,7 @@ TEST(LrSchedule, BadConfigIsUserError) {
     EXPECT_NE(std::string(e.what()).find("warmup_cosine"), std::string::npos);  // lists names
   }
   EXPECT_THROW(schedule("scheduler: {min_lr_ratio: 1.5}\ntrainer: {max_steps: 10}"), UserError);
-  EXPECT_THROW(schedule("scheduler: {warmup_steps: 20}\ntrainer: {max_steps: 10}"), UserError);
+  EXPECT_THROW(schedule("scheduler: {warmup_steps: -1}\ntrainer: {max_steps: 10}"), UserError);
   EXPECT_THROW(schedule("scheduler: {name: wsd, decay_shape: exp}\ntrainer: {max_steps: 10}"),
                UserError);
   EXPECT_THROW(schedule("scheduler: {name: constant}"), UserError);  // no max_steps

@@ -1,7 +1,11 @@
 // metrics.jsonl / metrics.csv content (growing header, resume truncation), progress output in
-// plain/bar/none modes, command option parsing, MFU arithmetic and the plot command.
+// plain/bar/none modes, command option parsing, MFU arithmetic, the plot command (its plotted
+// series, not only that a PNG exists) and the TensorBoard mirror, read back with the real
+// `tensorboard` package.
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -18,12 +22,34 @@
 namespace attnlab {
 namespace {
 using testing::TempDir;
+using testing::project_python;
 
 std::vector<std::string> lines_of(const std::string& path) {
   std::ifstream in(path);
   std::vector<std::string> lines;
   for (std::string line; std::getline(in, line);) lines.push_back(line);
   return lines;
+}
+
+// Runs `command` and returns its stdout (exit status in *status).
+std::string capture(const std::string& command, int* status) {
+  std::string out;
+  FILE* pipe = popen(command.c_str(), "r");
+  if (!pipe) return out;
+  char buffer[4096];
+  while (fgets(buffer, sizeof(buffer), pipe)) out += buffer;
+  *status = pclose(pipe);
+  return out;
+}
+
+// What TensorBoard reads back from <log_dir> (scripts/read_tensorboard.py's JSON).
+nlohmann::json read_tensorboard(const std::string& log_dir) {
+  int status = -1;
+  const std::string out = capture("'" + project_python() + "' '" + testing::source_dir() +
+                                      "/scripts/read_tensorboard.py' '" + log_dir + "'",
+                                  &status);
+  EXPECT_EQ(status, 0) << out;
+  return nlohmann::json::parse(out);
 }
 
 TEST(MetricsLogger, JsonlAndCsvWithGrowingHeader) {
@@ -150,6 +176,95 @@ TEST(PlotCommand, WritesPngOrExplainsWhyNot) {
   EXPECT_EQ(std::string(magic + 1, 3), "PNG");
   EXPECT_THROW(testing::run_command_quietly("plot", {run_dir, "python=/nonexistent/python3"}),
                UserError);
+}
+
+// The trainer's own keys (train/loss, its terms, val/loss, lr) are what the picture shows.
+TEST(PlotCommand, PlotsTheTrainersLossesTermsAndLr) {
+  TempDir dir;
+  setenv("ATTNLAB_SCRIPTS_DIR", (testing::source_dir() + "/scripts").c_str(), 1);
+  {
+    MetricsLogger logger(dir.str());
+    for (int step = 10; step <= 40; step += 10)
+      logger.log({{"step", step},
+                  {"train/loss", 4.0 - step / 20.0},
+                  {"train/loss/cross_entropy", 3.9 - step / 20.0},
+                  {"train/loss/moh_balance", 0.01 * step},
+                  {"lr", 1e-4 * step},
+                  {"tokens_per_s", 1000.0}});
+    logger.log({{"step", 20}, {"val/loss", 3.5}, {"val/perplexity", 33.1}});
+    logger.log({{"step", 40}, {"val/loss", 2.5}, {"val/perplexity", 12.2}});
+  }
+  REQUIRE_PYTHON_WITH("matplotlib");
+  const std::string series_path = dir / "series.json";
+  ASSERT_EQ(testing::run_command_quietly(
+                "plot", {"run_dir=" + dir.str(), "series_json=" + series_path}),
+            0);
+  std::ifstream in(series_path);
+  const nlohmann::json series = nlohmann::json::parse(in);
+  ASSERT_TRUE(series.contains("train/loss")) << series.dump();
+  ASSERT_EQ(series["train/loss"].size(), 4u);
+  EXPECT_EQ(series["train/loss"][3][0], 40);
+  EXPECT_DOUBLE_EQ(series["train/loss"][3][1].get<double>(), 2.0);
+  ASSERT_EQ(series["val/loss"].size(), 2u);
+  EXPECT_DOUBLE_EQ(series["val/loss"][0][1].get<double>(), 3.5);
+  EXPECT_DOUBLE_EQ(series["train/loss/moh_balance"][1][1].get<double>(), 0.2);
+  EXPECT_DOUBLE_EQ(series["train/loss/cross_entropy"][0][1].get<double>(), 3.4);
+  EXPECT_DOUBLE_EQ(series["lr"][2][1].get<double>(), 3e-3);
+  EXPECT_FALSE(series.contains("tokens_per_s"));  // not a loss, not the lr
+  EXPECT_FALSE(series.contains("val/perplexity"));
+}
+
+// Every numeric value of metrics.jsonl is a TensorBoard scalar with the same step and value
+// (float32), texts and hparams arrive, and a resume replaces what a crashed run logged past its
+// checkpoint instead of doubling it.
+TEST(TensorBoard, EventFilesEqualMetricsJsonlAndResumeReplacesTheTail) {
+  REQUIRE_PYTHON_WITH("tensorboard");
+  TempDir dir;
+  {
+    MetricsLogger logger(dir.str(), std::nullopt, /*tensorboard=*/true);
+    logger.log_text("config", "model:\n  d_model: 64", 0);
+    logger.log_hparams({{"optim.lr", 3e-4}, {"attention", "moh"}, {"model.tie", true}},
+                       {"val/loss", "train/loss"});
+    for (int step = 1; step <= 6; ++step)
+      logger.log({{"step", step}, {"train/loss", 5.0 / step}, {"lr", 1e-3 * step}});
+    logger.log({{"step", 4}, {"val/loss", 1.75}});
+  }  // "crash" after step 6; the checkpoint is at step 4
+  {
+    MetricsLogger logger(dir.str(), /*resume_step=*/4, /*tensorboard=*/true);
+    for (int step = 5; step <= 7; ++step)
+      logger.log({{"step", step}, {"train/loss", 0.1 * step}, {"lr", 1e-3 * step}});
+    logger.finish(true);
+  }
+  const nlohmann::json tb = read_tensorboard(tensorboard_dir(dir.str()));
+  // metrics.jsonl after the resume: steps 1-4 of the first run, 5-7 of the second.
+  std::map<std::string, std::map<int64_t, double>> expected;
+  for (const std::string& line : lines_of(dir / "metrics.jsonl")) {
+    const nlohmann::json record = nlohmann::json::parse(line);
+    for (const auto& item : record.items())
+      if (item.key() != "step")
+        expected[item.key()][record["step"].get<int64_t>()] = item.value().get<double>();
+  }
+  ASSERT_EQ(expected["train/loss"].size(), 7u);
+  for (const auto& [tag, points] : expected) {
+    ASSERT_TRUE(tb["scalars"].contains(tag)) << tag << " missing in " << tb.dump();
+    const auto& read = tb["scalars"][tag];
+    ASSERT_EQ(read.size(), points.size()) << tag << ": " << read.dump();
+    size_t i = 0;
+    for (const auto& [step, value] : points) {
+      EXPECT_EQ(read[i][0].get<int64_t>(), step) << tag;
+      EXPECT_EQ(read[i][1].get<double>(), static_cast<double>(static_cast<float>(value)))
+          << tag << " step " << step;
+      ++i;
+    }
+  }
+  EXPECT_NEAR(tb["scalars"]["train/loss"][6][1].get<double>(), 0.7, 1e-6);  // the resumed run's
+  EXPECT_EQ(tb["texts"]["config"][0][1], "model:\n  d_model: 64");
+  EXPECT_DOUBLE_EQ(tb["hparams"]["optim.lr"].get<double>(), static_cast<double>(3e-4));
+  EXPECT_EQ(tb["hparams"]["attention"], "moh");
+  EXPECT_EQ(tb["hparams"]["model.tie"], true);
+  EXPECT_EQ(tb["metric_tags"], nlohmann::json({"val/loss", "train/loss"}));
+  // TensorBoard keeps a run's first hparams; the end status comes from the resumed run.
+  EXPECT_EQ(tb["hparams_status"], "STATUS_SUCCESS");
 }
 
 }  // namespace

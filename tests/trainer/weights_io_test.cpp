@@ -184,5 +184,34 @@ TEST(WeightsIo, InitFromCheckpointAndExportCommand) {
                UserError);
 }
 
+// export chooses its checkpoint as eval and sample do: best (best.ckpt) by default, or
+// checkpoint=latest|<path>.
+TEST(WeightsIo, ExportChoosesBestLatestOrAPathLikeEvalAndSample) {
+  TempDir dir;
+  torch::manual_seed(12);
+  TinyModel best_model, latest_model;
+  TrainState state;
+  state.step = 1;
+  SaveOptions best_options;
+  best_options.is_best = true;
+  const std::string best_file =
+      save_checkpoint(dir / "run", *best_model, nullptr, state, "", best_options);
+  state.step = 2;
+  save_checkpoint(dir / "run", *latest_model, nullptr, state, "");
+  auto exported_equals = [&](const std::vector<std::string>& extra, TinyModel& expected) {
+    std::vector<std::string> args = {"run_dir=" + (dir / "run"), "out=" + (dir / "e.pt")};
+    args.insert(args.end(), extra.begin(), extra.end());
+    EXPECT_EQ(testing::run_command_quietly("export", args), 0);
+    TensorMap exported = read_weights(dir / "e.pt");
+    bool equal = true;
+    for (const auto& [name, t] : state_dict(*expected)) equal = equal && torch::equal(t, exported.at(name));
+    return equal;
+  };
+  EXPECT_TRUE(exported_equals({}, best_model));
+  EXPECT_TRUE(exported_equals({"checkpoint=best"}, best_model));
+  EXPECT_TRUE(exported_equals({"checkpoint=latest"}, latest_model));
+  EXPECT_TRUE(exported_equals({"checkpoint=" + best_file}, best_model));
+}
+
 }  // namespace
 }  // namespace attnlab

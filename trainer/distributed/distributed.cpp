@@ -8,6 +8,8 @@
 #include <iostream>
 #include <thread>
 
+#include <unistd.h>
+
 #include "common/config_access.h"
 #include "common/error.h"
 #include "trainer/distributed/collectives.h"
@@ -77,6 +79,30 @@ LauncherRank launcher_rank_from_env() {
   return {};
 }
 
+namespace {
+
+// A rank whose launcher (mpirun, srun's step daemon, torchrun) died is orphaned: the kernel
+// re-parents it, so getppid() changes. The watchdog notices within 0.1 s and ends the rank at once,
+// without a checkpoint or any other write (a checkpoint being written is left as a .tmp, which
+// the next start removes), instead of training on alone and writing into the run directory.
+void start_launcher_watchdog(int rank) {
+  const pid_t launcher = getppid();
+  std::thread([launcher, rank] {
+    for (;;) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      if (getppid() != launcher) {
+        const std::string line = "error: rank " + std::to_string(rank) + ": the launcher (pid " +
+                                 std::to_string(launcher) +
+                                 ") died; stopping without writing anything\n";
+        (void)!write(STDERR_FILENO, line.data(), line.size());
+        _exit(1);
+      }
+    }
+  }).detach();
+}
+
+}  // namespace
+
 std::shared_ptr<DistributedContext> init_distributed(const YAML::Node& config) {
   auto context = std::make_shared<DistributedContext>();
   context->options_ = dist_options_from_config(config);
@@ -112,6 +138,7 @@ std::shared_ptr<DistributedContext> init_distributed(const YAML::Node& config) {
                        "job, and under torchrun-style launchers use dist.backend=gloo",
                    kUserErrorExitCode);
   }
+  if (context->world_size_ > 1) start_launcher_watchdog(context->rank_);
   return context;
 }
 

@@ -159,6 +159,16 @@ int run_multirun(const CommandArgs& args, const std::string& command) {
              "config key 'launcher.name': expected local or slurm, got '" + launcher + "'");
 
   const std::string sweep_dir = resolve_sweep_dir(request, jobs);
+  if (args.dry_run) {  // the jobs and where they would run; nothing is written or started
+    std::cout << "dry run: " << jobs.size() << " job" << (jobs.size() == 1 ? "" : "s")
+              << " of `attnlab " << command << "` would run in " << sweep_dir << "/<index>\n";
+    for (const auto& job : jobs) {
+      std::cout << "  " << job.index << ":";
+      for (const auto& item : job.overrides) std::cout << " " << item;
+      std::cout << "\n";
+    }
+    return 0;
+  }
   std::vector<std::string> command_line = args.argv;
   if (command_line.empty()) {
     command_line = {"attnlab", command, "-m"};
