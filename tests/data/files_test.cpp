@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "data/bpe_tokenizer.h"
 #include "data/prepare.h"
 #include "data/user_files.h"
 #include "data_test_support.h"
@@ -199,6 +200,25 @@ TEST(UserFiles, ValFilesAreUsedAsGiven) {
   EXPECT_THROW(files_spec(config), UserError);
 }
 
+TEST(UserFiles, FormatIsByExtensionUnlessSet) {
+  const fs::path dir = fresh_dir("format");
+  write_text(dir / "lines.json", "{\"text\": \"one\"}\n{\"text\": \"two\"}\n");
+  YAML::Node config = files_config(dir, (dir / "lines.json").string());
+  config["data"]["val_fraction"] = 0.0;
+  std::vector<std::string> texts;
+  const auto collect = [&texts](Document&& doc) { texts.push_back(doc.text); };
+  const FilesSpec as_text = files_spec(config);  // auto: .json is not .jsonl, so one text file
+  for_each_document(as_text, as_text.train_files, collect);
+  EXPECT_EQ(texts.size(), 1u);
+  config["data"]["format"] = "jsonl";
+  texts.clear();
+  const FilesSpec as_jsonl = files_spec(config);
+  for_each_document(as_jsonl, as_jsonl.train_files, collect);
+  EXPECT_EQ(texts, (std::vector<std::string>{"one", "two"}));
+  config["data"]["format"] = "csv";
+  EXPECT_THROW(files_spec(config), UserError);
+}
+
 TEST(UserFiles, BinHoldsOutTheLastTokens) {
   const fs::path dir = fresh_dir("bin_split");
   std::vector<uint16_t> ids;
@@ -266,6 +286,43 @@ TEST(UserFiles, ErrorsNameTheFileKeyOrLine) {
   expect_user_error(
       dir, "data.train=" + (dir / "ids.bin").string() + " data.vocab_size=50257 tokenizer=byte",
       {"data.vocab_size", "50257", "260"});
+}
+
+// Number of cached BPE models under `dir`.
+int bpe_models(const fs::path& dir) {
+  int count = 0;
+  for (const auto& entry : fs::directory_iterator(dir))
+    count += entry.path().extension() == ".model" ? 1 : 0;
+  return count;
+}
+
+TEST(UserFiles, BpeTrainsOnTheTrainDocumentsOnly) {
+  const fs::path dir = fresh_dir("bpe");
+  std::string text;
+  for (int k = 0; k < 30; ++k) text += document(k) + " Ishmael " + std::to_string(k * k) + "\n\n";
+  write_text(dir / "a.txt", text);
+  YAML::Node config = files_config(dir, (dir / "a.txt").string());
+  config["data"]["separator"] = "\n\n";
+  config["tokenizer"]["name"] = "bpe";
+  config["tokenizer"]["vocab_size"] = 300;
+  const PreparedData data = prepare_data(config);
+  const fs::path models = dir / "derived" / "tokenizers";
+  ASSERT_EQ(bpe_models(models), 1);
+
+  // The cache is keyed by the training text: the train documents find the same model, all
+  // documents (train + val) would be another one.
+  BpeTrainOptions options;
+  options.vocab_size = 300;
+  const FilesSpec spec = files_spec(config);
+  const auto same = BpeTokenizer::train_or_load(files_training_texts(spec), options, models);
+  EXPECT_EQ(same->fingerprint(), data.tokenizer->fingerprint());
+  EXPECT_EQ(bpe_models(models), 1);
+  const CorpusSplit split = load_files_split(spec);
+  std::vector<std::string> all;
+  for (const auto* docs : {&split.train, &split.val})
+    for (const auto& doc : *docs) all.push_back(doc.text);
+  BpeTokenizer::train_or_load(all, options, models);
+  EXPECT_EQ(bpe_models(models), 2);
 }
 
 // inode and modification time of a file, to tell a rewritten file from the same one.
