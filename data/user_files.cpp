@@ -287,17 +287,6 @@ FilesShards write_bin_shards(const FilesSpec& spec, const Tokenizer& tokenizer,
 
 }  // namespace
 
-std::string file_format_name(FileFormat format) {
-  switch (format) {
-    case FileFormat::kJsonl:
-      return "jsonl";
-    case FileFormat::kBin:
-      return "bin";
-    default:
-      return "txt";
-  }
-}
-
 FileFormat file_format(const FilesSpec& spec, const fs::path& file) {
   if (spec.format == "txt") return FileFormat::kTxt;
   if (spec.format == "jsonl") return FileFormat::kJsonl;

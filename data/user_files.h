@@ -32,7 +32,6 @@
 namespace attnlab {
 
 enum class FileFormat { kTxt, kJsonl, kBin };
-std::string file_format_name(FileFormat format);
 
 struct FilesSpec {
   std::vector<std::string> train_patterns;         // data.train: paths or globs
