@@ -123,15 +123,17 @@ CorpusSplit load_split(const CorpusSpec& spec, const fs::path& cache) {
       docs.resize(static_cast<size_t>(spec.max_documents));
     if (spec.max_bytes > 0) cap_bytes(docs, spec.max_bytes);
     const size_t n = docs.size();
-    const double f = spec.val_fraction;
-    const bool force_last = f > 0 && n >= 2 && std::floor(n * f) < 1;
-    for (size_t i = 0; i < n; ++i) {
-      const bool val = std::floor((i + 1) * f) > std::floor(i * f) || (force_last && i + 1 == n);
-      (val ? split.val : split.train).push_back(std::move(docs[i]));
-    }
+    for (size_t i = 0; i < n; ++i)
+      (is_val_document(i, n, spec.val_fraction) ? split.val : split.train)
+          .push_back(std::move(docs[i]));
   }
   check_user(!split.train.empty(), "data.corpus " + spec.key() + " leaves no training documents");
   return split;
+}
+
+bool is_val_document(size_t i, size_t n, double f) {
+  const bool force_last = f > 0 && n >= 2 && std::floor(n * f) < 1;
+  return std::floor((i + 1) * f) > std::floor(i * f) || (force_last && i + 1 == n);
 }
 
 uint64_t corpus_hash(const CorpusSpec& spec, const fs::path& cache) {

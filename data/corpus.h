@@ -46,6 +46,10 @@ struct CorpusSplit {
 // corpus (at least one when f > 0 and n >= 2), so no document is in both splits.
 CorpusSplit load_split(const CorpusSpec& spec, const std::filesystem::path& cache);
 
+// The rule above for one document: whether document i of n goes to validation at fraction f.
+// data=files (data/user_files.h) splits the user's documents with the same rule.
+bool is_val_document(size_t i, size_t n, double f);
+
 // Content hash of what `spec` selects: its settings and the SHA-256 manifests of the datasets its
 // corpora come from (corpus `moby_dick` is dataset `moby-dick`: underscores become dashes). No
 // corpus file is read, so it is cheap; token shards record it and are checked against it, and

@@ -12,6 +12,7 @@
 #include "data/corpus.h"
 #include "data/data_cache.h"
 #include "data/hash.h"
+#include "data/user_files.h"
 
 namespace attnlab {
 
@@ -56,11 +57,9 @@ EncodedSplit encode_documents(const std::vector<Document>& docs, const Tokenizer
   return out;
 }
 
-void write_meta(const fs::path& dir, const CorpusSpec& spec, const Tokenizer& tokenizer,
+// meta.json: `meta` (what the shards were made from) plus the tokenizer and split sizes.
+void write_meta(const fs::path& dir, nlohmann::json meta, const Tokenizer& tokenizer,
                 const ShardInfo& train, const ShardInfo& val) {
-  nlohmann::json meta;
-  meta["corpora"] = spec.corpora;
-  meta["settings"] = spec.key();
   meta["corpus_hash"] = train.corpus_hash;
   meta["tokenizer"] = tokenizer.fingerprint();
   meta["vocab_size"] = tokenizer.vocab_size();
@@ -74,6 +73,63 @@ void write_meta(const fs::path& dir, const CorpusSpec& spec, const Tokenizer& to
   fs::rename(tmp, dir / "meta.json");
 }
 
+// What a shard of `role` must have been written with: this tokenizer and corpus hash.
+ShardExpectation expectation(const Tokenizer& tokenizer, uint64_t corpus, ShardRole role) {
+  ShardExpectation expect;
+  expect.fingerprint = tokenizer.fingerprint();
+  expect.vocab_size = static_cast<uint64_t>(tokenizer.vocab_size());
+  expect.corpus_hash = corpus;
+  expect.role = role;
+  return expect;
+}
+
+// <derived>/tokens/files-<tokenizer>-<hash of settings and file contents>: a changed file or
+// setting gets a new folder, so stale shards are never reused or overwritten.
+fs::path files_shard_dir(const YAML::Node& config, const FilesSpec& spec, uint64_t content,
+                         const Tokenizer& tokenizer) {
+  const std::string key = Fnv64()
+                              .update(spec.key())
+                              .update(&content, sizeof(content))
+                              .update("format=" + std::to_string(kShardFormatVersion))
+                              .hex(12);
+  return derived_data_dir(config) / "tokens" / ("files-" + tokenizer.fingerprint() + "-" + key);
+}
+
+// prepare_data for data=files (see data/user_files.h).
+PreparedData prepare_user_files(const YAML::Node& config) {
+  const FilesSpec spec = files_spec(config);
+  PreparedData data;
+  data.tokenizer = load_tokenizer(config, [&spec] { return files_training_texts(spec); });
+  const Tokenizer& tokenizer = *data.tokenizer;
+  const uint64_t content = files_hash(spec);
+  data.dir = files_shard_dir(config, spec, content, tokenizer);
+  const fs::path train_path = data.dir / "train.bin";
+  const fs::path val_path = data.dir / "val.bin";
+
+  const FileLock lock(data.dir.string() + ".lock");
+  if (!fs::exists(train_path) || !fs::exists(val_path)) {
+    ShardInfo base;
+    base.vocab_size = static_cast<uint64_t>(tokenizer.vocab_size());
+    base.fingerprint = tokenizer.fingerprint();
+    base.corpus_hash = content;
+    write_files_shards(spec, tokenizer, train_path, val_path, base);
+    data.built = true;
+  }
+  data.train = TokenShard::open(train_path, expectation(tokenizer, content, ShardRole::kTrain));
+  data.val = TokenShard::open(val_path, expectation(tokenizer, content, ShardRole::kVal));
+  if (data.built) {
+    nlohmann::json meta;
+    meta["source"] = "files";
+    meta["settings"] = spec.key();
+    meta["train_files"] = nlohmann::json::array();
+    for (const auto& path : spec.train_files) meta["train_files"].push_back(path.string());
+    meta["val_files"] = nlohmann::json::array();
+    for (const auto& path : spec.val_files) meta["val_files"].push_back(path.string());
+    write_meta(data.dir, meta, tokenizer, data.train->info(), data.val->info());
+  }
+  return data;
+}
+
 }  // namespace
 
 double PreparedData::val_bytes_per_token() const {
@@ -82,6 +138,10 @@ double PreparedData::val_bytes_per_token() const {
 }
 
 fs::path shard_dir(const YAML::Node& config, const Tokenizer& tokenizer) {
+  if (uses_user_files(config)) {
+    const FilesSpec spec = files_spec(config);
+    return files_shard_dir(config, spec, files_hash(spec), tokenizer);
+  }
   const CorpusSpec spec = corpus_spec(config);
   std::string corpora;
   for (const auto& name : spec.corpora) corpora += (corpora.empty() ? "" : "+") + name;
@@ -92,6 +152,7 @@ fs::path shard_dir(const YAML::Node& config, const Tokenizer& tokenizer) {
 }
 
 PreparedData prepare_data(const YAML::Node& config) {
+  if (uses_user_files(config)) return prepare_user_files(config);
   const CorpusSpec spec = corpus_spec(config);
   const fs::path cache = data_cache_dir(config);
   // The split is loaded lazily: a cached byte/gpt2 tokenizer with existing shards needs no text.
@@ -114,13 +175,8 @@ PreparedData prepare_data(const YAML::Node& config) {
 
   // What the shards must have been built from: this corpus (its files' manifests) and tokenizer.
   const uint64_t corpus = corpus_hash(spec, cache);
-  ShardExpectation expect_train;
-  expect_train.fingerprint = tokenizer.fingerprint();
-  expect_train.vocab_size = static_cast<uint64_t>(tokenizer.vocab_size());
-  expect_train.corpus_hash = corpus;
-  expect_train.role = ShardRole::kTrain;
-  ShardExpectation expect_val = expect_train;
-  expect_val.role = ShardRole::kVal;
+  const ShardExpectation expect_train = expectation(tokenizer, corpus, ShardRole::kTrain);
+  const ShardExpectation expect_val = expectation(tokenizer, corpus, ShardRole::kVal);
 
   const FileLock lock(data.dir.string() + ".lock");
   if (!fs::exists(train_path) || !fs::exists(val_path)) {
@@ -143,7 +199,12 @@ PreparedData prepare_data(const YAML::Node& config) {
   }
   data.train = TokenShard::open(train_path, expect_train);
   data.val = TokenShard::open(val_path, expect_val);
-  if (data.built) write_meta(data.dir, spec, tokenizer, data.train->info(), data.val->info());
+  if (data.built) {
+    nlohmann::json meta;
+    meta["corpora"] = spec.corpora;
+    meta["settings"] = spec.key();
+    write_meta(data.dir, meta, tokenizer, data.train->info(), data.val->info());
+  }
   return data;
 }
 

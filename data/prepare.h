@@ -3,6 +3,8 @@
 //   <derived>/tokens/<corpora>-<tokenizer fingerprint>-<settings hash>/{train,val}.bin
 // (+ meta.json, a human-readable summary). Each document's tokens are followed by EOS, so EOS
 // separates documents in the stream. When both shards exist and validate, nothing is rebuilt.
+// data=files (data/user_files.h) reads the user's files instead of a corpus; its shards live in
+//   <derived>/tokens/files-<tokenizer fingerprint>-<hash of settings and file contents>/
 #pragma once
 
 #include <yaml-cpp/yaml.h>
@@ -27,8 +29,9 @@ struct PreparedData {
   double val_bytes_per_token() const;
 };
 
-// Reads data.corpus/val_fraction/max_documents/max_bytes, data.cache_dir/derived_dir and the
-// tokenizer group. Fetches missing corpora, trains/loads the tokenizer, writes missing shards.
+// Reads data.corpus/val_fraction/max_documents/max_bytes (or data=files' keys),
+// data.cache_dir/derived_dir and the tokenizer group. Fetches missing corpora, trains/loads the
+// tokenizer, writes missing shards.
 // A corrupted existing shard or one written by another tokenizer is a UserError naming it.
 PreparedData prepare_data(const YAML::Node& config);
 

@@ -94,48 +94,80 @@ std::string shard_role_name(ShardRole role) {
   }
 }
 
-void write_token_shard(const fs::path& path, const std::vector<int32_t>& tokens, ShardInfo info) {
-  check_user(info.fingerprint.size() < kFingerprintBytes,
-             "tokenizer fingerprint too long for a shard header: " + info.fingerprint);
-  info.version = kShardFormatVersion;
-  info.dtype_bytes = info.vocab_size <= 65536 ? 2 : 4;
-  info.token_count = tokens.size();
+TokenShardWriter::TokenShardWriter(fs::path path, ShardInfo info)
+    : path_(std::move(path)), info_(std::move(info)) {
+  check_user(info_.fingerprint.size() < kFingerprintBytes,
+             "tokenizer fingerprint too long for a shard header: " + info_.fingerprint);
+  info_.version = kShardFormatVersion;
+  info_.dtype_bytes = info_.vocab_size <= 65536 ? 2 : 4;
+  info_.token_count = 0;
+  crc_ = static_cast<uint32_t>(crc32(0L, Z_NULL, 0));
+  fs::create_directories(path_.parent_path());
+  tmp_ = path_.string() + ".tmp" + std::to_string(::getpid());
+  fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  check_user(fd_ >= 0, "cannot create " + tmp_.string() + ": " + std::strerror(errno));
+  const unsigned char placeholder[kShardHeaderBytes] = {};
+  write_all(fd_, placeholder, sizeof(placeholder), tmp_);
+}
 
-  std::vector<unsigned char> payload(tokens.size() * info.dtype_bytes);
-  for (size_t i = 0; i < tokens.size(); ++i) {
-    check_user(tokens[i] >= 0 && static_cast<uint64_t>(tokens[i]) < info.vocab_size,
+TokenShardWriter::~TokenShardWriter() {
+  if (fd_ >= 0) {  // not finished (an exception): leave no partial file behind
+    ::close(fd_);
+    std::error_code ignored;
+    fs::remove(tmp_, ignored);
+  }
+}
+
+void TokenShardWriter::append(const int32_t* tokens, size_t count) {
+  std::vector<unsigned char> payload(count * info_.dtype_bytes);
+  for (size_t i = 0; i < count; ++i) {
+    check_user(tokens[i] >= 0 && static_cast<uint64_t>(tokens[i]) < info_.vocab_size,
                "token id " + std::to_string(tokens[i]) + " outside the vocabulary while writing " +
-                   path.string());
-    if (info.dtype_bytes == 2) {
+                   path_.string());
+    if (info_.dtype_bytes == 2) {
       put<uint16_t>(payload.data(), i * 2, static_cast<uint16_t>(tokens[i]));
     } else {
       put<uint32_t>(payload.data(), i * 4, static_cast<uint32_t>(tokens[i]));
     }
   }
+  const unsigned char* data = payload.data();
+  size_t size = payload.size();
+  while (size > 0) {  // zlib's crc32 takes 32-bit lengths
+    const uInt chunk = static_cast<uInt>(std::min<size_t>(size, 1u << 30));
+    crc_ = static_cast<uint32_t>(crc32(crc_, data, chunk));
+    data += chunk, size -= chunk;
+  }
+  write_all(fd_, payload.data(), payload.size(), tmp_);
+  info_.token_count += count;
+}
 
+const ShardInfo& TokenShardWriter::finish() {
   unsigned char header[kShardHeaderBytes] = {};
   std::memcpy(header, kMagic, sizeof(kMagic));
-  put<uint32_t>(header, 8, info.version);
-  put<uint32_t>(header, 12, info.dtype_bytes);
-  put<uint64_t>(header, 16, info.token_count);
-  put<uint64_t>(header, 24, info.utf8_bytes);
-  put<uint64_t>(header, 32, info.document_count);
-  put<uint64_t>(header, 40, info.vocab_size);
-  put<uint32_t>(header, kPayloadCrcOffset, crc32_of(payload.data(), payload.size()));
-  std::memcpy(header + kFingerprintOffset, info.fingerprint.data(), info.fingerprint.size());
-  put<uint32_t>(header, kRoleOffset, static_cast<uint32_t>(info.role));
-  put<uint64_t>(header, kCorpusHashOffset, info.corpus_hash);
+  put<uint32_t>(header, 8, info_.version);
+  put<uint32_t>(header, 12, info_.dtype_bytes);
+  put<uint64_t>(header, 16, info_.token_count);
+  put<uint64_t>(header, 24, info_.utf8_bytes);
+  put<uint64_t>(header, 32, info_.document_count);
+  put<uint64_t>(header, 40, info_.vocab_size);
+  put<uint32_t>(header, kPayloadCrcOffset, crc_);
+  std::memcpy(header + kFingerprintOffset, info_.fingerprint.data(), info_.fingerprint.size());
+  put<uint32_t>(header, kRoleOffset, static_cast<uint32_t>(info_.role));
+  put<uint64_t>(header, kCorpusHashOffset, info_.corpus_hash);
   put<uint32_t>(header, kHeaderCrcOffset, header_crc(header));
+  check_user(::pwrite(fd_, header, sizeof(header), 0) == static_cast<ssize_t>(sizeof(header)),
+             "cannot write " + tmp_.string() + ": " + std::strerror(errno));
+  ::fsync(fd_);
+  ::close(fd_);
+  fd_ = -1;
+  fs::rename(tmp_, path_);  // readers see the old file or the complete new one, never a part
+  return info_;
+}
 
-  fs::create_directories(path.parent_path());
-  const fs::path tmp = path.string() + ".tmp" + std::to_string(::getpid());
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  check_user(fd >= 0, "cannot create " + tmp.string() + ": " + std::strerror(errno));
-  write_all(fd, header, sizeof(header), tmp);
-  write_all(fd, payload.data(), payload.size(), tmp);
-  ::fsync(fd);
-  ::close(fd);
-  fs::rename(tmp, path);  // readers see the old file or the complete new one, never a part
+void write_token_shard(const fs::path& path, const std::vector<int32_t>& tokens, ShardInfo info) {
+  TokenShardWriter writer(path, std::move(info));
+  writer.append(tokens.data(), tokens.size());
+  writer.finish();
 }
 
 std::shared_ptr<const TokenShard> TokenShard::open(const fs::path& path,

@@ -55,6 +55,34 @@ constexpr size_t kShardHeaderBytes = 256;
 void write_token_shard(const std::filesystem::path& path, const std::vector<int32_t>& tokens,
                        ShardInfo info);
 
+// Writes a shard a piece at a time, so a large split never has to be held in memory: the header
+// is written by finish() once the token count and payload checksum are known. The tokens go to a
+// temporary file that finish() renames into place (atomically); a writer destroyed before
+// finish() removes it. info.token_count and info.dtype_bytes are derived as for write_token_shard;
+// utf8_bytes and document_count may be set through info() before finish().
+class TokenShardWriter {
+ public:
+  TokenShardWriter(std::filesystem::path path, ShardInfo info);
+  ~TokenShardWriter();
+  TokenShardWriter(const TokenShardWriter&) = delete;
+  TokenShardWriter& operator=(const TokenShardWriter&) = delete;
+
+  // Appends ids; each must be in [0, info.vocab_size) (UserError naming the shard otherwise).
+  void append(const int32_t* tokens, size_t count);
+  void append(const std::vector<int32_t>& tokens) { append(tokens.data(), tokens.size()); }
+  ShardInfo& info() { return info_; }
+  uint64_t token_count() const { return info_.token_count; }
+  // Writes the header, fsyncs and renames the file into place; returns the final header fields.
+  const ShardInfo& finish();
+
+ private:
+  std::filesystem::path path_;
+  std::filesystem::path tmp_;
+  ShardInfo info_;
+  int fd_ = -1;
+  uint32_t crc_ = 0;
+};
+
 class TokenShard {
  public:
   // Maps `path` and validates header, size, checksums and that every token id is below the

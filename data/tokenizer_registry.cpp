@@ -6,6 +6,7 @@
 #include "data/data_cache.h"
 #include "data/gpt2_tokenizer.h"
 #include "data/tokenizer.h"
+#include "data/user_files.h"
 
 namespace attnlab {
 
@@ -55,6 +56,7 @@ std::unique_ptr<Tokenizer> load_tokenizer(
                            derived_data_dir(config).string()};
   if (context.training_documents) return factory(context);
   context.training_documents = [&config, cache] {
+    if (uses_user_files(config)) return files_training_texts(files_spec(config));
     CorpusSplit split = load_split(corpus_spec(config), cache);
     std::vector<std::string> texts;
     texts.reserve(split.train.size());

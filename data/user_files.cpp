@@ -1,0 +1,470 @@
+// data=files: the user's .txt/.jsonl/.bin files as a corpus: options, glob expansion, streaming
+// document readers, the content hash and the shard writer (see user_files.h).
+#include "data/user_files.h"
+
+#include <glob.h>
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+
+#include "common/config_access.h"
+#include "common/error.h"
+#include "data/data_cache.h"
+#include "data/hash.h"
+#include "data/sha256.h"
+#include "data/unicode.h"
+
+namespace attnlab {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr size_t kReadChunkBytes = size_t{1} << 20;
+
+// A string or a list of strings at `key`; null or absent: empty.
+std::vector<std::string> patterns_at(const YAML::Node& config, const std::string& key) {
+  const YAML::Node node = cfg::find(config, key);
+  if (!node.IsDefined() || node.IsNull()) return {};
+  if (node.IsSequence()) return cfg::get<std::vector<std::string>>(config, key);
+  const std::string one = cfg::get<std::string>(config, key);
+  return one.empty() ? std::vector<std::string>{} : std::vector<std::string>{one};
+}
+
+// The regular files matching each pattern (glob(3): * ? [..] ~, sorted by name), absolute, in
+// pattern order without repeats. A pattern matching no file is a UserError naming `key`.
+std::vector<fs::path> expand(const std::vector<std::string>& patterns, const std::string& key) {
+  std::vector<fs::path> files;
+  std::set<fs::path> seen;
+  for (const auto& pattern : patterns) {
+    glob_t matches{};
+    const int rc = ::glob(pattern.c_str(), GLOB_TILDE, nullptr, &matches);
+    size_t added = 0;
+    if (rc == 0) {
+      for (size_t i = 0; i < matches.gl_pathc; ++i) {
+        const fs::path path = fs::absolute(matches.gl_pathv[i]).lexically_normal();
+        std::error_code ec;
+        if (!fs::is_regular_file(path, ec)) continue;  // folders, sockets, broken links
+        ++added;
+        if (seen.insert(path).second) files.push_back(path);
+      }
+    }
+    ::globfree(&matches);
+    check_user(added > 0, "config key '" + key + "': no file matches '" + pattern + "'");
+  }
+  return files;
+}
+
+// "\n", "\t", "\r" and "\\" in a separator typed on the command line become the characters.
+std::string unescape(const std::string& text) {
+  std::string out;
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '\\' && i + 1 < text.size()) {
+      const char next = text[i + 1];
+      const char real = next == 'n' ? '\n' : next == 't' ? '\t' : next == 'r' ? '\r' : next;
+      if (next == 'n' || next == 't' || next == 'r' || next == '\\') {
+        out += real;
+        ++i;
+        continue;
+      }
+    }
+    out += text[i];
+  }
+  return out;
+}
+
+// Replaces each invalid UTF-8 sequence of `text` by U+FFFD; returns how many there were.
+size_t make_valid_utf8(std::string& text) {
+  size_t pos = 0, bad = 0;
+  while (pos < text.size()) {
+    const unicode::Decoded ch = unicode::decode_utf8(text, pos);
+    if (ch.code_point == unicode::kInvalid) break;
+    pos += ch.length;
+  }
+  if (pos == text.size()) return 0;  // the common case: valid, no copy
+  std::string out = text.substr(0, pos);
+  while (pos < text.size()) {
+    const unicode::Decoded ch = unicode::decode_utf8(text, pos);
+    if (ch.code_point == unicode::kInvalid) {
+      out += "\xEF\xBF\xBD";
+      ++bad;
+    } else {
+      out.append(text, pos, ch.length);
+    }
+    pos += ch.length;
+  }
+  text = std::move(out);
+  return bad;
+}
+
+std::ifstream open_binary(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  check_user(in.good(), "cannot read " + path.string());
+  return in;
+}
+
+// Calls emit(text) for each document of a text file split on `separator` (or the whole file),
+// reading 1 MiB at a time. Stops when emit returns false.
+void read_txt(const fs::path& path, const std::optional<std::string>& separator,
+              const std::function<bool(std::string&&)>& emit) {
+  if (!separator) {
+    emit(read_file(path));
+    return;
+  }
+  const std::string& sep = *separator;
+  std::ifstream in = open_binary(path);
+  std::string buffer;
+  std::vector<char> chunk(kReadChunkBytes);
+  size_t scan_from = 0;  // bytes before this hold no separator start
+  while (true) {
+    in.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));
+    const auto got = static_cast<size_t>(in.gcount());
+    check_user(!in.bad(), "cannot read " + path.string());
+    if (got == 0) break;
+    buffer.append(chunk.data(), got);
+    size_t start = 0, found;
+    while ((found = buffer.find(sep, std::max(start, scan_from))) != std::string::npos) {
+      if (!emit(buffer.substr(start, found - start))) return;
+      start = found + sep.size();
+    }
+    buffer.erase(0, start);
+    scan_from = buffer.size() >= sep.size() ? buffer.size() - sep.size() + 1 : 0;
+  }
+  emit(std::move(buffer));
+}
+
+// Calls emit(text, line) for the `text_key` string of each non-blank line of a JSON Lines file.
+void read_jsonl(const fs::path& path, const std::string& text_key,
+                const std::function<bool(std::string&&)>& emit) {
+  std::ifstream in = open_binary(path);
+  std::string line;
+  for (int64_t number = 1; std::getline(in, line); ++number) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.find_first_not_of(" \t") == std::string::npos) continue;
+    const std::string where = path.string() + ":" + std::to_string(number);
+    nlohmann::json value;
+    try {
+      value = nlohmann::json::parse(line);
+    } catch (const nlohmann::json::exception& e) {
+      throw UserError(where + ": not valid JSON (" + e.what() + ")");
+    }
+    check_user(value.is_object(), where + ": expected a JSON object with a \"" + text_key +
+                                      "\" string, got a " + value.type_name());
+    const auto text = value.find(text_key);
+    check_user(text != value.end(),
+               where + ": no key \"" + text_key + "\" (the text key is set by data.text_key)");
+    check_user(text->is_string(), where + ": key \"" + text_key + "\" holds a " +
+                                      text->type_name() + ", expected a string");
+    if (!emit(text->get<std::string>())) return;
+  }
+  check_user(!in.bad(), "cannot read " + path.string());
+}
+
+// Streams documents of `files` with the limits of `spec`. `warn`: report replaced UTF-8.
+void read_documents(const FilesSpec& spec, const std::vector<fs::path>& files, bool warn,
+                    const std::function<void(Document&&)>& visit) {
+  int64_t count = 0;
+  size_t bytes_left = spec.max_bytes > 0 ? static_cast<size_t>(spec.max_bytes) : SIZE_MAX;
+  bool done = false;
+  for (const auto& path : files) {
+    if (done) break;
+    const FileFormat format = file_format(spec, path);
+    check_user(format != FileFormat::kBin,
+               path.string() + " is a .bin token file; data=files cannot mix it with text files");
+    size_t invalid = 0;
+    int64_t index = 0;
+    auto emit = [&](std::string&& text) {
+      ++index;
+      if (text.empty()) return true;  // empty documents are dropped
+      invalid += make_valid_utf8(text);
+      if (text.size() > bytes_left) {  // cut at a character boundary, then stop
+        size_t cut = bytes_left;
+        while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
+        text.resize(cut);
+        done = true;
+      }
+      bytes_left -= text.size();
+      if (!text.empty())
+        visit({path.string() + "#" + std::to_string(index), std::move(text)}), ++count;
+      if (bytes_left == 0 || (spec.max_documents > 0 && count >= spec.max_documents)) done = true;
+      return !done;
+    };
+    if (format == FileFormat::kJsonl) {
+      read_jsonl(path, spec.text_key, emit);
+    } else {
+      read_txt(path, spec.separator, emit);
+    }
+    if (warn && invalid > 0)
+      std::cerr << "warning: " << path.string() << ": " << invalid
+                << " invalid UTF-8 sequence(s) replaced by U+FFFD\n";
+  }
+}
+
+// Reads a .bin file in chunks of ids, checking size and range; visit(ids, count) per chunk.
+void read_bin(const FilesSpec& spec, const fs::path& path,
+              const std::function<void(const int32_t*, size_t)>& visit) {
+  std::ifstream in = open_binary(path);
+  std::vector<char> bytes(kReadChunkBytes);
+  std::vector<int32_t> ids;
+  uint64_t offset = 0;
+  while (true) {
+    in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    const auto got = static_cast<size_t>(in.gcount());
+    check_user(!in.bad(), "cannot read " + path.string());
+    if (got == 0) break;
+    ids.resize(got / 2);
+    for (size_t i = 0; i < ids.size(); ++i) {
+      const auto lo = static_cast<unsigned char>(bytes[2 * i]);
+      const auto hi = static_cast<unsigned char>(bytes[2 * i + 1]);
+      ids[i] = static_cast<int32_t>(lo | (hi << 8));
+      check_user(ids[i] < spec.vocab_size, path.string() + ": token id " + std::to_string(ids[i]) +
+                                               " at byte offset " + std::to_string(offset + 2 * i) +
+                                               " is not below data.vocab_size " +
+                                               std::to_string(spec.vocab_size));
+    }
+    visit(ids.data(), ids.size());
+    offset += got;
+  }
+}
+
+// Text bytes of `ids` without special tokens (for bits per byte), and how many EOS they hold.
+void count_text(const Tokenizer& tokenizer, const int32_t* ids, size_t count, ShardInfo& info) {
+  const SpecialTokens& special = tokenizer.special_tokens();
+  std::vector<int32_t> text;
+  text.reserve(count);
+  for (size_t i = 0; i < count; ++i) {
+    const int32_t id = ids[i];
+    if (id == special.eos) ++info.document_count;
+    if (id == special.bos || id == special.eos || id == special.pad || id == special.mask) continue;
+    text.push_back(id);
+  }
+  info.utf8_bytes += tokenizer.decode(text).size();
+}
+
+FilesShards write_bin_shards(const FilesSpec& spec, const Tokenizer& tokenizer,
+                             TokenShardWriter& train, TokenShardWriter& val) {
+  check_user(
+      tokenizer.vocab_size() >= spec.vocab_size,
+      "config key 'data.vocab_size' is " + std::to_string(spec.vocab_size) + " but tokenizer '" +
+          tokenizer.fingerprint() + "' has only " + std::to_string(tokenizer.vocab_size()) +
+          " ids; choose the tokenizer the .bin files were written with (e.g. tokenizer=gpt2)");
+  uint64_t total = 0;
+  for (const auto& path : spec.train_files) total += fs::file_size(path) / 2;
+  const uint64_t held_out =
+      spec.val_files.empty()
+          ? static_cast<uint64_t>(std::floor(static_cast<double>(total) * spec.val_fraction))
+          : 0;
+  uint64_t seen = 0;
+  for (const auto& path : spec.train_files) {
+    read_bin(spec, path, [&](const int32_t* ids, size_t count) {
+      // The first total - held_out ids go to train, the rest to validation.
+      const uint64_t to_train =
+          seen >= total - held_out ? 0 : std::min<uint64_t>(count, total - held_out - seen);
+      train.append(ids, to_train);
+      count_text(tokenizer, ids, to_train, train.info());
+      val.append(ids + to_train, count - to_train);
+      count_text(tokenizer, ids + to_train, count - to_train, val.info());
+      seen += count;
+    });
+  }
+  for (const auto& path : spec.val_files) {
+    read_bin(spec, path, [&](const int32_t* ids, size_t count) {
+      val.append(ids, count);
+      count_text(tokenizer, ids, count, val.info());
+    });
+  }
+  check_user(train.token_count() > 0, "config key 'data.train': the .bin files hold no tokens");
+  FilesShards shards;
+  shards.val = val.finish();
+  shards.train = train.finish();
+  return shards;
+}
+
+}  // namespace
+
+FileFormat file_format(const FilesSpec& spec, const fs::path& file) {
+  if (spec.format == "txt") return FileFormat::kTxt;
+  if (spec.format == "jsonl") return FileFormat::kJsonl;
+  if (spec.format == "bin") return FileFormat::kBin;
+  const std::string ext = file.extension().string();
+  if (ext == ".jsonl") return FileFormat::kJsonl;
+  if (ext == ".bin") return FileFormat::kBin;
+  return FileFormat::kTxt;
+}
+
+std::string FilesSpec::key() const {
+  std::ostringstream out;
+  out << "format=" << format << ",sep=" << (separator ? nlohmann::json(*separator).dump() : "null")
+      << ",text_key=" << nlohmann::json(text_key).dump() << ",vocab=" << vocab_size
+      << ",val=" << (val_files.empty() ? std::to_string(val_fraction) : "files")
+      << ",docs=" << max_documents << ",bytes=" << max_bytes;
+  return out.str();
+}
+
+bool uses_user_files(const YAML::Node& config) {
+  return cfg::find(config, "data.train").IsDefined();
+}
+
+FilesSpec files_spec(const YAML::Node& config) {
+  FilesSpec spec;
+  spec.train_patterns = patterns_at(config, "data.train");
+  check_user(!spec.train_patterns.empty(),
+             "config key 'data.train': data=files needs the training files, a path, a glob or a "
+             "list of them (e.g. data.train='my_texts/*.txt')");
+  spec.val_patterns = patterns_at(config, "data.val");
+  spec.train_files = expand(spec.train_patterns, "data.train");
+  spec.val_files = expand(spec.val_patterns, "data.val");
+  const std::set<fs::path> train_set(spec.train_files.begin(), spec.train_files.end());
+  for (const auto& path : spec.val_files)
+    check_user(!train_set.count(path),
+               "config key 'data.val': " + path.string() + " is also a training file (data.train)");
+
+  spec.format = cfg::get_or<std::string>(config, "data.format", "auto");
+  check_user(
+      spec.format == "auto" || spec.format == "txt" || spec.format == "jsonl" ||
+          spec.format == "bin",
+      "config key 'data.format': expected auto, txt, jsonl or bin, got '" + spec.format + "'");
+  // .bin files hold token ids and text files documents: a set is all of one kind.
+  const fs::path& first = spec.train_files.front();
+  spec.bin = file_format(spec, first) == FileFormat::kBin;
+  for (const auto* files : {&spec.train_files, &spec.val_files}) {
+    for (const auto& path : *files) {
+      check_user((file_format(spec, path) == FileFormat::kBin) == spec.bin,
+                 "data=files cannot mix .bin token files and text files: " + first.string() +
+                     " and " + path.string() + " (set data.format to read them one way)");
+    }
+  }
+
+  if (cfg::has(config, "data.separator")) {
+    spec.separator = unescape(cfg::get<std::string>(config, "data.separator"));
+    check_user(!spec.separator->empty(),
+               "config key 'data.separator': expected a non-empty string or null (whole file)");
+  }
+  spec.text_key = cfg::get_or<std::string>(config, "data.text_key", "text");
+  check_user(!spec.text_key.empty(), "config key 'data.text_key': expected a non-empty string");
+  spec.vocab_size = cfg::get_or<int64_t>(config, "data.vocab_size", 0);
+  if (spec.bin) {
+    check_user(spec.vocab_size > 0,
+               "config key 'data.vocab_size': .bin token files need it (ids run from 0 to "
+               "vocab_size - 1, e.g. 50257 for GPT-2's); files: " +
+                   first.string());
+    check_user(spec.vocab_size <= 65536,
+               "config key 'data.vocab_size': .bin files hold uint16 ids, so at most 65536, got " +
+                   std::to_string(spec.vocab_size));
+    for (const auto* files : {&spec.train_files, &spec.val_files}) {
+      for (const auto& path : *files) {
+        const uintmax_t bytes = fs::file_size(path);
+        check_user(bytes % 2 == 0, path.string() + ": " + std::to_string(bytes) +
+                                       " bytes, an odd size; a .bin token file holds uint16 ids "
+                                       "(2 bytes each)");
+      }
+    }
+  } else {
+    spec.vocab_size = 0;  // unused by text files: keep it out of their cache key
+  }
+
+  spec.val_fraction = cfg::get_or<double>(config, "data.val_fraction", 0.1);
+  check_user(spec.val_fraction >= 0.0 && spec.val_fraction < 1.0,
+             "config key 'data.val_fraction': expected a value in [0, 1), got " +
+                 std::to_string(spec.val_fraction));
+  spec.max_documents = cfg::get_or<int64_t>(config, "data.max_documents", 0);
+  spec.max_bytes = cfg::get_or<int64_t>(config, "data.max_bytes", 0);
+  check_user(spec.max_documents >= 0, "config key 'data.max_documents': expected >= 0");
+  check_user(spec.max_bytes >= 0, "config key 'data.max_bytes': expected >= 0");
+  check_user(!spec.bin || (spec.max_documents == 0 && spec.max_bytes == 0),
+             "config keys 'data.max_documents' and 'data.max_bytes' limit text files; .bin token "
+             "files are used whole (set them to 0)");
+  return spec;
+}
+
+void for_each_document(const FilesSpec& spec, const std::vector<fs::path>& files,
+                       const std::function<void(Document&&)>& visit) {
+  read_documents(spec, files, /*warn=*/true, visit);
+}
+
+CorpusSplit load_files_split(const FilesSpec& spec) {
+  check_user(!spec.bin, "load_files_split: .bin files hold token ids, not documents");
+  CorpusSplit split;
+  if (spec.val_files.empty()) {
+    std::vector<Document> docs;
+    for_each_document(spec, spec.train_files, [&](Document&& doc) { docs.push_back(doc); });
+    const size_t n = docs.size();
+    for (size_t i = 0; i < n; ++i)
+      (is_val_document(i, n, spec.val_fraction) ? split.val : split.train)
+          .push_back(std::move(docs[i]));
+  } else {
+    for_each_document(spec, spec.train_files,
+                      [&](Document&& doc) { split.train.push_back(std::move(doc)); });
+    for_each_document(spec, spec.val_files,
+                      [&](Document&& doc) { split.val.push_back(std::move(doc)); });
+  }
+  check_user(!split.train.empty(),
+             "config key 'data.train': the files leave no training documents");
+  return split;
+}
+
+std::vector<std::string> files_training_texts(const FilesSpec& spec) {
+  check_user(!spec.bin,
+             "data=files with .bin token files has no text to train a tokenizer on; use "
+             "tokenizer=gpt2 or tokenizer=byte, or tokenizer.model_path for a bpe model");
+  CorpusSplit split = load_files_split(spec);
+  std::vector<std::string> texts;
+  texts.reserve(split.train.size());
+  for (auto& doc : split.train) texts.push_back(std::move(doc.text));
+  return texts;
+}
+
+uint64_t files_hash(const FilesSpec& spec) {
+  Fnv64 hash;
+  hash.update(std::string("files-v1")).update(spec.key());
+  for (const auto& [role, files] :
+       {std::pair{"train", &spec.train_files}, std::pair{"val", &spec.val_files}}) {
+    for (const auto& path : *files)
+      hash.update(std::string(role)).update(path.string()).update(sha256_file(path));
+  }
+  return hash.digest() == 0 ? 1 : hash.digest();  // 0 means "not recorded" in a shard header
+}
+
+FilesShards write_files_shards(const FilesSpec& spec, const Tokenizer& tokenizer,
+                               const fs::path& train_path, const fs::path& val_path,
+                               const ShardInfo& base) {
+  ShardInfo train_info = base, val_info = base;
+  train_info.role = ShardRole::kTrain;
+  val_info.role = ShardRole::kVal;
+  TokenShardWriter train(train_path, train_info);
+  TokenShardWriter val(val_path, val_info);
+  if (spec.bin) return write_bin_shards(spec, tokenizer, train, val);
+
+  auto add = [&tokenizer](TokenShardWriter& writer, const Document& doc) {
+    std::vector<int32_t> ids = tokenizer.encode(doc.text);
+    ids.push_back(tokenizer.eos());
+    writer.append(ids);
+    writer.info().utf8_bytes += doc.text.size();
+    ++writer.info().document_count;
+  };
+  if (spec.val_files.empty()) {
+    // Count first (no warnings), then route document i by the rule of load_split.
+    size_t n = 0;
+    read_documents(spec, spec.train_files, /*warn=*/false, [&n](Document&&) { ++n; });
+    size_t i = 0;
+    for_each_document(spec, spec.train_files, [&](Document&& doc) {
+      add(is_val_document(i++, n, spec.val_fraction) ? val : train, doc);
+    });
+  } else {
+    for_each_document(spec, spec.train_files, [&](Document&& doc) { add(train, doc); });
+    for_each_document(spec, spec.val_files, [&](Document&& doc) { add(val, doc); });
+  }
+  check_user(train.info().document_count > 0,
+             "config key 'data.train': the files leave no training documents (all empty?)");
+  FilesShards shards;
+  shards.val = val.finish();
+  shards.train = train.finish();
+  return shards;
+}
+
+}  // namespace attnlab

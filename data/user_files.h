@@ -1,0 +1,93 @@
+// data=files: training on the user's own files instead of a bundled corpus. Text files (.txt,
+// .md, ... and .jsonl) become documents that are tokenised like a bundled corpus; nanoGPT-style
+// .bin files (raw little-endian uint16 token ids, no header) go straight into token shards.
+// The options are parsed once into a FilesSpec (files_spec()), which also expands the globs, so
+// the rest of the code never reads data.* keys. Files are read one at a time and streamed: only
+// one document (a whole file when there is no separator) or a chunk of token ids is in memory,
+// except for BPE training, which gets every training document like it does for a bundled corpus.
+//
+// Split: without data.val, document i of the n training documents (in file order, files sorted
+// by name within each pattern) is validation by the rule of load_split (corpus.h); for .bin the
+// last floor(n·val_fraction) tokens of the concatenated files are. With data.val, the files are
+// used as given and val_fraction is ignored.
+//
+// Caching: files_hash() covers the settings, each file's absolute path and its SHA-256, so a
+// changed file or setting selects a new shard folder (and a new BPE model) instead of reusing or
+// rejecting the old one; unchanged files reuse the shards without tokenising again.
+#pragma once
+
+#include <yaml-cpp/yaml.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "data/corpus.h"
+#include "data/token_shard.h"
+#include "data/tokenizer.h"
+
+namespace attnlab {
+
+enum class FileFormat { kTxt, kJsonl, kBin };
+
+struct FilesSpec {
+  std::vector<std::string> train_patterns;         // data.train: paths or globs
+  std::vector<std::string> val_patterns;           // data.val (empty: hold out val_fraction)
+  std::vector<std::filesystem::path> train_files;  // expanded: absolute, sorted per pattern
+  std::vector<std::filesystem::path> val_files;
+  std::string format = "auto";           // data.format: auto | txt | jsonl | bin
+  bool bin = false;                      // the files are .bin token files (all or none are)
+  std::optional<std::string> separator;  // data.separator for text files (null: whole file)
+  std::string text_key = "text";         // data.text_key for .jsonl
+  int64_t vocab_size = 0;                // data.vocab_size for .bin (required there)
+  double val_fraction = 0.1;             // data.val_fraction, in [0, 1)
+  int64_t max_documents = 0;             // first N documents of train (and of val) files
+  int64_t max_bytes = 0;                 // first N text bytes of train (and of val) files
+
+  // A stable string of the settings (not the file contents), for cache keys.
+  std::string key() const;
+};
+
+// True when the composed config selects data=files (it has a data.train key, even a null one).
+bool uses_user_files(const YAML::Node& config);
+
+// Parses data.* of a data=files config and expands the globs. A missing or empty data.train, a
+// pattern matching no file, a bad format or mixing .bin with text files, a .bin without
+// data.vocab_size: UserError naming the key (and the pattern).
+FilesSpec files_spec(const YAML::Node& config);
+
+// The format of one file: data.format, or with `auto` its extension (.jsonl -> jsonl, .bin ->
+// bin, anything else -> txt).
+FileFormat file_format(const FilesSpec& spec, const std::filesystem::path& file);
+
+// The documents of text `files` in order, with the limits of `spec` applied, one at a time.
+// A bad .jsonl line is a UserError naming the file and line.
+void for_each_document(const FilesSpec& spec, const std::vector<std::filesystem::path>& files,
+                       const std::function<void(Document&&)>& visit);
+
+// The split in memory (for BPE training and tests); text formats only.
+CorpusSplit load_files_split(const FilesSpec& spec);
+
+// The training documents' texts, for tokenizer training (BPE); a UserError for .bin files, which
+// hold token ids and no text to train on.
+std::vector<std::string> files_training_texts(const FilesSpec& spec);
+
+// Content hash of the settings and of every file (path + SHA-256); never 0.
+uint64_t files_hash(const FilesSpec& spec);
+
+struct FilesShards {
+  ShardInfo train;
+  ShardInfo val;
+};
+
+// Writes the train and val shards of `spec` with `base` as the header template (fingerprint,
+// vocabulary size, corpus hash): text files are encoded with `tokenizer` (EOS after every
+// document); .bin ids are copied after checking them against data.vocab_size.
+FilesShards write_files_shards(const FilesSpec& spec, const Tokenizer& tokenizer,
+                               const std::filesystem::path& train_path,
+                               const std::filesystem::path& val_path, const ShardInfo& base);
+
+}  // namespace attnlab
