@@ -269,11 +269,44 @@ void TensorBoardWriter::add_scalar(const std::string& tag, double value, int64_t
   write_event(summary_event(summary_value, step));
 }
 
+namespace {
+
+// `text` with every invalid UTF-8 sequence replaced by U+FFFD: TensorBoard decodes text as UTF-8,
+// and a sample of a byte-level model may stop inside a character.
+std::string valid_utf8(const std::string& text) {
+  std::string out;
+  out.reserve(text.size());
+  const auto* bytes = reinterpret_cast<const unsigned char*>(text.data());
+  const size_t n = text.size();
+  for (size_t i = 0; i < n;) {
+    const unsigned char c = bytes[i];
+    size_t length = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+    bool ok = length > 0 && i + length <= n;
+    for (size_t k = 1; ok && k < length; ++k) ok = (bytes[i + k] & 0xc0) == 0x80;
+    if (ok && length > 1) {  // no overlong forms, surrogates or code points above U+10FFFF
+      uint32_t cp = c & (0x7f >> length);
+      for (size_t k = 1; k < length; ++k) cp = (cp << 6) | (bytes[i + k] & 0x3f);
+      static const uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+      ok = cp >= kMin[length] && cp <= 0x10ffff && !(cp >= 0xd800 && cp <= 0xdfff);
+    }
+    if (ok) {
+      out.append(text, i, length);
+      i += length;
+    } else {
+      out += "\xef\xbf\xbd";
+      ++i;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
 void TensorBoardWriter::add_text(const std::string& tag, const std::string& text, int64_t step) {
   std::string tensor;  // TensorProto{dtype = 1, tensor_shape = 2 (scalar: empty), string_val = 8}
   put_int(tensor, 1, kDtString);
   put_bytes(tensor, 2, "");
-  put_bytes(tensor, 8, text);
+  put_bytes(tensor, 8, valid_utf8(text));
   // The text plugin's content is TextPluginData{version = 0}, which serializes to nothing.
   write_event(summary_event(plugin_value(tag, plugin_metadata("text", ""), tensor), step));
 }

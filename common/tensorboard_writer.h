@@ -65,7 +65,8 @@ class TensorBoardWriter {
 
   // A scalar curve point: Summary.Value.simple_value, stored as float32 (TensorBoard's format).
   void add_scalar(const std::string& tag, double value, int64_t step);
-  // Markdown text for the Text tab: a DT_STRING scalar tensor with plugin_name "text".
+  // Markdown text for the Text tab: a DT_STRING scalar tensor with plugin_name "text". Invalid
+  // UTF-8 (a byte-level sample cut inside a character) is replaced by U+FFFD.
   void add_text(const std::string& tag, const std::string& text, int64_t step);
   // SessionLog{status: START} at `step`: call right after opening the writer in every run, fresh
   // (step 0) or resumed (the first step it will log). TensorBoard's dashboards take a run's first

@@ -1,10 +1,9 @@
 // SentencePiece BPE tokenizer through libsentencepiece: in-process training from memory, cached
-// models, encoding by the library itself (see bpe_tokenizer.h).
+// models, encoding by the library itself (see bpe_tokenizer.h). The library is reached through the
+// plugin of data/sentencepiece_api.h, never linked into a binary that holds LibTorch.
 #include "data/bpe_tokenizer.h"
 
 #include <fcntl.h>
-#include <sentencepiece_processor.h>
-#include <sentencepiece_trainer.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -14,13 +13,18 @@
 #include "common/error.h"
 #include "data/data_cache.h"
 #include "data/hash.h"
+#include "data/sentencepiece_api.h"
 
 namespace attnlab {
 
 namespace fs = std::filesystem;
 
+// A loaded model in the plugin.
 struct BpeTokenizer::Processor {
-  sentencepiece::SentencePieceProcessor sp;
+  void* handle = nullptr;
+  ~Processor() {
+    if (handle != nullptr) sentencepiece_api().release(handle);
+  }
 };
 
 namespace {
@@ -48,38 +52,6 @@ std::vector<std::string> model_flags(const BpeTrainOptions& options) {
       "--control_symbols=<mask>",  // id 4; control symbols are never matched in text
   };
 }
-
-// The training lines: every non-empty line of every document (SentencePiece trains on lines).
-class LineIterator : public sentencepiece::SentenceIterator {
- public:
-  explicit LineIterator(const std::vector<std::string>& documents) : documents_(documents) {
-    advance();
-  }
-  bool done() const override { return doc_ >= documents_.size(); }
-  void Next() override { advance(); }
-  const std::string& value() const override { return line_; }
-  sentencepiece::util::Status status() const override { return {}; }
-
- private:
-  void advance() {
-    while (doc_ < documents_.size()) {
-      const std::string& doc = documents_[doc_];
-      if (pos_ >= doc.size()) {
-        ++doc_;
-        pos_ = 0;
-        continue;
-      }
-      size_t end = doc.find('\n', pos_);
-      if (end == std::string::npos) end = doc.size();
-      line_.assign(doc, pos_, end - pos_);
-      pos_ = end + 1;
-      if (!line_.empty()) return;
-    }
-  }
-  const std::vector<std::string>& documents_;
-  size_t doc_ = 0, pos_ = 0;
-  std::string line_;
-};
 
 // Sends this process's stderr (where libsentencepiece logs) to `log_path` while alive.
 class StderrToFile {
@@ -129,13 +101,22 @@ std::string tail_of_file(const fs::path& path, size_t max_bytes) {
 
 BpeTokenizer::BpeTokenizer(const std::string& serialized_model, const std::string& origin)
     : processor_(std::make_unique<Processor>()) {
-  const auto status = processor_->sp.LoadFromSerializedProto(serialized_model);
-  check_user(status.ok(),
-             "SentencePiece model " + origin + " cannot be read: " + status.ToString());
-  const sentencepiece::SentencePieceProcessor& sp = processor_->sp;
-  const int size = sp.GetPieceSize();
-  const bool has_specials = size > 4 && sp.IdToPiece(1) == "<s>" && sp.IdToPiece(2) == "</s>" &&
-                            sp.IdToPiece(3) == "<pad>" && sp.IdToPiece(4) == "<mask>";
+  const SentencePieceApi& api = sentencepiece_api();
+  std::string error;
+  processor_->handle = api.load(serialized_model, &error);
+  check_user(processor_->handle != nullptr,
+             "SentencePiece model " + origin + " cannot be read: " + error);
+  const int size = api.piece_size(processor_->handle);
+  struct Piece {
+    std::string text;
+    float score = 0;
+    int kind = 0;
+  };
+  std::vector<Piece> all(size);
+  for (int id = 0; id < size; ++id)
+    api.piece(processor_->handle, id, &all[id].text, &all[id].score, &all[id].kind);
+  const bool has_specials = size > 4 && all[1].text == "<s>" && all[2].text == "</s>" &&
+                            all[3].text == "<pad>" && all[4].text == "<mask>";
   check_user(has_specials, "SentencePiece model " + origin +
                                " lacks attnlab's special tokens (<s>=1, </s>=2, <pad>=3, "
                                "<mask>=4); train it with tokenizer=bpe");
@@ -145,13 +126,9 @@ BpeTokenizer::BpeTokenizer(const std::string& serialized_model, const std::strin
   int byte_pieces = 0;
   pieces_.resize(size);
   for (int id = 0; id < size; ++id) {
-    const std::string& piece = sp.IdToPiece(id);
-    const float score = sp.GetScore(id);
-    const int kind = sp.IsControl(id)   ? 1
-                     : sp.IsUnknown(id) ? 2
-                     : sp.IsByte(id)    ? 3
-                     : sp.IsUnused(id)  ? 4
-                                        : 0;
+    const std::string& piece = all[id].text;
+    const float score = all[id].score;
+    const int kind = all[id].kind;
     check_user(kind != 4, "SentencePiece model " + origin + " has unused pieces ('" + piece +
                               "'); attnlab's bpe tokenizer expects a plain BPE model");
     vocabulary.update(piece).update(&score, sizeof(score)).update(&kind, sizeof(kind));
@@ -192,20 +169,19 @@ std::string BpeTokenizer::train(const std::vector<std::string>& documents,
   for (const auto& flag : model_flags(options)) args += " " + flag;
   fs::create_directories(work_dir);
   const fs::path log = work_dir / ("sentencepiece-train-" + std::to_string(::getpid()) + ".log");
-  LineIterator lines(documents);
-  std::string model;
-  sentencepiece::util::Status status;
+  const SentencePieceApi& api = sentencepiece_api();
+  std::string model, error;
   {
     // The trainer logs to stderr and keeps global flags: one training at a time per process.
     static std::mutex training;
     std::lock_guard<std::mutex> lock(training);
     StderrToFile quiet(log);
-    status = sentencepiece::SentencePieceTrainer::Train(args, &lines, &model);
+    error = api.train(args, documents, &model);
   }
   const std::string log_tail = tail_of_file(log, 2000);
   fs::remove(log);
-  if (!status.ok() || model.empty()) {
-    throw UserError("SentencePiece BPE training failed: " + status.ToString() + "\n" + log_tail);
+  if (!error.empty() || model.empty()) {
+    throw UserError("SentencePiece BPE training failed: " + error + "\n" + log_tail);
   }
   return model;
 }
@@ -238,8 +214,8 @@ std::unique_ptr<BpeTokenizer> BpeTokenizer::train_or_load(const std::vector<std:
 
 std::vector<int32_t> BpeTokenizer::encode(const std::string& text) const {
   std::vector<int> ids;
-  const auto status = processor_->sp.Encode(text, &ids);
-  if (!status.ok()) throw std::runtime_error("SentencePiece encode failed: " + status.ToString());
+  const std::string error = sentencepiece_api().encode(processor_->handle, text, &ids);
+  if (!error.empty()) throw std::runtime_error("SentencePiece encode failed: " + error);
   return {ids.begin(), ids.end()};
 }
 

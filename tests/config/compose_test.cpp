@@ -92,6 +92,36 @@ TEST(Compose, GlobalExperimentWithOverrideEntry) {
   EXPECT_EQ(c["model"]["depth"].as<int>(), 3);  // experiment comes last
 }
 
+// Struct mode for experiment files: a key the config does not have is an error naming the file and
+// the key (with the closest existing key), not a new key nothing reads. Free-form mappings (empty
+// in the config) and values replaced whole still take anything.
+TEST(Compose, ExperimentFileWithAnUnknownKeyIsAnErrorNamingFileAndKey) {
+  TempDir d;
+  d.write("config.yaml",
+          "defaults:\n  - _self_\n  - experiment: null\n"
+          "trainer: {max_steps: 5, eval_every: 1}\nlr_multipliers: {}\nfreeze: []\n");
+  d.write("experiment/typo.yaml", "# @package _global_\ntrainer:\n  max_stepz: 10\n");
+  d.write("experiment/good.yaml",
+          "# @package _global_\ntrainer: {max_steps: 10}\nlr_multipliers: {embed: 0.1}\n"
+          "freeze: [embed]\n");
+  d.write("experiment/new_top.yaml", "# @package _global_\nnotes: hello\n");
+  try {
+    compose_in(d.path(), {"experiment=typo"});
+    FAIL() << "an unknown key in an experiment file composed";
+  } catch (const UserError& e) {
+    const std::string message = e.what();
+    EXPECT_NE(message.find("typo.yaml: key 'trainer.max_stepz' is not in the config"),
+              std::string::npos)
+        << message;
+    EXPECT_NE(message.find("did you mean max_steps?"), std::string::npos) << message;
+  }
+  EXPECT_THROW(compose_in(d.path(), {"experiment=new_top"}), UserError);
+  YAML::Node good = compose_in(d.path(), {"experiment=good"});
+  EXPECT_EQ(good["trainer"]["max_steps"].as<int>(), 10);
+  EXPECT_EQ(good["lr_multipliers"]["embed"].as<double>(), 0.1);
+  EXPECT_FALSE(good["trainer"]["max_stepz"].IsDefined());
+}
+
 TEST(Compose, CommandLineGroupChoiceBeatsOverrideEntry) {
   TempDir d;
   d.write("config.yaml", "defaults:\n  - model: small\n  - exp: null\n");

@@ -141,7 +141,10 @@ TEST(BpeTokenizer, IdsEqualSentencePiecesOwnEncoder) {
   options.vocab_size = 1500;
   const fs::path dir = test::temp_dir() / "bpe_parity";
   const auto tokenizer = BpeTokenizer::train_or_load(texts, options, dir);
-  const fs::path model = fs::directory_iterator(dir)->path();
+  fs::path model;  // the cached model (the folder also holds its hash sidecar)
+  for (const auto& entry : fs::directory_iterator(dir))
+    if (entry.path().extension() == ".model") model = entry.path();
+  ASSERT_FALSE(model.empty());
 
   // Held-out lines (the validation split) plus edge cases; spm_encode works line by line.
   const YAML::Node config = test::data_config("bpe");

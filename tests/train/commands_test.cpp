@@ -88,7 +88,7 @@ TEST(Commands, TrainEvalSampleAndDiffusionFineTune) {
       ++compared;
     }
   }
-  EXPECT_GT(compared, 20);
+  EXPECT_GE(compared, 10);  // step 6's train record and the final val record
   EXPECT_TRUE(tb["scalars"].contains("train/loss") && tb["scalars"].contains("val/loss"));
   EXPECT_NE(tb["texts"]["config"][0][1].get<std::string>().find("d_model: 32"), std::string::npos);
   ASSERT_TRUE(tb["texts"].contains("sample")) << tb["texts"].dump();

@@ -223,6 +223,7 @@ TEST(TensorBoard, EventFilesEqualMetricsJsonlAndResumeReplacesTheTail) {
   {
     MetricsLogger logger(dir.str(), std::nullopt, /*tensorboard=*/true);
     logger.log_text("config", "model:\n  d_model: 64", 0);
+    logger.log_text("sample", "caf\xc3", 0);  // a byte-level sample cut inside a character
     logger.log_hparams({{"optim.lr", 3e-4}, {"attention", "moh"}, {"model.tie", true}},
                        {"val/loss", "train/loss"});
     for (int step = 1; step <= 6; ++step)
@@ -259,6 +260,7 @@ TEST(TensorBoard, EventFilesEqualMetricsJsonlAndResumeReplacesTheTail) {
   }
   EXPECT_NEAR(tb["scalars"]["train/loss"][6][1].get<double>(), 0.7, 1e-6);  // the resumed run's
   EXPECT_EQ(tb["texts"]["config"][0][1], "model:\n  d_model: 64");
+  EXPECT_EQ(tb["texts"]["sample"][0][1], "caf\xef\xbf\xbd");  // U+FFFD, valid UTF-8
   EXPECT_DOUBLE_EQ(tb["hparams"]["optim.lr"].get<double>(), static_cast<double>(3e-4));
   EXPECT_EQ(tb["hparams"]["attention"], "moh");
   EXPECT_EQ(tb["hparams"]["model.tie"], true);

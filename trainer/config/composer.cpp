@@ -24,7 +24,30 @@ struct Item {
   YAML::Node content;
   std::string package;  // dotted; "" = top level
   std::string path;     // the file it came from, for errors
+  bool strict = false;  // an experiment file: it may only set keys the config already has
 };
+
+// Struct mode for experiment files (Hydra's): every key `src` sets must exist in `dst`, the config
+// composed so far, unless the existing value is an empty mapping (a free-form dict such as
+// lr_multipliers: {}) or not a mapping at all (replaced whole). A misspelt key would otherwise be
+// merged as a new key that nothing reads.
+void check_known_keys(const YAML::Node& dst, const YAML::Node& src, const std::string& prefix,
+                      const std::string& path) {
+  if (!src.IsMap() || !dst.IsDefined() || !dst.IsMap() || dst.size() == 0) return;
+  std::vector<std::string> known;
+  for (auto it = dst.begin(); it != dst.end(); ++it) known.push_back(it->first.Scalar());
+  for (auto it = src.begin(); it != src.end(); ++it) {
+    const std::string key = it->first.Scalar();
+    const std::string dotted = prefix.empty() ? key : prefix + "." + key;
+    const YAML::Node existing = dst[key];
+    check_user(existing.IsDefined(),
+               path + ": key '" + dotted + "' is not in the config" + did_you_mean(key, known) +
+                   "; an experiment can only change existing keys (add a new one with "
+                   "+" + dotted + "=... on the command line)");
+    const YAML::Node value = it->second;
+    check_known_keys(existing, value, dotted, path);
+  }
+}
 
 // A group choice that can replace a defaults entry's option, and whether it was used.
 struct ChoiceOverride {
@@ -95,6 +118,17 @@ class DefaultsComposer {
     Composition result;
     result.config = YAML::Node(YAML::NodeType::Map);
     for (const auto& item : items) {
+      if (item.strict) {  // its own message names the file and the key
+        // Walked with const access and reset() (yaml-cpp's operator= would write into the tree).
+        YAML::Node at;
+        at.reset(result.config);
+        for (const auto& part : key_parts(item.package)) {
+          const YAML::Node& parent = at;
+          YAML::Node child = parent.IsMap() ? parent[part] : YAML::Node();
+          at.reset(child);
+        }
+        check_known_keys(at, item.content, item.package, item.path);
+      }
       try {
         YAML::Node target =
             item.package.empty() ? result.config : ensure_map(result.config, item.package);
@@ -229,6 +263,8 @@ class DefaultsComposer {
         continue;
       }
       children[k] = choose(e, group, package, depth);
+      if (group == "experiment")
+        for (auto& item : children[k]) item.strict = true;
     }
 
     std::vector<Item> items;

@@ -138,7 +138,9 @@ std::shared_ptr<DistributedContext> init_distributed(const YAML::Node& config) {
                        "job, and under torchrun-style launchers use dist.backend=gloo",
                    kUserErrorExitCode);
   }
-  if (context->world_size_ > 1) start_launcher_watchdog(context->rank_);
+  // ATTNLAB_TEST_NO_WATCHDOG=1: off, to measure what the watchdog prevents (see README).
+  if (context->world_size_ > 1 && !std::getenv("ATTNLAB_TEST_NO_WATCHDOG"))
+    start_launcher_watchdog(context->rank_);
   return context;
 }
 
