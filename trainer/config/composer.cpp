@@ -124,8 +124,13 @@ class DefaultsComposer {
         at.reset(result.config);
         for (const auto& part : key_parts(item.package)) {
           const YAML::Node& parent = at;
-          YAML::Node child = parent.IsMap() ? parent[part] : YAML::Node();
-          at.reset(child);
+          const YAML::Node child =
+              parent.IsDefined() && parent.IsMap() ? parent[part] : YAML::Node();
+          // A missing key gives an invalid ("zombie") node, which throws on most calls.
+          if (child.IsDefined())
+            at.reset(child);
+          else
+            at.reset(YAML::Node());
         }
         check_known_keys(at, item.content, item.package, item.path);
       }
