@@ -145,3 +145,40 @@ TEST(ClassificationTask, TrainsWritesConsistentMetricsAndResumesExactly) {
   EXPECT_EQ(bad.code, 2) << bad.output;
   EXPECT_NE(bad.output.find("task.pooling"), std::string::npos) << bad.output;
 }
+
+// The classification trainer follows the LM trainer's run-directory rules: a second process is
+// refused while a run holds the directory, and a re-run that does not fit the existing checkpoint
+// fails before config.yaml is rewritten.
+TEST(ClassificationTask, LocksTheRunDirectoryAndValidatesBeforeWriting) {
+  const fs::path dir = fs::path(ATTNLAB_BINARY_DIR) / "test_classification_tmp" / "locked";
+  fs::remove_all(dir);
+  CommandRun first = run_attnlab("train run.dir=" + dir.string() + kSmall);
+  ASSERT_EQ(first.code, 0) << first.output;
+  std::ifstream config_in(dir / "config.yaml");
+  const std::string config((std::istreambuf_iterator<char>(config_in)),
+                           std::istreambuf_iterator<char>());
+
+  CommandRun changed = run_attnlab("train run.dir=" + dir.string() + kSmall +
+                                   " model.d_model=64 trainer.max_steps=8");
+  EXPECT_EQ(changed.code, 2) << changed.output;
+  std::ifstream after_in(dir / "config.yaml");
+  const std::string after((std::istreambuf_iterator<char>(after_in)),
+                          std::istreambuf_iterator<char>());
+  EXPECT_EQ(after, config) << "a failed re-run rewrote config.yaml";
+
+  // Hold the lock from a shell (flock on the run's lock file) and try to train.
+  const std::string lock_file = (dir / ".lock").string();
+  CommandRun held = attnlab::test::CommandRun{-1, ""};
+  {
+    const std::string command = "flock -n '" + lock_file + "' '" + std::string(ATTNLAB_BINARY_DIR) +
+                                "/attnlab' train run.dir=" + dir.string() + kSmall +
+                                " trainer.max_steps=8 2>&1; echo \"rc=$?\"";
+    // flock holds the lock, so the attnlab it runs must see it taken.
+    FILE* pipe = popen(command.c_str(), "r");
+    std::array<char, 4096> buffer{};
+    while (pipe && fgets(buffer.data(), buffer.size(), pipe)) held.output += buffer.data();
+    if (pipe) pclose(pipe);
+  }
+  EXPECT_NE(held.output.find("in use by another"), std::string::npos) << held.output;
+  EXPECT_NE(held.output.find("rc=2"), std::string::npos) << held.output;
+}

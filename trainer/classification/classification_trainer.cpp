@@ -122,7 +122,12 @@ ClassificationSummary train_classification(const YAML::Node& config,
   configure_threads(config);
   const torch::Device device = device_from_config(config);
   const int64_t seed = cfg::get<int64_t>(config, "seed");
-  const std::string run_dir = config::prepare_run_directory(config, overrides, argv).path;
+  // As in the LM trainer: the run directory is locked first, and nothing in it is written before
+  // data, model, init_from and the existing checkpoint were validated.
+  const std::string run_dir = config::run_directory_path(config);
+  config::RunDirectoryLock lock(run_dir);
+  for (const auto& file : lock.remove_stale_temporaries())
+    std::cerr << "removed " << file << ", left by a process that died while writing it\n";
 
   // Data: the fixed stratified split, then tokens (BOS = [CLS] + truncated text).
   const LabelledDataset dataset = load_labelled_dataset(config);
@@ -187,7 +192,10 @@ ClassificationSummary train_classification(const YAML::Node& config,
     }
   }
 
-  MetricsLogger metrics(run_dir, resumed ? std::optional<int64_t>(state.step) : std::nullopt);
+  config::prepare_run_directory(config, overrides, argv);  // validated: the run starts writing
+  lock.keep();
+  MetricsLogger metrics(run_dir, resumed ? std::optional<int64_t>(state.step) : std::nullopt,
+                        cfg::get_or<bool>(config, "trainer.tensorboard", true));
   auto log_record = [&](const std::map<std::string, double>& values) {
     nlohmann::json record = {{"step", state.step}};
     for (const auto& [key, value] : values) record[key] = value;
