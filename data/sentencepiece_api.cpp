@@ -41,8 +41,9 @@ const SentencePieceApi& sentencepiece_api() {
 #endif
     void* handle = dlopen(path.c_str(), flags);
     if (handle == nullptr) {
-      failure = "cannot load the SentencePiece plugin '" + path + "' (tokenizer=bpe): " +
-                dlerror() + "; rebuild with scripts/setup.sh or set ATTNLAB_SENTENCEPIECE_PLUGIN";
+      failure = "cannot load the SentencePiece plugin '" + path +
+                "' (tokenizer=bpe): " + dlerror() +
+                "; rebuild with scripts/setup.sh or set ATTNLAB_SENTENCEPIECE_PLUGIN";
       return;
     }
     using Entry = const SentencePieceApi* (*)();

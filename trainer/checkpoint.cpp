@@ -126,6 +126,8 @@ torch::serialize::InputArchive open_archive(const std::string& path,
   } catch (const c10::Error& e) {
     throw UserError("checkpoint '" + path +
                     "' cannot be parsed: " + first_line(e.what_without_backtrace()));
+  } catch (const std::exception& e) {  // e.g. TorchScript's parser on a damaged type string
+    throw UserError("checkpoint '" + path + "' cannot be parsed: " + first_line(e.what()));
   }
   return archive;
 }

@@ -61,9 +61,9 @@ void check_checkpoint_tokenizer(const std::string& path, const std::string& reco
                                 const std::string& current);
 
 struct SaveOptions {
-  int64_t keep_last = 0;  // 0 = keep every checkpoint
-  bool is_best = false;   // this checkpoint becomes checkpoints/best.ckpt
-  bool save_rng = true;   // torch CPU (+ CUDA) generator states
+  int64_t keep_last = 0;     // 0 = keep every checkpoint
+  bool is_best = false;      // this checkpoint becomes checkpoints/best.ckpt
+  bool save_rng = true;      // torch CPU (+ CUDA) generator states
   bool check_finite = true;  // refuse non-finite tensors (false: tests that need a bad file)
 };
 

@@ -109,8 +109,10 @@ ScheduleSpec ScheduleSpec::from_config(const YAML::Node& config) {
              "config key 'trainer.max_steps' (or scheduler.max_steps): expected "
              "a positive step count, got " +
                  shown(s.max_steps));
-  check_user(s.warmup_steps >= 0, "config key 'scheduler.warmup_steps': expected a step count "
-                                   ">= 0, got " + shown(s.warmup_steps));
+  check_user(s.warmup_steps >= 0,
+             "config key 'scheduler.warmup_steps': expected a step count "
+             ">= 0, got " +
+                 shown(s.warmup_steps));
   if (s.warmup_steps > s.max_steps) {
     // A short run (a smoke test, experiment=tiny) with the default warmup: warm up over the whole
     // run rather than refuse it. Said once per process.

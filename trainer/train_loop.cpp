@@ -8,11 +8,11 @@
 // without an extra collective.
 #include "trainer/train_loop.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <array>
 #include <atomic>
-#include <unistd.h>
-
 #include <chrono>
 #include <cmath>
 #include <csignal>

@@ -69,8 +69,8 @@ int run(int argc, char** argv) {
     std::string list;
     for (const auto& name : commands) list += (list.empty() ? "" : ", ") + name;
     throw attnlab::UserError("unknown command '" + line.command + "'" +
-                             attnlab::config::did_you_mean(line.command, commands) + "; available: " +
-                             list);
+                             attnlab::config::did_you_mean(line.command, commands) +
+                             "; available: " + list);
   }
   return run_in_runtime(argc, argv);
 }

@@ -12,7 +12,6 @@
 #include <string>
 
 #include "tests/support/attnlab_command.h"
-
 #include "trainer/checkpoint.h"
 
 namespace fs = std::filesystem;

@@ -71,8 +71,8 @@ TEST_F(Cli, HelpListsCommandsAndGroups) {
 TEST_F(Cli, CommandHelpListsItsKeysAndUnknownCommandsGetASuggestion) {
   Result sample = run_cli("sample --help");
   EXPECT_EQ(sample.exit_code, 0) << sample.output;
-  for (std::string fragment : {"prompt=", "max_new_tokens=", "default 200", "top_k=",
-                               "checkpoint=WHICH", "default best"})
+  for (std::string fragment :
+       {"prompt=", "max_new_tokens=", "default 200", "top_k=", "checkpoint=WHICH", "default best"})
     EXPECT_NE(sample.output.find(fragment), std::string::npos) << fragment << "\n" << sample.output;
   Result eval = run_cli("eval --help");
   EXPECT_NE(eval.output.find("eval.seq_lens="), std::string::npos) << eval.output;

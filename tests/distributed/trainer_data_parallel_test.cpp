@@ -7,7 +7,6 @@
 // generators) also resumes bitwise. When `mpirun` is killed with SIGKILL, the ranks stop within a
 // fraction of a second and write nothing more into the run directory.
 #include <gtest/gtest.h>
-
 #include <signal.h>
 
 #include <chrono>
@@ -154,7 +153,6 @@ TEST_F(TrainerDataParallel, TwoRankDiffusionRunResumesBitwise) {
   for (const auto& dir : {straight, resumed}) fs::remove_all(dir);
 }
 
-
 // Every path under `dir` with its size: what the run directory holds at one moment.
 std::map<std::string, uintmax_t> snapshot(const fs::path& dir) {
   std::map<std::string, uintmax_t> files;
@@ -176,16 +174,17 @@ TEST_F(TrainerDataParallel, RanksStopWithoutWritingWhenTheLauncherIsKilled) {
   // Whatever happens below, no process of this run outlives the test.
   struct KillLeftovers {
     std::string run;
-    ~KillLeftovers() { testing::run_command("pkill -9 -f -- '[" + run.substr(0, 1) + "]" + run.substr(1) + "'"); }
+    ~KillLeftovers() {
+      testing::run_command("pkill -9 -f -- '[" + run.substr(0, 1) + "]" + run.substr(1) + "'");
+    }
   } leftovers{run.string()};
   // A run that checkpoints every step and prints nothing while it trains (no progress, no spike
   // warnings), in the background; its PID is mpirun's. It would end by itself after 20000 steps.
-  const std::string command = "OMP_WAIT_POLICY=passive " + testing::mpirun_env() +
-                              testing::mpirun_prefix(2) + kAttnlab + " train " +
-                              overrides(run, kPerRankBatch,
-                                        "trainer.checkpoint_every=1 trainer.spike_window=0",
-                                        20000) +
-                              " > " + (run.string() + ".log") + " 2>&1 & echo $!";
+  const std::string command =
+      "OMP_WAIT_POLICY=passive " + testing::mpirun_env() + testing::mpirun_prefix(2) + kAttnlab +
+      " train " +
+      overrides(run, kPerRankBatch, "trainer.checkpoint_every=1 trainer.spike_window=0", 20000) +
+      " > " + (run.string() + ".log") + " 2>&1 & echo $!";
   fs::create_directories(run.parent_path());
   const auto started = testing::run_command(command);
   const pid_t mpirun = std::atoi(started.output.c_str());
@@ -209,7 +208,8 @@ TEST_F(TrainerDataParallel, RanksStopWithoutWritingWhenTheLauncherIsKilled) {
   std::this_thread::sleep_for(std::chrono::milliseconds(500));  // the watchdog polls every 0.1 s
   const auto after_kill = snapshot(run);
   std::this_thread::sleep_for(std::chrono::seconds(3));
-  EXPECT_EQ(processes_mentioning(run.string()), 0) << "ranks still running after their launcher died";
+  EXPECT_EQ(processes_mentioning(run.string()), 0)
+      << "ranks still running after their launcher died";
   EXPECT_EQ(snapshot(run), after_kill) << "the run directory changed after the launcher died";
   // (The ranks' own line about the dead launcher went to mpirun, which is gone: nothing to read.
   // The run prints nothing while it trains, so no rank was stopped by a broken output pipe.)

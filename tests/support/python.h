@@ -1,6 +1,7 @@
 // The project environment's Python ($ATTNLAB_PYTHON, else .venv/bin/python as CMake recorded it in
-// common/subprocess.cpp) for the parity references and plot checks. Parity tests never skip: when that Python cannot import
-// torch (or matplotlib), the test fails with REQUIRE_PYTHON_WITH / python_has's message.
+// common/subprocess.cpp) for the parity references and plot checks. Parity tests never skip: when
+// that Python cannot import torch (or matplotlib), the test fails with REQUIRE_PYTHON_WITH /
+// python_has's message.
 #pragma once
 
 #include <cstdlib>

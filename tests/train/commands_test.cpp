@@ -1,8 +1,8 @@
 // The run-level commands end to end through the real `attnlab` binary: train a tiny model, then
 // eval (at two lengths, one beyond training), sample (autoregressive with a KV cache), and a
-// masked-diffusion fine-tune from the AR run (AR -> dLM via init_from) sampled block-wise. The run's
-// TensorBoard events, read back with the real `tensorboard` package, equal its metrics.jsonl; a
-// finished run run again reports its result and writes nothing; --dry-run writes nothing; every
+// masked-diffusion fine-tune from the AR run (AR -> dLM via init_from) sampled block-wise. The
+// run's TensorBoard events, read back with the real `tensorboard` package, equal its metrics.jsonl;
+// a finished run run again reports its result and writes nothing; --dry-run writes nothing; every
 // shipped experiment file trains.
 #include <gtest/gtest.h>
 
@@ -56,7 +56,8 @@ TEST(Commands, TrainEvalSampleAndDiffusionFineTune) {
   fs::remove_all(root);
   const std::string ar = (root / "ar").string(), dlm = (root / "dlm").string();
 
-  CommandRun train = run_attnlab("train run.dir=" + ar + " trainer.max_steps=6 trainer.sample_tokens=20" + kTiny);
+  CommandRun train =
+      run_attnlab("train run.dir=" + ar + " trainer.max_steps=6 trainer.sample_tokens=20" + kTiny);
   ASSERT_EQ(train.code, 0) << train.output;
   EXPECT_NE(train.output.find("final: step 6"), std::string::npos) << train.output;
   EXPECT_NE(train.output.find("--- sample"), std::string::npos) << train.output;
@@ -98,7 +99,8 @@ TEST(Commands, TrainEvalSampleAndDiffusionFineTune) {
   // The same command again: the finished run's result, nothing trained or appended.
   const std::string metrics_before = file_text(fs::path(ar) / "metrics.jsonl");
   const std::string config_before = file_text(fs::path(ar) / "config.yaml");
-  CommandRun again = run_attnlab("train run.dir=" + ar + " trainer.max_steps=6 trainer.sample_tokens=20" + kTiny);
+  CommandRun again =
+      run_attnlab("train run.dir=" + ar + " trainer.max_steps=6 trainer.sample_tokens=20" + kTiny);
   ASSERT_EQ(again.code, 0) << again.output;
   EXPECT_NE(again.output.find("final: step 6"), std::string::npos) << again.output;
   EXPECT_NE(again.output.find("had finished"), std::string::npos) << again.output;
@@ -114,7 +116,8 @@ TEST(Commands, TrainEvalSampleAndDiffusionFineTune) {
   EXPECT_EQ(results[1]["seq_len"].get<int>(), 64);
   EXPECT_TRUE(std::isfinite(results[1]["val_loss"].get<double>()));
 
-  CommandRun sample = run_attnlab("sample run_dir=" + ar + " prompt=Call max_new_tokens=15 top_k=5 top_p=0.9");
+  CommandRun sample =
+      run_attnlab("sample run_dir=" + ar + " prompt=Call max_new_tokens=15 top_k=5 top_p=0.9");
   ASSERT_EQ(sample.code, 0) << sample.output;
   EXPECT_NE(sample.output.find("tokens/s"), std::string::npos) << sample.output;
 
@@ -124,10 +127,12 @@ TEST(Commands, TrainEvalSampleAndDiffusionFineTune) {
 
   // AR -> masked-diffusion LM: same weights, block-causal attention, diffusion objective.
   CommandRun convert = run_attnlab("train run.dir=" + dlm + " init_from=" + ar +
-                        " objective=masked_diffusion attention.mask=block_causal"
-                        " attention.block_size=8 trainer.max_steps=4" + kTiny);
+                                   " objective=masked_diffusion attention.mask=block_causal"
+                                   " attention.block_size=8 trainer.max_steps=4" +
+                                   kTiny);
   ASSERT_EQ(convert.code, 0) << convert.output;
-  CommandRun dlm_sample = run_attnlab("sample run_dir=" + dlm + " prompt=Call max_new_tokens=16 block_size=8");
+  CommandRun dlm_sample =
+      run_attnlab("sample run_dir=" + dlm + " prompt=Call max_new_tokens=16 block_size=8");
   ASSERT_EQ(dlm_sample.code, 0) << dlm_sample.output;
   EXPECT_NE(dlm_sample.output.find("forward passes per token"), std::string::npos)
       << dlm_sample.output;
@@ -164,7 +169,8 @@ TEST(Commands, EveryShippedExperimentTrains) {
   const fs::path root = fs::path(ATTNLAB_BINARY_DIR) / "test_train_tmp" / "experiments";
   fs::remove_all(root);
   int trained = 0;
-  for (const auto& entry : fs::directory_iterator(fs::path(ATTNLAB_SOURCE_DIR) / "configs" / "experiment")) {
+  for (const auto& entry :
+       fs::directory_iterator(fs::path(ATTNLAB_SOURCE_DIR) / "configs" / "experiment")) {
     if (entry.path().extension() != ".yaml") continue;
     const std::string name = entry.path().stem().string();
     CommandRun run = run_attnlab("train experiment=" + name + " run.dir=" + (root / name).string() +

@@ -89,7 +89,8 @@ TEST(LrSchedule, WarmupStableDecay) {
 
 // A warmup longer than the run is clamped to the run (with a warning), not refused.
 TEST(LrSchedule, WarmupLongerThanTheRunIsClampedToIt) {
-  auto clamped = schedule("scheduler: {name: warmup_cosine, warmup_steps: 20}\ntrainer: {max_steps: 10}");
+  auto clamped =
+      schedule("scheduler: {name: warmup_cosine, warmup_steps: 20}\ntrainer: {max_steps: 10}");
   EXPECT_NEAR(clamped->lr_factor(0), 0.1, 1e-12);  // 1/10, not 1/20
   EXPECT_NEAR(clamped->lr_factor(9), 1.0, 1e-12);
 }

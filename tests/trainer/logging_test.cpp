@@ -21,8 +21,8 @@
 
 namespace attnlab {
 namespace {
-using testing::TempDir;
 using testing::project_python;
+using testing::TempDir;
 
 std::vector<std::string> lines_of(const std::string& path) {
   std::ifstream in(path);
@@ -196,9 +196,9 @@ TEST(PlotCommand, PlotsTheTrainersLossesTermsAndLr) {
   }
   REQUIRE_PYTHON_WITH("matplotlib");
   const std::string series_path = dir / "series.json";
-  ASSERT_EQ(testing::run_command_quietly(
-                "plot", {"run_dir=" + dir.str(), "series_json=" + series_path}),
-            0);
+  ASSERT_EQ(
+      testing::run_command_quietly("plot", {"run_dir=" + dir.str(), "series_json=" + series_path}),
+      0);
   std::ifstream in(series_path);
   const nlohmann::json series = nlohmann::json::parse(in);
   ASSERT_TRUE(series.contains("train/loss")) << series.dump();

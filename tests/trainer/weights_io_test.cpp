@@ -204,7 +204,8 @@ TEST(WeightsIo, ExportChoosesBestLatestOrAPathLikeEvalAndSample) {
     EXPECT_EQ(testing::run_command_quietly("export", args), 0);
     TensorMap exported = read_weights(dir / "e.pt");
     bool equal = true;
-    for (const auto& [name, t] : state_dict(*expected)) equal = equal && torch::equal(t, exported.at(name));
+    for (const auto& [name, t] : state_dict(*expected))
+      equal = equal && torch::equal(t, exported.at(name));
     return equal;
   };
   EXPECT_TRUE(exported_equals({}, best_model));

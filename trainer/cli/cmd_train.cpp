@@ -1,7 +1,8 @@
 // `attnlab train [overrides]`: composes the config, trains (resuming from the run dir when it
 // has a checkpoint), then prints the final validation metrics and, when trainer.sample_tokens
-// > 0, a sample from the trained model (also written to the run's TensorBoard log). `-m` runs a sweep through the configured launcher.
-// task=classification trains the encoder classifier instead (trainer/classification/).
+// > 0, a sample from the trained model (also written to the run's TensorBoard log). `-m` runs a
+// sweep through the configured launcher. task=classification trains the encoder classifier instead
+// (trainer/classification/).
 // --dry-run prints the composed config and the run directory and does nothing else.
 // Stopped by SIGINT it exits with 130, by SIGTERM or SIGHUP with 143, after the checkpoint.
 #include <filesystem>
@@ -84,8 +85,8 @@ int run_train_command(const CommandArgs& args) {
   }
   TrainSummary summary = train(config, args.overrides, args.argv);
   if (summary.interrupted) {
-    std::cout << "stopped at step " << summary.step << "; resume with the same command (run.dir="
-              << summary.run_dir << ")\n";
+    std::cout << "stopped at step " << summary.step
+              << "; resume with the same command (run.dir=" << summary.run_dir << ")\n";
     std::cout.flush();
     return exit_code_for(summary);
   }
@@ -94,8 +95,9 @@ int run_train_command(const CommandArgs& args) {
               summary.val_bits_per_byte, summary.tokens_per_second);
   std::printf("run dir: %s\n", summary.run_dir.c_str());
   if (summary.already_finished) {
-    std::printf("(this run had finished: its result.json; nothing was trained or written. Raise "
-                "trainer.max_steps to train on, or set run.dir for a new run)\n");
+    std::printf(
+        "(this run had finished: its result.json; nothing was trained or written. Raise "
+        "trainer.max_steps to train on, or set run.dir for a new run)\n");
     return 0;
   }
   std::fflush(stdout);

@@ -43,7 +43,8 @@ void check_known_keys(const YAML::Node& dst, const YAML::Node& src, const std::s
     check_user(existing.IsDefined(),
                path + ": key '" + dotted + "' is not in the config" + did_you_mean(key, known) +
                    "; an experiment can only change existing keys (add a new one with "
-                   "+" + dotted + "=... on the command line)");
+                   "+" +
+                   dotted + "=... on the command line)");
     const YAML::Node value = it->second;
     check_known_keys(existing, value, dotted, path);
   }

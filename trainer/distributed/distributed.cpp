@@ -2,13 +2,13 @@
 // deadline, and job-wide abort, over the backend of collectives.h. See distributed.h.
 #include "trainer/distributed/distributed.h"
 
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <thread>
-
-#include <unistd.h>
 
 #include "common/config_access.h"
 #include "common/error.h"

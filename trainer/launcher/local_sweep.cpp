@@ -10,8 +10,8 @@
 
 #include "common/config_access.h"
 #include "common/error.h"
-#include "trainer/launcher/slurm_submit.h"
 #include "common/subprocess.h"
+#include "trainer/launcher/slurm_submit.h"
 #include "trainer/launcher/sweep_summary.h"
 
 namespace attnlab {

@@ -15,7 +15,8 @@ const Registry<CommandInfo>& command_catalog() {
            "keys (key=value):\n"
            "  run_dir=DIR|FILE    the run (or one checkpoint file)            required\n"
            "  checkpoint=WHICH    best | latest | <path>                      default best\n"
-           "  out=FILE            the .pt to write                       default <run_dir>/model.pt"});
+           "  out=FILE            the .pt to write                       default "
+           "<run_dir>/model.pt"});
     r.add("prepare", {"fetch corpora, build the tokenizer, write token shards",
                       "takes the training config's overrides (data=..., tokenizer=...), e.g.\n"
                       "  attnlab prepare data=sotu tokenizer=bpe tokenizer.vocab_size=4096"});
@@ -48,14 +49,13 @@ const Registry<CommandInfo>& command_catalog() {
            "  eval.t_samples=N     diffusion runs: (t, mask) draws per window  default 4"});
     r.add("probe", {"run one attention layer on random input, dump tensors for parity checks",
                     "takes config overrides: probe.* (configs/probe/default.yaml), attention=..."});
-    r.add("grow",
-          {"grow a GDA checkpoint to more signal heads (function-preserving)",
-           "keys (key=value):\n"
-           "  run_dir=DIR | checkpoint=FILE   the source (exactly one)         required\n"
-           "  attention.n_signal=N            signal heads after growing       required\n"
-           "  out=FILE                        the grown checkpoint             required\n"
-           "  noise_std=X                     noise on the new heads           default 0\n"
-           "  seed=N                          seed of that noise               default 0"});
+    r.add("grow", {"grow a GDA checkpoint to more signal heads (function-preserving)",
+                   "keys (key=value):\n"
+                   "  run_dir=DIR | checkpoint=FILE   the source (exactly one)         required\n"
+                   "  attention.n_signal=N            signal heads after growing       required\n"
+                   "  out=FILE                        the grown checkpoint             required\n"
+                   "  noise_std=X                     noise on the new heads           default 0\n"
+                   "  seed=N                          seed of that noise               default 0"});
     r.add("plot",
           {"plot loss and lr curves of a run to loss.png",
            "keys (key=value):\n"

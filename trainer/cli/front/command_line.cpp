@@ -32,7 +32,8 @@ CommandLine parse_command_line(int argc, char** argv) {
     line.args.overrides.assign(positional.begin() + 1, positional.end());
   }
   // An option a command does not read would be silently ignored: `eval --dry-run` would run.
-  if (line.args.dry_run && !line.help && !line.command.empty() && line.command != "train" && line.command != "submit")
+  if (line.args.dry_run && !line.help && !line.command.empty() && line.command != "train" &&
+      line.command != "submit")
     throw UserError("--dry-run applies to train and submit, not to '" + line.command + "'");
   if (line.args.resolve && !line.help && !line.command.empty() && line.command != "config")
     throw UserError("--resolve applies to config, not to '" + line.command + "'");
