@@ -104,15 +104,24 @@ CorpusSpec corpus_spec(const YAML::Node& config) {
   }
   check_user(!spec.corpora.empty(), "config key 'data.corpus': expected at least one corpus");
   for (const auto& name : spec.corpora) corpus_registry().get(name);  // unknown -> UserError
-  spec.val_fraction = cfg::get_or<double>(config, "data.val_fraction", 0.1);
-  check_user(spec.val_fraction >= 0.0 && spec.val_fraction < 1.0,
-             "config key 'data.val_fraction': expected a value in [0, 1), got " +
-                 std::to_string(spec.val_fraction));
-  spec.max_documents = cfg::get_or<int64_t>(config, "data.max_documents", 0);
-  spec.max_bytes = cfg::get_or<int64_t>(config, "data.max_bytes", 0);
-  check_user(spec.max_documents >= 0, "config key 'data.max_documents': expected >= 0");
-  check_user(spec.max_bytes >= 0, "config key 'data.max_bytes': expected >= 0");
+  const SplitSettings split = split_settings(config);
+  spec.val_fraction = split.val_fraction;
+  spec.max_documents = split.max_documents;
+  spec.max_bytes = split.max_bytes;
   return spec;
+}
+
+SplitSettings split_settings(const YAML::Node& config) {
+  SplitSettings s;
+  s.val_fraction = cfg::get_or<double>(config, "data.val_fraction", 0.1);
+  check_user(s.val_fraction >= 0.0 && s.val_fraction < 1.0,
+             "config key 'data.val_fraction': expected a value in [0, 1), got " +
+                 std::to_string(s.val_fraction));
+  s.max_documents = cfg::get_or<int64_t>(config, "data.max_documents", 0);
+  s.max_bytes = cfg::get_or<int64_t>(config, "data.max_bytes", 0);
+  check_user(s.max_documents >= 0, "config key 'data.max_documents': expected >= 0");
+  check_user(s.max_bytes >= 0, "config key 'data.max_bytes': expected >= 0");
+  return s;
 }
 
 CorpusSplit load_split(const CorpusSpec& spec, const fs::path& cache) {

@@ -36,6 +36,15 @@ struct CorpusSpec {
 };
 CorpusSpec corpus_spec(const YAML::Node& config);
 
+// data.val_fraction (in [0, 1)), data.max_documents and data.max_bytes (>= 0), read and checked
+// once for the bundled corpora and the user's files (data=files) alike.
+struct SplitSettings {
+  double val_fraction = 0.1;
+  int64_t max_documents = 0;
+  int64_t max_bytes = 0;
+};
+SplitSettings split_settings(const YAML::Node& config);
+
 struct CorpusSplit {
   std::vector<Document> train;
   std::vector<Document> val;

@@ -368,14 +368,10 @@ FilesSpec files_spec(const YAML::Node& config) {
     spec.vocab_size = 0;  // unused by text files: keep it out of their cache key
   }
 
-  spec.val_fraction = cfg::get_or<double>(config, "data.val_fraction", 0.1);
-  check_user(spec.val_fraction >= 0.0 && spec.val_fraction < 1.0,
-             "config key 'data.val_fraction': expected a value in [0, 1), got " +
-                 std::to_string(spec.val_fraction));
-  spec.max_documents = cfg::get_or<int64_t>(config, "data.max_documents", 0);
-  spec.max_bytes = cfg::get_or<int64_t>(config, "data.max_bytes", 0);
-  check_user(spec.max_documents >= 0, "config key 'data.max_documents': expected >= 0");
-  check_user(spec.max_bytes >= 0, "config key 'data.max_bytes': expected >= 0");
+  const SplitSettings split = split_settings(config);
+  spec.val_fraction = split.val_fraction;
+  spec.max_documents = split.max_documents;
+  spec.max_bytes = split.max_bytes;
   check_user(!spec.bin || (spec.max_documents == 0 && spec.max_bytes == 0),
              "config keys 'data.max_documents' and 'data.max_bytes' limit text files; .bin token "
              "files are used whole (set them to 0)");
