@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <mutex>
@@ -213,10 +214,29 @@ std::unique_ptr<BpeTokenizer> BpeTokenizer::train_or_load(const std::vector<std:
 }
 
 std::vector<int32_t> BpeTokenizer::encode(const std::string& text) const {
+  return encode_in_pieces(text, size_t{1} << 16);
+}
+
+std::vector<int32_t> BpeTokenizer::encode_in_pieces(const std::string& text,
+                                                    size_t piece_bytes) const {
+  std::vector<int32_t> out;
   std::vector<int> ids;
-  const std::string error = sentencepiece_api().encode(processor_->handle, text, &ids);
-  if (!error.empty()) throw std::runtime_error("SentencePiece encode failed: " + error);
-  return {ids.begin(), ids.end()};
+  std::string piece;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t end = text.size();
+    if (text.size() - pos > piece_bytes) {
+      end = text.find(' ', pos + std::max<size_t>(1, piece_bytes));
+      if (end == std::string::npos) end = text.size();
+    }
+    piece.assign(text, pos, end - pos);
+    ids.clear();
+    const std::string error = sentencepiece_api().encode(processor_->handle, piece, &ids);
+    if (!error.empty()) throw std::runtime_error("SentencePiece encode failed: " + error);
+    out.insert(out.end(), ids.begin(), ids.end());
+    pos = end;
+  }
+  return out;
 }
 
 std::string BpeTokenizer::decode(const std::vector<int32_t>& ids) const {

@@ -23,6 +23,11 @@ struct BpeTrainOptions {
   int64_t threads = 1;
 };
 
+// tokenizer.max_train_bytes: BPE trains on the first training documents whose text fits in it
+// (at least one; 0: all), which bounds memory and time on a large corpus. UserError when < 0.
+// Defined with the tokenizer table (tokenizer_registry.cpp).
+int64_t tokenizer_max_train_bytes(const YAML::Node& config);
+
 class BpeTokenizer : public Tokenizer {
  public:
   // Loads a serialized SentencePiece model (the bytes of a .model file); `origin` names it in
@@ -43,7 +48,12 @@ class BpeTokenizer : public Tokenizer {
                                                      const BpeTrainOptions& options,
                                                      const std::filesystem::path& dir);
 
+  // Encodes pieces of ~64 KB that end before an ASCII space: a piece never spans a space
+  // (SentencePiece splits words there, and the model has no dummy prefix), so the ids equal
+  // those of one call on the whole text, while long documents (a book in one .txt file) no
+  // longer cost SentencePiece gigabytes and superlinear time.
   std::vector<int32_t> encode(const std::string& text) const override;
+  std::vector<int32_t> encode_in_pieces(const std::string& text, size_t piece_bytes) const;
   std::string decode(const std::vector<int32_t>& ids) const override;
   int64_t vocab_size() const override { return static_cast<int64_t>(pieces_.size()); }
   std::string fingerprint() const override { return fingerprint_; }

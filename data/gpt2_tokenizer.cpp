@@ -3,6 +3,7 @@
 // is mapped back to raw bytes once at load time, so encoding works on bytes and ids directly.
 #include "data/gpt2_tokenizer.h"
 
+#include <atomic>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -111,7 +112,20 @@ std::vector<std::string_view> gpt2_pretokenize(std::string_view text) {
   return out;
 }
 
-Gpt2Tokenizer::Gpt2Tokenizer(const fs::path& dir) {
+namespace {
+
+// The per-thread memo of word -> ids. It serves one tokenizer at a time, named by a serial that
+// is never reused (an address could be, by a later tokenizer with another vocabulary).
+struct WordCache {
+  uint64_t owner = 0;
+  std::unordered_map<std::string, std::vector<int32_t>> words;
+};
+thread_local WordCache word_cache;
+std::atomic<uint64_t> next_tokenizer_serial{1};
+
+}  // namespace
+
+Gpt2Tokenizer::Gpt2Tokenizer(const fs::path& dir) : serial_(next_tokenizer_serial++) {
   const fs::path encoder_file = dir / "encoder.json";
   const fs::path merges_file = dir / "vocab.bpe";
   const std::string encoder_text = read_file(encoder_file);
@@ -162,12 +176,17 @@ Gpt2Tokenizer::Gpt2Tokenizer(const fs::path& dir) {
   fingerprint_ = "gpt2-" + Fnv64().update(encoder_text).update(merges_text).hex(8);
 }
 
-std::vector<int32_t> Gpt2Tokenizer::encode_word(std::string_view word) const {
-  const std::string key(word);
-  {
-    std::lock_guard<std::mutex> lock(cache_mutex_);
-    auto it = cache_.find(key);
-    if (it != cache_.end()) return it->second;
+void Gpt2Tokenizer::encode_word(std::string_view word, std::vector<int32_t>& out) const {
+  WordCache& cache = word_cache;
+  if (cache.owner != serial_) {
+    cache.words.clear();
+    cache.owner = serial_;
+  }
+  std::string key(word);
+  auto hit = cache.words.find(key);
+  if (hit != cache.words.end()) {
+    out.insert(out.end(), hit->second.begin(), hit->second.end());
+    return;
   }
   std::vector<int32_t> symbols;
   symbols.reserve(word.size());
@@ -195,19 +214,15 @@ std::vector<int32_t> Gpt2Tokenizer::encode_word(std::string_view word) const {
     }
     symbols.swap(merged);
   }
-  std::lock_guard<std::mutex> lock(cache_mutex_);
-  if (cache_.size() > (1u << 18)) cache_.clear();  // bound memory on huge vocabularies of words
-  cache_.emplace(key, symbols);
-  return symbols;
+  out.insert(out.end(), symbols.begin(), symbols.end());
+  if (cache.words.size() > (1u << 18)) cache.words.clear();  // bound memory on huge vocabularies
+  cache.words.emplace(std::move(key), std::move(symbols));
 }
 
 std::vector<int32_t> Gpt2Tokenizer::encode(const std::string& text) const {
   std::vector<int32_t> ids;
   ids.reserve(text.size() / 3);
-  for (std::string_view word : gpt2_pretokenize(text)) {
-    const std::vector<int32_t> word_ids = encode_word(word);
-    ids.insert(ids.end(), word_ids.begin(), word_ids.end());
-  }
+  for (std::string_view word : gpt2_pretokenize(text)) encode_word(word, ids);
   return ids;
 }
 

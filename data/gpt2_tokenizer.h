@@ -5,7 +5,6 @@
 #pragma once
 
 #include <filesystem>
-#include <mutex>
 #include <string_view>
 #include <unordered_map>
 
@@ -30,15 +29,15 @@ class Gpt2Tokenizer : public Tokenizer {
   std::string fingerprint() const override { return fingerprint_; }
 
  private:
-  // BPE of one pre-token (raw bytes) into ids, memoised: corpora repeat words a lot.
-  std::vector<int32_t> encode_word(std::string_view word) const;
+  // BPE of one pre-token (raw bytes), appended to `out`; memoised per thread (corpora repeat
+  // words a lot, and threads that encode in parallel then never wait on each other).
+  void encode_word(std::string_view word, std::vector<int32_t>& out) const;
 
   std::vector<std::string> pieces_;                   // id -> bytes
   std::unordered_map<std::string, int32_t> ids_;      // bytes -> id
   std::unordered_map<uint64_t, int32_t> merge_rank_;  // (left id, right id) -> rank
   std::string fingerprint_;
-  mutable std::mutex cache_mutex_;
-  mutable std::unordered_map<std::string, std::vector<int32_t>> cache_;
+  uint64_t serial_;  // identifies this tokenizer's entries in the per-thread word caches
 };
 
 }  // namespace attnlab

@@ -9,7 +9,9 @@
 #include "common/error.h"
 #include "data/data_cache.h"
 #include "data/hash.h"
+#include "data/labelled_files.h"
 #include "data/spam_assassin.h"
+#include "data/user_files.h"
 #include "trainer/config/suggestions.h"
 
 namespace attnlab {
@@ -18,6 +20,7 @@ Registry<LabelledDatasetLoader>& labelled_dataset_registry() {
   static Registry<LabelledDatasetLoader> registry = [] {
     Registry<LabelledDatasetLoader> r("labelled dataset");
     r.add("spam_assassin", load_spam_assassin);
+    r.add("files", load_labelled_files);
     return r;
   }();
   return registry;
@@ -53,11 +56,17 @@ StratifiedSplit stratified_split(const LabelledDataset& dataset, double val_frac
     check_user(example.label >= 0 && example.label < num_classes,
                "example '" + example.name + "' has label " + std::to_string(example.label) +
                    " outside the dataset's " + std::to_string(num_classes) + " classes");
+    if (example.split != FixedSplit::kByFraction) continue;  // placed below
     Fnv64 hash;
     hash.update(&split_seed, sizeof(split_seed)).update(example.name);
     by_class[static_cast<size_t>(example.label)].emplace_back(hash.digest(), i);
   }
   StratifiedSplit split;
+  for (const auto& example : dataset.examples) {
+    if (example.split == FixedSplit::kTrain) split.train.push_back(example);
+    if (example.split == FixedSplit::kVal) split.val.push_back(example);
+    if (example.split == FixedSplit::kTest) split.test.push_back(example);
+  }
   for (size_t c = 0; c < by_class.size(); ++c) {
     auto& members = by_class[c];
     std::sort(members.begin(), members.end());
@@ -70,6 +79,7 @@ StratifiedSplit stratified_split(const LabelledDataset& dataset, double val_frac
                               static_cast<size_t>(std::llround(n * fraction)));
     };
     const size_t n_test = share(test_fraction), n_val = share(val_fraction);
+    if (members.empty()) continue;  // a class seen only in the fixed splits
     check_user(n_test + n_val < members.size(),
                "class '" + dataset.classes[c] + "' has " + std::to_string(members.size()) +
                    " examples: too few for data.val_fraction and data.test_fraction to leave "
@@ -93,6 +103,21 @@ LabelledDataset load_labelled_dataset(const YAML::Node& config) {
   check_user(options.max_per_class >= 0,
              "config key 'data.max_per_class': expected >= 0 (0 = all)");
   options.headers = cfg::get_or<std::vector<std::string>>(config, "data.keep_headers", {});
+  if (name == "files") {
+    options.train_files =
+        expand_file_patterns(file_patterns_at(config, "data.train"), "data.train");
+    check_user(!options.train_files.empty(),
+               "config key 'data.train': data.dataset=files needs the labelled files, a path, a "
+               "glob or a list of them (.csv, .tsv or .jsonl, e.g. data.train=reviews.csv)");
+    options.val_files = expand_file_patterns(file_patterns_at(config, "data.val"), "data.val");
+    options.test_files = expand_file_patterns(file_patterns_at(config, "data.test"), "data.test");
+    options.text_key = cfg::get_or<std::string>(config, "data.text_key", "text");
+    options.label_key = cfg::get_or<std::string>(config, "data.label_key", "label");
+    check_user(!options.text_key.empty() && !options.label_key.empty() &&
+                   options.text_key != options.label_key,
+               "config keys 'data.text_key' and 'data.label_key': expected two different, "
+               "non-empty column names");
+  }
   LabelledDataset dataset = labelled_dataset_registry().get(name)(options);
   check_user(!dataset.examples.empty(), "labelled dataset '" + name + "' has no examples");
   return dataset;
@@ -100,9 +125,14 @@ LabelledDataset load_labelled_dataset(const YAML::Node& config) {
 
 StratifiedSplit split_from_config(const LabelledDataset& dataset, const YAML::Node& config) {
   const int64_t seed = cfg::get_or<int64_t>(config, "data.split_seed", 0);
-  return stratified_split(dataset, cfg::get_or<double>(config, "data.val_fraction", 0.1),
-                          cfg::get_or<double>(config, "data.test_fraction", 0.2),
-                          static_cast<uint64_t>(seed));
+  double val_fraction = cfg::get_or<double>(config, "data.val_fraction", 0.1);
+  double test_fraction = cfg::get_or<double>(config, "data.test_fraction", 0.2);
+  // A split given as files (data.val / data.test) takes nothing from the others by fraction.
+  for (const auto& example : dataset.examples) {
+    if (example.split == FixedSplit::kVal) val_fraction = 0.0;
+    if (example.split == FixedSplit::kTest) test_fraction = 0.0;
+  }
+  return stratified_split(dataset, val_fraction, test_fraction, static_cast<uint64_t>(seed));
 }
 
 }  // namespace attnlab

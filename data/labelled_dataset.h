@@ -22,10 +22,15 @@
 
 namespace attnlab {
 
+// The split an example must go to whatever the fractions say (the user's data.val / data.test
+// files); kByFraction: the stratified split decides.
+enum class FixedSplit { kByFraction, kTrain, kVal, kTest };
+
 struct LabelledExample {
   std::string name;  // unique within the dataset, e.g. "hard_ham/00001.1d6cbf...txt"
   std::string text;
   int64_t label = 0;  // index into LabelledDataset::classes
+  FixedSplit split = FixedSplit::kByFraction;
 };
 
 struct LabelledDataset {
@@ -38,6 +43,10 @@ struct LabelledDatasetOptions {
   std::filesystem::path cache;       // the data cache root (data_cache_dir)
   int64_t max_per_class = 0;         // data.max_per_class: first N per class by name (0 = all)
   std::vector<std::string> headers;  // data.keep_headers: e-mail headers kept before the body
+  // The user's files (data.dataset=files, data/labelled_files.h): data.train / val / test
+  // expanded, and the column (CSV) or key (JSON Lines) names of the text and the label.
+  std::vector<std::filesystem::path> train_files, val_files, test_files;
+  std::string text_key = "text", label_key = "label";
 };
 
 using LabelledDatasetLoader = std::function<LabelledDataset(const LabelledDatasetOptions&)>;
@@ -49,7 +58,8 @@ struct StratifiedSplit {
 };
 
 // The fixed stratified split described above; UserError for fractions outside [0, 1) or a sum
-// >= 1, or a class left without training examples.
+// >= 1, or a class left without training examples. Examples with a FixedSplit go where it says;
+// the fractions split the others.
 StratifiedSplit stratified_split(const LabelledDataset& dataset, double val_fraction,
                                  double test_fraction, uint64_t split_seed);
 

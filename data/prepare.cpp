@@ -5,13 +5,20 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "common/config_access.h"
+#include "common/cpu_cores.h"
 #include "common/error.h"
+#include "common/progress_meter.h"
+#include "data/bpe_tokenizer.h"
 #include "data/corpus.h"
 #include "data/data_cache.h"
 #include "data/hash.h"
+#include "data/parallel_encoder.h"
 #include "data/user_files.h"
 
 namespace attnlab {
@@ -41,19 +48,41 @@ class FileLock {
   int fd_ = -1;
 };
 
+// data.workers (0: every core this process may use) and the progress display: trainer.progress,
+// silenced on every launcher rank but 0 (under MPI or Slurm only rank 0 reports).
+EncodeOptions encode_options(const YAML::Node& config) {
+  EncodeOptions options;
+  const int64_t workers = cfg::get_or<int64_t>(config, "data.workers", 0);
+  check_user(workers >= 0, "config key 'data.workers': expected >= 0 (0: every core), got " +
+                               std::to_string(workers));
+  options.workers = static_cast<int>(
+      workers == 0 ? available_cores() : std::min<int64_t>(workers, 4 * available_cores()));
+  options.progress = cfg::get_or<std::string>(config, "trainer.progress", "auto");
+  for (const char* name : {"OMPI_COMM_WORLD_RANK", "PMI_RANK", "SLURM_PROCID"}) {
+    const char* rank = std::getenv(name);
+    if (rank && std::string(rank) != "0") options.progress = "none";
+  }
+  return options;
+}
+
 struct EncodedSplit {
   std::vector<int32_t> tokens;
   uint64_t utf8_bytes = 0;
 };
 
-EncodedSplit encode_documents(const std::vector<Document>& docs, const Tokenizer& tokenizer) {
+// A bundled corpus's split (small enough to be in memory already), encoded in order.
+EncodedSplit encode_documents(const std::vector<Document>& docs, const Tokenizer& tokenizer,
+                              const EncodeOptions& options, ProgressMeter& meter) {
   EncodedSplit out;
-  for (const auto& doc : docs) {
-    const std::vector<int32_t> ids = tokenizer.encode(doc.text);
-    out.tokens.insert(out.tokens.end(), ids.begin(), ids.end());
-    out.tokens.push_back(tokenizer.eos());
-    out.utf8_bytes += doc.text.size();
-  }
+  ParallelEncoder encoder(tokenizer, options.workers,
+                          [&](int, const Document& doc, std::vector<int32_t>&& ids) {
+                            out.tokens.insert(out.tokens.end(), ids.begin(), ids.end());
+                            out.tokens.push_back(tokenizer.eos());
+                            out.utf8_bytes += doc.text.size();
+                            meter.add(static_cast<double>(doc.text.size()));
+                          });
+  for (const auto& doc : docs) encoder.push(0, Document(doc));
+  encoder.finish();
   return out;
 }
 
@@ -99,7 +128,8 @@ fs::path files_shard_dir(const YAML::Node& config, const FilesSpec& spec, uint64
 PreparedData prepare_user_files(const YAML::Node& config) {
   const FilesSpec spec = files_spec(config);
   PreparedData data;
-  data.tokenizer = load_tokenizer(config, [&spec] { return files_training_texts(spec); });
+  data.tokenizer = load_tokenizer(
+      config, [&] { return files_training_texts(spec, tokenizer_max_train_bytes(config)); });
   const Tokenizer& tokenizer = *data.tokenizer;
   const uint64_t content = files_hash(spec);
   data.dir = files_shard_dir(config, spec, content, tokenizer);
@@ -112,7 +142,7 @@ PreparedData prepare_user_files(const YAML::Node& config) {
     base.vocab_size = static_cast<uint64_t>(tokenizer.vocab_size());
     base.fingerprint = tokenizer.fingerprint();
     base.corpus_hash = content;
-    write_files_shards(spec, tokenizer, train_path, val_path, base);
+    write_files_shards(spec, tokenizer, train_path, val_path, base, encode_options(config));
     data.built = true;
   }
   data.train = TokenShard::open(train_path, expectation(tokenizer, content, ShardRole::kTrain));
@@ -180,8 +210,14 @@ PreparedData prepare_data(const YAML::Node& config) {
 
   const FileLock lock(data.dir.string() + ".lock");
   if (!fs::exists(train_path) || !fs::exists(val_path)) {
-    const EncodedSplit train = encode_documents(get_split().train, tokenizer);
-    const EncodedSplit val = encode_documents(get_split().val, tokenizer);
+    const EncodeOptions options = encode_options(config);
+    double total_bytes = 0;
+    for (const auto* docs : {&get_split().train, &get_split().val})
+      for (const auto& doc : *docs) total_bytes += static_cast<double>(doc.text.size());
+    ProgressMeter meter("prepare", total_bytes, "MB", 1e6, options.progress);
+    const EncodedSplit train = encode_documents(get_split().train, tokenizer, options, meter);
+    const EncodedSplit val = encode_documents(get_split().val, tokenizer, options, meter);
+    meter.finish();
     ShardInfo info;
     info.vocab_size = static_cast<uint64_t>(tokenizer.vocab_size());
     info.fingerprint = tokenizer.fingerprint();

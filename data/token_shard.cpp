@@ -121,9 +121,9 @@ TokenShardWriter::~TokenShardWriter() {
 void TokenShardWriter::append(const int32_t* tokens, size_t count) {
   std::vector<unsigned char> payload(count * info_.dtype_bytes);
   for (size_t i = 0; i < count; ++i) {
-    check_user(tokens[i] >= 0 && static_cast<uint64_t>(tokens[i]) < info_.vocab_size,
-               "token id " + std::to_string(tokens[i]) + " outside the vocabulary while writing " +
-                   path_.string());
+    if (tokens[i] < 0 || static_cast<uint64_t>(tokens[i]) >= info_.vocab_size)
+      throw UserError("token id " + std::to_string(tokens[i]) +
+                      " outside the vocabulary while writing " + path_.string());
     if (info_.dtype_bytes == 2) {
       put<uint16_t>(payload.data(), i * 2, static_cast<uint16_t>(tokens[i]));
     } else {
@@ -277,8 +277,8 @@ TokenShard::~TokenShard() {
 }
 
 int64_t TokenShard::token(int64_t index) const {
-  check_user(index >= 0 && index < size(),
-             "token index " + std::to_string(index) + " outside shard " + path_.string());
+  if (index < 0 || index >= size())
+    throw UserError("token index " + std::to_string(index) + " outside shard " + path_.string());
   return info_.dtype_bytes == 2 ? get<uint16_t>(payload_, static_cast<size_t>(index) * 2)
                                 : get<uint32_t>(payload_, static_cast<size_t>(index) * 4);
 }

@@ -24,7 +24,17 @@ std::unique_ptr<Tokenizer> make_bpe(const TokenizerContext& context) {
   BpeTrainOptions options;
   options.vocab_size = cfg::get_or<int64_t>(context.config, "tokenizer.vocab_size", 4096);
   options.threads = cfg::get_or<int64_t>(context.config, "tokenizer.threads", 1);
-  return BpeTokenizer::train_or_load(context.training_documents(), options,
+  // The first training documents within tokenizer.max_train_bytes (at least one).
+  std::vector<std::string> documents = context.training_documents();
+  const int64_t max_bytes = tokenizer_max_train_bytes(context.config);
+  int64_t kept_bytes = 0;
+  size_t kept = 0;
+  for (; kept < documents.size(); ++kept) {
+    kept_bytes += static_cast<int64_t>(documents[kept].size());
+    if (max_bytes > 0 && kept > 0 && kept_bytes > max_bytes) break;
+  }
+  documents.resize(kept);
+  return BpeTokenizer::train_or_load(documents, options,
                                      std::filesystem::path(context.derived_dir) / "tokenizers");
 }
 
@@ -35,6 +45,14 @@ std::unique_ptr<Tokenizer> make_gpt2(const TokenizerContext& context) {
 }
 
 }  // namespace
+
+int64_t tokenizer_max_train_bytes(const YAML::Node& config) {
+  const int64_t max_bytes = cfg::get_or<int64_t>(config, "tokenizer.max_train_bytes", 0);
+  check_user(max_bytes >= 0,
+             "config key 'tokenizer.max_train_bytes': expected >= 0 (0: all), got " +
+                 std::to_string(max_bytes));
+  return max_bytes;
+}
 
 Registry<TokenizerFactory>& tokenizer_registry() {
   static Registry<TokenizerFactory> registry = [] {
@@ -56,7 +74,8 @@ std::unique_ptr<Tokenizer> load_tokenizer(
                            derived_data_dir(config).string()};
   if (context.training_documents) return factory(context);
   context.training_documents = [&config, cache] {
-    if (uses_user_files(config)) return files_training_texts(files_spec(config));
+    if (uses_user_files(config))
+      return files_training_texts(files_spec(config), tokenizer_max_train_bytes(config));
     CorpusSplit split = load_split(corpus_spec(config), cache);
     std::vector<std::string> texts;
     texts.reserve(split.train.size());

@@ -14,8 +14,10 @@
 
 #include "common/config_access.h"
 #include "common/error.h"
+#include "common/progress_meter.h"
 #include "data/data_cache.h"
 #include "data/hash.h"
+#include "data/parallel_encoder.h"
 #include "data/sha256.h"
 #include "data/unicode.h"
 
@@ -26,39 +28,6 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr size_t kReadChunkBytes = size_t{1} << 20;
-
-// A string or a list of strings at `key`; null or absent: empty.
-std::vector<std::string> patterns_at(const YAML::Node& config, const std::string& key) {
-  const YAML::Node node = cfg::find(config, key);
-  if (!node.IsDefined() || node.IsNull()) return {};
-  if (node.IsSequence()) return cfg::get<std::vector<std::string>>(config, key);
-  const std::string one = cfg::get<std::string>(config, key);
-  return one.empty() ? std::vector<std::string>{} : std::vector<std::string>{one};
-}
-
-// The regular files matching each pattern (glob(3): * ? [..] ~, sorted by name), absolute, in
-// pattern order without repeats. A pattern matching no file is a UserError naming `key`.
-std::vector<fs::path> expand(const std::vector<std::string>& patterns, const std::string& key) {
-  std::vector<fs::path> files;
-  std::set<fs::path> seen;
-  for (const auto& pattern : patterns) {
-    glob_t matches{};
-    const int rc = ::glob(pattern.c_str(), GLOB_TILDE, nullptr, &matches);
-    size_t added = 0;
-    if (rc == 0) {
-      for (size_t i = 0; i < matches.gl_pathc; ++i) {
-        const fs::path path = fs::absolute(matches.gl_pathv[i]).lexically_normal();
-        std::error_code ec;
-        if (!fs::is_regular_file(path, ec)) continue;  // folders, sockets, broken links
-        ++added;
-        if (seen.insert(path).second) files.push_back(path);
-      }
-    }
-    ::globfree(&matches);
-    check_user(added > 0, "config key '" + key + "': no file matches '" + pattern + "'");
-  }
-  return files;
-}
 
 // "\n", "\t", "\r" and "\\" in a separator typed on the command line become the characters.
 std::string unescape(const std::string& text) {
@@ -222,10 +191,10 @@ void read_bin(const FilesSpec& spec, const fs::path& path,
       const auto lo = static_cast<unsigned char>(bytes[2 * i]);
       const auto hi = static_cast<unsigned char>(bytes[2 * i + 1]);
       ids[i] = static_cast<int32_t>(lo | (hi << 8));
-      check_user(ids[i] < spec.vocab_size, path.string() + ": token id " + std::to_string(ids[i]) +
-                                               " at byte offset " + std::to_string(offset + 2 * i) +
-                                               " is not below data.vocab_size " +
-                                               std::to_string(spec.vocab_size));
+      if (ids[i] >= spec.vocab_size)
+        throw UserError(path.string() + ": token id " + std::to_string(ids[i]) +
+                        " at byte offset " + std::to_string(offset + 2 * i) +
+                        " is not below data.vocab_size " + std::to_string(spec.vocab_size));
     }
     visit(ids.data(), ids.size());
     offset += got;
@@ -287,6 +256,40 @@ FilesShards write_bin_shards(const FilesSpec& spec, const Tokenizer& tokenizer,
 
 }  // namespace
 
+// A string or a list of strings at `key`; null or absent: empty.
+std::vector<std::string> file_patterns_at(const YAML::Node& config, const std::string& key) {
+  const YAML::Node node = cfg::find(config, key);
+  if (!node.IsDefined() || node.IsNull()) return {};
+  if (node.IsSequence()) return cfg::get<std::vector<std::string>>(config, key);
+  const std::string one = cfg::get<std::string>(config, key);
+  return one.empty() ? std::vector<std::string>{} : std::vector<std::string>{one};
+}
+
+// The regular files matching each pattern (glob(3): * ? [..] ~, sorted by name), absolute, in
+// pattern order without repeats. A pattern matching no file is a UserError naming `key`.
+std::vector<fs::path> expand_file_patterns(const std::vector<std::string>& patterns,
+                                           const std::string& key) {
+  std::vector<fs::path> files;
+  std::set<fs::path> seen;
+  for (const auto& pattern : patterns) {
+    glob_t matches{};
+    const int rc = ::glob(pattern.c_str(), GLOB_TILDE, nullptr, &matches);
+    size_t added = 0;
+    if (rc == 0) {
+      for (size_t i = 0; i < matches.gl_pathc; ++i) {
+        const fs::path path = fs::absolute(matches.gl_pathv[i]).lexically_normal();
+        std::error_code ec;
+        if (!fs::is_regular_file(path, ec)) continue;  // folders, sockets, broken links
+        ++added;
+        if (seen.insert(path).second) files.push_back(path);
+      }
+    }
+    ::globfree(&matches);
+    check_user(added > 0, "config key '" + key + "': no file matches '" + pattern + "'");
+  }
+  return files;
+}
+
 FileFormat file_format(const FilesSpec& spec, const fs::path& file) {
   if (spec.format == "txt") return FileFormat::kTxt;
   if (spec.format == "jsonl") return FileFormat::kJsonl;
@@ -307,18 +310,20 @@ std::string FilesSpec::key() const {
 }
 
 bool uses_user_files(const YAML::Node& config) {
-  return cfg::find(config, "data.train").IsDefined();
+  // data=labelled_files also has data.train, but names a labelled dataset (classification).
+  return cfg::find(config, "data.train").IsDefined() &&
+         !cfg::find(config, "data.dataset").IsDefined();
 }
 
 FilesSpec files_spec(const YAML::Node& config) {
   FilesSpec spec;
-  spec.train_patterns = patterns_at(config, "data.train");
+  spec.train_patterns = file_patterns_at(config, "data.train");
   check_user(!spec.train_patterns.empty(),
              "config key 'data.train': data=files needs the training files, a path, a glob or a "
              "list of them (e.g. data.train='my_texts/*.txt')");
-  spec.val_patterns = patterns_at(config, "data.val");
-  spec.train_files = expand(spec.train_patterns, "data.train");
-  spec.val_files = expand(spec.val_patterns, "data.val");
+  spec.val_patterns = file_patterns_at(config, "data.val");
+  spec.train_files = expand_file_patterns(spec.train_patterns, "data.train");
+  spec.val_files = expand_file_patterns(spec.val_patterns, "data.val");
   const std::set<fs::path> train_set(spec.train_files.begin(), spec.train_files.end());
   for (const auto& path : spec.val_files)
     check_user(!train_set.count(path),
@@ -404,14 +409,30 @@ CorpusSplit load_files_split(const FilesSpec& spec) {
   return split;
 }
 
-std::vector<std::string> files_training_texts(const FilesSpec& spec) {
+std::vector<std::string> files_training_texts(const FilesSpec& spec, int64_t max_bytes) {
   check_user(!spec.bin,
              "data=files with .bin token files has no text to train a tokenizer on; use "
              "tokenizer=gpt2 or tokenizer=byte, or tokenizer.model_path for a bpe model");
-  CorpusSplit split = load_files_split(spec);
+  // Streams the training documents and keeps the first ones that fit in max_bytes (at least
+  // one), so a corpus of any size trains the tokenizer in bounded memory.
+  size_t n = 0;
+  if (spec.val_files.empty())
+    read_documents(spec, spec.train_files, /*warn=*/false, [&n](Document&&) { ++n; });
   std::vector<std::string> texts;
-  texts.reserve(split.train.size());
-  for (auto& doc : split.train) texts.push_back(std::move(doc.text));
+  size_t i = 0;
+  int64_t kept_bytes = 0;
+  bool full = false;
+  for_each_document(spec, spec.train_files, [&](Document&& doc) {
+    if (full || (spec.val_files.empty() && is_val_document(i++, n, spec.val_fraction))) return;
+    const auto size = static_cast<int64_t>(doc.text.size());
+    if (max_bytes > 0 && !texts.empty() && kept_bytes + size > max_bytes) {
+      full = true;
+      return;
+    }
+    kept_bytes += size;
+    texts.push_back(std::move(doc.text));
+  });
+  check_user(!texts.empty(), "config key 'data.train': the files leave no training documents");
   return texts;
 }
 
@@ -428,7 +449,7 @@ uint64_t files_hash(const FilesSpec& spec) {
 
 FilesShards write_files_shards(const FilesSpec& spec, const Tokenizer& tokenizer,
                                const fs::path& train_path, const fs::path& val_path,
-                               const ShardInfo& base) {
+                               const ShardInfo& base, const EncodeOptions& options) {
   ShardInfo train_info = base, val_info = base;
   train_info.role = ShardRole::kTrain;
   val_info.role = ShardRole::kVal;
@@ -436,25 +457,39 @@ FilesShards write_files_shards(const FilesSpec& spec, const Tokenizer& tokenizer
   TokenShardWriter val(val_path, val_info);
   if (spec.bin) return write_bin_shards(spec, tokenizer, train, val);
 
-  auto add = [&tokenizer](TokenShardWriter& writer, const Document& doc) {
-    std::vector<int32_t> ids = tokenizer.encode(doc.text);
-    ids.push_back(tokenizer.eos());
-    writer.append(ids);
-    writer.info().utf8_bytes += doc.text.size();
-    ++writer.info().document_count;
-  };
+  // Progress in text bytes; the total is the files' size (exact for .txt, an upper bound for
+  // .jsonl and under data.max_bytes).
+  double total_bytes = 0;
+  for (const auto* files : {&spec.train_files, &spec.val_files})
+    for (const auto& path : *files) total_bytes += static_cast<double>(fs::file_size(path));
+  ProgressMeter meter("prepare", total_bytes, "MB", 1e6, options.progress);
+  enum Tag { kTrainTag = 0, kValTag = 1 };
+  ParallelEncoder encoder(tokenizer, options.workers,
+                          [&](int tag, const Document& doc, std::vector<int32_t>&& ids) {
+                            TokenShardWriter& writer = tag == kValTag ? val : train;
+                            ids.push_back(tokenizer.eos());
+                            writer.append(ids);
+                            writer.info().utf8_bytes += doc.text.size();
+                            ++writer.info().document_count;
+                            meter.add(static_cast<double>(doc.text.size()));
+                          });
   if (spec.val_files.empty()) {
     // Count first (no warnings), then route document i by the rule of load_split.
     size_t n = 0;
     read_documents(spec, spec.train_files, /*warn=*/false, [&n](Document&&) { ++n; });
     size_t i = 0;
     for_each_document(spec, spec.train_files, [&](Document&& doc) {
-      add(is_val_document(i++, n, spec.val_fraction) ? val : train, doc);
+      encoder.push(is_val_document(i++, n, spec.val_fraction) ? kValTag : kTrainTag,
+                   std::move(doc));
     });
   } else {
-    for_each_document(spec, spec.train_files, [&](Document&& doc) { add(train, doc); });
-    for_each_document(spec, spec.val_files, [&](Document&& doc) { add(val, doc); });
+    for_each_document(spec, spec.train_files,
+                      [&](Document&& doc) { encoder.push(kTrainTag, std::move(doc)); });
+    for_each_document(spec, spec.val_files,
+                      [&](Document&& doc) { encoder.push(kValTag, std::move(doc)); });
   }
+  encoder.finish();
+  meter.finish();
   check_user(train.info().document_count > 0,
              "config key 'data.train': the files leave no training documents (all empty?)");
   FilesShards shards;

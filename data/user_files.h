@@ -51,7 +51,18 @@ struct FilesSpec {
   std::string key() const;
 };
 
-// True when the composed config selects data=files (it has a data.train key, even a null one).
+// The string or list of strings at config `key` (data.train, data.val, ...); null or absent:
+// empty.
+std::vector<std::string> file_patterns_at(const YAML::Node& config, const std::string& key);
+
+// The regular files matching each pattern (glob(3): * ? [..] ~, sorted by name within a
+// pattern), absolute, in pattern order without repeats. A pattern matching no file is a
+// UserError naming `key` and the pattern.
+std::vector<std::filesystem::path> expand_file_patterns(const std::vector<std::string>& patterns,
+                                                        const std::string& key);
+
+// True when the composed config selects data=files (it has a data.train key, even a null one,
+// and no data.dataset, which the labelled data of task=classification has).
 bool uses_user_files(const YAML::Node& config);
 
 // Parses data.* of a data=files config and expands the globs. A missing or empty data.train, a
@@ -71,9 +82,10 @@ void for_each_document(const FilesSpec& spec, const std::vector<std::filesystem:
 // The split in memory (for BPE training and tests); text formats only.
 CorpusSplit load_files_split(const FilesSpec& spec);
 
-// The training documents' texts, for tokenizer training (BPE); a UserError for .bin files, which
-// hold token ids and no text to train on.
-std::vector<std::string> files_training_texts(const FilesSpec& spec);
+// The training documents' texts, for tokenizer training (BPE): the first ones whose text fits in
+// `max_bytes` (tokenizer.max_train_bytes; at least one document; 0: all), read streaming. A
+// UserError for .bin files, which hold token ids and no text to train on.
+std::vector<std::string> files_training_texts(const FilesSpec& spec, int64_t max_bytes = 0);
 
 // Content hash of the settings and of every file (path + SHA-256); never 0.
 uint64_t files_hash(const FilesSpec& spec);
@@ -83,11 +95,20 @@ struct FilesShards {
   ShardInfo val;
 };
 
+// How write_files_shards works: tokenizing threads (data/parallel_encoder.h) and the progress
+// display (common/progress_meter.h: auto | bar | plain | none).
+struct EncodeOptions {
+  int workers = 1;
+  std::string progress = "none";
+};
+
 // Writes the train and val shards of `spec` with `base` as the header template (fingerprint,
 // vocabulary size, corpus hash): text files are encoded with `tokenizer` (EOS after every
-// document); .bin ids are copied after checking them against data.vocab_size.
+// document), streaming, on options.workers threads, into the same bytes whatever their number;
+// .bin ids are copied after checking them against data.vocab_size.
 FilesShards write_files_shards(const FilesSpec& spec, const Tokenizer& tokenizer,
                                const std::filesystem::path& train_path,
-                               const std::filesystem::path& val_path, const ShardInfo& base);
+                               const std::filesystem::path& val_path, const ShardInfo& base,
+                               const EncodeOptions& options = {});
 
 }  // namespace attnlab

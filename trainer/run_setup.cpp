@@ -1,8 +1,6 @@
 // See run_setup.h.
 #include "trainer/run_setup.h"
 
-#include <sched.h>
-
 #include <iostream>
 #include <thread>
 
@@ -34,14 +32,6 @@ torch::Device device_from_config(const YAML::Node& config) {
                    std::to_string(visible - 1) + ")");
   }
   return device;
-}
-
-int available_cores() {
-  cpu_set_t cpus;
-  CPU_ZERO(&cpus);
-  if (sched_getaffinity(0, sizeof(cpus), &cpus) == 0 && CPU_COUNT(&cpus) > 0)
-    return CPU_COUNT(&cpus);
-  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 }
 
 int configure_threads(const YAML::Node& config) {
@@ -105,7 +95,26 @@ LoadedRun load_run(const std::string& run_dir, const std::vector<std::string>& o
   TrainState recorded;
   const TensorMap weights = read_checkpoint_model_state(run.checkpoint_path, &recorded);
   check_checkpoint_tokenizer(run.checkpoint_path, recorded.tokenizer, run.tokenizer->fingerprint());
-  load_state_dict(*run.model, weights, /*strict=*/true);
+  try {
+    load_state_dict(*run.model, weights, /*strict=*/true);
+  } catch (const WeightMismatch& e) {
+    // One line: the overrides that changed the model, else the first tensor that does not fit.
+    std::string checkpoint_config;
+    read_checkpoint_state(run.checkpoint_path, &checkpoint_config);
+    const std::vector<std::string> changes = model_config_changes(checkpoint_config, run.config);
+    const std::string file =
+        write_mismatch_report(run_dir, run.checkpoint_path, changes, &e.report());
+    throw UserError(
+        "checkpoint '" + run.checkpoint_path + "' does not fit the model " +
+        (changes.empty()
+             ? "of " + config_path.string() + ": " + e.report().headline()
+             : "that the overrides make (" + changes.front() +
+                   (changes.size() > 1 ? ", and " + std::to_string(changes.size() - 1) + " more"
+                                       : "") +
+                   "); the run's model comes from its config.yaml: drop the "
+                   "overrides of model.* / attention.* that change it") +
+        (file.empty() ? "" : " (full report: " + file + ")"));
+  }
   run.model->to(run.device);
   run.model->eval();
   return run;

@@ -5,15 +5,13 @@
 #include <torch/torch.h>
 #include <yaml-cpp/yaml.h>
 
+#include "common/cpu_cores.h"
 #include "modules/gpt.h"
 
 namespace attnlab {
 
 // `trainer.device` (cpu | cuda | cuda:N); UserError when CUDA is asked for but unavailable.
 torch::Device device_from_config(const YAML::Node& config);
-
-// The cores this process may run on (its CPU affinity; the hardware count when unknown).
-int available_cores();
 
 // `trainer.threads` (0 = all cores) for intra-op parallelism; returns the count in use. A count
 // above available_cores() is clamped to it with a one-line warning on stderr.

@@ -50,7 +50,8 @@ SampleResult generate(GptImpl& model, const std::vector<int64_t>& prompt,
   auto start = std::chrono::steady_clock::now();
   auto input = torch::tensor(prompt, torch::kLong).unsqueeze(0).to(device);
   for (int64_t i = 0; i < options.max_new_tokens; ++i) {
-    auto logits = model.forward(input, forward).logits.select(1, -1).squeeze(0).to(torch::kFloat).cpu();
+    auto logits =
+        model.forward(input, forward).logits.select(1, -1).squeeze(0).to(torch::kFloat).cpu();
     ++result.forward_passes;
     check_user(logits.isfinite().all().item<bool>(),
                "sample: the model gives non-finite logits at generated token " + std::to_string(i) +
@@ -63,6 +64,7 @@ SampleResult generate(GptImpl& model, const std::vector<int64_t>& prompt,
       next = torch::multinomial(torch::softmax(filtered, -1), 1, false, generator).item<int64_t>();
     }
     result.tokens.push_back(next);
+    if (options.on_token) options.on_token(static_cast<int64_t>(result.tokens.size()));
     if (next == options.stop_token) break;
     input = torch::full({1, 1}, next, torch::TensorOptions().dtype(torch::kLong).device(device));
   }

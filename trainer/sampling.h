@@ -7,6 +7,7 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "data/tokenizer.h"
@@ -21,6 +22,7 @@ struct SampleOptions {
   double top_p = 1.0;
   int64_t stop_token = -1;  // stop early when generated (e.g. EOS); -1 = never
   uint64_t seed = 1337;
+  std::function<void(int64_t generated)> on_token;  // after each new token (e.g. a progress bar)
 };
 
 struct SampleResult {

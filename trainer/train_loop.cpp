@@ -201,8 +201,14 @@ void load_initial_weights(const YAML::Node& config, GptImpl& model, bool is_main
   const bool source_is_mha = weights.count("blocks.0.attn.q_proj.weight") > 0;
   if (cfg::get<std::string>(config, "attention.name") == "moh" && source_is_mha)
     weights = convert_mha_to_moh(weights, state_dict(model));
-  LoadReport report =
-      load_state_dict(model, weights, cfg::get_or<bool>(config, "init_strict", false));
+  LoadReport report;
+  try {
+    report = load_state_dict(model, weights, cfg::get_or<bool>(config, "init_strict", false));
+  } catch (const WeightMismatch& e) {
+    throw UserError("init_from '" + source + "': " + e.report().headline() +
+                    "; set init_strict=false to load the " +
+                    std::to_string(e.report().loaded.size()) + " tensors that fit");
+  }
   if (is_main) std::cerr << "init_from " << source << ":\n" << report.summary() << "\n";
 }
 

@@ -44,6 +44,44 @@ std::string LoadReport::summary() const {
   return os.str();
 }
 
+std::string LoadReport::headline() const {
+  const size_t bad = missing.size() + unexpected.size() + mismatched.size();
+  std::ostringstream os;
+  os << bad << " of " << loaded.size() + missing.size() + mismatched.size() + unexpected.size()
+     << " tensors do not fit (";
+  const char* separator = "";
+  for (const auto& [count, what] : {std::pair{mismatched.size(), "shape mismatches"},
+                                    std::pair{missing.size(), "missing from the weights"},
+                                    std::pair{unexpected.size(), "not in the model"}}) {
+    if (count == 0) continue;
+    os << separator << count << " " << what;
+    separator = ", ";
+  }
+  const std::string& first = !mismatched.empty()   ? mismatched.front()
+                             : !missing.empty()    ? missing.front() + " (missing)"
+                             : !unexpected.empty() ? unexpected.front() + " (not in the model)"
+                                                   : std::string();
+  if (!first.empty()) os << "; first: " << first;
+  os << ")";
+  return os.str();
+}
+
+std::string LoadReport::full_list() const {
+  std::ostringstream os;
+  for (const auto& [title, names] :
+       {std::pair{"shape mismatch (weights vs model)", &mismatched},
+        std::pair{"in the model, missing from the weights", &missing},
+        std::pair{"in the weights, not in the model", &unexpected}, std::pair{"loaded", &loaded}}) {
+    os << title << " (" << names->size() << "):\n";
+    for (const auto& name : *names) os << "  " << name << "\n";
+  }
+  return os.str();
+}
+
+WeightMismatch::WeightMismatch(LoadReport report)
+    : UserError("the weights do not fit the model: " + report.headline()),
+      report_(std::move(report)) {}
+
 TensorMap state_dict(const torch::nn::Module& model) {
   TensorMap out;
   for (const auto& item : model.named_parameters(true)) out[item.key()] = item.value();
@@ -67,11 +105,7 @@ LoadReport load_state_dict(torch::nn::Module& model, const TensorMap& weights, b
   }
   for (const auto& item : weights)
     if (!targets.count(item.first)) report.unexpected.push_back(item.first);
-  if (strict && !report.complete())
-    throw UserError(
-        "strict weight loading failed (set init_strict=false to load the matching "
-        "tensors only): " +
-        report.summary());
+  if (strict && !report.complete()) throw WeightMismatch(report);
   torch::NoGradGuard no_grad;
   for (const auto& name : report.loaded) targets.at(name).copy_(weights.at(name));
   return report;
@@ -119,7 +153,14 @@ LoadReport init_from_config(torch::nn::Module& model, const YAML::Node& config) 
   if (!cfg::has(config, "init_from")) return {};
   std::string path = cfg::get<std::string>(config, "init_from");
   bool strict = cfg::get_or<bool>(config, "init_strict", true);
-  LoadReport report = load_state_dict(model, read_weights(path), strict);
+  LoadReport report;
+  try {
+    report = load_state_dict(model, read_weights(path), strict);
+  } catch (const WeightMismatch& e) {
+    throw UserError("init_from '" + path + "': " + e.report().headline() +
+                    "; set init_strict=false to load the " +
+                    std::to_string(e.report().loaded.size()) + " tensors that fit");
+  }
   if (!report.complete())
     std::cerr << "warning: init_from '" << path << "': " << report.summary() << "\n";
   return report;

@@ -1,6 +1,6 @@
 // Model weights in and out, and PyTorch interop:
 //   * state_dict(model): parameters + buffers by their dotted names (the keys Python uses).
-//   * load_state_dict(model, weights, strict): strict fails (UserError, nothing loaded) on any
+//   * load_state_dict(model, weights, strict): strict fails (WeightMismatch, nothing loaded) on any
 //     missing/unexpected key or shape mismatch; non-strict loads the matching tensors and reports
 //     the rest (dtype differences are converted, as torch does).
 //   * save_weights_file / torch_save_bytes: a name -> tensor dict in torch.save's zip format that
@@ -18,6 +18,8 @@
 #include <string>
 #include <vector>
 
+#include "common/error.h"
+
 namespace attnlab {
 
 using TensorMap = std::map<std::string, torch::Tensor>;
@@ -30,6 +32,21 @@ struct LoadReport {
   bool complete() const { return missing.empty() && unexpected.empty() && mismatched.empty(); }
   // Multi-line human summary (counts + up to 10 names per category).
   std::string summary() const;
+  // One line: "18 of 18 tensors do not fit (18 shape mismatches; first: blocks.0.attn.q_proj
+  // .weight: weights [64, 64] vs model [32, 32])".
+  std::string headline() const;
+  // Every name of every category, one per line (for a report file).
+  std::string full_list() const;
+};
+
+// A strict load that failed: nothing was loaded; report() says what did not fit.
+class WeightMismatch : public UserError {
+ public:
+  explicit WeightMismatch(LoadReport report);
+  const LoadReport& report() const { return report_; }
+
+ private:
+  LoadReport report_;
 };
 
 TensorMap state_dict(const torch::nn::Module& model);

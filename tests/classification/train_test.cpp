@@ -181,3 +181,70 @@ TEST(ClassificationTask, LocksTheRunDirectoryAndValidatesBeforeWriting) {
   EXPECT_NE(held.output.find("in use by another"), std::string::npos) << held.output;
   EXPECT_NE(held.output.find("rc=2"), std::string::npos) << held.output;
 }
+
+// data=labelled_files: the user's CSV (quoted fields with commas, quotes and line breaks) and
+// JSON Lines (integer labels, a given test file), trained end to end; classes in a stable order,
+// counts printed; a missing column is one clear line.
+TEST(ClassificationTask, TrainsOnTheUsersCsvAndJsonl) {
+  const fs::path root = fs::path(ATTNLAB_BINARY_DIR) / "test_classification_tmp" / "user_files";
+  fs::remove_all(root);
+  fs::create_directories(root);
+  const std::string words[3] = {"the whale swam deep", "the ship sailed far",
+                                "the storm, \"wild\", broke"};
+  {
+    std::ofstream csv(root / "reviews.csv");
+    csv << "id,review,sentiment\n";
+    const char* names[3] = {"pos", "neg", "neutral"};  // rows not in class order
+    for (int i = 0; i < 90; ++i) {
+      const int c = (i * 7) % 3;
+      std::string text = words[c] + std::string(" number ") + std::to_string(i);
+      std::string quoted;
+      for (char ch : text) quoted += ch == '"' ? std::string("\"\"") : std::string(1, ch);
+      csv << i << ",\"" << quoted << (i % 5 == 0 ? "\nsecond line" : "") << "\"," << names[c]
+          << "\n";
+    }
+  }
+  const std::string small =
+      " task=classification data=labelled_files data.seq_len=32 data.batch_size=8"
+      " model.d_model=32 model.n_layers=2 model.n_heads=2 trainer.max_steps=4 trainer.eval_every=4"
+      " trainer.threads=1 trainer.progress=none scheduler.warmup_steps=0 task.eval_batch_size=16";
+  CommandRun csv_run = run_attnlab("train run.dir=" + (root / "csv").string() + small +
+                                   " data.train=" + (root / "reviews.csv").string() +
+                                   " data.text_key=review data.label_key=sentiment");
+  ASSERT_EQ(csv_run.code, 0) << csv_run.output;
+  const json csv_metrics = read_json(root / "csv" / "classification_metrics.json");
+  EXPECT_EQ(csv_metrics["test"]["classes"].get<std::vector<std::string>>(),
+            (std::vector<std::string>{"neg", "neutral", "pos"}));
+  EXPECT_EQ(csv_metrics["test"]["total"].get<int64_t>(), 18);  // 20% of 30 per class
+  EXPECT_NE(csv_run.output.find("classification: 90 examples"), std::string::npos)
+      << csv_run.output;
+  EXPECT_NE(csv_run.output.find("neg 21"), std::string::npos) << csv_run.output;
+
+  // JSON Lines with integer labels 2, 9, 10 (numeric order, not "10" < "2") and a test file.
+  for (const char* name : {"train.jsonl", "test.jsonl"}) {
+    std::ofstream out(root / name);
+    const int rows = std::string(name) == "train.jsonl" ? 60 : 12;
+    for (int i = 0; i < rows; ++i) {
+      const int c = i % 3;
+      const int label = c == 0 ? 10 : c == 1 ? 2 : 9;
+      out << json{{"text", words[c] + std::to_string(i)}, {"label", label}}.dump() << "\n";
+    }
+  }
+  CommandRun jsonl_run = run_attnlab("train run.dir=" + (root / "jsonl").string() + small +
+                                     " data.train=" + (root / "train.jsonl").string() +
+                                     " data.test=" + (root / "test.jsonl").string());
+  ASSERT_EQ(jsonl_run.code, 0) << jsonl_run.output;
+  const json jsonl_metrics = read_json(root / "jsonl" / "classification_metrics.json");
+  EXPECT_EQ(jsonl_metrics["test"]["classes"].get<std::vector<std::string>>(),
+            (std::vector<std::string>{"2", "9", "10"}));
+  EXPECT_EQ(jsonl_metrics["test"]["total"].get<int64_t>(), 12);  // exactly the test file
+
+  CommandRun missing = run_attnlab("train run.dir=" + (root / "bad").string() + small +
+                                   " data.train=" + (root / "reviews.csv").string());
+  EXPECT_EQ(missing.code, 2) << missing.output;
+  EXPECT_NE(missing.output.find("reviews.csv: no column 'text' (set by data.text_key); the "
+                                "header has: id, review, sentiment"),
+            std::string::npos)
+      << missing.output;
+  EXPECT_FALSE(fs::exists(root / "bad" / "config.yaml"));
+}

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "common/error.h"
@@ -87,8 +88,12 @@ TEST_F(SweepFixture, RunsAllJobsAndAggregatesMeanAndStdOverSeeds) {
   std::getline(csv, row);
   EXPECT_EQ(header.rfind("configuration,n,missing,val_loss_mean,val_loss_std", 0), 0u) << header;
   EXPECT_EQ(row.rfind("lr=0.1 model.d_model=8,3,0,3,1", 0), 0u) << row;
-  EXPECT_NE(summary.markdown.find("| lr=0.2 model.d_model=8 | 3 | 4 ± 1 |"), std::string::npos)
+  // Labels show only what differs between rows; the shared override is printed once.
+  EXPECT_EQ(summary.rows[0].label, "lr=0.1");
+  EXPECT_EQ(summary.common, "model.d_model=8");
+  EXPECT_NE(summary.markdown.find("Every row also has: model.d_model=8"), std::string::npos)
       << summary.markdown;
+  EXPECT_NE(summary.markdown.find("| lr=0.2 | 3 | 4 ± 1 |"), std::string::npos) << summary.markdown;
 }
 
 TEST_F(SweepFixture, ParallelCapIsRespected) {
@@ -149,6 +154,30 @@ TEST_F(SweepFixture, PlotIsWrittenWhenMatplotlibIsAvailable) {
   write_multirun_yaml(options.sweep_dir, jobs, {"attnlab", "train", "-m"}, "local");
   EXPECT_EQ(run_local_sweep(jobs, options), 0);  // summarize=true: writes the plot too
   EXPECT_GT(fs::file_size(fs::path(options.sweep_dir) / "summary.png"), 1000u);
+
+  // What the figure holds, read back from its axes by the plot script. val_loss = 10 lr + seed:
+  // lr=0.1 -> 2, 3 (mean 2.5, std 0.707); lr=0.3 -> 4, 5 (mean 4.5).
+  std::ifstream file(fs::path(options.sweep_dir) / "summary_series.json");
+  ASSERT_TRUE(file.good());
+  const nlohmann::json series = nlohmann::json::parse(file);
+  ASSERT_EQ(series["points"].size(), 2u) << series.dump();
+  EXPECT_NEAR(series["points"]["lr=0.1"][0].get<double>(), 2.5, 1e-9) << series.dump();
+  EXPECT_NEAR(series["points"]["lr=0.1"][1].get<double>(), std::sqrt(0.5), 1e-9);
+  EXPECT_NEAR(series["points"]["lr=0.3"][0].get<double>(), 4.5, 1e-9);
+  // The axis fits the data (1.79 .. 5.21 padded), it does not start at 0.
+  const double lo = series["points_xlim"][0], hi = series["points_xlim"][1];
+  EXPECT_GT(lo, 1.0);
+  EXPECT_LT(lo, 2.5 - std::sqrt(0.5));
+  EXPECT_GT(hi, 4.5 + std::sqrt(0.5));
+  EXPECT_LT(hi, 6.0);
+  // Curves from every logged evaluation (steps 1 and 2), mean over the two seeds.
+  EXPECT_EQ(series["curve_key"], "val/loss");
+  const auto& curve = series["curves"]["lr=0.1 (n=2)"];
+  ASSERT_EQ(curve.size(), 2u) << series.dump();
+  EXPECT_EQ(curve[0][0].get<double>(), 1.0);
+  EXPECT_NEAR(curve[0][1].get<double>(), 3.5, 1e-9);  // (3 + 4) / 2
+  EXPECT_NEAR(curve[1][1].get<double>(), 2.5, 1e-9);
+  EXPECT_NEAR(series["curves"]["lr=0.3 (n=2)"][1][1].get<double>(), 4.5, 1e-9);
 }
 
 TEST(SweepSummary, ConfigurationKeyDropsSeedAndRunKeys) {

@@ -1,9 +1,11 @@
 // Run-directory safety and signals, mostly through the real `attnlab` binary: a run directory
 // held by another process is refused with the holder's PID; a `train` that fails validation
-// (a changed model.d_model against the existing checkpoints) leaves config.yaml, overrides.yaml
-// and command.txt untouched and eval working; stale *.tmp files are removed at start; SIGHUP
-// stops like SIGTERM, and a signal stop exits 130 (SIGINT) or 143 (SIGTERM, SIGHUP) after the
-// checkpoint; eval and sample on a checkpoint with NaN weights fail with one clear line.
+// (a changed model.d_model against the existing checkpoints, or model.n_heads, which changes no
+// shape) fails with one line naming the setting and leaves config.yaml, overrides.yaml and
+// command.txt untouched and eval working, as does an eval whose override changes the model; stale
+// *.tmp files are removed at start; SIGHUP stops like SIGTERM, and a signal stop exits 130 (SIGINT)
+// or 143 (SIGTERM, SIGHUP) after the checkpoint; eval and sample on a checkpoint with NaN weights
+// fail with one clear line.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -43,6 +45,15 @@ std::string scratch(const std::string& name) {
   fs::path dir = fs::path(ATTNLAB_BINARY_DIR) / "test_train_tmp" / ("run_safety_" + name);
   fs::remove_all(dir);
   return dir.string();
+}
+
+// Lines of a command's output, not counting warnings.
+size_t count_lines(const std::string& output) {
+  std::istringstream in(output);
+  size_t lines = 0;
+  for (std::string line; std::getline(in, line);)
+    if (!line.empty() && line.rfind("warning:", 0) != 0) ++lines;
+  return lines;
 }
 
 std::string read(const fs::path& path) {
@@ -172,10 +183,39 @@ TEST(RunDirectorySafety, AFailedRetrainLeavesTheRunUntouched) {
   EXPECT_EQ(read(run / "command.txt"), command);
   EXPECT_EQ(read(run / "git.txt"), git);
 
+  // One line, naming the changed setting, the way out and the report; no wrong init_strict hint.
+  EXPECT_EQ(count_lines(changed.output), 1u) << changed.output;
+  EXPECT_NE(changed.output.find("model.d_model: 32 -> 64"), std::string::npos) << changed.output;
+  EXPECT_NE(changed.output.find("init_from=" + dir), std::string::npos) << changed.output;
+  EXPECT_EQ(changed.output.find("init_strict"), std::string::npos) << changed.output;
+  const std::string report = read(run / "weight_mismatch.txt");
+  EXPECT_NE(changed.output.find((run / "weight_mismatch.txt").string()), std::string::npos);
+  EXPECT_NE(report.find("model.d_model: 32 -> 64"), std::string::npos) << report;
+  EXPECT_NE(report.find("blocks.1.mlp.fc_out.weight: weights [32, 128] vs model [64, 256]"),
+            std::string::npos)
+      << report;
+
+  // Same shapes, another model: 4 heads of 8 instead of 2 of 16 would load silently; refused.
+  CommandRun heads =
+      run_attnlab("train run.dir=" + dir + " trainer.max_steps=4" + kTiny + " model.n_heads=4");
+  EXPECT_EQ(heads.code, 2) << heads.output;
+  EXPECT_EQ(count_lines(heads.output), 1u) << heads.output;
+  EXPECT_NE(heads.output.find("model.n_heads: 2 -> 4"), std::string::npos) << heads.output;
+  EXPECT_EQ(read(run / "config.yaml"), config);
+
   CommandRun eval = run_attnlab("eval run_dir=" + dir + " eval.batches=2");
   EXPECT_EQ(eval.code, 0) << eval.output;
   CommandRun sample = run_attnlab("sample run_dir=" + dir + " prompt=Call max_new_tokens=5");
   EXPECT_EQ(sample.code, 0) << sample.output;
+
+  // eval with an override that changes the model: one line that says so, report in the run.
+  CommandRun wrong_eval = run_attnlab("eval run_dir=" + dir + " eval.batches=2 model.d_model=64");
+  EXPECT_EQ(wrong_eval.code, 2) << wrong_eval.output;
+  EXPECT_EQ(count_lines(wrong_eval.output), 1u) << wrong_eval.output;
+  EXPECT_NE(wrong_eval.output.find("model.d_model: 32 -> 64"), std::string::npos)
+      << wrong_eval.output;
+  EXPECT_NE(wrong_eval.output.find("drop the overrides"), std::string::npos) << wrong_eval.output;
+  EXPECT_EQ(wrong_eval.output.find("init_strict"), std::string::npos) << wrong_eval.output;
 }
 
 TEST(RunDirectorySafety, StaleTemporaryFilesAreRemovedAtStart) {

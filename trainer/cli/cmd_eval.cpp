@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/config_access.h"
+#include "common/progress_meter.h"
 #include "data/prepare.h"
 #include "data/sampler.h"
 #include "losses/loss_set.h"
@@ -90,8 +91,13 @@ int run_eval_command(const CommandArgs& args) {
     std::vector<Batch> batches;
     for (int64_t k = 0; k < t_samples; ++k)
       batches.insert(batches.end(), windows_once.begin(), windows_once.end());
+    ProgressMeter meter("eval seq_len " + std::to_string(seq_len),
+                        static_cast<double>(batches.size()), "batches", 1.0,
+                        cfg::get_or<std::string>(config, "trainer.progress", "auto"), nullptr,
+                        "trainer.progress");
     EvalResult result = evaluate(*run.model, *objective, losses, context, batches, single_process,
-                                 run.device, data.val_bytes_per_token());
+                                 run.device, data.val_bytes_per_token(), &meter);
+    meter.finish();
     check_user(std::isfinite(result.loss),
                "eval: checkpoint '" + run.checkpoint_path + "' gives a non-finite loss (" +
                    std::to_string(result.loss) + ") at seq_len " + std::to_string(seq_len) +

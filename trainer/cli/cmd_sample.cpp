@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "common/config_access.h"
+#include "common/progress_meter.h"
 #include "trainer/cli/command.h"
 #include "trainer/cli/command_options.h"
 #include "trainer/diffusion_sampler.h"
@@ -54,7 +55,8 @@ int run_sample_command(const CommandArgs& args) {
   check_finite_weights(*run.model, run.checkpoint_path);
   const std::string prompt = options.get_or("prompt", "\n");
   const std::vector<int64_t> ids = encode_prompt(*run.tokenizer, prompt);
-  if (cfg::get_or<std::string>(run.config, "objective.name", "autoregressive") == "masked_diffusion") {
+  if (cfg::get_or<std::string>(run.config, "objective.name", "autoregressive") ==
+      "masked_diffusion") {
     DiffusionSampleOptions diffusion;
     diffusion.max_new_tokens = static_cast<int64_t>(parse_number(options, "max_new_tokens", 64));
     diffusion.block_size = static_cast<int64_t>(parse_number(options, "block_size", 0));
@@ -67,8 +69,8 @@ int run_sample_command(const CommandArgs& args) {
     std::vector<int32_t> out(result.tokens.begin() + result.prompt_length, result.tokens.end());
     std::cout << prompt << run.tokenizer->decode(out) << std::endl;
     std::fprintf(stderr, "%lld tokens in %.2f s: %.1f tokens/s, %.2f forward passes per token\n",
-                 static_cast<long long>(result.generated), result.seconds,
-                 result.tokens_per_second, result.forwards_per_token);
+                 static_cast<long long>(result.generated), result.seconds, result.tokens_per_second,
+                 result.forwards_per_token);
     return 0;
   }
   SampleOptions sample;
@@ -77,12 +79,18 @@ int run_sample_command(const CommandArgs& args) {
   sample.top_k = static_cast<int64_t>(parse_number(options, "top_k", 0));
   sample.top_p = parse_number(options, "top_p", 1.0);
   sample.seed = cfg::get<int64_t>(run.config, "seed");
+  ProgressMeter meter("sample", static_cast<double>(sample.max_new_tokens), "tokens", 1.0,
+                      cfg::get_or<std::string>(run.config, "trainer.progress", "auto"), nullptr,
+                      "trainer.progress");
+  sample.on_token = [&meter](int64_t generated) { meter.update(static_cast<double>(generated)); };
   SampleResult result = generate(*run.model, ids, sample);
+  meter.finish();
   std::vector<int32_t> out(result.tokens.begin(), result.tokens.end());
   std::cout << prompt << run.tokenizer->decode(out) << std::endl;
-  std::fprintf(stderr, "%zu tokens in %.2f s: %.1f tokens/s, %.2f forward passes per token\n",
-               result.tokens.size(), result.seconds, result.tokens_per_second,
-               static_cast<double>(result.forward_passes) / std::max<size_t>(1, result.tokens.size()));
+  std::fprintf(
+      stderr, "%zu tokens in %.2f s: %.1f tokens/s, %.2f forward passes per token\n",
+      result.tokens.size(), result.seconds, result.tokens_per_second,
+      static_cast<double>(result.forward_passes) / std::max<size_t>(1, result.tokens.size()));
   return 0;
 }
 

@@ -131,6 +131,39 @@ std::vector<std::string> order_metrics(const std::map<std::string, int>& seen) {
   return out;
 }
 
+// Labels each row by the overrides that differ between rows, and collects the ones all share.
+void label_rows(SweepSummary& summary, const std::vector<JobRecord>& jobs) {
+  // The configuration's overrides (in order) of each row, from its first job.
+  std::map<std::string, std::vector<std::string>> overrides_of;
+  for (const auto& job : jobs) {
+    const std::string config = configuration_key(job.overrides);
+    if (overrides_of.count(config)) continue;
+    std::vector<std::string> kept;
+    for (const auto& item : job.overrides)
+      if (configuration_key({item}) != "(base)") kept.push_back(item);
+    overrides_of[config] = kept;
+  }
+  // An override is shared when every row has exactly it.
+  std::vector<std::string> shared;
+  if (!summary.rows.empty()) {
+    for (const auto& item : overrides_of[summary.rows.front().configuration]) {
+      bool everywhere = summary.rows.size() > 1;
+      for (const auto& row : summary.rows) {
+        const auto& items = overrides_of[row.configuration];
+        everywhere = everywhere && std::find(items.begin(), items.end(), item) != items.end();
+      }
+      if (everywhere) shared.push_back(item);
+    }
+  }
+  for (const auto& item : shared) summary.common += (summary.common.empty() ? "" : " ") + item;
+  for (auto& row : summary.rows) {
+    for (const auto& item : overrides_of[row.configuration])
+      if (std::find(shared.begin(), shared.end(), item) == shared.end())
+        row.label += (row.label.empty() ? "" : " ") + item;
+    if (row.label.empty()) row.label = row.configuration;
+  }
+}
+
 // Plots with the project Python + matplotlib; returns false when unavailable or failing.
 bool write_plot(const fs::path& sweep_dir, const SweepSummary& summary,
                 const std::vector<JobRecord>& jobs, const std::map<int, std::string>& job_config) {
@@ -140,7 +173,7 @@ bool write_plot(const fs::path& sweep_dir, const SweepSummary& summary,
   data["metric"] = summary.metrics.front();
   data["rows"] = json::array();
   for (const auto& row : summary.rows) {
-    json item = {{"name", row.configuration}, {"n", row.jobs.size()}};
+    json item = {{"name", row.label}, {"n", row.jobs.size()}};
     auto mean = row.mean.find(summary.metrics.front());
     item["mean"] = mean == row.mean.end() ? json(nullptr) : json(mean->second);
     item["std"] = row.stddev.count(summary.metrics.front())
@@ -148,55 +181,106 @@ bool write_plot(const fs::path& sweep_dir, const SweepSummary& summary,
                       : json(0.0);
     data["rows"].push_back(item);
   }
+  data["common"] = summary.common;
+  std::map<std::string, std::string> label_of;
+  for (const auto& row : summary.rows) label_of[row.configuration] = row.label;
   data["jobs"] = json::array();
   for (const auto& job : jobs) {
     if (!job_config.count(job.index)) continue;
-    data["jobs"].push_back(
-        {{"config", job_config.at(job.index)}, {"metrics", (job.dir / "metrics.jsonl").string()}});
+    data["jobs"].push_back({{"config", label_of[job_config.at(job.index)]},
+                            {"metrics", (job.dir / "metrics.jsonl").string()}});
   }
+  data["series_json"] = (sweep_dir / "summary_series.json").string();
   const fs::path data_path = sweep_dir / ".summary_plot.json";
   const fs::path script_path = sweep_dir / ".summary_plot.py";
   std::ofstream(data_path) << data.dump();
   std::ofstream(script_path) << R"PY(
-import json, os, sys
+import json, math, os, sys
 import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 data = json.load(open(sys.argv[1]))
 rows = [r for r in data["rows"] if r["mean"] is not None]
+
+# Loss curves: every logged evaluation (val/loss, else train/loss) of every job, grouped by
+# configuration; per step the mean over the jobs that logged it and their sample std.
+runs = {}
 curve_key = None
-curves = {}
-for job in data["jobs"]:
-    if not os.path.exists(job["metrics"]):
-        continue
-    records = [json.loads(l) for l in open(job["metrics"]) if l.strip()]
-    for key in ("val/loss", "train/loss"):
-        points = [(r["step"], r[key]) for r in records if key in r]
-        if points and curve_key in (None, key):
-            curve_key = key
-            curves.setdefault(job["config"], []).append(points)
-            break
-fig, axes = plt.subplots(1, 2 if curves else 1, figsize=(12 if curves else 7, 4.5))
-axes = list(axes) if curves else [axes]
+for key in ("val/loss", "train/loss"):
+    for job in data["jobs"]:
+        if not os.path.exists(job["metrics"]):
+            continue
+        points = {}
+        for line in open(job["metrics"]):
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict) and key in record and "step" in record:
+                points[record["step"]] = record[key]
+        if points:
+            runs.setdefault(job["config"], []).append(points)
+    if runs:
+        curve_key = key
+        break
+
+def mean_std(values):
+    m = sum(values) / len(values)
+    s = math.sqrt(sum((v - m) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 else 0.0
+    return m, s
+
+fig, axes = plt.subplots(1, 2 if runs else 1, figsize=(12 if runs else 7, 4.5))
+axes = list(axes) if runs else [axes]
 names = [r["name"] for r in rows]
-axes[0].barh(range(len(rows)), [r["mean"] for r in rows], xerr=[r["std"] for r in rows],
-             color="tab:blue", alpha=0.8, capsize=3)
+# Points with error bars (bars would have to start at 0, which hides the differences).
+points = axes[0].errorbar([r["mean"] for r in rows], range(len(rows)),
+                          xerr=[r["std"] for r in rows], fmt="o", color="tab:blue", capsize=3)
+axes[0].grid(axis="x", alpha=0.3)
 axes[0].set_yticks(range(len(rows)))
 axes[0].set_yticklabels(names, fontsize=8)
 axes[0].invert_yaxis()
 axes[0].set_xlabel(data["metric"] + " (mean ± std over seeds)")
-if curves:
+if rows:  # fit the axis to the data: differences between configurations are what matters
+    lo = min(r["mean"] - r["std"] for r in rows)
+    hi = max(r["mean"] + r["std"] for r in rows)
+    pad = 0.08 * (hi - lo) if hi > lo else 0.05 * max(abs(hi), 1e-12)
+    axes[0].set_xlim(lo - pad, hi + pad)
+if data["common"]:
+    fig.suptitle("all rows: " + data["common"], fontsize=8)
+curves = {}
+if runs:
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for i, (name, runs) in enumerate(curves.items()):
-        for j, points in enumerate(runs):
-            steps, values = zip(*points)
-            axes[1].plot(steps, values, color=colors[i % len(colors)], alpha=0.8,
-                         label=name if j == 0 else None)
+    for i, (name, group) in enumerate(runs.items()):
+        steps = sorted(set(s for points in group for s in points))
+        stats = [mean_std([p[s] for p in group if s in p]) for s in steps]
+        means = [m for m, _ in stats]
+        stds = [s for _, s in stats]
+        color = colors[i % len(colors)]
+        axes[1].plot(steps, means, color=color, marker="o" if len(steps) < 30 else None,
+                     markersize=3, label=f"{name} (n={len(group)})")
+        if len(group) > 1:
+            axes[1].fill_between(steps, [m - s for m, s in stats], [m + s for m, s in stats],
+                                 color=color, alpha=0.2)
     axes[1].set_xlabel("step")
-    axes[1].set_ylabel(curve_key)
+    axes[1].set_ylabel(curve_key + " (mean ± std over seeds)")
     axes[1].legend(fontsize=7)
+    for line in axes[1].get_lines():
+        curves[line.get_label()] = [[float(x), float(y)] for x, y in
+                                    zip(line.get_xdata(), line.get_ydata())]
 fig.tight_layout()
 fig.savefig(sys.argv[2], dpi=110)
+# What the figure holds, read back from its axes (the tests check these, not only the PNG).
+series = {"metric": data["metric"],
+          "points": {label.get_text(): [float(x)] for label, x in
+                     zip(axes[0].get_yticklabels(), points.lines[0].get_xdata())},
+          "points_xlim": [float(v) for v in axes[0].get_xlim()],
+          "curve_key": curve_key, "curves": curves,
+          "curve_ylim": [float(v) for v in axes[1].get_ylim()] if runs else None}
+for row in rows:
+    if row["name"] in series["points"]:
+        series["points"][row["name"]].append(row["std"])
+with open(data["series_json"], "w") as f:
+    json.dump(series, f, indent=1)
 )PY";
   const fs::path plot_path = sweep_dir / "summary.png";
   const std::string command = "'" + python + "' '" + script_path.string() + "' '" +
@@ -252,6 +336,7 @@ SweepSummary summarize_sweep(const std::string& sweep_dir_text, bool plot) {
     for (const auto& [name, value] : metrics) ++seen[name];
   }
   summary.metrics = order_metrics(seen);
+  label_rows(summary, jobs);
 
   for (auto& row : summary.rows) {
     for (const auto& metric : summary.metrics) {
@@ -289,13 +374,14 @@ SweepSummary summarize_sweep(const std::string& sweep_dir_text, bool plot) {
   }
   // Markdown: mean ± std per metric.
   std::ostringstream md;
+  if (!summary.common.empty()) md << "Every row also has: " << summary.common << "\n\n";
   md << "| configuration | n |";
   for (const auto& metric : summary.metrics) md << " " << metric << " |";
   md << "\n|---|---|";
   for (size_t i = 0; i < summary.metrics.size(); ++i) md << "---|";
   md << "\n";
   for (const auto& row : summary.rows) {
-    md << "| " << row.configuration << " | " << row.jobs.size();
+    md << "| " << row.label << " | " << row.jobs.size();
     if (row.missing) md << " (+" << row.missing << " missing)";
     md << " |";
     for (const auto& metric : summary.metrics) {

@@ -1,9 +1,13 @@
 // Sweep aggregation (`attnlab summarize DIR`, and the end of every local sweep): one row per
 // configuration — a job's overrides minus its seed and run-location keys — with mean ± std over
 // seeds of each final metric, read from every job's result.json (or, for a job without one, the
-// last record of each numeric key in metrics.jsonl). Writes summary.csv, summary.md and, with
-// /usr/bin/python3 + matplotlib available, summary.png (final metric per configuration with
-// error bars, and validation-loss curves when metrics.jsonl has them).
+// last record of each numeric key in metrics.jsonl). Rows are labelled by the overrides that
+// differ between them; the ones they share are printed once above the table. Writes summary.csv
+// (full configurations), summary.md and, with the project Python + matplotlib, summary.png: the
+// first metric per configuration as a point with a ±std bar over seeds on an axis fitted to the
+// data (not from 0), and each configuration's loss curve over every logged evaluation (val/loss,
+// else train/loss), mean over seeds with a ±std band. summary_series.json holds exactly what was
+// drawn, read back from the figure.
 //
 // Jobs are found from multirun.yaml (local sweeps and Slurm arrays both write it) or, without
 // one, from the numbered sub-directories and their overrides.yaml.
@@ -16,9 +20,10 @@
 namespace attnlab {
 
 struct SweepRow {
-  std::string configuration;             // e.g. "attention=moh optim.lr=0.001" ("(base)" if none)
-  std::vector<int> jobs;                 // job indices with results
-  int missing = 0;                       // jobs of this configuration without results
+  std::string configuration;  // e.g. "attention=moh optim.lr=0.001" ("(base)" if none)
+  std::string label;          // only the overrides that differ between rows ("attention=moh")
+  std::vector<int> jobs;      // job indices with results
+  int missing = 0;            // jobs of this configuration without results
   std::map<std::string, double> mean;    // metric -> mean over jobs
   std::map<std::string, double> stddev;  // metric -> sample std (n-1; 0 for one job)
 };
@@ -28,6 +33,7 @@ struct SweepSummary {
   std::vector<std::string> metrics;                // columns
   std::string csv_path, markdown_path, plot_path;  // plot_path empty when no plot was made
   std::string markdown;                            // the table, also written to summary.md
+  std::string common;  // overrides every row shares (not repeated in the labels); "" if none
 };
 
 // Aggregates the sweep in `sweep_dir` and writes the files. UserError when the directory has no

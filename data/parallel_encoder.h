@@ -1,0 +1,59 @@
+// Tokenising documents on several threads while keeping their order, for `prepare`: the shards
+// must hold exactly the ids a single thread would write, in the same order, and memory must stay
+// bounded however large the corpus is.
+//
+// Documents are gathered into batches of about 1 MB of text. Each full batch is encoded by a
+// task on its own thread; at most 2 x workers batches are in flight, and the oldest one is
+// delivered (in push order) before another is started, so at most ~2 x workers MB of text and
+// its ids are held at once. With one worker everything runs on the calling thread. Every
+// Tokenizer's encode() is const and safe to call concurrently (gpt2's word cache is locked).
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <future>
+#include <string>
+#include <vector>
+
+#include "data/corpus.h"
+#include "data/tokenizer.h"
+
+namespace attnlab {
+
+class ParallelEncoder {
+ public:
+  // Receives each document in push order with its ids (EOS not appended) and its tag.
+  using Sink = std::function<void(int tag, const Document& doc, std::vector<int32_t>&& ids)>;
+
+  ParallelEncoder(const Tokenizer& tokenizer, int workers, Sink sink,
+                  size_t batch_bytes = size_t{1} << 20);
+  ~ParallelEncoder();  // waits for tasks still running (their results are dropped)
+  ParallelEncoder(const ParallelEncoder&) = delete;
+  ParallelEncoder& operator=(const ParallelEncoder&) = delete;
+
+  // Queues a document; may deliver earlier documents to the sink first. An encoding error
+  // (any exception of the tokenizer) is rethrown here or from finish().
+  void push(int tag, Document&& doc);
+  // Encodes and delivers everything still queued.
+  void finish();
+
+ private:
+  struct Batch {
+    std::vector<int> tags;
+    std::vector<Document> docs;
+    std::vector<std::vector<int32_t>> ids;
+  };
+  void launch();
+  void deliver_oldest();
+
+  const Tokenizer& tokenizer_;
+  int workers_;
+  Sink sink_;
+  size_t batch_bytes_;
+  Batch pending_;
+  size_t pending_bytes_ = 0;
+  std::deque<std::future<Batch>> in_flight_;
+};
+
+}  // namespace attnlab
