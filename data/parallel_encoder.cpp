@@ -9,11 +9,33 @@ ParallelEncoder::ParallelEncoder(const Tokenizer& tokenizer, int workers, Sink s
     : tokenizer_(tokenizer),
       workers_(std::max(1, workers)),
       sink_(std::move(sink)),
-      batch_bytes_(std::max<size_t>(1, batch_bytes)) {}
+      batch_bytes_(std::max<size_t>(1, batch_bytes)) {
+  if (workers_ > 1)
+    for (int i = 0; i < workers_; ++i) threads_.emplace_back([this] { work(); });
+}
 
 ParallelEncoder::~ParallelEncoder() {
-  for (auto& task : in_flight_)
-    if (task.valid()) task.wait();
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+    queue_.clear();  // not started: dropped (their futures are never waited on)
+  }
+  wake_.notify_all();
+  for (auto& thread : threads_) thread.join();
+}
+
+void ParallelEncoder::work() {
+  while (true) {
+    std::packaged_task<Batch()> task;
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping
+      task = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    task();  // an exception is stored in the task's future
+  }
 }
 
 void ParallelEncoder::push(int tag, Document&& doc) {
@@ -33,9 +55,19 @@ void ParallelEncoder::launch() {
     for (const auto& doc : b.docs) b.ids.push_back(tokenizer_.encode(doc.text));
     return b;
   };
-  // One worker: deferred, so the batch is encoded on this thread when it is delivered.
-  in_flight_.push_back(std::async(workers_ == 1 ? std::launch::deferred : std::launch::async,
-                                  encode, std::move(batch)));
+  if (workers_ == 1) {
+    // Deferred: encoded on this thread when it is delivered.
+    in_flight_.push_back(std::async(std::launch::deferred, encode, std::move(batch)));
+  } else {
+    std::packaged_task<Batch()> task(
+        [encode, b = std::move(batch)]() mutable { return encode(std::move(b)); });
+    in_flight_.push_back(task.get_future());
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      queue_.push_back(std::move(task));
+    }
+    wake_.notify_one();
+  }
   while (in_flight_.size() >= static_cast<size_t>(2 * workers_)) deliver_oldest();
 }
 

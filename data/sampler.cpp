@@ -4,6 +4,7 @@
 // batches on every platform, and a sampler's whole state is a few integers.
 #include "data/sampler.h"
 
+#include <algorithm>
 #include <map>
 #include <sstream>
 
@@ -125,6 +126,65 @@ void RandomWindowSampler::load_state(const std::string& state) {
   check_user(draws_ >= 0, "malformed sampler state '" + state + "'");
 }
 
+// ---- random windows at document starts ----
+
+DocumentAlignedSampler::DocumentAlignedSampler(std::shared_ptr<const TokenShard> shard,
+                                               const SamplerOptions& options)
+    : shard_(std::move(shard)), options_(options) {
+  check_options(options_);
+  check_user(options_.document_separator >= 0,
+             "data.sampler=bos_aligned needs the tokenizer's EOS id (the document separator)");
+  // Document starts: 0 and every position after a separator, if a window of T + 1 tokens fits.
+  const int64_t last_start = shard_->size() - options_.seq_len - 1;
+  std::vector<int64_t> chunk;
+  const int64_t step = int64_t{1} << 20;
+  if (last_start >= 0) starts_.push_back(0);
+  for (int64_t begin = 0; begin < last_start; begin += step) {
+    const int64_t count = std::min(step, last_start - begin);  // tokens begin .. begin+count-1
+    chunk.resize(static_cast<size_t>(count));
+    shard_->copy(begin, count, chunk.data());
+    for (int64_t i = 0; i < count; ++i)
+      if (chunk[static_cast<size_t>(i)] == options_.document_separator)
+        starts_.push_back(begin + i + 1);  // <= last_start
+  }
+  check_user(!starts_.empty(), "token shard " + shard_->path().string() + " has no document that " +
+                                   "starts early enough for a window of data.seq_len=" +
+                                   std::to_string(options_.seq_len) +
+                                   " (data.sampler=bos_aligned)");
+  stream_ = splitmix64(splitmix64(options_.seed) ^ 0xB05ULL);
+}
+
+int64_t DocumentAlignedSampler::offset(int64_t draw) const {
+  const auto global = static_cast<uint64_t>(draw * options_.world_size + options_.rank);
+  const uint64_t pick = below(splitmix64(stream_ + global * 0x9E3779B97F4A7C15ULL),
+                              static_cast<uint64_t>(starts_.size()));
+  return starts_[static_cast<size_t>(pick)];
+}
+
+Batch DocumentAlignedSampler::next() {
+  Batch batch = empty_batch(options_.batch_size, options_.seq_len);
+  std::vector<int64_t> buffer;
+  for (int64_t row = 0; row < options_.batch_size; ++row)
+    fill_row(*shard_, offset(draws_++), row, batch.input, batch.target, buffer);
+  return batch;
+}
+
+std::string DocumentAlignedSampler::state() const {
+  return "bos_aligned v1 seed=" + std::to_string(static_cast<int64_t>(options_.seed)) +
+         " starts=" + std::to_string(starts_.size()) + " draws=" + std::to_string(draws_);
+}
+
+void DocumentAlignedSampler::load_state(const std::string& state) {
+  const auto values = parse_state(state, "bos_aligned");
+  check_user(field(values, "seed", state) == static_cast<int64_t>(options_.seed) &&
+                 field(values, "starts", state) == static_cast<int64_t>(starts_.size()),
+             "sampler state '" + state + "' does not match this run (seed " +
+                 std::to_string(options_.seed) + ", " + std::to_string(starts_.size()) +
+                 " document starts): the data, seq_len or seed changed");
+  draws_ = field(values, "draws", state);
+  check_user(draws_ >= 0, "malformed sampler state '" + state + "'");
+}
+
 // ---- sequential epochs ----
 
 SequentialSampler::SequentialSampler(std::shared_ptr<const TokenShard> shard,
@@ -208,6 +268,10 @@ Registry<SamplerFactory>& sampler_registry() {
     r.add("sequential", [](std::shared_ptr<const TokenShard> shard, const SamplerOptions& options) {
       return std::make_unique<SequentialSampler>(std::move(shard), options);
     });
+    r.add("bos_aligned",
+          [](std::shared_ptr<const TokenShard> shard, const SamplerOptions& options) {
+            return std::make_unique<DocumentAlignedSampler>(std::move(shard), options);
+          });
     return r;
   }();
   return registry;
@@ -215,8 +279,9 @@ Registry<SamplerFactory>& sampler_registry() {
 
 std::unique_ptr<Sampler> make_sampler(const YAML::Node& config,
                                       std::shared_ptr<const TokenShard> shard, int64_t rank,
-                                      int64_t world_size) {
+                                      int64_t world_size, int64_t document_separator) {
   SamplerOptions options;
+  options.document_separator = document_separator;
   options.batch_size = cfg::get<int64_t>(config, "data.batch_size");
   options.seq_len = cfg::get<int64_t>(config, "data.seq_len");
   options.seed = static_cast<uint64_t>(cfg::get_or<int64_t>(config, "seed", 0));

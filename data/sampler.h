@@ -1,7 +1,12 @@
 // Samplers turn a token shard into training batches (`data.sampler`):
-//   random     — nanoGPT-style windows at random offsets: x = t[i:i+T], y = t[i+1:i+T+1];
-//   sequential — epochs over the stream cut into consecutive non-overlapping windows, shuffled
-//                per epoch.
+//   random      — nanoGPT-style windows at random offsets: x = t[i:i+T], y = t[i+1:i+T+1];
+//   sequential  — epochs over the stream cut into consecutive non-overlapping windows, shuffled
+//                 per epoch;
+//   bos_aligned — random windows that start where a document starts (position 0 or just after
+//                 the EOS that ends the previous document), so position 0 of every window holds
+//                 a document's first token: what attention-sink behaviour (and the
+//                 decorrelation loss) depends on. Documents too close to the end for a whole
+//                 window are never starts.
 // Both are deterministic functions of (seed, rank, world_size, position) and expose their
 // position as a string for checkpoints. Data parallelism: all ranks read one global stream of
 // windows (sequential: the epoch's shuffled order; random: one (seed) draw sequence), rank r
@@ -32,6 +37,7 @@ struct SamplerOptions {
   uint64_t seed = 0;
   int64_t rank = 0;
   int64_t world_size = 1;
+  int64_t document_separator = -1;  // the EOS id between documents (bos_aligned needs it)
 };
 
 class Sampler {
@@ -60,6 +66,23 @@ class RandomWindowSampler : public Sampler {
   SamplerOptions options_;
   uint64_t stream_;    // stream key derived from the seed, shared by all ranks
   int64_t draws_ = 0;  // windows drawn so far on this rank
+};
+
+class DocumentAlignedSampler : public Sampler {
+ public:
+  DocumentAlignedSampler(std::shared_ptr<const TokenShard> shard, const SamplerOptions& options);
+  Batch next() override;
+  std::string state() const override;
+  void load_state(const std::string& state) override;
+  const std::vector<int64_t>& starts() const { return starts_; }  // every possible window start
+  int64_t offset(int64_t draw) const;  // as RandomWindowSampler::offset, over starts()
+
+ private:
+  std::shared_ptr<const TokenShard> shard_;
+  SamplerOptions options_;
+  std::vector<int64_t> starts_;
+  uint64_t stream_;
+  int64_t draws_ = 0;
 };
 
 class SequentialSampler : public Sampler {
@@ -93,10 +116,11 @@ using SamplerFactory = std::function<std::unique_ptr<Sampler>(std::shared_ptr<co
 // name -> factory (random, sequential); the table is in sampler.cpp.
 Registry<SamplerFactory>& sampler_registry();
 
-// The sampler named by data.sampler with data.batch_size, data.seq_len and seed.
+// The sampler named by data.sampler with data.batch_size, data.seq_len and seed;
+// `document_separator` is the tokenizer's EOS (what the shards put between documents).
 std::unique_ptr<Sampler> make_sampler(const YAML::Node& config,
                                       std::shared_ptr<const TokenShard> shard, int64_t rank = 0,
-                                      int64_t world_size = 1);
+                                      int64_t world_size = 1, int64_t document_separator = -1);
 
 // Deterministic evaluation batches: consecutive windows from the start of the shard (batch i
 // holds windows iB..iB+B-1), the same on every call. With world_size > 1 the first

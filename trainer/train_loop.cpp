@@ -42,6 +42,7 @@
 #include "trainer/distributed/gradient_reducer.h"
 #include "trainer/distributed/preemption.h"
 #include "trainer/evaluator.h"
+#include "trainer/grad_early_stop.h"
 #include "trainer/lr_schedule.h"
 #include "trainer/metrics_logger.h"
 #include "trainer/mfu.h"
@@ -364,6 +365,11 @@ TrainSummary train_body(const YAML::Node& config, const std::vector<std::string>
   dist->broadcast_module(*model);
 
   OptimizerSetup optim = make_optimizer(*model, config);
+  std::vector<std::pair<std::string, torch::Tensor>> named_params;
+  for (const auto& item : model->named_parameters(true))
+    named_params.emplace_back(item.key(), item.value());
+  GradEarlyStop grades(GradEarlyStopOptions::from_config(config), named_params,
+                       cfg::get<int64_t>(config, "trainer.max_steps"));
   std::unique_ptr<LrSchedule> schedule = make_schedule(config);
   LossSet losses(config, model->options().n_layers);
   auto objective = objective_registry().get(
@@ -374,7 +380,8 @@ TrainSummary train_body(const YAML::Node& config, const std::vector<std::string>
   objective_context.bos_token = tokenizer.bos();
   objective_context.generator = at::detail::createCPUGenerator(seed + 7919 * dist->rank());
 
-  auto sampler = make_sampler(config, data.train, dist->rank(), dist->world_size());
+  auto sampler =
+      make_sampler(config, data.train, dist->rank(), dist->world_size(), tokenizer.eos());
   const int64_t batch_size = cfg::get<int64_t>(config, "data.batch_size");
   const int64_t seq_len = cfg::get<int64_t>(config, "data.seq_len");
   const auto eval_set = eval_batches(
@@ -429,6 +436,7 @@ TrainSummary train_body(const YAML::Node& config, const std::vector<std::string>
       else if (state.extra.count("objective_rng"))
         set_generator_state(objective_context.generator, state.extra.at("objective_rng"));
       restore_guard(state);
+      grades.load(state.extra);
       resumed = true;
       if (is_main)
         std::cerr << "resumed from " << latest->path << " at step " << state.step << "\n";
@@ -495,6 +503,7 @@ TrainSummary train_body(const YAML::Node& config, const std::vector<std::string>
           dist->broadcast_string(generator_state(objective_context.generator), r);
     }
     guard_state.store(state);
+    grades.save(state.extra);
     state.extra["guard.loss_window"] = loss_spikes.serialize();
     state.extra["guard.grad_norm_window"] = grad_spikes.serialize();
     state.scheduler = schedule->describe();
@@ -557,6 +566,7 @@ TrainSummary train_body(const YAML::Node& config, const std::vector<std::string>
     if (!loaded) halt(step, fault, "no checkpoint to roll back to");
     GuardState counters = guard_state;
     restore_guard(restored);
+    grades.load(restored.extra);
     guard_state = counters;
     guard_state.rollbacks += 1;
     guard_state.lr_scale *= safety.rollback_lr_factor;
@@ -648,6 +658,22 @@ TrainSummary train_body(const YAML::Node& config, const std::vector<std::string>
       on_nonfinite(fault, /*update_applied=*/false);
       continue;
     }
+    // GradES: converged matrices lose their gradient before clipping and the update.
+    const std::vector<std::string> newly_frozen = grades.observe(state.step + 1);
+    if (!newly_frozen.empty() && is_main) {
+      std::string names;
+      for (size_t i = 0; i < newly_frozen.size() && i < 4; ++i)
+        names += (i ? ", " : "") + newly_frozen[i];
+      if (newly_frozen.size() > 4) names += ", ...";
+      const std::string line = "GradES: step " + std::to_string(state.step + 1) + " froze " +
+                               std::to_string(newly_frozen.size()) + " matrices (" +
+                               std::to_string(grades.frozen_count()) + "/" +
+                               std::to_string(grades.monitored_count()) + " frozen): " + names;
+      if (progress.mode() == Progress::Mode::kNone)
+        std::cerr << line << std::endl;
+      else
+        progress.message(line);
+    }
     const double grad_norm = clip_gradients(optim);
     if (!std::isfinite(grad_norm)) {
       on_nonfinite("the gradient norm is " + format_value(grad_norm) +
@@ -705,6 +731,7 @@ TrainSummary train_body(const YAML::Node& config, const std::vector<std::string>
                                 peak_flops * dist->world_size());
     logged["step_ms"] = step_seconds * 1000.0;
     guard_state.add_metrics(logged);
+    if (grades.enabled()) logged["grades/frozen"] = static_cast<double>(grades.frozen_count());
     summary.train_loss = loss;
     if (state.step % log_every == 0 || state.step == max_steps) {
       logged["peak_rss_mib"] = peak_rss_mib();

@@ -1,5 +1,5 @@
-// Multirun expansion: comma lists, range() over ints and floats, choice(), glob() over a group's
-// options, the cartesian product's order, and per-job composition.
+// Multirun expansion: comma lists, range() over ints and floats, choice(), zip() (paired axes),
+// glob() over a group's options, the cartesian product's order, and per-job composition.
 #include "tests/config/config_test_util.h"
 #include "trainer/config/run_directory.h"
 
@@ -75,6 +75,52 @@ TEST(Sweep, ChoiceAndQuotedItems) {
   auto lists = jobs_of(d.path(), {"+l=[1,2],[3]"});
   ASSERT_EQ(lists.size(), 2u);
   EXPECT_EQ(lists[0][0], "+l=[1,2]");
+}
+
+TEST(Sweep, ZipPairsValuesByPositionAsOneAxis) {
+  TempDir d;
+  write_tree(d);
+  // attention and lr change together (paired), seeds multiply: 2 x 2 jobs, not 2 x 2 x 2.
+  auto jobs = jobs_of(d.path(), {"attention=zip(mha,gda)", "seed=1,2", "lr=zip(0.1,0.3)"});
+  ASSERT_EQ(jobs.size(), 4u);
+  EXPECT_EQ(jobs[0], (std::vector<std::string>{"attention=mha", "lr=0.1", "seed=1"}));
+  EXPECT_EQ(jobs[1], (std::vector<std::string>{"attention=mha", "lr=0.1", "seed=2"}));
+  EXPECT_EQ(jobs[2], (std::vector<std::string>{"attention=gda", "lr=0.3", "seed=1"}));
+  EXPECT_EQ(jobs[3], (std::vector<std::string>{"attention=gda", "lr=0.3", "seed=2"}));
+  // One zip() alone is a plain list.
+  EXPECT_EQ(jobs_of(d.path(), {"lr=zip(0.1,0.2,0.3)"}).size(), 3u);
+  EXPECT_USER_ERROR(jobs_of(d.path(), {"attention=zip(mha,gda)", "lr=zip(0.1,0.2,0.3)"}),
+                    "'attention=zip(mha,gda)' has 2, 'lr=zip(0.1,0.2,0.3)' has 3");
+  EXPECT_USER_ERROR(jobs_of(d.path(), {"lr=[zip(1,2)]"}), "must be the whole value");
+}
+
+TEST(Sweep, ASweepBlockInTheConfigAddsAxesTheCommandLineDoesNotName) {
+  TempDir d;
+  d.write("config.yaml",
+          "defaults:\n  - attention: mha\n  - _self_\nseed: 0\nlr: 0.1\n"
+          "sweep: {seed: \"1,2\", lr: \"zip(0.1,0.2)\", attention: \"zip(mha,gda)\"}\n");
+  for (std::string option : {"mha", "gda"})
+    d.write("attention/" + option + ".yaml", "name: " + option + "\n");
+  auto jobs = jobs_of(d.path(), {"+tag=x"});
+  ASSERT_EQ(jobs.size(), 4u);
+  EXPECT_EQ(jobs[0], (std::vector<std::string>{"+tag=x", "seed=1", "lr=0.1", "attention=mha"}));
+  EXPECT_EQ(jobs[3], (std::vector<std::string>{"+tag=x", "seed=2", "lr=0.2", "attention=gda"}));
+  // A key on the command line keeps its value (set or swept there).
+  auto fixed_seed = jobs_of(d.path(), {"seed=7"});
+  ASSERT_EQ(fixed_seed.size(), 2u);
+  EXPECT_EQ(fixed_seed[1], (std::vector<std::string>{"seed=7", "lr=0.2", "attention=gda"}));
+
+  // The shipped one-file ablation: 3 attentions x 3 seeds.
+  auto shipped = jobs_of(testing::source_configs(), {"experiment=attention_ablation"});
+  ASSERT_EQ(shipped.size(), 9u);
+  EXPECT_EQ(shipped[0],
+            (std::vector<std::string>{"experiment=attention_ablation", "attention=mha", "seed=1"}));
+  EXPECT_EQ(shipped[8],
+            (std::vector<std::string>{"experiment=attention_ablation", "attention=gda", "seed=3"}));
+  EXPECT_EQ(jobs_of(testing::source_configs(), {"experiment=attention_ablation", "seed=1"}).size(), 3u);
+
+  d.write("config.yaml", "seed: 0\nsweep: {seed: [1, 2]}\n");
+  EXPECT_USER_ERROR(jobs_of(d.path(), {}), "expected the values as one string");
 }
 
 TEST(Sweep, GlobOverGroupOptions) {

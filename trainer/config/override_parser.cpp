@@ -96,7 +96,7 @@ class ValueParser {
   }
 
   bool at_function() const {
-    static const std::set<std::string> kFunctions = {"range", "choice", "glob"};
+    static const std::set<std::string> kFunctions = {"range", "choice", "zip", "glob"};
     size_t i = pos_;
     while (i < s_.size() && (std::isalnum(static_cast<unsigned char>(s_[i])) || s_[i] == '_')) ++i;
     return i < s_.size() && s_[i] == '(' && kFunctions.count(s_.substr(pos_, i - pos_));
@@ -119,7 +119,7 @@ class ValueParser {
     if (c == '[') return parse_list();
     if (c == '{') return parse_dict();
     if (c == '\'' || c == '"') return string_scalar(parse_quoted());
-    if (at_function()) fail("sweep functions (range/choice/glob) must be the whole value");
+    if (at_function()) fail("sweep functions (range/choice/zip/glob) must be the whole value");
     return plain_scalar(parse_primitive(context));
   }
 
@@ -345,11 +345,11 @@ class ValueParser {
     o.sweep.function = name;
     if (name == "range") {
       parse_range(args, o.sweep);
-    } else if (name == "choice") {
-      if (args.empty()) fail("choice() needs at least one value");
+    } else if (name == "choice" || name == "zip") {
+      if (args.empty()) fail(name + "() needs at least one value");
       o.sweep.kind = SweepSpec::Kind::kChoices;
       for (const auto& a : args) {
-        if (!a.name.empty()) fail("choice() takes positional arguments only");
+        if (!a.name.empty()) fail(name + "() takes positional arguments only");
         o.sweep.items.push_back(a.value.raw);
       }
     } else {  // glob

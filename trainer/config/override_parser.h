@@ -5,7 +5,8 @@
 //   ~key / ~key=value  delete (only when the value matches)
 // Values: ints, floats (3e-4), bools, null, 'quoted'/"quoted" and unquoted strings, lists [1,2],
 // maps {a: 1, b: x}, interpolations kept verbatim (${model.d_model}, ${now:%H-%M}). Sweeps for
-// -m: a=1,2,3, a=range(0,10,2) (ints or floats), a=choice(x,y), group=glob(*) / glob(m*).
+// -m: a=1,2,3, a=range(0,10,2) (ints or floats), a=choice(x,y), group=glob(*) / glob(m*), and
+// a=zip(x,y) b=zip(1,2): every zip() override is one axis together (a=x b=1, then a=y b=2).
 #pragma once
 
 #include <yaml-cpp/yaml.h>
@@ -20,7 +21,7 @@ enum class OverrideOp { kSet, kAdd, kForceAdd, kDelete };
 struct SweepSpec {
   enum class Kind { kNone, kChoices, kGlob };
   Kind kind = Kind::kNone;
-  std::string function;              // "range", "choice", "glob", or "" for a,b,c
+  std::string function;              // "range", "choice", "zip", "glob", or "" for a,b,c
   std::vector<std::string> items;    // kChoices: each choice's value text (a,b,c / range / choice)
   std::vector<std::string> include;  // kGlob: fnmatch patterns over the group's options
   std::vector<std::string> exclude;  // kGlob

@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "common/error.h"
+#include "common/statistics.h"
 #include "common/subprocess.h"
 
 namespace attnlab {
@@ -129,6 +130,68 @@ std::vector<std::string> order_metrics(const std::map<std::string, int>& seen) {
   for (const auto& [name, count] : seen)
     if (std::find(out.begin(), out.end(), name) == out.end()) out.push_back(name);
   return out;
+}
+
+// "+0.0123" / "-0.5": a difference with its sign.
+std::string format_signed(double value) { return (value >= 0 ? "+" : "") + format_number(value); }
+
+// p-values: three significant digits, "< 1e-4" below that.
+std::string format_p(double p) {
+  if (p < 1e-4) return "< 1e-4";
+  char buffer[32];
+  std::snprintf(buffer, sizeof(buffer), "%.3g", p);
+  return buffer;
+}
+
+// The first step at which the job logged val/loss (or val_loss) <= target; NaN if never.
+double first_step_at_or_below(const fs::path& job_dir, double target) {
+  std::ifstream lines(job_dir / "metrics.jsonl");
+  std::string line;
+  while (std::getline(lines, line)) {
+    const json record = json::parse(line, nullptr, false);
+    if (!record.is_object() || !record.contains("step") || !record["step"].is_number()) continue;
+    for (const char* key : {"val/loss", "val_loss"}) {
+      if (record.contains(key) && record[key].is_number() && record[key].get<double>() <= target)
+        return record["step"].get<double>();
+    }
+  }
+  return std::nan("");
+}
+
+// The headline metric's 95% interval per row, and each row against the baseline row (the one
+// whose label or configuration is `baseline`, else the first): difference of means and Welch's
+// t-test.
+void compare_with_baseline(SweepSummary& summary, const std::string& baseline) {
+  if (summary.metrics.empty()) return;
+  const std::string& metric = summary.metrics.front();
+  for (auto& row : summary.rows) {
+    const auto values = row.values.find(metric);
+    row.ci95 = values == row.values.end() ? std::nan("")
+                                          : confidence_half_width(mean_and_std(values->second));
+    row.difference = std::nan("");
+    row.p_value = std::nan("");
+  }
+  if (summary.rows.size() < 2) return;
+  summary.baseline = 0;
+  if (!baseline.empty()) {
+    summary.baseline = -1;
+    std::string labels;
+    for (size_t i = 0; i < summary.rows.size(); ++i) {
+      if (summary.rows[i].label == baseline || summary.rows[i].configuration == baseline)
+        summary.baseline = static_cast<int>(i);
+      labels += (labels.empty() ? "'" : ", '") + summary.rows[i].label + "'";
+    }
+    check_user(summary.baseline >= 0,
+               "baseline='" + baseline + "' names no row of the sweep; rows: " + labels);
+  }
+  const SweepRow& base = summary.rows[static_cast<size_t>(summary.baseline)];
+  const auto base_values = base.values.find(metric);
+  for (auto& row : summary.rows) {
+    const auto values = row.values.find(metric);
+    if (values == row.values.end() || base_values == base.values.end()) continue;
+    row.difference = row.mean.at(metric) - base.mean.at(metric);
+    if (&row != &base) row.p_value = welch_t_test(values->second, base_values->second).p_value;
+  }
 }
 
 // Labels each row by the overrides that differ between rows, and collects the ones all share.
@@ -305,7 +368,8 @@ std::string configuration_key(const std::vector<std::string>& overrides) {
   return key.empty() ? "(base)" : key;
 }
 
-SweepSummary summarize_sweep(const std::string& sweep_dir_text, bool plot) {
+SweepSummary summarize_sweep(const std::string& sweep_dir_text,
+                             const SweepSummaryOptions& options) {
   const fs::path sweep_dir(sweep_dir_text);
   check_user(fs::is_directory(sweep_dir), "sweep directory '" + sweep_dir_text + "' not found");
   const std::vector<JobRecord> jobs = find_jobs(sweep_dir);
@@ -346,13 +410,25 @@ SweepSummary summarize_sweep(const std::string& sweep_dir_text, bool plot) {
         if (it != job_metrics.end()) xs.push_back(it->second);
       }
       if (xs.empty()) continue;
-      double mean = 0.0;
-      for (double x : xs) mean += x;
-      mean /= xs.size();
-      double var = 0.0;
-      for (double x : xs) var += (x - mean) * (x - mean);
-      row.mean[metric] = mean;
-      row.stddev[metric] = xs.size() > 1 ? std::sqrt(var / (xs.size() - 1)) : 0.0;
+      const MeanStd stats = mean_and_std(xs);
+      row.mean[metric] = stats.mean;
+      row.stddev[metric] = stats.std;
+      row.values[metric] = xs;
+    }
+  }
+  compare_with_baseline(summary, options.baseline);
+  summary.target = options.target;
+  if (!std::isnan(options.target)) {
+    std::map<int, fs::path> dir_of;
+    for (const auto& job : jobs) dir_of[job.index] = job.dir;
+    for (auto& row : summary.rows) {
+      std::vector<double> steps;
+      for (int job : row.jobs) {
+        const double step = first_step_at_or_below(dir_of[job], options.target);
+        if (!std::isnan(step)) steps.push_back(step);
+      }
+      row.reached = static_cast<int>(steps.size());
+      row.target_step = steps.empty() ? std::nan("") : mean_and_std(steps).mean;
     }
   }
 
@@ -360,6 +436,7 @@ SweepSummary summarize_sweep(const std::string& sweep_dir_text, bool plot) {
   std::ostringstream csv;
   csv << "configuration,n,missing";
   for (const auto& metric : summary.metrics) csv << "," << metric << "_mean," << metric << "_std";
+  if (!summary.metrics.empty()) csv << ",ci95,difference,p_value,target_step,reached";
   csv << "\n";
   for (const auto& row : summary.rows) {
     csv << csv_quote(row.configuration) << "," << row.jobs.size() << "," << row.missing;
@@ -370,26 +447,62 @@ SweepSummary summarize_sweep(const std::string& sweep_dir_text, bool plot) {
       else
         csv << ",,";
     }
+    if (!summary.metrics.empty()) {
+      auto number = [](double v) { return std::isnan(v) ? std::string() : format_number(v); };
+      csv << "," << number(row.ci95) << "," << number(row.difference) << "," << number(row.p_value)
+          << "," << number(std::isnan(summary.target) ? NAN : row.target_step) << ","
+          << (std::isnan(summary.target) ? std::string() : std::to_string(row.reached));
+    }
     csv << "\n";
   }
   // Markdown: mean ± std per metric.
   std::ostringstream md;
   if (!summary.common.empty()) md << "Every row also has: " << summary.common << "\n\n";
   md << "| configuration | n |";
-  for (const auto& metric : summary.metrics) md << " " << metric << " |";
+  const bool compared = summary.baseline >= 0;
+  const bool targeted = !std::isnan(summary.target);
+  for (size_t i = 0; i < summary.metrics.size(); ++i) {
+    md << " " << summary.metrics[i] << " |";
+    if (i == 0) {
+      md << " 95% CI |";
+      if (compared) md << " Δ vs baseline | p (Welch) |";
+      if (targeted)
+        md << " steps to " << summary.metrics[0] << " ≤ " << format_number(summary.target) << " |";
+    }
+  }
   md << "\n|---|---|";
-  for (size_t i = 0; i < summary.metrics.size(); ++i) md << "---|";
+  const size_t extra = 1 + (compared ? 2 : 0) + (targeted ? 1 : 0);
+  for (size_t i = 0; i < summary.metrics.size() + (summary.metrics.empty() ? 0 : extra); ++i)
+    md << "---|";
   md << "\n";
   for (const auto& row : summary.rows) {
     md << "| " << row.label << " | " << row.jobs.size();
     if (row.missing) md << " (+" << row.missing << " missing)";
     md << " |";
-    for (const auto& metric : summary.metrics) {
+    for (size_t i = 0; i < summary.metrics.size(); ++i) {
+      const std::string& metric = summary.metrics[i];
       if (row.mean.count(metric))
         md << " " << format_number(row.mean.at(metric)) << " ± "
            << format_number(row.stddev.at(metric)) << " |";
       else
         md << " — |";
+      if (i != 0) continue;
+      const bool has = row.mean.count(metric) > 0;
+      if (has && !std::isnan(row.ci95))
+        md << " [" << format_number(row.mean.at(metric) - row.ci95) << ", "
+           << format_number(row.mean.at(metric) + row.ci95) << "] |";
+      else
+        md << " — |";
+      if (compared) {
+        if (&row == &summary.rows[static_cast<size_t>(summary.baseline)])
+          md << " baseline | |";
+        else
+          md << " " << (has ? format_signed(row.difference) : "—") << " | "
+             << (std::isnan(row.p_value) ? "—" : format_p(row.p_value)) << " |";
+      }
+      if (targeted)
+        md << " " << (row.reached ? format_number(row.target_step) : "—") << " (" << row.reached
+           << "/" << row.jobs.size() << ") |";
     }
     md << "\n";
   }
@@ -399,7 +512,7 @@ SweepSummary summarize_sweep(const std::string& sweep_dir_text, bool plot) {
   std::ofstream(summary.csv_path) << csv.str();
   std::ofstream(summary.markdown_path) << "# Sweep summary: " << sweep_dir.string() << "\n\n"
                                        << summary.markdown;
-  if (plot && write_plot(sweep_dir, summary, jobs, job_config))
+  if (options.plot && write_plot(sweep_dir, summary, jobs, job_config))
     summary.plot_path = (sweep_dir / "summary.png").string();
   return summary;
 }

@@ -67,9 +67,14 @@ const Registry<CommandInfo>& command_catalog() {
           {"submit training to Slurm (-m: one job array; --dry-run: print the script)",
            "takes the training config's overrides; launcher.* (configs/launcher/slurm.yaml)\n"
            "sets partition, time, nodes, tasks, GPUs"});
-    r.add("summarize", {"rebuild summary.csv/.md/.png of a sweep directory",
-                        "arguments:\n"
-                        "  DIR                  the sweep directory (holding multirun.yaml)"});
+    r.add("summarize",
+          {"rebuild summary.csv/.md/.png of a sweep directory",
+           "arguments:\n"
+           "  DIR                  the sweep directory (holding multirun.yaml)\n"
+           "  baseline=<row>       the row the others are compared with (Welch t-test;\n"
+           "                       default: the first row), by its label\n"
+           "  target=<val loss>    also report the first step each row reached it\n"
+           "  plot=true            false: no summary.png"});
     return r;
   }();
   return catalog;

@@ -1,0 +1,68 @@
+// GradES (Wen et al. 2025, "Significantly Faster Training in Transformers with Gradient-Based
+// Early Stopping"): each weight matrix of the blocks stops being updated, on its own, once its
+// gradient has converged, instead of the whole model stopping on validation loss.
+//   * Monitored: parameters matching `trainer.grades.params` (default the blocks' 2-D weights:
+//     attention projections and MLP matrices) that are trainable (not frozen by `freeze=`).
+//   * Metric per matrix and step: the mean absolute gradient, ||G||_1 / numel (the paper tracks
+//     the element-wise L1 norm; dividing by the size makes one tau serve matrices of any shape),
+//     taken after the data-parallel all-reduce, so every rank decides the same.
+//   * A matrix freezes once the metric was below `tau` for `patience` consecutive steps after the
+//     grace period (the first grace_fraction x trainer.max_steps steps, when gradients are still
+//     large and noisy). Frozen matrices keep their values and their AdamW moments; from then on
+//     their gradient is dropped before clipping and the optimizer step, so AdamW skips them
+//     (no update, no weight decay). The backward pass still computes their gradient: turning
+//     requires_grad off would leave the data-parallel gradient buckets waiting for it.
+//   * The frozen set and the below-tau counters are checkpointed (TrainState::extra), so a
+//     resumed run freezes exactly as an uninterrupted one.
+#pragma once
+
+#include <torch/torch.h>
+#include <yaml-cpp/yaml.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace attnlab {
+
+struct GradEarlyStopOptions {
+  bool enabled = false;
+  double tau = 1e-5;
+  double grace_fraction = 0.5;
+  int64_t patience = 3;
+  std::vector<std::string> params = {"blocks.*.weight"};
+  // Parses trainer.grades.*; UserError naming the key for a bad value.
+  static GradEarlyStopOptions from_config(const YAML::Node& config);
+};
+
+class GradEarlyStop {
+ public:
+  // `model_params`: the model's named parameters; those matching the globs, 2-D and trainable
+  // are monitored (UserError when enabled and none is).
+  GradEarlyStop(const GradEarlyStopOptions& options,
+                const std::vector<std::pair<std::string, torch::Tensor>>& model_params,
+                int64_t max_steps);
+
+  bool enabled() const { return options_.enabled; }
+  // After backward (and the all-reduce) of update `step` (1-based): updates the counters,
+  // freezes what converged, and drops the gradients of every frozen matrix. Returns the names
+  // frozen at this step.
+  std::vector<std::string> observe(int64_t step);
+
+  size_t frozen_count() const { return frozen_.size(); }
+  const std::map<std::string, int64_t>& frozen() const { return frozen_; }  // name -> step
+  size_t monitored_count() const { return monitored_.size(); }
+
+  // Checkpoint state (TrainState::extra keys grades.frozen / grades.below).
+  void save(std::map<std::string, std::string>& extra) const;
+  void load(const std::map<std::string, std::string>& extra);
+
+ private:
+  GradEarlyStopOptions options_;
+  int64_t grace_steps_ = 0;
+  std::vector<std::pair<std::string, torch::Tensor>> monitored_;
+  std::map<std::string, int64_t> below_;  // consecutive steps below tau
+  std::map<std::string, int64_t> frozen_;
+};
+
+}  // namespace attnlab
