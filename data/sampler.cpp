@@ -56,6 +56,24 @@ Batch empty_batch(int64_t batch_size, int64_t seq_len) {
   return batch;
 }
 
+// The random bits of this rank's draw `draw`: global draw draw * world_size + rank of `stream`,
+// so the ranks' draws interleave into the one sequence a single process would draw.
+uint64_t draw_bits(uint64_t stream, int64_t draw, const SamplerOptions& o) {
+  const auto global = static_cast<uint64_t>(draw * o.world_size + o.rank);
+  return splitmix64(stream + global * 0x9E3779B97F4A7C15ULL);
+}
+
+// A batch of windows starting at offset(draw) for this rank's next batch_size draws.
+template <class Offset>
+Batch random_windows(const TokenShard& shard, const SamplerOptions& o, int64_t& draws,
+                     Offset offset) {
+  Batch batch = empty_batch(o.batch_size, o.seq_len);
+  std::vector<int64_t> buffer;
+  for (int64_t row = 0; row < o.batch_size; ++row)
+    fill_row(shard, offset(draws++), row, batch.input, batch.target, buffer);
+  return batch;
+}
+
 // "kind v1 a=1 b=2" -> {"a": 1, "b": 2}, checking kind and version.
 std::map<std::string, int64_t> parse_state(const std::string& state, const std::string& kind) {
   std::istringstream in(state);
@@ -100,16 +118,11 @@ RandomWindowSampler::RandomWindowSampler(std::shared_ptr<const TokenShard> shard
 
 int64_t RandomWindowSampler::offset(int64_t draw) const {
   const auto starts = static_cast<uint64_t>(shard_->size() - options_.seq_len);  // i + T + 1 <= N
-  const auto global = static_cast<uint64_t>(draw * options_.world_size + options_.rank);
-  return static_cast<int64_t>(below(splitmix64(stream_ + global * 0x9E3779B97F4A7C15ULL), starts));
+  return static_cast<int64_t>(below(draw_bits(stream_, draw, options_), starts));
 }
 
 Batch RandomWindowSampler::next() {
-  Batch batch = empty_batch(options_.batch_size, options_.seq_len);
-  std::vector<int64_t> buffer;
-  for (int64_t row = 0; row < options_.batch_size; ++row)
-    fill_row(*shard_, offset(draws_++), row, batch.input, batch.target, buffer);
-  return batch;
+  return random_windows(*shard_, options_, draws_, [this](int64_t d) { return offset(d); });
 }
 
 std::string RandomWindowSampler::state() const {
@@ -155,18 +168,13 @@ DocumentAlignedSampler::DocumentAlignedSampler(std::shared_ptr<const TokenShard>
 }
 
 int64_t DocumentAlignedSampler::offset(int64_t draw) const {
-  const auto global = static_cast<uint64_t>(draw * options_.world_size + options_.rank);
-  const uint64_t pick = below(splitmix64(stream_ + global * 0x9E3779B97F4A7C15ULL),
-                              static_cast<uint64_t>(starts_.size()));
+  const uint64_t pick =
+      below(draw_bits(stream_, draw, options_), static_cast<uint64_t>(starts_.size()));
   return starts_[static_cast<size_t>(pick)];
 }
 
 Batch DocumentAlignedSampler::next() {
-  Batch batch = empty_batch(options_.batch_size, options_.seq_len);
-  std::vector<int64_t> buffer;
-  for (int64_t row = 0; row < options_.batch_size; ++row)
-    fill_row(*shard_, offset(draws_++), row, batch.input, batch.target, buffer);
-  return batch;
+  return random_windows(*shard_, options_, draws_, [this](int64_t d) { return offset(d); });
 }
 
 std::string DocumentAlignedSampler::state() const {
@@ -183,6 +191,171 @@ void DocumentAlignedSampler::load_state(const std::string& state) {
                  " document starts): the data, seq_len or seed changed");
   draws_ = field(values, "draws", state);
   check_user(draws_ >= 0, "malformed sampler state '" + state + "'");
+}
+
+// ---- dataset decomposition ----
+
+namespace {
+
+bool is_power_of_two(int64_t n) { return n > 0 && (n & (n - 1)) == 0; }
+
+int64_t floor_log2(int64_t n) {
+  int64_t k = 0;
+  while ((int64_t{2} << k) <= n) ++k;
+  return k;
+}
+
+// Fisher-Yates driven by `stream` (as the sequential sampler's shuffle).
+void shuffle_with(std::vector<int64_t>& items, uint64_t stream) {
+  for (int64_t i = static_cast<int64_t>(items.size()) - 1; i > 0; --i) {
+    const auto j = static_cast<int64_t>(
+        below(splitmix64(stream ^ (static_cast<uint64_t>(i) * 0xD1B54A32D192ED03ULL)),
+              static_cast<uint64_t>(i + 1)));
+    std::swap(items[static_cast<size_t>(i)], items[static_cast<size_t>(j)]);
+  }
+}
+
+}  // namespace
+
+DecompositionSampler::DecompositionSampler(std::shared_ptr<const TokenShard> shard,
+                                           const SamplerOptions& options)
+    : shard_(std::move(shard)), options_(options) {
+  check_options(options_);
+  const std::string where = "data.sampler=dataset_decomposition: ";
+  check_user(options_.document_separator >= 0,
+             where + "needs the tokenizer's EOS id (the document separator)");
+  check_user(is_power_of_two(options_.seq_len),
+             where + "data.seq_len must be a power of two (the longest bucket), got " +
+                 std::to_string(options_.seq_len));
+  check_user(is_power_of_two(options_.min_len) && options_.min_len <= options_.seq_len,
+             "config key 'data.decomposition.min_len': expected a power of two <= data.seq_len, "
+             "got " +
+                 std::to_string(options_.min_len));
+  check_user(options_.curriculum == "uniform" || options_.curriculum == "short_to_long" ||
+                 options_.curriculum == "cyclic",
+             "config key 'data.decomposition.curriculum': expected uniform, short_to_long or "
+             "cyclic, got '" +
+                 options_.curriculum + "'");
+  check_user(options_.cycles >= 1, "config key 'data.decomposition.cycles': expected >= 1");
+  // Documents: [start, end] with end the separator (or the shard's last token).
+  const int64_t n = shard_->size();
+  std::vector<int64_t> chunk;
+  const int64_t step = int64_t{1} << 20;
+  int64_t doc_start = 0;
+  auto decompose = [&](int64_t start, int64_t end) {
+    int64_t pos = start, targets = end - start;  // L - 1 targets for L tokens
+    while (targets >= options_.min_len) {
+      const int64_t len = std::min(options_.seq_len, int64_t{1} << floor_log2(targets));
+      pieces_.push_back({pos, floor_log2(len)});
+      pos += len;
+      targets -= len;
+    }
+  };
+  for (int64_t begin = 0; begin < n; begin += step) {
+    const int64_t count = std::min(step, n - begin);
+    chunk.resize(static_cast<size_t>(count));
+    shard_->copy(begin, count, chunk.data());
+    for (int64_t i = 0; i < count; ++i) {
+      if (chunk[static_cast<size_t>(i)] != options_.document_separator) continue;
+      decompose(doc_start, begin + i);
+      doc_start = begin + i + 1;
+    }
+  }
+  if (doc_start < n) decompose(doc_start, n - 1);
+  for (size_t i = 0; i < pieces_.size(); ++i)
+    bucket_pieces_[pieces_[i].log2_len].push_back(static_cast<int64_t>(i));
+  for (const auto& [log2_len, members] : bucket_pieces_) {
+    const int64_t rows = options_.batch_size * options_.world_size * (options_.seq_len >> log2_len);
+    batches_per_epoch_ += static_cast<int64_t>(members.size()) / rows;
+  }
+  check_user(batches_per_epoch_ > 0,
+             where + "token shard " + shard_->path().string() + " decomposes into " +
+                 std::to_string(pieces_.size()) + " sequences, too few for one batch of " +
+                 std::to_string(options_.batch_size * options_.world_size * options_.seq_len) +
+                 " tokens (lower data.batch_size or data.seq_len)");
+}
+
+void DecompositionSampler::plan_for(int64_t epoch) const {
+  if (plan_epoch_ == epoch) return;
+  plan_.clear();
+  const uint64_t base = splitmix64(splitmix64(options_.seed) + static_cast<uint64_t>(epoch));
+  std::map<int64_t, std::vector<std::pair<int64_t, std::vector<int64_t>>>> by_bucket;
+  for (const auto& [log2_len, members] : bucket_pieces_) {
+    std::vector<int64_t> order = members;
+    shuffle_with(order, base ^ (static_cast<uint64_t>(log2_len + 1) * 0x9E3779B97F4A7C15ULL));
+    const auto rows = static_cast<size_t>(options_.batch_size * options_.world_size *
+                                          (options_.seq_len >> log2_len));
+    for (size_t b = 0; b + rows <= order.size(); b += rows)
+      by_bucket[log2_len].push_back(
+          {log2_len, std::vector<int64_t>(order.begin() + static_cast<std::ptrdiff_t>(b),
+                                          order.begin() + static_cast<std::ptrdiff_t>(b + rows))});
+  }
+  if (options_.curriculum == "uniform") {
+    std::vector<std::pair<int64_t, std::vector<int64_t>>> all;
+    for (auto& [log2_len, batches] : by_bucket)
+      for (auto& batch : batches) all.push_back(std::move(batch));
+    std::vector<int64_t> order(all.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int64_t>(i);
+    shuffle_with(order, base ^ 0x5EEDULL);
+    for (int64_t i : order) plan_.push_back(std::move(all[static_cast<size_t>(i)]));
+  } else {
+    const int64_t cycles = options_.curriculum == "cyclic" ? options_.cycles : 1;
+    for (int64_t c = 0; c < cycles; ++c) {
+      for (auto& [log2_len, batches] : by_bucket) {  // ascending length
+        const auto count = static_cast<int64_t>(batches.size());
+        for (int64_t i = c * count / cycles; i < (c + 1) * count / cycles; ++i)
+          plan_.push_back(batches[static_cast<size_t>(i)]);
+      }
+    }
+  }
+  plan_epoch_ = epoch;
+}
+
+std::pair<int64_t, std::vector<int64_t>> DecompositionSampler::global_batch(int64_t epoch,
+                                                                            int64_t index) const {
+  check_user(index >= 0 && index < batches_per_epoch_,
+             "dataset_decomposition batch index out of range");
+  plan_for(epoch);
+  return plan_[static_cast<size_t>(index)];
+}
+
+Batch DecompositionSampler::next() {
+  if (position_ == batches_per_epoch_) ++epoch_, position_ = 0;
+  const auto [log2_len, members] = global_batch(epoch_, position_++);
+  const int64_t len = int64_t{1} << log2_len;
+  const auto rows = static_cast<int64_t>(members.size()) / options_.world_size;
+  Batch batch = empty_batch(rows, len);
+  std::vector<int64_t> buffer;
+  for (int64_t row = 0; row < rows; ++row) {
+    const int64_t piece = members[static_cast<size_t>(row * options_.world_size + options_.rank)];
+    fill_row(*shard_, pieces_[static_cast<size_t>(piece)].start, row, batch.input, batch.target,
+             buffer);
+  }
+  return batch;
+}
+
+std::string DecompositionSampler::state() const {
+  return "dataset_decomposition v1 seed=" + std::to_string(static_cast<int64_t>(options_.seed)) +
+         " pieces=" + std::to_string(pieces_.size()) +
+         " world=" + std::to_string(options_.world_size) + " epoch=" + std::to_string(epoch_) +
+         " position=" + std::to_string(position_);
+}
+
+void DecompositionSampler::load_state(const std::string& state) {
+  const auto values = parse_state(state, "dataset_decomposition");
+  check_user(field(values, "seed", state) == static_cast<int64_t>(options_.seed) &&
+                 field(values, "pieces", state) == static_cast<int64_t>(pieces_.size()) &&
+                 field(values, "world", state) == options_.world_size,
+             "sampler state '" + state + "' does not match this run (seed " +
+                 std::to_string(options_.seed) + ", " + std::to_string(pieces_.size()) +
+                 " sequences, world size " + std::to_string(options_.world_size) +
+                 "): the data, seq_len, min_len, seed or number of ranks changed");
+  const int64_t epoch = field(values, "epoch", state);
+  const int64_t position = field(values, "position", state);
+  check_user(epoch >= 0 && position >= 0 && position <= batches_per_epoch_,
+             "malformed sampler state '" + state + "'");
+  epoch_ = epoch;
+  position_ = position;
 }
 
 // ---- sequential epochs ----
@@ -268,6 +441,10 @@ Registry<SamplerFactory>& sampler_registry() {
     r.add("sequential", [](std::shared_ptr<const TokenShard> shard, const SamplerOptions& options) {
       return std::make_unique<SequentialSampler>(std::move(shard), options);
     });
+    r.add("dataset_decomposition",
+          [](std::shared_ptr<const TokenShard> shard, const SamplerOptions& options) {
+            return std::make_unique<DecompositionSampler>(std::move(shard), options);
+          });
     r.add("bos_aligned",
           [](std::shared_ptr<const TokenShard> shard, const SamplerOptions& options) {
             return std::make_unique<DocumentAlignedSampler>(std::move(shard), options);
@@ -282,6 +459,10 @@ std::unique_ptr<Sampler> make_sampler(const YAML::Node& config,
                                       int64_t world_size, int64_t document_separator) {
   SamplerOptions options;
   options.document_separator = document_separator;
+  options.min_len = cfg::get_or<int64_t>(config, "data.decomposition.min_len", options.min_len);
+  options.curriculum =
+      cfg::get_or<std::string>(config, "data.decomposition.curriculum", options.curriculum);
+  options.cycles = cfg::get_or<int64_t>(config, "data.decomposition.cycles", options.cycles);
   options.batch_size = cfg::get<int64_t>(config, "data.batch_size");
   options.seq_len = cfg::get<int64_t>(config, "data.seq_len");
   options.seed = static_cast<uint64_t>(cfg::get_or<int64_t>(config, "seed", 0));

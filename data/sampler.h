@@ -6,7 +6,13 @@
 //                 the EOS that ends the previous document), so position 0 of every window holds
 //                 a document's first token: what attention-sink behaviour (and the
 //                 decorrelation loss) depends on. Documents too close to the end for a whole
-//                 window are never starts.
+//                 window are never starts;
+//   dataset_decomposition — Dataset Decomposition (Pouransari et al. 2024): every document is cut
+//                 into sequences of power-of-two lengths (the binary decomposition of its
+//                 length, capped at data.seq_len), each sequence from one document only, kept
+//                 in one bucket per length; a batch comes from one bucket, with data.batch_size x
+//                 data.seq_len / length rows, so every step has the same number of tokens. The
+//                 order of the batches of an epoch is the curriculum (see DecompositionSampler).
 // Both are deterministic functions of (seed, rank, world_size, position) and expose their
 // position as a string for checkpoints. Data parallelism: all ranks read one global stream of
 // windows (sequential: the epoch's shuffled order; random: one (seed) draw sequence), rank r
@@ -21,6 +27,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -38,6 +45,11 @@ struct SamplerOptions {
   int64_t rank = 0;
   int64_t world_size = 1;
   int64_t document_separator = -1;  // the EOS id between documents (bos_aligned needs it)
+  // dataset_decomposition (data.decomposition.*): the shortest bucket (a power of two; shorter
+  // document remainders are not trained on), the curriculum and its number of cycles.
+  int64_t min_len = 32;
+  std::string curriculum = "short_to_long";
+  int64_t cycles = 1;
 };
 
 class Sampler {
@@ -83,6 +95,47 @@ class DocumentAlignedSampler : public Sampler {
   std::vector<int64_t> starts_;
   uint64_t stream_;
   int64_t draws_ = 0;
+};
+
+// Dataset Decomposition. A document of L tokens (its EOS included) has L - 1 next-token targets;
+// they are split greedily into pieces of 2^k targets, largest first, at most data.seq_len
+// (a piece of n targets is a window of n + 1 tokens, and consecutive pieces share one token), and
+// pieces shorter than min_len are dropped. Each epoch, every bucket's pieces are shuffled (seed,
+// epoch) and grouped into batches of B_k = batch_size x seq_len x world_size / 2^k rows
+// (remainders wait for the next epoch's shuffle); the batches are then ordered by the curriculum:
+//   uniform       — all batches in one random order;
+//   short_to_long — shortest bucket first, then longer ones (each bucket's batches shuffled);
+//   cyclic        — `cycles` rounds of short_to_long, each round with a 1/cycles share of every
+//                   bucket's batches.
+// Ranks share the global batch sequence; rank r takes rows r, r + N, ... of each global batch, so
+// N ranks x batch B train exactly like 1 process x N·B (bucket row counts must divide by N).
+class DecompositionSampler : public Sampler {
+ public:
+  DecompositionSampler(std::shared_ptr<const TokenShard> shard, const SamplerOptions& options);
+  Batch next() override;
+  std::string state() const override;
+  void load_state(const std::string& state) override;
+
+  struct Piece {
+    int64_t start;     // first token of the window (n + 1 tokens)
+    int64_t log2_len;  // n = 2^log2_len targets
+  };
+  const std::vector<Piece>& pieces() const { return pieces_; }
+  int64_t batches_per_epoch() const { return batches_per_epoch_; }
+  // The global batch at `index` of `epoch`: its bucket and its pieces (before rank slicing).
+  std::pair<int64_t, std::vector<int64_t>> global_batch(int64_t epoch, int64_t index) const;
+
+ private:
+  void plan_for(int64_t epoch) const;
+
+  std::shared_ptr<const TokenShard> shard_;
+  SamplerOptions options_;
+  std::vector<Piece> pieces_;
+  std::map<int64_t, std::vector<int64_t>> bucket_pieces_;  // log2 len -> indices into pieces_
+  int64_t batches_per_epoch_ = 0;
+  int64_t epoch_ = 0, position_ = 0;
+  mutable int64_t plan_epoch_ = -1;
+  mutable std::vector<std::pair<int64_t, std::vector<int64_t>>> plan_;  // (log2 len, pieces)
 };
 
 class SequentialSampler : public Sampler {

@@ -264,6 +264,105 @@ TEST(Samplers, BosAlignedWindowsStartAtDocumentStartsAndShardAcrossRanks) {
             nullptr);
 }
 
+SamplerOptions decomposition_options(int64_t rank = 0, int64_t world = 1) {
+  SamplerOptions o = options(3, rank, world);
+  o.batch_size = 2;
+  o.seq_len = 16;
+  o.min_len = 2;
+  o.document_separator = 9;
+  return o;
+}
+
+TEST(DatasetDecomposition, PiecesCoverEveryTargetOnceAndComeFromOneDocument) {
+  std::vector<int64_t> doc_starts;
+  const auto shard = document_shard(300, "dd.bin", &doc_starts);
+  SamplerOptions o = decomposition_options();
+  o.min_len = 1;  // nothing dropped: an exact cover
+  DecompositionSampler sampler(shard, o);
+  // Every next-token target (token i predicted from i - 1 within a document) exactly once.
+  std::vector<int> covered(static_cast<size_t>(shard->size()), 0);
+  for (const auto& piece : sampler.pieces()) {
+    const int64_t len = int64_t{1} << piece.log2_len;
+    EXPECT_LE(len, o.seq_len);
+    for (int64_t t = piece.start + 1; t <= piece.start + len; ++t)
+      ++covered[static_cast<size_t>(t)];
+  }
+  doc_starts.push_back(shard->size());
+  for (size_t d = 0; d + 1 < doc_starts.size(); ++d) {
+    EXPECT_EQ(covered[static_cast<size_t>(doc_starts[d])], 0) << "a document's first token is "
+                                                                 "never a target";
+    for (int64_t t = doc_starts[d] + 1; t < doc_starts[d + 1]; ++t)
+      ASSERT_EQ(covered[static_cast<size_t>(t)], 1) << "token " << t << " of document " << d;
+  }
+  // Largest pieces first within a document: 3 + k tokens -> e.g. 16, 8, 4 ... (binary).
+  const auto& first = sampler.pieces().front();
+  EXPECT_EQ(first.start, 0);
+  EXPECT_EQ(first.log2_len, 1);  // document 0 has 3 + 1 tokens (EOS included): 3 targets = 2 + 1
+
+  // Every batch: one bucket, B x seq_len / len rows, windows inside one document, shifted
+  // targets; constant tokens per step; the curriculum goes from short to long.
+  DecompositionSampler training(shard, decomposition_options());
+  int64_t previous_len = 0;
+  for (int64_t b = 0; b < training.batches_per_epoch(); ++b) {
+    const Batch batch = training.next();
+    const int64_t len = batch.input.size(1);
+    EXPECT_EQ(batch.input.size(0) * len, 2 * 16) << "batch " << b;
+    EXPECT_GE(len, previous_len) << "short_to_long went back to a shorter bucket";
+    previous_len = len;
+    for (int64_t r = 0; r < batch.input.size(0); ++r) {
+      EXPECT_TRUE(torch::equal(batch.input[r].slice(0, 1), batch.target[r].slice(0, 0, -1)));
+      const auto x = batch.input[r];
+      // One document: no separator inside the input, and ids from one document (100d + k).
+      EXPECT_EQ((x == 9).sum().item<int64_t>(), 0) << "a separator inside a sequence";
+      const auto docs = x.div(100, "floor");
+      EXPECT_TRUE(torch::equal(docs, torch::full_like(docs, docs[0].item<int64_t>())))
+          << "a sequence spans two documents";
+    }
+  }
+}
+
+TEST(DatasetDecomposition, ResumesAndShardsAcrossRanksAndCurricula) {
+  std::vector<int64_t> doc_starts;
+  const auto shard = document_shard(300, "dd2.bin", &doc_starts);
+  DecompositionSampler a(shard, decomposition_options());
+  for (int i = 0; i < a.batches_per_epoch() + 3; ++i) a.next();  // into the second epoch
+  DecompositionSampler b(shard, decomposition_options());
+  b.load_state(a.state());
+  for (int i = 0; i < 5; ++i) expect_same(a.next(), b.next());
+
+  SamplerOptions doubled = decomposition_options();
+  doubled.batch_size = 4;
+  DecompositionSampler one(shard, doubled), rank0(shard, decomposition_options(0, 2)),
+      rank1(shard, decomposition_options(1, 2));
+  for (int step = 0; step < 6; ++step) {
+    const Batch all = one.next(), x = rank0.next(), y = rank1.next();
+    ASSERT_EQ(all.input.size(0), 2 * x.input.size(0));
+    for (int64_t row = 0; row < x.input.size(0); ++row) {
+      EXPECT_TRUE(torch::equal(all.input[2 * row], x.input[row]));
+      EXPECT_TRUE(torch::equal(all.input[2 * row + 1], y.input[row]));
+    }
+  }
+  // cyclic: as many short-to-long rounds as asked (the length drops cycles - 1 times).
+  SamplerOptions cyclic = decomposition_options();
+  cyclic.curriculum = "cyclic";
+  cyclic.cycles = 3;
+  DecompositionSampler c(shard, cyclic);
+  int drops = 0;
+  int64_t last = 0;
+  for (int64_t i = 0; i < c.batches_per_epoch(); ++i) {
+    const int64_t len = c.next().input.size(1);
+    drops += len < last;
+    last = len;
+  }
+  EXPECT_EQ(drops, 2);
+  SamplerOptions bad = decomposition_options();
+  bad.seq_len = 24;
+  EXPECT_THROW(DecompositionSampler(shard, bad), UserError);  // not a power of two
+  bad = decomposition_options();
+  bad.curriculum = "long_to_short";
+  EXPECT_THROW(DecompositionSampler(shard, bad), UserError);
+}
+
 TEST(EvalBatches, ConsecutiveWindowsFromTheStartAndStable) {
   const auto shard = counting_shard(16 * 25 + 1, "eval.bin");  // 25 windows -> 6 batches of 4
   const auto batches = eval_batches(*shard, 100, 4, 16);

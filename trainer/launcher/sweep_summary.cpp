@@ -258,7 +258,7 @@ bool write_plot(const fs::path& sweep_dir, const SweepSummary& summary,
   const fs::path script_path = sweep_dir / ".summary_plot.py";
   std::ofstream(data_path) << data.dump();
   std::ofstream(script_path) << R"PY(
-import json, math, os, sys
+import json, math, os, sys, textwrap
 import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
@@ -294,7 +294,7 @@ def mean_std(values):
 
 fig, axes = plt.subplots(1, 2 if runs else 1, figsize=(12 if runs else 7, 4.5))
 axes = list(axes) if runs else [axes]
-names = [r["name"] for r in rows]
+names = [textwrap.fill(r["name"], 40, break_long_words=False) for r in rows]  # long labels wrap instead of squashing
 # Points with error bars (bars would have to start at 0, which hides the differences).
 points = axes[0].errorbar([r["mean"] for r in rows], range(len(rows)),
                           xerr=[r["std"] for r in rows], fmt="o", color="tab:blue", capsize=3)
@@ -326,16 +326,17 @@ if runs:
                                  color=color, alpha=0.2)
     axes[1].set_xlabel("step")
     axes[1].set_ylabel(curve_key + " (mean ± std over seeds)")
-    axes[1].legend(fontsize=7)
+    # Below the axes: long configuration labels would cover the curves.
+    axes[1].legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=1)
     for line in axes[1].get_lines():
         curves[line.get_label()] = [[float(x), float(y)] for x, y in
                                     zip(line.get_xdata(), line.get_ydata())]
 fig.tight_layout()
-fig.savefig(sys.argv[2], dpi=110)
+fig.savefig(sys.argv[2], dpi=110, bbox_inches="tight")
 # What the figure holds, read back from its axes (the tests check these, not only the PNG).
 series = {"metric": data["metric"],
-          "points": {label.get_text(): [float(x)] for label, x in
-                     zip(axes[0].get_yticklabels(), points.lines[0].get_xdata())},
+          "points": {row["name"]: [float(x)] for row, x in
+                     zip(rows, points.lines[0].get_xdata())},
           "points_xlim": [float(v) for v in axes[0].get_xlim()],
           "curve_key": curve_key, "curves": curves,
           "curve_ylim": [float(v) for v in axes[1].get_ylim()] if runs else None}
