@@ -55,10 +55,11 @@ GradEarlyStopOptions GradEarlyStopOptions::from_config(const YAML::Node& config)
 
 GradEarlyStop::GradEarlyStop(const GradEarlyStopOptions& options,
                              const std::vector<std::pair<std::string, torch::Tensor>>& model_params,
-                             int64_t max_steps)
+                             int64_t max_steps, bool skip_backward)
     : options_(options),
-      grace_steps_(static_cast<int64_t>(
-          std::ceil(options.grace_fraction * static_cast<double>(max_steps)))) {
+      grace_steps_(
+          static_cast<int64_t>(std::ceil(options.grace_fraction * static_cast<double>(max_steps)))),
+      skip_backward_(skip_backward) {
   if (!options_.enabled) return;
   for (const auto& [name, param] : model_params) {
     if (param.dim() != 2 || !param.requires_grad()) continue;
@@ -89,10 +90,15 @@ std::vector<std::string> GradEarlyStop::observe(int64_t step) {
       frozen_[name] = step;
       below_.erase(name);
       newly.push_back(name);
-      param.mutable_grad() = torch::Tensor();
+      freeze(param);
     }
   }
   return newly;
+}
+
+void GradEarlyStop::freeze(torch::Tensor& param) {
+  param.mutable_grad() = torch::Tensor();
+  if (skip_backward_) param.requires_grad_(false);
 }
 
 void GradEarlyStop::save(std::map<std::string, std::string>& extra) const {
@@ -109,6 +115,13 @@ void GradEarlyStop::load(const std::map<std::string, std::string>& extra) {
                                   : split_counts(frozen->second, "grades.frozen");
   below_ = below == extra.end() ? std::map<std::string, int64_t>{}
                                 : split_counts(below->second, "grades.below");
+  // A rollback may restore fewer frozen matrices than are frozen now.
+  for (auto& [name, param] : monitored_) {
+    if (frozen_.count(name))
+      freeze(param);
+    else if (skip_backward_)
+      param.requires_grad_(true);
+  }
 }
 
 }  // namespace attnlab

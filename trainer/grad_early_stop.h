@@ -10,8 +10,9 @@
 //     grace period (the first grace_fraction x trainer.max_steps steps, when gradients are still
 //     large and noisy). Frozen matrices keep their values and their AdamW moments; from then on
 //     their gradient is dropped before clipping and the optimizer step, so AdamW skips them
-//     (no update, no weight decay). The backward pass still computes their gradient: turning
-//     requires_grad off would leave the data-parallel gradient buckets waiting for it.
+//     (no update, no weight decay). In a single process they also stop requiring a gradient,
+//     so backward skips their weight-gradient matmuls; under data parallelism backward still
+//     computes them, because the gradient buckets wait for every parameter they hold.
 //   * The frozen set and the below-tau counters are checkpointed (TrainState::extra), so a
 //     resumed run freezes exactly as an uninterrupted one.
 #pragma once
@@ -39,9 +40,10 @@ class GradEarlyStop {
  public:
   // `model_params`: the model's named parameters; those matching the globs, 2-D and trainable
   // are monitored (UserError when enabled and none is).
+  // `skip_backward`: frozen matrices stop requiring a gradient (single process only).
   GradEarlyStop(const GradEarlyStopOptions& options,
                 const std::vector<std::pair<std::string, torch::Tensor>>& model_params,
-                int64_t max_steps);
+                int64_t max_steps, bool skip_backward = false);
 
   bool enabled() const { return options_.enabled; }
   // After backward (and the all-reduce) of update `step` (1-based): updates the counters,
@@ -59,7 +61,10 @@ class GradEarlyStop {
 
  private:
   GradEarlyStopOptions options_;
+  void freeze(torch::Tensor& param);
+
   int64_t grace_steps_ = 0;
+  bool skip_backward_ = false;
   std::vector<std::pair<std::string, torch::Tensor>> monitored_;
   std::map<std::string, int64_t> below_;  // consecutive steps below tau
   std::map<std::string, int64_t> frozen_;

@@ -369,7 +369,8 @@ TrainSummary train_body(const YAML::Node& config, const std::vector<std::string>
   for (const auto& item : model->named_parameters(true))
     named_params.emplace_back(item.key(), item.value());
   GradEarlyStop grades(GradEarlyStopOptions::from_config(config), named_params,
-                       cfg::get<int64_t>(config, "trainer.max_steps"));
+                       cfg::get<int64_t>(config, "trainer.max_steps"),
+                       /*skip_backward=*/!dist->is_distributed());
   std::unique_ptr<LrSchedule> schedule = make_schedule(config);
   LossSet losses(config, model->options().n_layers);
   auto objective = objective_registry().get(

@@ -93,6 +93,19 @@ TEST(GradEarlyStop, FreezesAfterGraceAndPatienceOnlyWhatConverged) {
   restored.load(extra);
   EXPECT_EQ(restored.frozen(), grades.frozen());
 
+  // In a single process a frozen matrix also stops requiring a gradient (backward skips its
+  // weight gradient); restoring a state where it is not frozen (a rollback) turns it back on.
+  GradEarlyStop single(GradEarlyStopOptions::from_config(grades_config(1e-3, 0.0, 1)), params, 10,
+                       /*skip_backward=*/true);
+  small.mutable_grad() = torch::full({3, 4}, 1e-4);
+  EXPECT_EQ(single.observe(1), std::vector<std::string>{"blocks.0.attn.q_proj.weight"});
+  EXPECT_FALSE(small.requires_grad());
+  single.load({});
+  EXPECT_TRUE(small.requires_grad());
+  single.load(extra);
+  EXPECT_FALSE(small.requires_grad());
+  small.requires_grad_(true);
+
   EXPECT_THROW(GradEarlyStopOptions::from_config(grades_config(-1, 0.5, 2)), UserError);
   EXPECT_THROW(GradEarlyStopOptions::from_config(grades_config(1e-3, 1.5, 2)), UserError);
   EXPECT_THROW(GradEarlyStopOptions::from_config(grades_config(1e-3, 0.5, 0)), UserError);
