@@ -182,6 +182,7 @@ fs::path shard_dir(const YAML::Node& config, const Tokenizer& tokenizer) {
 }
 
 PreparedData prepare_data(const YAML::Node& config) {
+  encode_options(config);  // checks data.workers even when the shards exist
   if (uses_user_files(config)) return prepare_user_files(config);
   const CorpusSpec spec = corpus_spec(config);
   const fs::path cache = data_cache_dir(config);

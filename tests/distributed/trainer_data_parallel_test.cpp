@@ -4,8 +4,9 @@
 // halted at step 8 and resumed ends bitwise equal to the uninterrupted 2-rank run over
 // dist.backend=gloo (a 2-rank sum is a + b on either backend). All compare the runs' final
 // checkpoints and metrics.jsonl. A 2-rank masked-diffusion run (per-rank noise
-// generators) also resumes bitwise. When `mpirun` is killed with SIGKILL, the ranks stop within a
-// fraction of a second and write nothing more into the run directory.
+// generators) also resumes bitwise, and GradES freezes the same matrices at the same step. When
+// `mpirun` is killed with SIGKILL, the ranks stop within a fraction of a second and write nothing
+// more into the run directory.
 #include <gtest/gtest.h>
 #include <signal.h>
 
@@ -105,6 +106,28 @@ TEST_F(TrainerDataParallel, TwoRanksMatchOneProcessWithDoubleBatch) {
   ASSERT_EQ(run.exit_code, 0) << run.output;
   EXPECT_GT(relative_difference(final_params(half), params_one), 1e-3);
   for (const auto& dir : {two, one, half}) fs::remove_all(dir);
+}
+
+// GradES decides on the all-reduced gradients, so 2 ranks freeze the same matrices at the same
+// step as one process with the double batch (which also skips their weight gradients in backward,
+// while the ranks only drop them), and the runs still agree.
+TEST_F(TrainerDataParallel, GradEarlyStopFreezesTheSameUnderTwoRanks) {
+  const fs::path two = scratch("ddp_grades_two"), one = scratch("ddp_grades_one");
+  const std::string grades =
+      "trainer.grades.enabled=true trainer.grades.tau=1.0e9 trainer.grades.grace_fraction=0.5 "
+      "trainer.grades.patience=2";
+  auto run = train(2, overrides(two, kPerRankBatch, grades));
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  const std::string two_output = run.output;
+  run = train(1, overrides(one, 2 * kPerRankBatch, grades));
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  // Grace: 10 steps; patience 2 -> every block matrix freezes at step 11, in both.
+  EXPECT_NE(two_output.find("GradES: step 11 froze 12 matrices (12/12 frozen)"), std::string::npos)
+      << two_output;
+  EXPECT_NE(run.output.find("GradES: step 11 froze 12 matrices (12/12 frozen)"), std::string::npos)
+      << run.output;
+  EXPECT_LT(relative_difference(final_params(two), final_params(one)), 1e-5);
+  for (const auto& dir : {two, one}) fs::remove_all(dir);
 }
 
 // The uninterrupted reference runs over gloo, the interrupted one over MPI: a 2-rank sum is a + b
