@@ -61,7 +61,63 @@ GptOptions gpt_options_from_config(const YAML::Node& config, int64_t vocab_size)
              "model.mlp: expected gelu or swiglu, got '" + o.mlp + "'");
   check_user(o.mask.kind != MaskKind::kBlockCausal || o.mask.block_size > 0,
              "attention.block_size must be > 0 when attention.mask=block_causal");
+  const YAML::Node per_layer = cfg::find(config, "model.attention_per_layer");
+  if (per_layer.IsDefined() && !per_layer.IsNull())
+    o.layer_attention = parse_layer_attention(per_layer, o.n_layers);
   return o;
+}
+
+std::vector<std::string> parse_layer_attention(const YAML::Node& node, int64_t n_layers) {
+  const std::string key = "config key 'model.attention_per_layer'";
+  std::vector<std::string> items;
+  if (node.IsSequence()) {
+    for (const auto& item : node) {
+      check_user(item.IsScalar(), key + ": expected a list of attention names");
+      items.push_back(item.Scalar());
+    }
+  } else {
+    check_user(node.IsScalar(), key + ": expected \"mha*3,moh\" or a list of attention names");
+    std::string text = node.Scalar();
+    size_t start = 0;
+    while (start <= text.size()) {
+      const size_t comma = text.find(',', start);
+      items.push_back(
+          text.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
+      if (comma == std::string::npos) break;
+      start = comma + 1;
+    }
+  }
+  std::vector<std::string> layers;
+  for (std::string item : items) {
+    item.erase(0, item.find_first_not_of(" \t"));
+    item.erase(item.find_last_not_of(" \t") + 1);
+    int64_t repeat = 1;
+    const size_t star = item.find('*');
+    if (star != std::string::npos) {
+      const std::string count = item.substr(star + 1);
+      check_user(!count.empty() && count.size() < 6 &&
+                     count.find_first_not_of("0123456789") == std::string::npos &&
+                     std::stoll(count) > 0,
+                 key + ": '" + item + "' needs a positive count after '*' (e.g. mha*3)");
+      repeat = std::stoll(count);
+      item = item.substr(0, star);
+    }
+    check_user(
+        attention_registry().contains(item),
+        key + ": unknown attention '" + item + "'; available: " + [] {
+          std::string names;
+          for (const auto& name : attention_registry().names())
+            names += (names.empty() ? "" : ", ") + name;
+          return names;
+        }());
+    for (int64_t r = 0; r < repeat && static_cast<int64_t>(layers.size()) <= n_layers; ++r)
+      layers.push_back(item);
+  }
+  check_user(static_cast<int64_t>(layers.size()) == n_layers,
+             key + ": names " + std::to_string(layers.size()) +
+                 (layers.size() > static_cast<size_t>(n_layers) ? " or more" : "") +
+                 " layers, the model has model.n_layers=" + std::to_string(n_layers));
+  return layers;
 }
 
 RmsNormImpl::RmsNormImpl(int64_t dim, double eps) : eps_(eps) {
@@ -104,8 +160,18 @@ BlockImpl::BlockImpl(const GptOptions& options, int64_t layer_index) : dropout_(
   attention_options.dropout = options.dropout;
   attention_options.rope_theta = options.rope_theta;
   attention_options.params = options.attention_params;
+  std::string attention = options.attention;
+  if (!options.layer_attention.empty() && options.layer_attention[layer_index] != attention) {
+    // Another module in this layer: its built-in defaults, with the model's mask.
+    attention = options.layer_attention[layer_index];
+    YAML::Node params;
+    params["name"] = attention;
+    params["mask"] = cfg::get_or<std::string>(options.attention_params, "mask", "causal");
+    params["block_size"] = options.mask.block_size;
+    attention_options.params = params;
+  }
   attn_norm = register_module("attn_norm", RmsNorm(options.d_model, options.norm_eps));
-  attn = register_module("attn", make_attention(options.attention, attention_options));
+  attn = register_module("attn", make_attention(attention, attention_options));
   mlp_norm = register_module("mlp_norm", RmsNorm(options.d_model, options.norm_eps));
   // SwiGLU keeps the parameter count of a GELU MLP by using 2/3 of the hidden width.
   int64_t hidden = static_cast<int64_t>(options.mlp_ratio * options.d_model);

@@ -35,14 +35,22 @@ struct GptOptions {
   std::string attention = "mha";
   YAML::Node attention_params;  // the composed `attention:` group
   MaskSpec mask;                // default mask (attention.mask / attention.block_size)
+  // Hybrid stacks (model.attention_per_layer): the attention module of each layer; empty = every
+  // layer uses `attention`. A layer whose module is not `attention` gets that module's built-in
+  // defaults (its params hold only the name, mask and block size).
+  std::vector<std::string> layer_attention;
 };
+
+// "mha*3,moh" or a list [mha, mha, mha, moh] -> one name per layer; UserError naming the key for a
+// count that does not add up to n_layers, a bad repeat or an unknown module.
+std::vector<std::string> parse_layer_attention(const YAML::Node& node, int64_t n_layers);
 
 // Reads GptOptions from a composed config (model.*, attention.*) and the tokenizer's vocab size.
 GptOptions gpt_options_from_config(const YAML::Node& config, int64_t vocab_size);
 
 struct ForwardOptions {
-  std::optional<MaskSpec> mask;     // default: the model's configured mask
-  torch::Tensor positions;          // [T] int64; default: cache length .. cache length + T - 1
+  std::optional<MaskSpec> mask;  // default: the model's configured mask
+  torch::Tensor positions;       // [T] int64; default: cache length .. cache length + T - 1
   std::vector<KVCache>* caches = nullptr;  // one per block, for incremental decoding
   bool cache_commit = true;
   TapRequest taps;
