@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <map>
 #include <sstream>
+#include <tuple>
 
 #include "common/config_access.h"
 #include "common/error.h"
@@ -99,6 +100,27 @@ int64_t field(const std::map<std::string, int64_t>& values, const std::string& n
   auto it = values.find(name);
   check_user(it != values.end(), "sampler state '" + state + "' lacks '" + name + "'");
   return it->second;
+}
+
+// Checks a state of an epoch-based sampler `kind` against this run (its seed, its `count` items
+// recorded under `count_key`, the world size) and returns (epoch, position); the position may be
+// `positions` (the end of an epoch).
+std::pair<int64_t, int64_t> epoch_position(const std::string& state, const std::string& kind,
+                                           const SamplerOptions& o, const std::string& count_key,
+                                           int64_t count, const std::string& count_name,
+                                           int64_t positions, const std::string& what_changed) {
+  const auto values = parse_state(state, kind);
+  check_user(field(values, "seed", state) == static_cast<int64_t>(o.seed) &&
+                 field(values, count_key, state) == count &&
+                 field(values, "world", state) == o.world_size,
+             "sampler state '" + state + "' does not match this run (seed " +
+                 std::to_string(o.seed) + ", " + std::to_string(count) + " " + count_name +
+                 ", world size " + std::to_string(o.world_size) + "): " + what_changed);
+  const int64_t epoch = field(values, "epoch", state);
+  const int64_t position = field(values, "position", state);
+  check_user(epoch >= 0 && position >= 0 && position <= positions,
+             "malformed sampler state '" + state + "'");
+  return {epoch, position};
 }
 
 }  // namespace
@@ -342,20 +364,10 @@ std::string DecompositionSampler::state() const {
 }
 
 void DecompositionSampler::load_state(const std::string& state) {
-  const auto values = parse_state(state, "dataset_decomposition");
-  check_user(field(values, "seed", state) == static_cast<int64_t>(options_.seed) &&
-                 field(values, "pieces", state) == static_cast<int64_t>(pieces_.size()) &&
-                 field(values, "world", state) == options_.world_size,
-             "sampler state '" + state + "' does not match this run (seed " +
-                 std::to_string(options_.seed) + ", " + std::to_string(pieces_.size()) +
-                 " sequences, world size " + std::to_string(options_.world_size) +
-                 "): the data, seq_len, min_len, seed or number of ranks changed");
-  const int64_t epoch = field(values, "epoch", state);
-  const int64_t position = field(values, "position", state);
-  check_user(epoch >= 0 && position >= 0 && position <= batches_per_epoch_,
-             "malformed sampler state '" + state + "'");
-  epoch_ = epoch;
-  position_ = position;
+  std::tie(epoch_, position_) =
+      epoch_position(state, "dataset_decomposition", options_, "pieces",
+                     static_cast<int64_t>(pieces_.size()), "sequences", batches_per_epoch_,
+                     "the data, seq_len, min_len, seed or number of ranks changed");
 }
 
 // ---- sequential epochs ----
@@ -414,20 +426,9 @@ std::string SequentialSampler::state() const {
 }
 
 void SequentialSampler::load_state(const std::string& state) {
-  const auto values = parse_state(state, "sequential");
-  check_user(field(values, "seed", state) == static_cast<int64_t>(options_.seed) &&
-                 field(values, "windows", state) == windows_ &&
-                 field(values, "world", state) == options_.world_size,
-             "sampler state '" + state + "' does not match this run (seed " +
-                 std::to_string(options_.seed) + ", " + std::to_string(windows_) +
-                 " windows, world size " + std::to_string(options_.world_size) +
-                 "): the data, seq_len, seed or number of ranks changed");
-  const int64_t epoch = field(values, "epoch", state);
-  const int64_t position = field(values, "position", state);
-  check_user(epoch >= 0 && position >= 0 && position <= per_rank_,
-             "malformed sampler state '" + state + "'");
-  epoch_ = epoch;
-  position_ = position;
+  std::tie(epoch_, position_) =
+      epoch_position(state, "sequential", options_, "windows", windows_, "windows", per_rank_,
+                     "the data, seq_len, seed or number of ranks changed");
 }
 
 // ---- table, factory, evaluation ----

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
+#include "tests/support/train_runs.h"
 #include "trainer/checkpoint.h"
 #include "trainer/config/config.h"
 #include "trainer/train_loop.h"
@@ -30,27 +31,23 @@ YAML::Node grades_config(double tau, double grace, int64_t patience) {
 }
 
 std::string scratch(const std::string& name) {
-  fs::path dir = fs::path(ATTNLAB_BINARY_DIR) / "test_train_tmp" / ("grades_" + name);
-  fs::remove_all(dir);
-  return dir.string();
+  return attnlab::testing::scratch_run_dir("grades_" + name);
 }
 
 YAML::Node tiny_config(const std::string& run_dir, std::vector<std::string> extra = {}) {
-  config::ComposeRequest request;
-  request.config_dir = std::string(ATTNLAB_SOURCE_DIR) + "/configs";
-  request.overrides = {"run.dir=" + run_dir,       "model.d_model=32",
-                       "model.n_layers=2",         "model.n_heads=2",
-                       "model.max_seq_len=32",     "data.seq_len=32",
-                       "data.batch_size=4",        "data.max_documents=20",
-                       "trainer.max_steps=12",     "trainer.eval_every=6",
-                       "trainer.eval_batches=2",   "trainer.checkpoint_every=4",
-                       "trainer.keep_last=0",      "trainer.threads=1",
-                       "trainer.progress=none",    "trainer.log_every=1",
-                       "scheduler.warmup_steps=3", "trainer.grades.enabled=true",
-                       "trainer.grades.tau=1.0e9", "trainer.grades.grace_fraction=0.5",
-                       "trainer.grades.patience=3"};
-  request.overrides.insert(request.overrides.end(), extra.begin(), extra.end());
-  return config::compose(request);
+  return attnlab::testing::compose_shipped(
+      {"run.dir=" + run_dir,       "model.d_model=32",
+       "model.n_layers=2",         "model.n_heads=2",
+       "model.max_seq_len=32",     "data.seq_len=32",
+       "data.batch_size=4",        "data.max_documents=20",
+       "trainer.max_steps=12",     "trainer.eval_every=6",
+       "trainer.eval_batches=2",   "trainer.checkpoint_every=4",
+       "trainer.keep_last=0",      "trainer.threads=1",
+       "trainer.progress=none",    "trainer.log_every=1",
+       "scheduler.warmup_steps=3", "trainer.grades.enabled=true",
+       "trainer.grades.tau=1.0e9", "trainer.grades.grace_fraction=0.5",
+       "trainer.grades.patience=3"},
+      extra);
 }
 
 }  // namespace

@@ -9,7 +9,9 @@
 
 #include "common/error.h"
 #include "modules/gpt.h"
+#include "tests/distributed/run_metrics.h"
 #include "tests/support/attnlab_command.h"
+#include "tests/support/train_runs.h"
 #include "trainer/checkpoint.h"
 #include "trainer/config/config.h"
 #include "trainer/train_loop.h"
@@ -21,43 +23,17 @@ namespace fs = std::filesystem;
 namespace {
 
 std::string scratch(const std::string& name) {
-  fs::path dir = fs::path(ATTNLAB_BINARY_DIR) / "test_train_tmp" / ("hybrid_" + name);
-  fs::remove_all(dir);
-  return dir.string();
+  return attnlab::testing::scratch_run_dir("hybrid_" + name);
 }
 
 YAML::Node hybrid_config(const std::string& run_dir, std::vector<std::string> extra = {}) {
-  config::ComposeRequest request;
-  request.config_dir = std::string(ATTNLAB_SOURCE_DIR) + "/configs";
-  request.overrides = {"run.dir=" + run_dir,
-                       "model.d_model=32",
-                       "model.n_layers=4",
-                       "model.n_heads=4",
-                       "model.max_seq_len=32",
-                       "model.attention_per_layer='mha*2,lssar,moh'",
-                       "data.seq_len=32",
-                       "data.batch_size=4",
-                       "data.max_documents=20",
-                       "trainer.max_steps=6",
-                       "trainer.eval_every=3",
-                       "trainer.eval_batches=2",
-                       "trainer.checkpoint_every=3",
-                       "trainer.threads=1",
-                       "trainer.progress=none",
-                       "trainer.log_every=1",
-                       "scheduler.warmup_steps=0"};
-  request.overrides.insert(request.overrides.end(), extra.begin(), extra.end());
-  return config::compose(request);
-}
-
-std::vector<double> train_losses(const std::string& run_dir) {
-  std::vector<double> losses;
-  std::ifstream in(run_dir + "/metrics.jsonl");
-  for (std::string line; std::getline(in, line);) {
-    const auto record = nlohmann::json::parse(line);
-    if (record.contains("train/loss")) losses.push_back(record["train/loss"].get<double>());
-  }
-  return losses;
+  return attnlab::testing::compose_shipped(
+      {"run.dir=" + run_dir, "model.d_model=32", "model.n_layers=4", "model.n_heads=4",
+       "model.max_seq_len=32", "model.attention_per_layer='mha*2,lssar,moh'", "data.seq_len=32",
+       "data.batch_size=4", "data.max_documents=20", "trainer.max_steps=6", "trainer.eval_every=3",
+       "trainer.eval_batches=2", "trainer.checkpoint_every=3", "trainer.threads=1",
+       "trainer.progress=none", "trainer.log_every=1", "scheduler.warmup_steps=0"},
+      extra);
 }
 
 }  // namespace
@@ -108,7 +84,7 @@ TEST(HybridStack, MixedStackTrainsResumesBitwiseAndExports) {
   ASSERT_EQ(half.step, 3);
   const TrainSummary rest = train(hybrid_config(resumed), {}, {"test"});
   ASSERT_EQ(rest.step, 6);
-  EXPECT_EQ(train_losses(straight), train_losses(resumed));
+  EXPECT_EQ(attnlab::testing::train_losses(straight), attnlab::testing::train_losses(resumed));
   const auto end = read_checkpoint_model_state(resolve_checkpoint(resumed));
   for (const auto& [name, tensor] : params) EXPECT_TRUE(torch::equal(tensor, end.at(name))) << name;
 

@@ -8,6 +8,8 @@
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
+#include "tests/distributed/run_metrics.h"
+#include "tests/support/train_runs.h"
 #include "trainer/checkpoint.h"
 #include "trainer/config/config.h"
 #include "trainer/train_loop.h"
@@ -18,37 +20,19 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string scratch(const std::string& name) {
-  fs::path dir = fs::path(ATTNLAB_BINARY_DIR) / "test_train_tmp" / name;
-  fs::remove_all(dir);
-  return dir.string();
-}
+std::string scratch(const std::string& name) { return attnlab::testing::scratch_run_dir(name); }
 
 YAML::Node tiny_config(const std::string& run_dir, std::vector<std::string> extra = {}) {
-  config::ComposeRequest request;
-  request.config_dir = std::string(ATTNLAB_SOURCE_DIR) + "/configs";
-  request.overrides = {"run.dir=" + run_dir,      "model.d_model=32",
-                       "model.n_layers=2",        "model.n_heads=2",
-                       "model.max_seq_len=32",    "model.dropout=0.1",
-                       "data.seq_len=32",         "data.batch_size=4",
-                       "data.max_documents=20",   "trainer.max_steps=12",
-                       "trainer.eval_every=6",    "trainer.eval_batches=2",
-                       "trainer.checkpoint_every=4", "trainer.threads=1",
-                       "trainer.progress=none",   "scheduler.warmup_steps=3"};
-  request.overrides.insert(request.overrides.end(), extra.begin(), extra.end());
-  return config::compose(request);
+  return attnlab::testing::compose_shipped(
+      {"run.dir=" + run_dir, "model.d_model=32", "model.n_layers=2", "model.n_heads=2",
+       "model.max_seq_len=32", "model.dropout=0.1", "data.seq_len=32", "data.batch_size=4",
+       "data.max_documents=20", "trainer.max_steps=12", "trainer.eval_every=6",
+       "trainer.eval_batches=2", "trainer.checkpoint_every=4", "trainer.threads=1",
+       "trainer.progress=none", "scheduler.warmup_steps=3"},
+      extra);
 }
 
-std::vector<double> train_losses(const std::string& run_dir) {
-  std::vector<double> losses;
-  std::ifstream in(run_dir + "/metrics.jsonl");
-  std::string line;
-  while (std::getline(in, line)) {
-    auto record = nlohmann::json::parse(line);
-    if (record.contains("train/loss")) losses.push_back(record["train/loss"].get<double>());
-  }
-  return losses;
-}
+using attnlab::testing::train_losses;
 
 }  // namespace
 
@@ -58,8 +42,8 @@ TEST(TrainResume, InterruptedRunMatchesUninterruptedBitwise) {
   ASSERT_EQ(a.step, 12);
   EXPECT_FALSE(a.interrupted);
   // Stop after step 5 (a checkpoint is written on stop), then resume to the end.
-  TrainSummary first = train(tiny_config(resumed, {"trainer.log_every=1", "trainer.halt_at_step=5"}),
-                             {}, {"test"});
+  TrainSummary first =
+      train(tiny_config(resumed, {"trainer.log_every=1", "trainer.halt_at_step=5"}), {}, {"test"});
   EXPECT_TRUE(first.interrupted);
   EXPECT_EQ(first.step, 5);
   TrainSummary second = train(tiny_config(resumed, {"trainer.log_every=1"}), {}, {"test"});
@@ -68,7 +52,8 @@ TEST(TrainResume, InterruptedRunMatchesUninterruptedBitwise) {
   const auto losses_a = train_losses(straight), losses_b = train_losses(resumed);
   ASSERT_EQ(losses_a.size(), 12u);
   ASSERT_EQ(losses_b.size(), 12u);  // metrics after the checkpoint were truncated on resume
-  for (size_t i = 0; i < losses_a.size(); ++i) EXPECT_EQ(losses_a[i], losses_b[i]) << "step " << i + 1;
+  for (size_t i = 0; i < losses_a.size(); ++i)
+    EXPECT_EQ(losses_a[i], losses_b[i]) << "step " << i + 1;
   EXPECT_EQ(a.val_loss, second.val_loss);
 
   auto params_a = read_checkpoint_model_state(resolve_checkpoint(straight));
@@ -80,8 +65,9 @@ TEST(TrainResume, InterruptedRunMatchesUninterruptedBitwise) {
 
 TEST(TrainResume, InitFromLoadsMatchingWeightsAndReportsTheRest) {
   const std::string source = scratch("source"), target = scratch("finetune");
-  train(tiny_config(source, {"trainer.max_steps=2", "trainer.eval_every=0",
-                             "scheduler.warmup_steps=1"}), {}, {"test"});
+  train(tiny_config(source,
+                    {"trainer.max_steps=2", "trainer.eval_every=0", "scheduler.warmup_steps=1"}),
+        {}, {"test"});
   // A deeper model: blocks.0/1 load from the source, blocks.2 stays freshly initialised.
   // lr 0: the one step leaves the loaded weights untouched, so the checkpoint shows what loaded.
   auto config = tiny_config(target, {"model.n_layers=3", "trainer.max_steps=1", "optim.lr=0.0",
@@ -97,8 +83,9 @@ TEST(TrainResume, InitFromLoadsMatchingWeightsAndReportsTheRest) {
 
 TEST(TrainResume, StrictInitFromRejectsAMismatchedModel) {
   const std::string source = scratch("strict_source");
-  train(tiny_config(source, {"trainer.max_steps=1", "trainer.eval_every=0",
-                             "scheduler.warmup_steps=0"}), {}, {"test"});
+  train(tiny_config(source,
+                    {"trainer.max_steps=1", "trainer.eval_every=0", "scheduler.warmup_steps=0"}),
+        {}, {"test"});
   auto config = tiny_config(scratch("strict_target"),
                             {"model.n_layers=3", "init_from=" + source, "init_strict=true"});
   EXPECT_THROW(train(config, {}, {"test"}), UserError);
@@ -106,17 +93,22 @@ TEST(TrainResume, StrictInitFromRejectsAMismatchedModel) {
 
 TEST(TrainResume, InitFromMhaIntoMohCopiesProjections) {
   const std::string source = scratch("mha_source");
-  train(tiny_config(source, {"trainer.max_steps=1", "trainer.eval_every=0",
-                             "scheduler.warmup_steps=0"}), {}, {"test"});
+  train(tiny_config(source,
+                    {"trainer.max_steps=1", "trainer.eval_every=0", "scheduler.warmup_steps=0"}),
+        {}, {"test"});
   auto config = tiny_config(scratch("moh_target"),
-                            {"attention=moh", "model.n_heads=4", "trainer.max_steps=1", "optim.lr=0.0",
-                             "scheduler.warmup_steps=0", "init_from=" + source});
+                            {"attention=moh", "model.n_heads=4", "trainer.max_steps=1",
+                             "optim.lr=0.0", "scheduler.warmup_steps=0", "init_from=" + source});
   train(config, {}, {"test"});
   auto mha = read_weights(source);
-  auto moh = read_checkpoint_model_state(resolve_checkpoint(config["run"]["dir"].as<std::string>()));
-  auto expected = torch::cat({mha.at("blocks.0.attn.q_proj.weight"), mha.at("blocks.0.attn.k_proj.weight"),
-                              mha.at("blocks.0.attn.v_proj.weight")}, 0);
+  auto moh =
+      read_checkpoint_model_state(resolve_checkpoint(config["run"]["dir"].as<std::string>()));
+  auto expected =
+      torch::cat({mha.at("blocks.0.attn.q_proj.weight"), mha.at("blocks.0.attn.k_proj.weight"),
+                  mha.at("blocks.0.attn.v_proj.weight")},
+                 0);
   EXPECT_TRUE(torch::equal(moh.at("blocks.0.attn.qkv.weight"), expected));
-  EXPECT_TRUE(torch::equal(moh.at("blocks.1.attn.proj.weight"), mha.at("blocks.1.attn.out_proj.weight")));
+  EXPECT_TRUE(
+      torch::equal(moh.at("blocks.1.attn.proj.weight"), mha.at("blocks.1.attn.out_proj.weight")));
   EXPECT_TRUE(torch::equal(moh.at("embed.weight"), mha.at("embed.weight")));
 }
