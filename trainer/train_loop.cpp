@@ -194,14 +194,19 @@ void set_generator_state(torch::Generator& generator, const std::string& state) 
   generator.set_state(bytes);
 }
 
-// init_from: weights only, strict or partial (init_strict). An `mha` source loaded into a `moh`
-// model is converted first (q/k/v -> qkv, out_proj -> proj, routers freshly initialised).
+// init_from: weights only, strict or partial (init_strict). An `mha` source loaded into a model
+// with `moh` layers (all of them, or some of a hybrid stack) is converted first (q/k/v -> qkv,
+// out_proj -> proj, routers freshly initialised); the conversion follows the model's tensors, so
+// the layers that stay MHA are copied as they are.
 void load_initial_weights(const YAML::Node& config, GptImpl& model, bool is_main) {
   const std::string source = cfg::get<std::string>(config, "init_from");
   TensorMap weights = read_weights(source);
   const bool source_is_mha = weights.count("blocks.0.attn.q_proj.weight") > 0;
-  if (cfg::get<std::string>(config, "attention.name") == "moh" && source_is_mha)
-    weights = convert_mha_to_moh(weights, state_dict(model));
+  const GptOptions& options = model.options();
+  const bool has_moh = options.attention == "moh" ||
+                       std::find(options.layer_attention.begin(), options.layer_attention.end(),
+                                 "moh") != options.layer_attention.end();
+  if (has_moh && source_is_mha) weights = convert_mha_to_moh(weights, state_dict(model));
   LoadReport report;
   try {
     report = load_state_dict(model, weights, cfg::get_or<bool>(config, "init_strict", false));

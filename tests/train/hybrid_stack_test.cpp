@@ -1,6 +1,7 @@
 // Hybrid stacks (model.attention_per_layer, issue #18): the per-layer grammar and its errors; a
-// 4-layer mha/lssar/moh stack builds each layer's own module, trains, resumes bitwise, and exports
-// a .pt that holds every layer's tensors under its own names.
+// 4-layer mha/lssar/moh stack builds each layer's own module, trains, resumes bitwise, converts an
+// MHA run's weights into its MoH layer (init_from), and exports a .pt that holds every layer's
+// tensors under its own names.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -97,6 +98,23 @@ TEST(HybridStack, MixedStackTrainsResumesBitwiseAndExports) {
     EXPECT_NE(std::string(e.what()).find("model.attention_per_layer"), std::string::npos)
         << e.what();
   }
+
+  // init_from an all-MHA run: the MoH layer's qkv is its q/k/v stacked, the MHA layers are copied.
+  const std::string mha = scratch("mha_source"), converted = scratch("converted");
+  train(hybrid_config(mha, {"model.attention_per_layer=null", "trainer.max_steps=2"}), {},
+        {"test"});
+  const auto source = read_checkpoint_model_state(resolve_checkpoint(mha));
+  train(hybrid_config(converted, {"init_from=" + mha, "trainer.max_steps=1", "optim.lr=0"}), {},
+        {"test"});
+  const auto target = read_checkpoint_model_state(resolve_checkpoint(converted));
+  EXPECT_TRUE(torch::equal(target.at("blocks.0.attn.q_proj.weight"),
+                           source.at("blocks.0.attn.q_proj.weight")));
+  EXPECT_TRUE(torch::equal(target.at("blocks.3.attn.qkv.weight"),
+                           torch::cat({source.at("blocks.3.attn.q_proj.weight"),
+                                       source.at("blocks.3.attn.k_proj.weight"),
+                                       source.at("blocks.3.attn.v_proj.weight")})));
+  EXPECT_TRUE(torch::equal(target.at("blocks.3.attn.proj.weight"),
+                           source.at("blocks.3.attn.out_proj.weight")));
 
   const std::string out = straight + "/hybrid.pt";
   const auto exported = test::run_attnlab("export run_dir=" + straight + " out=" + out);
