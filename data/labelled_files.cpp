@@ -86,6 +86,13 @@ std::vector<Row> read_csv(const fs::path& path, char delimiter, const LabelledDa
     if (it != header.end()) return static_cast<size_t>(it - header.begin());
     std::string columns;
     for (const auto& h : header) columns += (columns.empty() ? "" : ", ") + h;
+    // Binary or non-text input: show a clean excerpt, not raw bytes.
+    bool printable = true;
+    for (unsigned char c : columns) printable = printable && (c >= 0x20 || c == '\t') && c < 0x7f;
+    if (!printable)
+      columns = "(not printable text: a binary file, or not a CSV file?)";
+    else if (columns.size() > 200)
+      columns = columns.substr(0, 200) + "...";
     throw UserError(path.string() + ": no column '" + name + "' (set by data." + key +
                     "); the header has: " + columns);
   };
@@ -116,9 +123,11 @@ std::vector<Row> read_jsonl(const fs::path& path, const LabelledDatasetOptions& 
     check_user(body != value.end() && body->is_string(),
                where + ": no string \"" + o.text_key + "\" (the text key is data.text_key)");
     const auto label = value.find(o.label_key);
-    check_user(
-        label != value.end() && (label->is_string() || label->is_number_integer()),
-        where + ": no string or integer \"" + o.label_key + "\" (the label key is data.label_key)");
+    check_user(label != value.end(),
+               where + ": no \"" + o.label_key + "\" (the label key is data.label_key)");
+    check_user(label->is_string() || label->is_number_integer(),
+               where + ": \"" + o.label_key + "\" is " + label->dump().substr(0, 60) +
+                   ", expected a string or an integer");
     rows.push_back({body->get<std::string>(),
                     label->is_string() ? label->get<std::string>() : label->dump(), number});
   }
