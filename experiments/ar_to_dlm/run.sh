@@ -63,5 +63,6 @@ train_dlm() {  # train_dlm <name> [overrides...]
 
 train_dlm converted init_from="$AR_RUN"
 [[ "$SCRATCH" == 1 ]] && train_dlm scratch
-"$python" "$here/report.py" "$runs" "$here" --steps "$STEPS" --block "$BLOCK" \
+mkdir -p "${RESULTS_DIR:-$here}"
+"$python" "$here/report.py" "$runs" "${RESULTS_DIR:-$here}" --steps "$STEPS" --block "$BLOCK" \
   --t-samples "$T_SAMPLES" --ar-run "$AR_RUN"

@@ -15,6 +15,7 @@ cd "$repo"
 bin="${ATTNLAB_BIN:-$repo/build/attnlab}"
 python="${ATTNLAB_PYTHON:-$repo/.venv/bin/python}"  # the project environment (scripts/setup.sh)
 root="${1:-runs/decorrelation}"
+results="${RESULTS_DIR:-experiments/decorrelation}"  # run_all.sh --quick writes elsewhere
 common=(trainer.threads=1 trainer.progress=plain trainer.max_steps=250 trainer.eval_every=50
         trainer.eval_batches=10 trainer.log_every=10 trainer.checkpoint_every=250
         scheduler.warmup_steps=25 seed=1337)
@@ -23,6 +24,7 @@ start=$(date +%s)
 "$bin" train "${common[@]}" run.dir="$root/baseline" \
   'loss.terms=[{name: cross_entropy, weight: 1.0}, {name: decorrelation, weight: 0.0}]'
 "$bin" train "${common[@]}" run.dir="$root/decorr" loss=decorrelation
+mkdir -p "$results"
 "$python" experiments/decorrelation/plot.py "$root/baseline" "$root/decorr" \
-  --out experiments/decorrelation --seconds $(( $(date +%s) - start ))
-cat experiments/decorrelation/results.md
+  --out "$results" --seconds $(( $(date +%s) - start ))
+cat "$results/results.md"

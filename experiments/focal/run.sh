@@ -15,6 +15,7 @@ cd "$repo"
 bin="${ATTNLAB_BIN:-$repo/build/attnlab}"
 python="${ATTNLAB_PYTHON:-$repo/.venv/bin/python}"  # the project environment (scripts/setup.sh)
 root="${1:-runs/focal}"
+results="${RESULTS_DIR:-experiments/focal}"  # run_all.sh --quick writes elsewhere
 common=(task=classification trainer.threads=1 trainer.progress=plain launcher.parallel=1)
 
 start=$(date +%s)
@@ -23,6 +24,7 @@ start=$(date +%s)
   run.sweep_dir="$root/focal"
 "$bin" summarize "$root/ce" > /dev/null
 "$bin" summarize "$root/focal" > /dev/null
+mkdir -p "$results"
 "$python" experiments/focal/make_table.py "$root/ce" "$root/focal" \
-  --seconds $(( $(date +%s) - start )) > experiments/focal/results.md
-cat experiments/focal/results.md
+  --seconds $(( $(date +%s) - start )) > "$results/results.md"
+cat "$results/results.md"

@@ -37,5 +37,6 @@ for attention in mha lssar; do
     cp "$dir/eval.json" "$dir/eval_$len.json"
   done
 done
-"$python" "$here/report.py" "$runs" "$here" --steps "$STEPS" --batch "$BATCH" \
+mkdir -p "${RESULTS_DIR:-$here}"
+"$python" "$here/report.py" "$runs" "${RESULTS_DIR:-$here}" --steps "$STEPS" --batch "$BATCH" \
   --model "d_model=$D_MODEL n_layers=$LAYERS n_heads=$HEADS"

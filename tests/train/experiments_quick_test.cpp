@@ -1,0 +1,56 @@
+// `experiments/run_all.sh --quick`: every shipped experiment script runs end to end (tiny
+// settings: 4 steps, width 32, 12 documents) through the real binary, writes its results into the
+// given folder, and leaves the committed experiments/*/results.md untouched. Numbers from it mean
+// nothing; the test catches scripts that rot (a renamed key, a changed output).
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string read(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+}  // namespace
+
+TEST(Experiments, RunAllQuickRunsEveryScript) {
+  const fs::path source(ATTNLAB_SOURCE_DIR);
+  const fs::path root = fs::path(ATTNLAB_BINARY_DIR) / "test_train_tmp" / "run_all_quick";
+  fs::remove_all(root);
+  std::map<fs::path, std::string> committed;
+  for (const auto& entry : fs::recursive_directory_iterator(source / "experiments"))
+    if (entry.path().filename() == "results.md") committed[entry.path()] = read(entry.path());
+  ASSERT_GE(committed.size(), 6u);
+
+  const std::string command =
+      "ATTNLAB_BIN='" + std::string(ATTNLAB_BINARY_DIR) + "/attnlab' timeout 600 '" +
+      (source / "experiments/run_all.sh").string() + "' --quick '" + root.string() + "' 2>&1";
+  std::string output;
+  FILE* pipe = ::popen(command.c_str(), "r");
+  ASSERT_NE(pipe, nullptr);
+  char buffer[4096];
+  size_t n;
+  while ((n = std::fread(buffer, 1, sizeof(buffer), pipe)) > 0) output.append(buffer, n);
+  ASSERT_EQ(::pclose(pipe), 0) << output;
+  EXPECT_NE(output.find("quick pass: every experiment ran end to end"), std::string::npos)
+      << output;
+
+  for (const char* name : {"length_extrapolation", "ar_to_dlm", "decorrelation", "focal"})
+    EXPECT_GT(fs::file_size(root / "results" / name / "results.md"), 100u) << name;
+  EXPECT_TRUE(fs::exists(root / "results" / "length_extrapolation" / "extrapolation.png"));
+  EXPECT_TRUE(fs::exists(root / "dataset_decomposition" / "summary.md"));
+  EXPECT_TRUE(fs::exists(root / "grades" / "finetune" / "summary.md"));
+  for (const auto& [path, text] : committed)
+    EXPECT_EQ(read(path), text) << path << " was rewritten by a quick pass";
+  fs::remove_all(root);
+}
