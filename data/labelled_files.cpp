@@ -175,7 +175,13 @@ LabelledDataset load_labelled_files(const LabelledDatasetOptions& options) {
       }
     }
   }
-  check_user(!first_seen.empty(), "config key 'data.train': the files hold no labelled rows");
+  if (first_seen.empty()) {
+    std::string files;
+    for (size_t i = 0; i < options.train_files.size() && i < 3; ++i)
+      files += (i ? ", " : "") + options.train_files[i].string();
+    if (options.train_files.size() > 3) files += ", ...";
+    throw UserError("config key 'data.train': " + files + " hold no labelled rows");
+  }
   // Classes: the training files' labels, in numeric order when all are integers, else by bytes.
   LabelledDataset dataset;
   for (const auto& [label, where] : first_seen) dataset.classes.push_back(label);
