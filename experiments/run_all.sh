@@ -6,7 +6,7 @@
 #                                     about 1.5 hours on 2 cores
 #   experiments/run_all.sh --quick [DIR]
 #                                     a smoke pass for CI: every script end to end on tiny settings
-#                                     (4 steps, 2 layers of width 32, 12 documents), writing its runs
+#                                     (4 steps, 2 layers of width 32 with 4 heads, 12 documents), writing its runs
 #                                     and results under DIR (default: a temporary folder), never
 #                                     into experiments/. Numbers from it mean nothing.
 # The verdicts in experiments/RESULTS.md are written by a person from the results files: a rerun
@@ -36,14 +36,14 @@ for arg in "\$@"; do [[ "\$arg" == task=classification ]] && data_limit=data.max
 case "\$command" in
   train) exec "$bin" "\$@" trainer.max_steps=4 trainer.eval_every=2 trainer.checkpoint_every=4 \\
            trainer.eval_batches=1 "\$data_limit" model.d_model=32 model.n_layers=2 \\
-           model.n_heads=2 data.batch_size=4 trainer.threads=1 ;;
+           model.n_heads=4 data.batch_size=4 trainer.threads=1 ;;
   eval) exec "$bin" "\$@" eval.batches=1 ;;
   *) exec "$bin" "\$@" ;;
 esac
 WRAP
   chmod +x "$wrapper"
   export ATTNLAB_BIN="$wrapper"
-  export STEPS=4 BATCH=4 D_MODEL=32 LAYERS=2 HEADS=2 T_SAMPLES=1
+  export STEPS=4 BATCH=4 D_MODEL=32 LAYERS=2 HEADS=4 T_SAMPLES=1
 fi
 
 declare -a names seconds
@@ -69,6 +69,7 @@ run decorrelation experiments/decorrelation/run.sh "$root/decorrelation"
 run focal experiments/focal/run.sh "$root/focal"
 run dataset_decomposition experiments/dataset_decomposition/run.sh "$root/dataset_decomposition"
 run grades experiments/grades/run.sh "$root/grades"
+run attention_ablation experiments/attention_ablation/run.sh "$root/attention_ablation"
 
 echo "| experiment | seconds |"
 echo "|---|---|"

@@ -30,7 +30,7 @@ TEST(Experiments, RunAllQuickRunsEveryScript) {
   std::map<fs::path, std::string> committed;
   for (const auto& entry : fs::recursive_directory_iterator(source / "experiments"))
     if (entry.path().filename() == "results.md") committed[entry.path()] = read(entry.path());
-  ASSERT_GE(committed.size(), 6u);
+  ASSERT_GE(committed.size(), 7u);
 
   const std::string command =
       "ATTNLAB_BIN='" + std::string(ATTNLAB_BINARY_DIR) + "/attnlab' timeout 600 '" +
@@ -50,6 +50,7 @@ TEST(Experiments, RunAllQuickRunsEveryScript) {
   EXPECT_TRUE(fs::exists(root / "results" / "length_extrapolation" / "extrapolation.png"));
   EXPECT_TRUE(fs::exists(root / "dataset_decomposition" / "summary.md"));
   EXPECT_TRUE(fs::exists(root / "grades" / "finetune" / "summary.md"));
+  EXPECT_TRUE(fs::exists(root / "attention_ablation" / "summary.md"));
   for (const auto& [path, text] : committed)
     EXPECT_EQ(read(path), text) << path << " was rewritten by a quick pass";
   fs::remove_all(root);
