@@ -14,17 +14,27 @@
 namespace attnlab {
 namespace {
 
-ProgressMeter::Mode parse_mode(const std::string& name, const std::string& key) {
-  if (name == "bar") return ProgressMeter::Mode::kBar;
-  if (name == "plain") return ProgressMeter::Mode::kPlain;
-  if (name == "none") return ProgressMeter::Mode::kNone;
-  if (name == "auto")
-    return isatty(STDERR_FILENO) ? ProgressMeter::Mode::kBar : ProgressMeter::Mode::kPlain;
+std::string number_text(double value) {
+  char buf[32];
+  if (value >= 100 || value == std::floor(value))
+    std::snprintf(buf, sizeof(buf), "%.0f", value);
+  else
+    std::snprintf(buf, sizeof(buf), "%.1f", value);
+  return buf;
+}
+
+}  // namespace
+
+ProgressMode parse_progress_mode(const std::string& name, const std::string& key) {
+  if (name == "bar") return ProgressMode::kBar;
+  if (name == "plain") return ProgressMode::kPlain;
+  if (name == "none") return ProgressMode::kNone;
+  if (name == "auto") return isatty(STDERR_FILENO) ? ProgressMode::kBar : ProgressMode::kPlain;
   throw UserError("config key '" + key + "': expected auto, bar, plain or none, got '" + name +
                   "'");
 }
 
-std::string duration_text(double seconds) {
+std::string format_duration(double seconds) {
   if (!std::isfinite(seconds) || seconds < 0) return "?";
   const auto s = static_cast<long long>(std::llround(seconds));
   char buf[32];
@@ -37,17 +47,6 @@ std::string duration_text(double seconds) {
   return buf;
 }
 
-std::string number_text(double value) {
-  char buf[32];
-  if (value >= 100 || value == std::floor(value))
-    std::snprintf(buf, sizeof(buf), "%.0f", value);
-  else
-    std::snprintf(buf, sizeof(buf), "%.1f", value);
-  return buf;
-}
-
-}  // namespace
-
 ProgressMeter::ProgressMeter(std::string label, double total, std::string unit, double scale,
                              const std::string& mode_name, std::ostream* out,
                              const std::string& config_key)
@@ -55,7 +54,7 @@ ProgressMeter::ProgressMeter(std::string label, double total, std::string unit, 
       unit_(std::move(unit)),
       total_(total),
       scale_(scale > 0 ? scale : 1.0),
-      mode_(parse_mode(mode_name, config_key)),
+      mode_(parse_progress_mode(mode_name, config_key)),
       out_(out ? out : &std::cerr),
       start_(std::chrono::steady_clock::now()),
       last_draw_(start_) {}
@@ -86,8 +85,8 @@ std::string ProgressMeter::format() const {
   line += buf;
   if (total_ > 0)
     line += " | " + (finished_ || done_ >= total_
-                         ? "took " + duration_text(elapsed)
-                         : "ETA " + duration_text(rate > 0 ? (total_ - done_) / rate : NAN));
+                         ? "took " + format_duration(elapsed)
+                         : "ETA " + format_duration(rate > 0 ? (total_ - done_) / rate : NAN));
   return line;
 }
 

@@ -16,9 +16,18 @@
 
 namespace attnlab {
 
+enum class ProgressMode { kBar, kPlain, kNone };
+
+// auto (bar when stderr is a terminal, else plain) | bar | plain | none; anything else is a
+// UserError naming `config_key`. Shared with the training display (trainer/progress.h).
+ProgressMode parse_progress_mode(const std::string& name, const std::string& config_key);
+
+// "45s", "1m05s", "2h01m"; "?" for a negative or non-finite time.
+std::string format_duration(double seconds);
+
 class ProgressMeter {
  public:
-  enum class Mode { kBar, kPlain, kNone };
+  using Mode = ProgressMode;
 
   // mode_name: auto (bar on a terminal, else plain) | bar | plain | none; anything else is a
   // UserError naming `config_key`. `total` <= 0 means unknown: no percentage and no ETA.

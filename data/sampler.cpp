@@ -102,6 +102,20 @@ int64_t field(const std::map<std::string, int64_t>& values, const std::string& n
   return it->second;
 }
 
+// Positions of `separator` among the shard's first `end` tokens, read 1M tokens at a time.
+std::vector<int64_t> separator_positions(const TokenShard& shard, int64_t separator, int64_t end) {
+  std::vector<int64_t> positions, chunk;
+  const int64_t step = int64_t{1} << 20;
+  for (int64_t begin = 0; begin < end; begin += step) {
+    const int64_t count = std::min(step, end - begin);
+    chunk.resize(static_cast<size_t>(count));
+    shard.copy(begin, count, chunk.data());
+    for (int64_t i = 0; i < count; ++i)
+      if (chunk[static_cast<size_t>(i)] == separator) positions.push_back(begin + i);
+  }
+  return positions;
+}
+
 // Checks a state of an epoch-based sampler `kind` against this run (its seed, its `count` items
 // recorded under `count_key`, the world size) and returns (epoch, position); the position may be
 // `positions` (the end of an epoch).
@@ -171,17 +185,10 @@ DocumentAlignedSampler::DocumentAlignedSampler(std::shared_ptr<const TokenShard>
              "data.sampler=bos_aligned needs the tokenizer's EOS id (the document separator)");
   // Document starts: 0 and every position after a separator, if a window of T + 1 tokens fits.
   const int64_t last_start = shard_->size() - options_.seq_len - 1;
-  std::vector<int64_t> chunk;
-  const int64_t step = int64_t{1} << 20;
   if (last_start >= 0) starts_.push_back(0);
-  for (int64_t begin = 0; begin < last_start; begin += step) {
-    const int64_t count = std::min(step, last_start - begin);  // tokens begin .. begin+count-1
-    chunk.resize(static_cast<size_t>(count));
-    shard_->copy(begin, count, chunk.data());
-    for (int64_t i = 0; i < count; ++i)
-      if (chunk[static_cast<size_t>(i)] == options_.document_separator)
-        starts_.push_back(begin + i + 1);  // <= last_start
-  }
+  for (int64_t separator :
+       separator_positions(*shard_, options_.document_separator, std::max<int64_t>(0, last_start)))
+    starts_.push_back(separator + 1);  // <= last_start
   check_user(!starts_.empty(), "token shard " + shard_->path().string() + " has no document that " +
                                    "starts early enough for a window of data.seq_len=" +
                                    std::to_string(options_.seq_len) +
@@ -261,8 +268,6 @@ DecompositionSampler::DecompositionSampler(std::shared_ptr<const TokenShard> sha
   check_user(options_.cycles >= 1, "config key 'data.decomposition.cycles': expected >= 1");
   // Documents: [start, end] with end the separator (or the shard's last token).
   const int64_t n = shard_->size();
-  std::vector<int64_t> chunk;
-  const int64_t step = int64_t{1} << 20;
   int64_t doc_start = 0;
   auto decompose = [&](int64_t start, int64_t end) {
     int64_t pos = start, targets = end - start;  // L - 1 targets for L tokens
@@ -273,15 +278,9 @@ DecompositionSampler::DecompositionSampler(std::shared_ptr<const TokenShard> sha
       targets -= len;
     }
   };
-  for (int64_t begin = 0; begin < n; begin += step) {
-    const int64_t count = std::min(step, n - begin);
-    chunk.resize(static_cast<size_t>(count));
-    shard_->copy(begin, count, chunk.data());
-    for (int64_t i = 0; i < count; ++i) {
-      if (chunk[static_cast<size_t>(i)] != options_.document_separator) continue;
-      decompose(doc_start, begin + i);
-      doc_start = begin + i + 1;
-    }
+  for (int64_t separator : separator_positions(*shard_, options_.document_separator, n)) {
+    decompose(doc_start, separator);
+    doc_start = separator + 1;
   }
   if (doc_start < n) decompose(doc_start, n - 1);
   for (size_t i = 0; i < pieces_.size(); ++i)

@@ -595,9 +595,7 @@ std::optional<LoadedCheckpoint> resume_per_config(const YAML::Node& config,
     std::string what;
     if (!changes.empty()) {
       what = "its checkpoint " + fs::path(checkpoint).filename().string() +
-             " was made with another model (" + changes.front() +
-             (changes.size() > 1 ? ", and " + std::to_string(changes.size() - 1) + " more" : "") +
-             ")";
+             " was made with another model (" + first_model_change(changes) + ")";
     } else {
       what = "its checkpoint " + fs::path(checkpoint).filename().string() +
              " does not fit the model: " + (report ? report->headline() : "");
@@ -686,6 +684,12 @@ std::vector<std::string> model_config_changes(const std::string& checkpoint_conf
     }
   }
   return changes;
+}
+
+std::string first_model_change(const std::vector<std::string>& changes) {
+  if (changes.empty()) return "";
+  return changes.front() +
+         (changes.size() > 1 ? ", and " + std::to_string(changes.size() - 1) + " more" : "");
 }
 
 std::string write_mismatch_report(const std::string& run_dir, const std::string& checkpoint,

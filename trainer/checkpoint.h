@@ -83,6 +83,10 @@ class CheckpointMismatch : public UserError {
 std::vector<std::string> model_config_changes(const std::string& checkpoint_config_yaml,
                                               const YAML::Node& config);
 
+// "model.d_model: 64 -> 32" or "model.d_model: 64 -> 32, and 2 more": the first change of
+// model_config_changes() for a one-line message.
+std::string first_model_change(const std::vector<std::string>& changes);
+
 // Writes what does not fit, in full (the changed settings and every tensor of `report`, when
 // given), to <run_dir>/weight_mismatch.txt; returns its path, or "" when it cannot be written.
 std::string write_mismatch_report(const std::string& run_dir, const std::string& checkpoint,

@@ -2,8 +2,6 @@
 // since the resumed step), which is stable enough and needs no smoothing state.
 #include "trainer/progress.h"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -14,15 +12,6 @@
 
 namespace attnlab {
 namespace {
-
-Progress::Mode parse_mode(const std::string& name) {
-  if (name == "bar") return Progress::Mode::kBar;
-  if (name == "plain") return Progress::Mode::kPlain;
-  if (name == "none") return Progress::Mode::kNone;
-  if (name == "auto") return isatty(STDERR_FILENO) ? Progress::Mode::kBar : Progress::Mode::kPlain;
-  throw UserError("config key 'trainer.progress': expected auto, bar, plain or none, got '" + name +
-                  "'");
-}
 
 std::string human_rate(double v) {
   char buf[32];
@@ -39,7 +28,7 @@ std::string human_rate(double v) {
 
 Progress::Progress(const std::string& mode_name, int64_t total_steps, int64_t log_every,
                    std::ostream* out, int64_t start_step)
-    : mode_(parse_mode(mode_name)),
+    : mode_(parse_progress_mode(mode_name, "trainer.progress")),
       total_(total_steps),
       log_every_(std::max<int64_t>(1, log_every)),
       start_step_(start_step),
@@ -52,20 +41,7 @@ Progress Progress::from_config(const YAML::Node& config, int64_t total_steps, in
                   cfg::get_or<int64_t>(config, "trainer.log_every", 10), nullptr, start_step);
 }
 
-std::string Progress::format_duration(double seconds) {
-  if (!std::isfinite(seconds) || seconds < 0) return "?";
-  auto s = static_cast<int64_t>(std::llround(seconds));
-  char buf[32];
-  if (s >= 3600)
-    std::snprintf(buf, sizeof(buf), "%lldh%02lldm", static_cast<long long>(s / 3600),
-                  static_cast<long long>(s % 3600 / 60));
-  else if (s >= 60)
-    std::snprintf(buf, sizeof(buf), "%lldm%02llds", static_cast<long long>(s / 60),
-                  static_cast<long long>(s % 60));
-  else
-    std::snprintf(buf, sizeof(buf), "%llds", static_cast<long long>(s));
-  return buf;
-}
+std::string Progress::format_duration(double seconds) { return attnlab::format_duration(seconds); }
 
 std::string Progress::format(const ProgressStats& stats) const {
   double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();

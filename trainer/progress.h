@@ -13,6 +13,8 @@
 #include <ostream>
 #include <string>
 
+#include "common/progress_meter.h"
+
 namespace attnlab {
 
 struct ProgressStats {
@@ -25,7 +27,7 @@ struct ProgressStats {
 
 class Progress {
  public:
-  enum class Mode { kBar, kPlain, kNone };
+  using Mode = ProgressMode;
 
   // mode_name: auto | bar | plain | none (UserError otherwise). `out` defaults to std::cerr.
   Progress(const std::string& mode_name, int64_t total_steps, int64_t log_every,

@@ -104,16 +104,13 @@ LoadedRun load_run(const std::string& run_dir, const std::vector<std::string>& o
     const std::vector<std::string> changes = model_config_changes(checkpoint_config, run.config);
     const std::string file =
         write_mismatch_report(run_dir, run.checkpoint_path, changes, &e.report());
-    throw UserError(
-        "checkpoint '" + run.checkpoint_path + "' does not fit the model " +
-        (changes.empty()
-             ? "of " + config_path.string() + ": " + e.report().headline()
-             : "that the overrides make (" + changes.front() +
-                   (changes.size() > 1 ? ", and " + std::to_string(changes.size() - 1) + " more"
-                                       : "") +
-                   "); the run's model comes from its config.yaml: drop the "
-                   "overrides of model.* / attention.* that change it") +
-        (file.empty() ? "" : " (full report: " + file + ")"));
+    throw UserError("checkpoint '" + run.checkpoint_path + "' does not fit the model " +
+                    (changes.empty()
+                         ? "of " + config_path.string() + ": " + e.report().headline()
+                         : "that the overrides make (" + first_model_change(changes) +
+                               "); the run's model comes from its config.yaml: drop the "
+                               "overrides of model.* / attention.* that change it") +
+                    (file.empty() ? "" : " (full report: " + file + ")"));
   }
   run.model->to(run.device);
   run.model->eval();

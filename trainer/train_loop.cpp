@@ -534,14 +534,16 @@ TrainSummary train_body(const YAML::Node& config, const std::vector<std::string>
     return std::make_pair(result, best);
   };
 
-  // Guard and spike warnings: rank 0, on stderr even with trainer.progress=none.
-  auto warn = [&](const std::string& text) {
+  // Lines that must be seen (guard and spike warnings, GradES freezes): rank 0, on stderr even
+  // with trainer.progress=none, above the bar otherwise.
+  auto say = [&](const std::string& line) {
     if (!is_main) return;
     if (progress.mode() == Progress::Mode::kNone)
-      std::cerr << "warning: " << text << std::endl;
+      std::cerr << line << std::endl;
     else
-      progress.message("warning: " + text);
+      progress.message(line);
   };
+  auto warn = [&](const std::string& text) { say("warning: " + text); };
 
   // trainer.on_nonfinite=rollback needs a checkpoint to go back to from the first step on.
   // (Rank 0 decides: save() is collective.)
@@ -666,19 +668,15 @@ TrainSummary train_body(const YAML::Node& config, const std::vector<std::string>
     }
     // GradES: converged matrices lose their gradient before clipping and the update.
     const std::vector<std::string> newly_frozen = grades.observe(state.step + 1);
-    if (!newly_frozen.empty() && is_main) {
+    if (!newly_frozen.empty()) {
       std::string names;
       for (size_t i = 0; i < newly_frozen.size() && i < 4; ++i)
         names += (i ? ", " : "") + newly_frozen[i];
       if (newly_frozen.size() > 4) names += ", ...";
-      const std::string line = "GradES: step " + std::to_string(state.step + 1) + " froze " +
-                               std::to_string(newly_frozen.size()) + " matrices (" +
-                               std::to_string(grades.frozen_count()) + "/" +
-                               std::to_string(grades.monitored_count()) + " frozen): " + names;
-      if (progress.mode() == Progress::Mode::kNone)
-        std::cerr << line << std::endl;
-      else
-        progress.message(line);
+      say("GradES: step " + std::to_string(state.step + 1) + " froze " +
+          std::to_string(newly_frozen.size()) + " matrices (" +
+          std::to_string(grades.frozen_count()) + "/" + std::to_string(grades.monitored_count()) +
+          " frozen): " + names);
     }
     const double grad_norm = clip_gradients(optim);
     if (!std::isfinite(grad_norm)) {
