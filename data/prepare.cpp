@@ -58,6 +58,7 @@ EncodeOptions encode_options(const YAML::Node& config) {
   options.workers = static_cast<int>(
       workers == 0 ? available_cores() : std::min<int64_t>(workers, 4 * available_cores()));
   options.progress = cfg::get_or<std::string>(config, "trainer.progress", "auto");
+  parse_progress_mode(options.progress, "trainer.progress");  // bad values fail before any write
   for (const char* name : {"OMPI_COMM_WORLD_RANK", "PMI_RANK", "SLURM_PROCID"}) {
     const char* rank = std::getenv(name);
     if (rank && std::string(rank) != "0") options.progress = "none";
@@ -182,7 +183,7 @@ fs::path shard_dir(const YAML::Node& config, const Tokenizer& tokenizer) {
 }
 
 PreparedData prepare_data(const YAML::Node& config) {
-  encode_options(config);  // checks data.workers even when the shards exist
+  encode_options(config);  // checks data.workers and trainer.progress even when the shards exist
   if (uses_user_files(config)) return prepare_user_files(config);
   const CorpusSpec spec = corpus_spec(config);
   const fs::path cache = data_cache_dir(config);
