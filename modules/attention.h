@@ -72,6 +72,10 @@ struct AttentionOptions {
   int64_t max_seq_len = 0;
   double dropout = 0.0;
   double rope_theta = 10000.0;
+  // The model family's projection biases (model.attention_bias / model.qkv_bias): defaults for
+  // modules whose own `bias` option is null.
+  bool bias = false;
+  bool qkv_bias = false;
   // The composed `attention:` config group: module-specific hyper-parameters by name.
   YAML::Node params;
 };

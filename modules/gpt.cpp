@@ -35,6 +35,20 @@ GptOptions gpt_options_from_config(const YAML::Node& config, int64_t vocab_size)
   o.max_seq_len = cfg::get<int64_t>(config, "model.max_seq_len");
   o.rope_theta = cfg::get_or<double>(config, "model.rope_theta", 10000.0);
   o.norm_eps = cfg::get_or<double>(config, "model.norm_eps", 1e-5);
+  o.norm = cfg::get_or<std::string>(config, "model.norm", "rms");
+  o.positions = cfg::get_or<std::string>(config, "model.positions", "rope");
+  o.max_positions = cfg::get_or<int64_t>(config, "model.max_positions", 0);
+  o.tie_embeddings = cfg::get_or<bool>(config, "model.tie_embeddings", true);
+  o.mlp_bias = cfg::get_or<bool>(config, "model.mlp_bias", false);
+  o.attention_bias = cfg::get_or<bool>(config, "model.attention_bias", false);
+  o.qkv_bias = o.attention_bias || cfg::get_or<bool>(config, "model.qkv_bias", false);
+  o.mlp_hidden = cfg::get_or<int64_t>(config, "model.mlp_hidden", 0);
+  // model.vocab_size pads the vocabulary (pretrained models round it up); the tokenizer's ids
+  // always fit, so a smaller value (a tokenizer that appends MASK) gives the tokenizer's count.
+  const int64_t model_vocab = cfg::get_or<int64_t>(config, "model.vocab_size", 0);
+  check_user(model_vocab >= 0, "model.vocab_size: expected a positive count or null, got " +
+                                   std::to_string(model_vocab));
+  o.vocab_size = std::max(vocab_size, model_vocab);
   o.attention = cfg::get<std::string>(config, "attention.name");
   o.attention_params = cfg::require(config, "attention");
   o.mask.kind = parse_mask_kind(cfg::get_or<std::string>(config, "attention.mask", "causal"));
@@ -59,6 +73,15 @@ GptOptions gpt_options_from_config(const YAML::Node& config, int64_t vocab_size)
              "model.norm_eps: expected a number >= 0, got " + format_number(o.norm_eps));
   check_user(o.mlp == "gelu" || o.mlp == "swiglu",
              "model.mlp: expected gelu or swiglu, got '" + o.mlp + "'");
+  check_user(o.norm == "rms" || o.norm == "layer",
+             "model.norm: expected rms or layer, got '" + o.norm + "'");
+  check_user(o.positions == "rope" || o.positions == "learned",
+             "model.positions: expected rope or learned, got '" + o.positions + "'");
+  check_user(o.max_positions >= 0,
+             "model.max_positions: expected >= 0 (0 = model.max_seq_len), got " +
+                 std::to_string(o.max_positions));
+  check_user(o.mlp_hidden >= 0, "model.mlp_hidden: expected >= 0 (0 = from model.mlp_ratio), got " +
+                                    std::to_string(o.mlp_hidden));
   check_user(o.mask.kind != MaskKind::kBlockCausal || o.mask.block_size > 0,
              "attention.block_size must be > 0 when attention.mask=block_causal");
   const YAML::Node per_layer = cfg::find(config, "model.attention_per_layer");
@@ -120,6 +143,17 @@ std::vector<std::string> parse_layer_attention(const YAML::Node& node, int64_t n
   return layers;
 }
 
+NormImpl::NormImpl(int64_t dim, double eps, const std::string& kind)
+    : eps_(eps), layer_norm_(kind == "layer") {
+  weight = register_parameter("weight", torch::ones({dim}));
+  if (layer_norm_) bias = register_parameter("bias", torch::zeros({dim}));
+}
+
+torch::Tensor NormImpl::forward(const torch::Tensor& x) {
+  if (layer_norm_) return torch::layer_norm(x, {x.size(-1)}, weight, bias, eps_);
+  return rms_norm(x, weight, eps_);
+}
+
 RmsNormImpl::RmsNormImpl(int64_t dim, double eps) : eps_(eps) {
   weight = register_parameter("weight", torch::ones({dim}));
 }
@@ -129,10 +163,10 @@ torch::Tensor RmsNormImpl::forward(const torch::Tensor& x) {
   return rms_norm(x, weight, eps_);
 }
 
-MlpImpl::MlpImpl(int64_t d_model, int64_t hidden, const std::string& kind)
+MlpImpl::MlpImpl(int64_t d_model, int64_t hidden, const std::string& kind, bool bias)
     : swiglu_(kind == "swiglu") {
-  auto linear = [](int64_t in, int64_t out) {
-    return torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(false));
+  auto linear = [bias](int64_t in, int64_t out) {
+    return torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(bias));
   };
   if (swiglu_) {
     w_gate = register_module("w_gate", linear(d_model, hidden));
@@ -159,6 +193,8 @@ BlockImpl::BlockImpl(const GptOptions& options, int64_t layer_index) : dropout_(
   attention_options.max_seq_len = options.max_seq_len;
   attention_options.dropout = options.dropout;
   attention_options.rope_theta = options.rope_theta;
+  attention_options.bias = options.attention_bias;
+  attention_options.qkv_bias = options.qkv_bias;
   attention_options.params = options.attention_params;
   std::string attention = options.attention;
   if (!options.layer_attention.empty() && options.layer_attention[layer_index] != attention) {
@@ -170,13 +206,19 @@ BlockImpl::BlockImpl(const GptOptions& options, int64_t layer_index) : dropout_(
     params["block_size"] = options.mask.block_size;
     attention_options.params = params;
   }
-  attn_norm = register_module("attn_norm", RmsNorm(options.d_model, options.norm_eps));
+  if (options.positions == "learned") {
+    // Positions enter once, at the embedding: no rotation inside the attention.
+    attention_options.params = YAML::Clone(attention_options.params);
+    attention_options.params["rope"] = false;
+  }
+  attn_norm = register_module("attn_norm", Norm(options.d_model, options.norm_eps, options.norm));
   attn = register_module("attn", make_attention(attention, attention_options));
-  mlp_norm = register_module("mlp_norm", RmsNorm(options.d_model, options.norm_eps));
+  mlp_norm = register_module("mlp_norm", Norm(options.d_model, options.norm_eps, options.norm));
   // SwiGLU keeps the parameter count of a GELU MLP by using 2/3 of the hidden width.
   int64_t hidden = static_cast<int64_t>(options.mlp_ratio * options.d_model);
   if (options.mlp == "swiglu") hidden = (2 * hidden / 3 + 7) / 8 * 8;
-  mlp = register_module("mlp", Mlp(options.d_model, hidden, options.mlp));
+  if (options.mlp_hidden > 0) hidden = options.mlp_hidden;
+  mlp = register_module("mlp", Mlp(options.d_model, hidden, options.mlp, options.mlp_bias));
 }
 
 torch::Tensor BlockImpl::forward(const torch::Tensor& x, const AttentionContext& context,
@@ -189,13 +231,22 @@ torch::Tensor BlockImpl::forward(const torch::Tensor& x, const AttentionContext&
 GptImpl::GptImpl(const GptOptions& options) : options_(options) {
   check_user(options.vocab_size > 0, "GPT needs a positive vocabulary size");
   embed = register_module("embed", torch::nn::Embedding(options.vocab_size, options.d_model));
+  if (options.positions == "learned")
+    pos_embed = register_module(
+        "pos_embed", torch::nn::Embedding(
+                         options.max_positions > 0 ? options.max_positions : options.max_seq_len,
+                         options.d_model));
   // A ModuleList gives the state_dict keys blocks.<i>.*; `blocks` keeps typed handles.
   block_list = register_module("blocks", torch::nn::ModuleList());
   for (int64_t i = 0; i < options.n_layers; ++i) {
     blocks.push_back(Block(options, i));
     block_list->push_back(blocks.back());
   }
-  final_norm = register_module("final_norm", RmsNorm(options.d_model, options.norm_eps));
+  final_norm = register_module("final_norm", Norm(options.d_model, options.norm_eps, options.norm));
+  if (!options.tie_embeddings)
+    lm_head = register_module(
+        "lm_head", torch::nn::Linear(
+                       torch::nn::LinearOptions(options.d_model, options.vocab_size).bias(false)));
   init_weights();
 }
 
@@ -208,6 +259,7 @@ void GptImpl::init_weights() {
   const double std = 0.02;
   const double residual_std = std / std::sqrt(2.0 * options_.n_layers);
   embed->weight.normal_(0.0, std);
+  if (pos_embed) pos_embed->weight.normal_(0.0, 0.01);  // GPT-2's position init
   for (auto& block : blocks) {
     for (auto& item : block->attn->named_parameters(/*recurse=*/true)) {
       const std::string& name = item.key();
@@ -219,12 +271,19 @@ void GptImpl::init_weights() {
                name.rfind("_proj.bias") != std::string::npos)
         item.value().zero_();
     }
-    for (auto& item : block->mlp->named_parameters()) item.value().normal_(0.0, std);
+    for (auto& item : block->mlp->named_parameters()) {
+      if (item.key().size() > 5 && item.key().substr(item.key().size() - 5) == ".bias")
+        item.value().zero_();
+      else
+        item.value().normal_(0.0, std);
+    }
     block->mlp->output_projection()->weight.normal_(0.0, residual_std);
   }
+  if (lm_head) lm_head->weight.normal_(0.0, std);
 }
 
 torch::Tensor GptImpl::head(const torch::Tensor& hidden) const {
+  if (lm_head) return torch::matmul(hidden, lm_head->weight.t());
   return torch::matmul(hidden, embed->weight.t());
 }
 
@@ -246,7 +305,17 @@ ModelOutput GptImpl::forward(const torch::Tensor& tokens, const ForwardOptions& 
     options.caches->resize(blocks.size());
 
   ModelOutput out;
-  auto x = torch::dropout(embed(tokens), options_.dropout, is_training());
+  auto x = embed(tokens);
+  if (pos_embed) {
+    const int64_t rows = pos_embed->weight.size(0);
+    // Checked on the CPU only: on a GPU the check would sync every step.
+    check_user(context.positions.is_cuda() || context.positions.numel() == 0 ||
+                   context.positions.max().item<int64_t>() < rows,
+               "positions beyond the learned position table (model.positions=learned has " +
+                   std::to_string(rows) + " rows, model.max_positions): use a shorter length");
+    x = x + pos_embed(context.positions.to(x.device()));
+  }
+  x = torch::dropout(x, options_.dropout, is_training());
   std::map<std::string, std::pair<torch::Tensor, int64_t>> aux_sums;
   for (size_t i = 0; i < blocks.size(); ++i) {
     const int64_t layer = static_cast<int64_t>(i);
@@ -270,13 +339,15 @@ ModelOutput GptImpl::forward(const torch::Tensor& tokens, const ForwardOptions& 
 }
 
 double gpt_flops_per_token(const GptImpl& model, int64_t seq_len) {
-  // PaLM appendix B: 6·N (N = non-embedding parameters; the tied head's matmul adds 6·V·C) plus
-  // 12·L·T·C for attention scores and values, forward + backward.
+  // PaLM appendix B: 6·N (N = non-embedding parameters; the head's matmul adds 6·V·C, counted in
+  // N when it has its own lm_head) plus 12·L·T·C for attention scores and values, forward +
+  // backward. Embedding lookups are not matmuls.
   const GptOptions& o = model.options();
   double params = 0;
   for (const auto& p : model.parameters()) params += static_cast<double>(p.numel());
-  params -= static_cast<double>(o.vocab_size * o.d_model);  // embedding lookup is not a matmul
-  const double head = static_cast<double>(o.vocab_size * o.d_model);
+  params -= static_cast<double>(model.embed->weight.numel());
+  if (model.pos_embed) params -= static_cast<double>(model.pos_embed->weight.numel());
+  const double head = model.lm_head ? 0.0 : static_cast<double>(o.vocab_size * o.d_model);
   return 6.0 * (params + head) + 12.0 * o.n_layers * seq_len * o.d_model;
 }
 

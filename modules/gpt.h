@@ -1,12 +1,17 @@
 // `model=gpt`: a GPT-style decoder (or, with a bidirectional mask, encoder) whose attention comes
-// from the attention registry by name: token embedding, pre-norm RMSNorm blocks with RoPE inside
-// the attention, GELU or SwiGLU MLP, final RMSNorm and an output head tied to the embedding,
-// GPT-2-style scaled init of the residual projections.
+// from the attention registry by name: token embedding, pre-norm blocks with RoPE inside the
+// attention, GELU or SwiGLU MLP, final norm and an output head tied to the embedding, GPT-2-style
+// scaled init of the residual projections. The knobs that pretrained families differ in are
+// options too, so one class covers attnlab's default model, Llama/Mistral/Qwen2-style decoders
+// (SwiGLU, RMSNorm, RoPE, GQA, untied head, q/k/v biases) and GPT-2 (learned positions, LayerNorm
+// with bias, biased projections); configs/model/<family>.yaml set them.
 //
-// Parameter names (state_dict keys): embed.weight, blocks.<i>.attn_norm.weight,
-// blocks.<i>.attn.<module's own names>, blocks.<i>.mlp_norm.weight,
-// blocks.<i>.mlp.{fc_in,fc_out}.weight (gelu) or blocks.<i>.mlp.{w_gate,w_up,w_down}.weight
-// (swiglu), final_norm.weight. The head reuses embed.weight (no separate key).
+// Parameter names (state_dict keys): embed.weight, pos_embed.weight (positions=learned),
+// blocks.<i>.attn_norm.{weight,bias}, blocks.<i>.attn.<module's own names>,
+// blocks.<i>.mlp_norm.{weight,bias}, blocks.<i>.mlp.{fc_in,fc_out}.{weight,bias} (gelu) or
+// blocks.<i>.mlp.{w_gate,w_up,w_down}.{weight,bias} (swiglu), final_norm.{weight,bias},
+// lm_head.weight (tie_embeddings=false; tied, the head reuses embed.weight). Biases exist only
+// where the options ask for them (norm=layer, mlp_bias=true).
 #pragma once
 
 #include <torch/torch.h>
@@ -32,6 +37,15 @@ struct GptOptions {
   int64_t max_seq_len = 256;
   double rope_theta = 10000.0;
   double norm_eps = 1e-5;
+  // Family knobs (defaults: attnlab's own model).
+  std::string norm = "rms";        // rms | layer (LayerNorm with bias, GPT-2)
+  std::string positions = "rope";  // rope (inside attention) | learned (GPT-2's position table)
+  int64_t max_positions = 0;       // rows of the learned position table; 0 = max_seq_len
+  bool tie_embeddings = true;      // false: a separate lm_head.weight
+  bool mlp_bias = false;
+  bool attention_bias = false;  // biases on every attention projection (GPT-2)
+  bool qkv_bias = false;        // biases on q/k/v only (Qwen2); implied by attention_bias
+  int64_t mlp_hidden = 0;       // MLP width; 0 = from mlp_ratio (SwiGLU: 2/3 of it, rounded to 8)
   std::string attention = "mha";
   YAML::Node attention_params;  // the composed `attention:` group
   MaskSpec mask;                // default mask (attention.mask / attention.block_size)
@@ -45,7 +59,8 @@ struct GptOptions {
 // count that does not add up to n_layers, a bad repeat or an unknown module.
 std::vector<std::string> parse_layer_attention(const YAML::Node& node, int64_t n_layers);
 
-// Reads GptOptions from a composed config (model.*, attention.*) and the tokenizer's vocab size.
+// Reads GptOptions from a composed config (model.*, attention.*) and the tokenizer's vocab size
+// (model.vocab_size pads it: the model has max(tokenizer ids, model.vocab_size) rows).
 GptOptions gpt_options_from_config(const YAML::Node& config, int64_t vocab_size);
 
 struct ForwardOptions {
@@ -67,9 +82,22 @@ class RmsNormImpl : public torch::nn::Module {
 };
 TORCH_MODULE(RmsNorm);
 
+// RMSNorm (weight only) or LayerNorm (weight and bias), by GptOptions::norm.
+class NormImpl : public torch::nn::Module {
+ public:
+  NormImpl(int64_t dim, double eps, const std::string& kind);
+  torch::Tensor forward(const torch::Tensor& x);
+  torch::Tensor weight, bias;
+
+ private:
+  double eps_;
+  bool layer_norm_;
+};
+TORCH_MODULE(Norm);
+
 class MlpImpl : public torch::nn::Module {
  public:
-  MlpImpl(int64_t d_model, int64_t hidden, const std::string& kind);
+  MlpImpl(int64_t d_model, int64_t hidden, const std::string& kind, bool bias = false);
   torch::Tensor forward(const torch::Tensor& x);
   // The projection writing into the residual stream (scaled at init).
   torch::nn::Linear output_projection() const { return swiglu_ ? w_down : fc_out; }
@@ -89,9 +117,9 @@ class BlockImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x, const AttentionContext& context,
                         AttentionOutput& attention_out);
 
-  RmsNorm attn_norm{nullptr};
+  Norm attn_norm{nullptr};
   std::shared_ptr<AttentionImpl> attn;
-  RmsNorm mlp_norm{nullptr};
+  Norm mlp_norm{nullptr};
   Mlp mlp{nullptr};
 
  private:
@@ -104,13 +132,15 @@ class GptImpl : public torch::nn::Module {
   explicit GptImpl(const GptOptions& options);
   ModelOutput forward(const torch::Tensor& tokens, const ForwardOptions& options = {});
   const GptOptions& options() const { return options_; }
-  // Final-norm hidden states -> logits with the tied head.
+  // Final-norm hidden states -> logits (the tied embedding, or lm_head).
   torch::Tensor head(const torch::Tensor& hidden) const;
 
   torch::nn::Embedding embed{nullptr};
+  torch::nn::Embedding pos_embed{nullptr};  // positions=learned only
   std::vector<Block> blocks;
   torch::nn::ModuleList block_list{nullptr};
-  RmsNorm final_norm{nullptr};
+  Norm final_norm{nullptr};
+  torch::nn::Linear lm_head{nullptr};  // tie_embeddings=false only
 
  private:
   void init_weights();

@@ -19,6 +19,7 @@ SequenceClassifierImpl::SequenceClassifierImpl(const GptOptions& options, int64_
   // The GPT's children are registered here under their own names (not under "encoder."), so
   // the state_dict keys match an LM checkpoint's.
   register_module("embed", encoder_->embed);
+  if (encoder_->pos_embed) register_module("pos_embed", encoder_->pos_embed);
   register_module("blocks", encoder_->block_list);
   register_module("final_norm", encoder_->final_norm);
   classifier = register_module("classifier", torch::nn::Linear(options.d_model, num_classes));

@@ -20,7 +20,7 @@ venv=${ATTNLAB_VENV:-$repo/.venv}
 # short runs are part of the test suite.
 packages=(build-essential cmake ccache pkg-config git libyaml-cpp-dev libopenmpi-dev openmpi-bin
   libgtest-dev libcli11-dev nlohmann-json3-dev zlib1g-dev libgloo-dev libsentencepiece-dev
-  sentencepiece clang libclang-rt-14-dev)
+  sentencepiece clang libclang-rt-14-dev libpcre2-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

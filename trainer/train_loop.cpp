@@ -43,6 +43,7 @@
 #include "trainer/distributed/preemption.h"
 #include "trainer/evaluator.h"
 #include "trainer/grad_early_stop.h"
+#include "trainer/hf/pretrained_config.h"
 #include "trainer/lr_schedule.h"
 #include "trainer/metrics_logger.h"
 #include "trainer/mfu.h"
@@ -201,12 +202,19 @@ void set_generator_state(torch::Generator& generator, const std::string& state) 
 void load_initial_weights(const YAML::Node& config, GptImpl& model, bool is_main) {
   const std::string source = cfg::get<std::string>(config, "init_from");
   TensorMap weights = read_weights(source);
+  // A pretrained vocabulary smaller than the model's (the tokenizer appended MASK/PAD ids).
+  const int64_t grown = grow_vocabulary_rows(weights, state_dict(model));
+  if (grown > 0 && is_main)
+    std::cerr << "init_from " << source << ": " << grown
+              << " vocabulary rows added (initialised to the mean pretrained embedding)\n";
   const bool source_is_mha = weights.count("blocks.0.attn.q_proj.weight") > 0;
   const GptOptions& options = model.options();
   const bool has_moh = options.attention == "moh" ||
                        std::find(options.layer_attention.begin(), options.layer_attention.end(),
                                  "moh") != options.layer_attention.end();
-  if (has_moh && source_is_mha) weights = convert_mha_to_moh(weights, state_dict(model));
+  if (has_moh && source_is_mha)
+    weights = convert_mha_to_moh(weights, state_dict(model), /*zero_routers=*/false,
+                                 options.d_model / options.n_heads);
   LoadReport report;
   try {
     report = load_state_dict(model, weights, cfg::get_or<bool>(config, "init_strict", false));

@@ -14,6 +14,8 @@
 #include "common/error.h"
 #include "trainer/atomic_file.h"
 #include "trainer/checkpoint.h"
+#include "trainer/hf/hf_model.h"
+#include "trainer/hf/safetensors.h"
 #include "trainer/torch_pickle_reader.h"
 
 namespace attnlab {
@@ -107,7 +109,10 @@ LoadReport load_state_dict(torch::nn::Module& model, const TensorMap& weights, b
     if (!targets.count(item.first)) report.unexpected.push_back(item.first);
   if (strict && !report.complete()) throw WeightMismatch(report);
   torch::NoGradGuard no_grad;
-  for (const auto& name : report.loaded) targets.at(name).copy_(weights.at(name));
+  for (const auto& name : report.loaded) {
+    targets.at(name).copy_(weights.at(name));
+    release_mapped_pages(weights.at(name));  // a mapped file's pages: not kept twice
+  }
   return report;
 }
 
@@ -143,7 +148,25 @@ void save_weights_file(const std::string& path, const TensorMap& weights) {
 
 TensorMap read_weights(const std::string& path_or_run_dir) {
   namespace fs = std::filesystem;
+  const std::string hf_folder = hf_source_folder(path_or_run_dir);
+  if (!hf_folder.empty() || path_or_run_dir == "hf:") {
+    HfWeights hf = read_hf_weights(read_hf_architecture(hf_folder));
+    check_user(hf.unmapped.empty(),
+               "init_from '" + path_or_run_dir + "': " + std::to_string(hf.unmapped.size()) +
+                   " tensors have no place in attnlab's model (first: " +
+                   (hf.unmapped.empty() ? "" : hf.unmapped.front()) +
+                   "); `attnlab import` lists them all");
+    return hf.tensors;
+  }
   check_user(fs::exists(path_or_run_dir), "weights path '" + path_or_run_dir + "' does not exist");
+  const bool has_checkpoints = fs::is_directory(fs::path(path_or_run_dir) / "checkpoints");
+  if (has_safetensors(path_or_run_dir) && !has_checkpoints) {
+    // A .safetensors file, or a folder `attnlab import` wrote (attnlab's names).
+    SafetensorsSet files(path_or_run_dir);
+    TensorMap out;
+    for (const auto& name : files.names()) out[name] = files.tensor(name);
+    return out;
+  }
   if (fs::is_directory(path_or_run_dir) || is_checkpoint_file(path_or_run_dir))
     return read_checkpoint_model_state(resolve_checkpoint(path_or_run_dir));
   return read_torch_save_file(path_or_run_dir);

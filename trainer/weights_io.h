@@ -6,8 +6,10 @@
 //   * save_weights_file / torch_save_bytes: a name -> tensor dict in torch.save's zip format that
 //     Python's torch.load reads as a plain dict, including PyTorch >= 2.6's default
 //     torch.load(weights_only=True) (used by `attnlab export` and the probe files).
-//   * read_weights(path): a checkpoint file, a run dir (its latest checkpoint) or a .pt written by
-//     Python's torch.save(model.state_dict(), path) (zip or legacy format).
+//   * read_weights(path): a checkpoint file, a run dir (its latest checkpoint), a .pt written by
+//     Python's torch.save(model.state_dict(), path) (zip or legacy format), a .safetensors file
+//     or a folder `attnlab import` wrote (memory-mapped), or `hf:<folder>`, a Hugging Face
+//     model folder (trainer/hf/hf_model.h maps its names).
 //   * init_from_config: `init_from=<path>` + `init_strict` (default true) applied to a model.
 #pragma once
 

@@ -1,6 +1,7 @@
 // libFuzzer target for the readers of files attnlab does not write itself in this process: token
-// shards (data/token_shard.cpp), checkpoints (trainer/checkpoint.cpp) and torch.save files
-// (trainer/torch_pickle_reader.cpp, for init_from). Their contract: any bytes give either a
+// shards (data/token_shard.cpp), checkpoints (trainer/checkpoint.cpp), torch.save files
+// (trainer/torch_pickle_reader.cpp, for init_from) and safetensors files
+// (trainer/hf/safetensors.cpp, for Hugging Face imports). Their contract: any bytes give either a
 // result or a UserError naming the file; never a crash, a hang, another exception type or a huge
 // allocation.
 //
@@ -23,6 +24,7 @@
 #include "common/error.h"
 #include "data/token_shard.h"
 #include "trainer/checkpoint.h"
+#include "trainer/hf/safetensors.h"
 #include "trainer/torch_pickle_reader.h"
 
 namespace {
@@ -75,7 +77,7 @@ std::string with_checkpoint_trailer(std::string archive) {
 }
 
 void read_as(uint8_t reader, const std::string& file) {
-  switch (reader % 3) {
+  switch (reader % 4) {
     case 0: {
       write_scratch(repaired_shard(file));
       const auto shard = attnlab::TokenShard::open(scratch_path());
@@ -88,6 +90,12 @@ void read_as(uint8_t reader, const std::string& file) {
       attnlab::TrainState state;
       const auto weights = attnlab::read_checkpoint_model_state(scratch_path(), &state);
       for (const auto& [name, tensor] : weights) (void)tensor.sum().item<double>();
+      break;
+    }
+    case 3: {
+      write_scratch(file);
+      const attnlab::SafetensorsFile tensors(scratch_path());
+      for (const auto& name : tensors.names()) (void)tensors.tensor(name).sum().item<double>();
       break;
     }
     default: {

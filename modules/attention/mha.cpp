@@ -14,20 +14,24 @@ MhaAttentionImpl::MhaAttentionImpl(const AttentionOptions& options)
       n_kv_heads_(options.n_kv_heads > 0 ? options.n_kv_heads : options.n_heads),
       rope_theta_(options.rope_theta),
       dropout_(options.dropout) {
-  check_user(options.d_model % n_heads_ == 0,
-             "model.d_model (" + std::to_string(options.d_model) + ") must be divisible by " +
-                 "model.n_heads (" + std::to_string(n_heads_) + ")");
+  check_user(options.d_model % n_heads_ == 0, "model.d_model (" + std::to_string(options.d_model) +
+                                                  ") must be divisible by " + "model.n_heads (" +
+                                                  std::to_string(n_heads_) + ")");
   check_user(n_heads_ % n_kv_heads_ == 0, "model.n_heads must be a multiple of model.n_kv_heads");
   head_dim_ = options.d_model / n_heads_;
   use_rope_ = cfg::get_or<bool>(options.params, "rope", true);
-  const bool bias = cfg::get_or<bool>(options.params, "bias", false);
-  auto linear = [&](int64_t in, int64_t out) {
-    return torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(bias));
+  // attention.bias (null = the model family's: every projection for GPT-2, q/k/v only for Qwen2).
+  const YAML::Node bias_node = cfg::find(options.params, "bias");
+  const bool explicit_bias = bias_node.IsDefined() && !bias_node.IsNull();
+  const bool bias = explicit_bias ? cfg::get<bool>(options.params, "bias") : options.bias;
+  const bool qkv_bias = explicit_bias ? bias : options.qkv_bias;
+  auto linear = [&](int64_t in, int64_t out, bool with_bias) {
+    return torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(with_bias));
   };
-  q_proj = register_module("q_proj", linear(options.d_model, n_heads_ * head_dim_));
-  k_proj = register_module("k_proj", linear(options.d_model, n_kv_heads_ * head_dim_));
-  v_proj = register_module("v_proj", linear(options.d_model, n_kv_heads_ * head_dim_));
-  out_proj = register_module("out_proj", linear(n_heads_ * head_dim_, options.d_model));
+  q_proj = register_module("q_proj", linear(options.d_model, n_heads_ * head_dim_, qkv_bias));
+  k_proj = register_module("k_proj", linear(options.d_model, n_kv_heads_ * head_dim_, qkv_bias));
+  v_proj = register_module("v_proj", linear(options.d_model, n_kv_heads_ * head_dim_, qkv_bias));
+  out_proj = register_module("out_proj", linear(n_heads_ * head_dim_, options.d_model, bias));
 }
 
 AttentionOutput MhaAttentionImpl::forward(const torch::Tensor& x, const AttentionContext& context) {

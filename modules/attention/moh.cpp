@@ -242,7 +242,7 @@ AttentionOutput MohAttentionImpl::forward(const torch::Tensor& x, const Attentio
 
 std::map<std::string, torch::Tensor> convert_mha_to_moh(
     const std::map<std::string, torch::Tensor>& mha_state,
-    const std::map<std::string, torch::Tensor>& target_state, bool zero_routers) {
+    const std::map<std::string, torch::Tensor>& target_state, bool zero_routers, int64_t head_dim) {
   auto source = [&](const std::string& key) -> const torch::Tensor& {
     auto it = mha_state.find(key);
     check_user(it != mha_state.end(), "MHA -> MoH conversion: the source checkpoint has no '" +
@@ -261,9 +261,25 @@ std::map<std::string, torch::Tensor> convert_mha_to_moh(
       const std::string kind = ends_with(key, "weight") ? "weight" : "bias";
       auto q = source(prefix + "q_proj." + kind), k = source(prefix + "k_proj." + kind),
            v = source(prefix + "v_proj." + kind);
-      check_user(q.size(0) == k.size(0), "MHA -> MoH conversion: '" + prefix +
-                                             "k_proj' has grouped KV heads; MoH needs " +
-                                             "n_kv_heads == n_heads");
+      if (k.size(0) != q.size(0)) {
+        // Grouped KV heads (GQA, e.g. an imported Llama): MoH has a key and value per head, so
+        // each KV head is repeated for the query heads that share it (query head h reads KV head
+        // h / n_rep, as repeat_kv does): the same attention function with full-width k and v.
+        check_user(head_dim > 0 && k.size(0) % head_dim == 0 && q.size(0) % k.size(0) == 0,
+                   "MHA -> MoH conversion: '" + prefix + "k_proj' has " +
+                       std::to_string(k.size(0)) + " rows and q_proj " + std::to_string(q.size(0)) +
+                       ": grouped KV heads need whole heads");
+        const int64_t n_rep = q.size(0) / k.size(0);
+        auto expand = [&](const torch::Tensor& t) {
+          std::vector<int64_t> heads = {t.size(0) / head_dim, head_dim};
+          for (int64_t d = 1; d < t.dim(); ++d) heads.push_back(t.size(d));
+          std::vector<int64_t> flat = t.sizes().vec();
+          flat[0] *= n_rep;
+          return t.reshape(heads).repeat_interleave(n_rep, 0).reshape(flat);
+        };
+        k = expand(k);
+        v = expand(v);
+      }
       value = torch::cat({q, k, v}, 0);
     } else if (ends_with(key, "proj.weight") && !ends_with(key, "_proj.weight")) {
       value =

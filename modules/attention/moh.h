@@ -70,13 +70,15 @@ class MohAttentionImpl : public AttentionImpl {
 
 // MHA -> MoH weight conversion for init_from. `target_state` is a freshly initialised MoH model's
 // state_dict (it fixes router shapes/initial values and whether qkv/proj have biases). For every
-// target key `<P>qkv.weight` the source must hold `<P>{q,k,v}_proj.weight` (equal q/k widths: MoH
-// has no GQA); qkv = cat(q, k, v) rows, proj = out_proj (bias copied or zero). Every other target
+// target key `<P>qkv.weight` the source must hold `<P>{q,k,v}_proj.weight`; qkv = cat(q, k, v)
+// rows (a source with grouped KV heads has each KV head repeated for its query heads, which needs
+// `head_dim`: MoH has no GQA), proj = out_proj (bias copied or zero). Every other target
 // key is copied from `mha_state` when present with the same shape (embeddings, norms, MLPs),
 // routers keep the target's init, or are zeroed when `zero_routers` (uniform gates: with K equal
 // to the number of routed heads the converted MoH then computes exactly the MHA function).
 std::map<std::string, torch::Tensor> convert_mha_to_moh(
     const std::map<std::string, torch::Tensor>& mha_state,
-    const std::map<std::string, torch::Tensor>& target_state, bool zero_routers = false);
+    const std::map<std::string, torch::Tensor>& target_state, bool zero_routers = false,
+    int64_t head_dim = 0);
 
 }  // namespace attnlab

@@ -223,10 +223,20 @@ TEST(Moh, ConvertedMhaComputesTheSameFunctionWithAllHeadsActive) {
       torch::equal(kept.at("blocks.0.attn.wg.weight"), target.at("blocks.0.attn.wg.weight")));
   EXPECT_TRUE(torch::equal(kept.at("blocks.0.attn.qkv.weight").narrow(0, 16, 16),
                            source.at("blocks.0.attn.k_proj.weight")));
-  // A GQA source cannot become MoH.
+  // A GQA source (an imported Llama): without the head size the KV heads cannot be expanded;
+  // with it each KV head is repeated for its query heads and the function is unchanged.
   options.n_kv_heads = 2;
   auto gqa = make_attention("mha", options);
   std::map<std::string, torch::Tensor> gqa_state;
   for (const auto& p : gqa->named_parameters()) gqa_state["blocks.0.attn." + p.key()] = p.value();
   EXPECT_THROW(convert_mha_to_moh(gqa_state, target), UserError);
+  auto expanded = convert_mha_to_moh(gqa_state, target, /*zero_routers=*/true, /*head_dim=*/4);
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& p : moh->named_parameters())
+      p.value().copy_(expanded.at("blocks.0.attn." + p.key()));
+  }
+  gqa->eval();
+  auto y_gqa = gqa->forward(x, context(6)).y;
+  EXPECT_TRUE(torch::allclose(y_gqa, moh->forward(x, context(6)).y, 1e-5, 1e-6));
 }

@@ -77,7 +77,7 @@ TEST_F(Cli, CommandHelpListsItsKeysAndUnknownCommandsGetASuggestion) {
   Result eval = run_cli("eval --help");
   EXPECT_NE(eval.output.find("eval.seq_lens="), std::string::npos) << eval.output;
   Result export_help = run_cli("export --help");
-  EXPECT_NE(export_help.output.find("out=FILE"), std::string::npos) << export_help.output;
+  EXPECT_NE(export_help.output.find("out=PATH"), std::string::npos) << export_help.output;
   Result typo = run_cli("evl run_dir=x");
   EXPECT_EQ(typo.exit_code, 2) << typo.output;
   EXPECT_NE(typo.output.find("unknown command 'evl' (did you mean eval?)"), std::string::npos)

@@ -3,6 +3,7 @@
 // so a bad job fails here rather than mid-sweep.
 #include <iostream>
 
+#include "trainer/hf/pretrained_config.h"
 #include "trainer/cli/command.h"
 #include "trainer/config/config.h"
 #include "trainer/config/run_directory.h"
@@ -17,7 +18,7 @@ int run_config_command(const CommandArgs& args) {
   request.config_dir = args.config_dir;
   request.resolve = args.resolve;
   if (!args.multirun) {
-    std::cout << config::to_yaml(config::compose(request));
+    std::cout << config::to_yaml(compose_with_pretrained(request));
     return 0;
   }
   std::vector<config::SweepJob> jobs = config::expand_sweep(request);

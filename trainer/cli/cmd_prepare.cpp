@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "data/prepare.h"
+#include "trainer/hf/pretrained_config.h"
 #include "trainer/cli/command.h"
 #include "trainer/config/config.h"
 
@@ -14,7 +15,7 @@ int run_prepare_command(const CommandArgs& args) {
   config::ComposeRequest request;
   request.overrides = args.overrides;
   request.config_dir = args.config_dir;
-  const YAML::Node composed = config::compose(request);
+  const YAML::Node composed = compose_with_pretrained(request);
   const PreparedData data = prepare_data(composed);
   std::printf("%s %s\n", data.built ? "wrote" : "up to date:", data.dir.c_str());
   std::printf("tokenizer %s (vocab %lld)\n", data.tokenizer->fingerprint().c_str(),

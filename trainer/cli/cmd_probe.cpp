@@ -2,6 +2,7 @@
 //   attnlab probe attention=diff probe.dtype=float64 probe.layer_index=3 probe.out=diff.pt
 #include <iostream>
 
+#include "trainer/hf/pretrained_config.h"
 #include "trainer/cli/command.h"
 #include "trainer/config/config.h"
 #include "trainer/probe.h"
@@ -12,7 +13,7 @@ int run_probe_command(const CommandArgs& args) {
   config::ComposeRequest request;
   request.overrides = args.overrides;
   request.config_dir = args.config_dir;
-  YAML::Node config = config::compose(request);
+  YAML::Node config = compose_with_pretrained(request);
   const std::string path = run_probe(config);  // before printing: it may throw UserError
   std::cout << "probe written to " << path << "\n";
   return 0;

@@ -9,6 +9,7 @@
 #include <iostream>
 
 #include "common/config_access.h"
+#include "trainer/hf/pretrained_config.h"
 #include "trainer/checkpoint.h"
 #include "trainer/classification/classification_trainer.h"
 #include "trainer/cli/command.h"
@@ -77,7 +78,7 @@ int run_train_command(const CommandArgs& args) {
   config::ComposeRequest request;
   request.overrides = args.overrides;
   request.config_dir = args.config_dir;
-  YAML::Node config = config::compose(request);
+  YAML::Node config = compose_with_pretrained(request);
   if (args.dry_run) return print_dry_run(config);
   if (task_name(config) == "classification") {
     std::cout << classification_report(train_classification(config, args.overrides, args.argv));

@@ -5,6 +5,7 @@
 namespace attnlab {
 
 int run_export_command(const CommandArgs& args);     // cmd_export.cpp
+int run_import_command(const CommandArgs& args);     // cmd_import.cpp
 int run_plot_command(const CommandArgs& args);       // cmd_plot.cpp
 int run_train_command(const CommandArgs& args);      // cmd_train.cpp
 int run_sample_command(const CommandArgs& args);     // cmd_sample.cpp
@@ -20,6 +21,7 @@ Registry<Command>& command_registry() {
   static Registry<Command> registry = [] {
     const std::map<std::string, std::function<int(const CommandArgs&)>> runners = {
         {"config", run_config_command},      {"export", run_export_command},
+        {"import", run_import_command},
         {"prepare", run_prepare_command},    {"train", run_train_command},
         {"sample", run_sample_command},      {"eval", run_eval_command},
         {"probe", run_probe_command},        {"grow", run_grow_command},

@@ -1,5 +1,6 @@
 // `attnlab submit` / `launcher=slurm`: compose, pin directories, write and submit the sbatch
 // script; see slurm_submit.h.
+#include "trainer/hf/pretrained_config.h"
 #include "trainer/launcher/slurm_submit.h"
 
 #include <filesystem>
@@ -64,7 +65,7 @@ int submit_to_slurm(const CommandArgs& args, const std::string& command) {
     // Slurm does not create log directories: each task logs into its (pre-created) job dir.
     spec.output = target_dir + "/%a/slurm-%A_%a.out";
   } else {
-    YAML::Node config = config::compose(request);
+    YAML::Node config = compose_with_pretrained(request);
     options = slurm_options_from_config(config);
     // Pin the resolved run dir (it may hold ${now:...}) so a requeued job resumes in it.
     target_dir = absolute(cfg::get<std::string>(config, "run.dir"));

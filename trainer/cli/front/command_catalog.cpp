@@ -11,12 +11,21 @@ const Registry<CommandInfo>& command_catalog() {
                      "  attnlab config --resolve experiment=tiny\n"
                      "  attnlab config -m seed=1,2,3 'attention=glob(*)'"});
     r.add("export",
-          {"write a run's weights as a torch.load-able .pt",
+          {"write a run's weights as a torch.load-able .pt or a Hugging Face folder",
            "keys (key=value):\n"
-           "  run_dir=DIR|FILE    the run (or one checkpoint file)            required\n"
+           "  run_dir=DIR|FILE    a run, a checkpoint file or an import folder  required\n"
            "  checkpoint=WHICH    best | latest | <path>                      default best\n"
-           "  out=FILE            the .pt to write                       default "
-           "<run_dir>/model.pt"});
+           "  format=pt|hf        .pt state_dict | config.json + safetensors  default pt\n"
+           "  out=PATH            default <run_dir>/model.pt (pt), <run_dir>/hf (hf)\n"
+           "  dtype=TYPE          hf: float32 | bfloat16 | float16            default float32\n"
+           "  max_shard_size=S    hf: shard above this size (e.g. 2GB)         default 5GB"});
+    r.add("import",
+          {"convert a Hugging Face checkpoint (Llama, Mistral, Qwen2, GPT-2) to attnlab",
+           "keys (key=value):\n"
+           "  hf_dir=DIR          folder with config.json + *.safetensors     required\n"
+           "  out=DIR             the new attnlab folder (init_from=DIR)      required\n"
+           "  dtype=TYPE          float32 | bfloat16 | float16                default float32\n"
+           "or skip the folder: attnlab train init_from=hf:DIR ..."});
     r.add("prepare", {"fetch corpora, build the tokenizer, write token shards",
                       "takes the training config's overrides (data=..., tokenizer=...), e.g.\n"
                       "  attnlab prepare data=sotu tokenizer=bpe tokenizer.vocab_size=4096"});

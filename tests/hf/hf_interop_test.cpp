@@ -1,0 +1,364 @@
+// Hugging Face interop against the real `transformers` and `safetensors` packages: small random
+// Llama / Llama (tied, biased) / Qwen2 / Mistral / GPT-2 models saved by save_pretrained (one
+// sharded) are imported, their attnlab logits compared with transformers' in float64 and float32,
+// exported back and reloaded by AutoModelForCausalLM (no missing or unexpected keys, same logits);
+// the CLI path (import, init_from=, train, export) end to end; bad folders and files fail with
+// one line and exit 2, leaving nothing behind.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "common/error.h"
+#include "common/subprocess.h"
+#include "modules/gpt.h"
+#include "tests/support/attnlab_command.h"
+#include "tests/support/python.h"
+#include "tests/support/train_runs.h"
+#include "trainer/hf/hf_model.h"
+#include "trainer/hf/pretrained_config.h"
+#include "trainer/hf/safetensors.h"
+#include "trainer/run_setup.h"
+#include "trainer/weights_io.h"
+
+namespace attnlab {
+namespace {
+
+namespace fs = std::filesystem;
+using attnlab::test::run_attnlab;
+
+const std::vector<std::string> kCases = {"llama", "llama_tied_bias", "qwen2", "mistral", "gpt2"};
+
+std::string script() { return std::string(ATTNLAB_SOURCE_DIR) + "/scripts/ref/hf_interop.py"; }
+
+int run_python(const std::string& args, std::string* output = nullptr) {
+  const std::string command = "'" + project_python() + "' " + args + " 2>&1";
+  std::string text;
+  FILE* pipe = popen(command.c_str(), "r");
+  if (!pipe) return -1;
+  char buffer[4096];
+  while (fgets(buffer, sizeof(buffer), pipe)) text += buffer;
+  const int status = pclose(pipe);
+  if (output) *output = text;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+// The reference folders, made once per test binary run.
+const std::string& reference_dir() {
+  static const std::string dir = [] {
+    const std::string d = attnlab::testing::scratch_run_dir("hf_reference");
+    std::string output;
+    const int code = run_python("'" + script() + "' make '" + d + "'", &output);
+    if (code != 0) ADD_FAILURE() << "hf_interop.py make failed:\n" << output;
+    return d;
+  }();
+  return dir;
+}
+
+double relative_error(const torch::Tensor& got, const torch::Tensor& want) {
+  return ((got.to(torch::kFloat64) - want).abs().max() / want.abs().max()).item<double>();
+}
+
+// An attnlab model of the folder's architecture with its weights (strict: every tensor placed).
+Gpt imported_model(const std::string& folder, YAML::Node* config_out = nullptr) {
+  const HfArchitecture architecture = read_hf_architecture(folder);
+  std::vector<std::string> overrides;
+  for (const auto& [key, value] : architecture.settings)
+    if (key.rfind("tokenizer", 0) != 0) overrides.push_back(key + "=" + value);
+  YAML::Node config = attnlab::testing::compose_shipped(overrides);
+  Gpt model = build_model(config, architecture.vocab_size);
+  HfWeights weights = read_hf_weights(architecture);
+  EXPECT_TRUE(weights.unmapped.empty()) << weights.unmapped.front();
+  load_state_dict(*model, weights.tensors, /*strict=*/true);
+  if (config_out) *config_out = config;
+  return model;
+}
+
+torch::Tensor logits_of(Gpt& model, const torch::Tensor& ids, torch::ScalarType dtype) {
+  model->to(dtype);
+  model->eval();
+  torch::NoGradGuard no_grad;
+  return model->forward(ids).logits.to(torch::kFloat64);
+}
+
+TEST(HfImport, LogitsMatchTransformersInEveryFamily) {
+  REQUIRE_PYTHON_WITH("transformers");
+  for (const auto& name : kCases) {
+    SCOPED_TRACE(name);
+    const fs::path dir = fs::path(reference_dir()) / name;
+    Gpt model = imported_model((dir / "hf").string());
+    SafetensorsFile reference((dir / "reference.safetensors").string());
+    const torch::Tensor ids = reference.tensor("ids");
+    // float64: transformers computes RoPE angles in float32 even for a float64 model (attnlab in
+    // float64), hence 1e-6 rather than ~1e-12; GPT-2 has no RoPE and agrees to rounding.
+    const double tol64 = name == "gpt2" ? 1e-10 : 1e-6;
+    EXPECT_LE(relative_error(logits_of(model, ids, torch::kFloat64), reference.tensor("logits64")),
+              tol64);
+    EXPECT_LE(relative_error(logits_of(model, ids, torch::kFloat32), reference.tensor("logits32")),
+              1e-5);
+  }
+}
+
+TEST(HfExport, TransformersReloadsEveryFamilyWithTheSameLogits) {
+  REQUIRE_PYTHON_WITH("transformers");
+  std::string pairs;
+  for (const auto& name : kCases) {
+    SCOPED_TRACE(name);
+    const fs::path dir = fs::path(reference_dir()) / name;
+    YAML::Node config;
+    Gpt model = imported_model((dir / "hf").string(), &config);
+    const std::string out = attnlab::testing::scratch_run_dir("hf_export_" + name);
+    HfExportOptions options;
+    options.max_shard_bytes = 40000;  // several shards + index for every case
+    const HfExportResult result = export_hf_folder(state_dict(*model), config, out, options);
+    EXPECT_EQ(result.model_type, name == "gpt2" ? "gpt2" : name == "qwen2" ? "qwen2" : "llama");
+    EXPECT_TRUE(fs::exists(fs::path(out) / "model.safetensors.index.json"));
+    pairs += " '" + out + "' '" + (dir / "reference.safetensors").string() + "'";
+  }
+  // One Python process checks every folder (importing transformers takes seconds).
+  std::string output;
+  EXPECT_EQ(run_python("'" + script() + "' check" + pairs, &output), 0) << output;
+  size_t ok = 0;
+  for (size_t at = output.find("\"ok\": true"); at != std::string::npos;
+       at = output.find("\"ok\": true", at + 1))
+    ++ok;
+  EXPECT_EQ(ok, kCases.size()) << output;
+}
+
+TEST(HfExport, ModulesWithoutATransformersClassKeepAttnlabsLayout) {
+  REQUIRE_PYTHON_WITH("transformers");
+  // A hybrid MHA/MoH stack: no transformers class; attnlab's names and a config that says so.
+  YAML::Node config =
+      attnlab::testing::compose_shipped({"model.d_model=32", "model.n_layers=4", "model.n_heads=4",
+                                         "model.attention_per_layer='mha*3,moh'"});
+  Gpt model = build_model(config, 300);
+  const std::string out = attnlab::testing::scratch_run_dir("hf_export_hybrid");
+  const HfExportResult result = export_hf_folder(state_dict(*model), config, out, {});
+  EXPECT_EQ(result.model_type, "attnlab");
+  EXPECT_NE(result.reason.find("hybrid"), std::string::npos) << result.reason;
+  nlohmann::json written = nlohmann::json::parse(std::ifstream(fs::path(out) / "config.json"));
+  EXPECT_EQ(written["model_type"], "attnlab");
+  EXPECT_EQ(written["attnlab_config"]["model"]["attention_per_layer"], "mha*3,moh");
+  // The safetensors hold attnlab's names, readable by the safetensors package.
+  TensorMap reread = read_weights((fs::path(out) / "model.safetensors").string());
+  EXPECT_EQ(reread.size(), state_dict(*model).size());
+  for (const auto& [key, tensor] : state_dict(*model))
+    EXPECT_TRUE(torch::equal(reread.at(key), tensor)) << key;
+  std::string output;
+  EXPECT_EQ(run_python("-c \"from safetensors import safe_open; f = safe_open('" + out +
+                           "/model.safetensors', 'pt'); print(len(list(f.keys())))\"",
+                       &output),
+            0)
+      << output;
+  EXPECT_EQ(std::stoul(output), state_dict(*model).size());
+}
+
+TEST(HfCli, ImportFineTuneAndExportRoundTrip) {
+  REQUIRE_PYTHON_WITH("transformers");
+  const fs::path dir = fs::path(reference_dir()) / "llama";
+  const std::string imported = attnlab::testing::scratch_run_dir("hf_cli_import");
+  auto run = run_attnlab("import hf_dir=" + (dir / "hf").string() + " out=" + imported);
+  ASSERT_EQ(run.code, 0) << run.output;
+  EXPECT_TRUE(fs::exists(fs::path(imported) / "model.safetensors"));
+  EXPECT_TRUE(fs::exists(fs::path(imported) / kPretrainedSettingsFile));
+
+  // init_from=<import folder> sets the architecture (d_model 64 over experiment=tiny's) and
+  // trains; the byte tokenizer's ids fit the 320-row vocabulary.
+  const std::string run_dir = attnlab::testing::scratch_run_dir("hf_cli_finetune");
+  run = run_attnlab("train experiment=tiny init_from=" + imported +
+                    " trainer.max_steps=4 trainer.eval_every=4 trainer.checkpoint_every=4 "
+                    "data.batch_size=2 trainer.progress=plain run.dir=" +
+                    run_dir);
+  ASSERT_EQ(run.code, 0) << run.output;
+  const YAML::Node trained = YAML::LoadFile(run_dir + "/config.yaml");
+  EXPECT_EQ(trained["model"]["d_model"].as<int>(), 64);
+  EXPECT_EQ(trained["model"]["mlp"].as<std::string>(), "swiglu");
+  EXPECT_EQ(trained["model"]["n_kv_heads"].as<int>(), 2);
+
+  // The same straight from the Hugging Face folder.
+  const std::string direct_dir = attnlab::testing::scratch_run_dir("hf_cli_direct");
+  run = run_attnlab("train experiment=tiny init_from=hf:" + (dir / "hf").string() +
+                    " init_strict=true trainer.max_steps=2 trainer.eval_every=2 "
+                    "trainer.checkpoint_every=2 data.batch_size=2 trainer.progress=plain run.dir=" +
+                    direct_dir);
+  ASSERT_EQ(run.code, 0) << run.output;
+
+  // Export the fine-tuned run; transformers' logits equal attnlab's for the run's weights.
+  const std::string exported = attnlab::testing::scratch_run_dir("hf_cli_export");
+  run = run_attnlab("export format=hf dtype=float32 run_dir=" + run_dir + " out=" + exported);
+  ASSERT_EQ(run.code, 0) << run.output;
+  EXPECT_NE(run.output.find("as llama"), std::string::npos) << run.output;
+  YAML::Node config = attnlab::testing::compose_shipped({});
+  config = YAML::LoadFile(run_dir + "/config.yaml");
+  Gpt model = build_model(config, 320);
+  load_state_dict(*model, read_weights(run_dir), /*strict=*/true);
+  const std::string ids_file = exported + "_ids.safetensors";
+  const torch::Tensor ids = torch::arange(0, 40, torch::kInt64).reshape({2, 20}) * 7 % 300;
+  write_safetensors(ids_file, {{"ids", ids}});
+  const std::string logits_file = exported + "_logits.safetensors";
+  std::string output;
+  ASSERT_EQ(run_python("'" + script() + "' logits '" + exported + "' '" + ids_file + "' '" +
+                           logits_file + "'",
+                       &output),
+            0)
+      << output;
+  SafetensorsFile hf_logits(logits_file);
+  EXPECT_LE(relative_error(logits_of(model, ids, torch::kFloat64), hf_logits.tensor("logits64")),
+            1e-6);
+}
+
+// Copies a reference folder into a scratch folder a test can damage.
+std::string damaged_copy(const std::string& name, const std::string& case_name) {
+  const std::string dir = attnlab::testing::scratch_run_dir(name);
+  fs::copy(fs::path(reference_dir()) / case_name / "hf", dir, fs::copy_options::recursive);
+  return dir;
+}
+
+void expect_clean_failure(const std::string& args, const std::string& needle,
+                          const std::string& out) {
+  auto run = run_attnlab(args);
+  EXPECT_EQ(run.code, 2) << run.output;
+  EXPECT_NE(run.output.find(needle), std::string::npos) << run.output;
+  // One line: the error, nothing else (no backtrace).
+  EXPECT_LE(std::count(run.output.begin(), run.output.end(), '\n'), 1) << run.output;
+  EXPECT_FALSE(fs::exists(out)) << "left " << out;
+  for (const auto& entry : fs::directory_iterator(fs::path(out).parent_path()))
+    EXPECT_EQ(entry.path().filename().string().find(".partial-"), std::string::npos)
+        << entry.path();
+}
+
+TEST(HfCli, BadFoldersAndFilesFailWithOneLineAndWriteNothing) {
+  REQUIRE_PYTHON_WITH("transformers");
+  const std::string out = attnlab::testing::scratch_run_dir("hf_bad_out");
+  const std::string empty = attnlab::testing::scratch_run_dir("hf_bad_empty");
+  fs::create_directories(empty);
+  expect_clean_failure("import hf_dir=" + empty + " out=" + out, "has no config.json", out);
+  expect_clean_failure("import hf_dir=/nonexistent/x out=" + out, "does not exist", out);
+
+  std::string dir = damaged_copy("hf_bad_type", "llama");
+  {
+    nlohmann::json config = nlohmann::json::parse(std::ifstream(dir + "/config.json"));
+    config["model_type"] = "falcon";
+    std::ofstream(dir + "/config.json") << config.dump();
+  }
+  expect_clean_failure("import hf_dir=" + dir + " out=" + out,
+                       "model_type 'falcon' is not supported", out);
+
+  dir = damaged_copy("hf_bad_rope", "llama");
+  {
+    nlohmann::json config = nlohmann::json::parse(std::ifstream(dir + "/config.json"));
+    config["rope_parameters"]["rope_type"] = "llama3";
+    std::ofstream(dir + "/config.json") << config.dump();
+  }
+  expect_clean_failure("import hf_dir=" + dir + " out=" + out, "rope_parameters.rope_type", out);
+
+  dir = damaged_copy("hf_bad_json", "gpt2");
+  std::ofstream(dir + "/config.json") << "{\"model_type\": \"gpt2\", ";
+  expect_clean_failure("import hf_dir=" + dir + " out=" + out, "malformed JSON", out);
+
+  // A tensor of the wrong shape: one line naming it, the full list in a file beside `out`.
+  dir = damaged_copy("hf_bad_shape", "gpt2");
+  {
+    SafetensorsFile original(dir + "/model.safetensors");
+    NamedTensorList tensors;
+    for (const auto& name : original.names()) {
+      torch::Tensor t = original.tensor(name).clone();
+      if (name == "transformer.h.1.mlp.c_fc.weight") t = torch::zeros({64, 200});
+      tensors.emplace_back(name, t);
+    }
+    write_safetensors(dir + "/model.safetensors", tensors);
+  }
+  expect_clean_failure("import hf_dir=" + dir + " out=" + out, "blocks.1.mlp.fc_in.weight", out);
+  EXPECT_TRUE(fs::exists(out + ".import_errors.txt"));
+  fs::remove(out + ".import_errors.txt");
+
+  // Truncated data and a malformed header.
+  dir = damaged_copy("hf_bad_truncated", "gpt2");
+  fs::resize_file(dir + "/model.safetensors", fs::file_size(dir + "/model.safetensors") - 100);
+  expect_clean_failure("import hf_dir=" + dir + " out=" + out, "truncated", out);
+  dir = damaged_copy("hf_bad_header", "gpt2");
+  {
+    std::fstream file(dir + "/model.safetensors", std::ios::in | std::ios::out | std::ios::binary);
+    file.seekp(8);
+    file.write("{\"x\": [", 7);
+  }
+  expect_clean_failure("import hf_dir=" + dir + " out=" + out, "model.safetensors", out);
+  // The same damage reached through init_from=hf: stops training before a run dir is written.
+  const std::string run_dir = attnlab::testing::scratch_run_dir("hf_bad_train");
+  expect_clean_failure("train experiment=tiny init_from=hf:" + dir + " run.dir=" + run_dir,
+                       "model.safetensors", run_dir);
+  // An export over a folder that holds files.
+  const std::string full = attnlab::testing::scratch_run_dir("hf_bad_full");
+  fs::create_directories(full);
+  std::ofstream(full + "/keep.txt") << "mine";
+  auto run =
+      run_attnlab("export format=hf run_dir=" + damaged_copy("hf_src", "llama") + " out=" + full);
+  EXPECT_EQ(run.code, 2) << run.output;
+  EXPECT_TRUE(fs::exists(full + "/keep.txt"));
+}
+
+TEST(Safetensors, RoundTripsEveryDtypeAndRejectsEveryDamagedHeader) {
+  const std::string dir = attnlab::testing::scratch_run_dir("safetensors_unit");
+  fs::create_directories(dir);
+  NamedTensorList tensors = {
+      {"f64", torch::randn({3, 2}, torch::kFloat64)},
+      {"f32", torch::randn({5}, torch::kFloat32)},
+      {"bf16", torch::randn({3}, torch::kFloat32).to(torch::kBFloat16)},  // odd size: misaligns
+      {"f16", torch::randn({2, 2}, torch::kFloat32).to(torch::kFloat16)},
+      {"i64", torch::arange(7, torch::kInt64)},
+      {"u8", torch::arange(3, torch::kUInt8)},
+      {"bool", torch::tensor({true, false, true})},
+      {"empty", torch::zeros({0, 4})},
+      {"transposed", torch::randn({3, 4}).t()}};
+  const std::string path = dir + "/all.safetensors";
+  write_safetensors(path, tensors);
+  SafetensorsFile file(path);
+  ASSERT_EQ(file.names().size(), tensors.size());
+  for (const auto& [name, tensor] : tensors)
+    EXPECT_TRUE(torch::equal(file.tensor(name), tensor)) << name;
+  // A view survives the file object, and writing into it never reaches the file.
+  torch::Tensor kept = SafetensorsFile(path).tensor("f64");
+  kept.zero_();
+  EXPECT_TRUE(torch::equal(SafetensorsFile(path).tensor("f64"), tensors[0].second));
+
+  // Every single-byte change of the header and every truncation is an error or a valid file,
+  // never a crash.
+  const std::string bytes = [&] {
+    std::ifstream in(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }();
+  uint64_t header = 0;
+  std::memcpy(&header, bytes.data(), 8);
+  int errors = 0;
+  for (size_t pos = 0; pos < 8 + header; pos += 3) {
+    std::string damaged = bytes;
+    damaged[pos] = static_cast<char>(damaged[pos] ^ 0x5a);
+    std::ofstream(dir + "/damaged.safetensors", std::ios::binary) << damaged;
+    try {
+      SafetensorsFile bad(dir + "/damaged.safetensors");
+      for (const auto& name : bad.names()) bad.tensor(name).sum();
+    } catch (const UserError& e) {
+      ++errors;
+      EXPECT_NE(std::string(e.what()).find("damaged.safetensors"), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_GT(errors, 20);
+  for (size_t size : {size_t{0}, size_t{5}, size_t{8}, size_t{20}, bytes.size() - 1}) {
+    std::ofstream(dir + "/short.safetensors", std::ios::binary) << bytes.substr(0, size);
+    EXPECT_THROW(SafetensorsFile(dir + "/short.safetensors"), UserError) << size;
+  }
+}
+
+TEST(PretrainedConfig, VocabularyRowsGrowToTheModelWithTheMeanEmbedding) {
+  TensorMap weights = {{"embed.weight", torch::tensor({{1.0, 2.0}, {3.0, 6.0}})}};
+  TensorMap model = {{"embed.weight", torch::zeros({4, 2})}};
+  EXPECT_EQ(grow_vocabulary_rows(weights, model), 2);
+  EXPECT_TRUE(torch::equal(weights.at("embed.weight"),
+                           torch::tensor({{1.0, 2.0}, {3.0, 6.0}, {2.0, 4.0}, {2.0, 4.0}})));
+  // Already the model's size: untouched.
+  EXPECT_EQ(grow_vocabulary_rows(weights, model), 0);
+}
+
+}  // namespace
+}  // namespace attnlab

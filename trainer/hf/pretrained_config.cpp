@@ -1,0 +1,82 @@
+// Pretrained architecture settings; see pretrained_config.h.
+#include "trainer/hf/pretrained_config.h"
+
+#include <filesystem>
+
+#include "common/config_access.h"
+#include "common/error.h"
+#include "trainer/hf/hf_model.h"
+
+namespace attnlab {
+namespace fs = std::filesystem;
+
+std::vector<std::pair<std::string, std::string>> pretrained_settings(const std::string& init_from) {
+  const std::string hf_folder = hf_source_folder(init_from);
+  if (!hf_folder.empty() || init_from == "hf:") return read_hf_architecture(hf_folder).settings;
+  std::error_code error;
+  const fs::path file = fs::path(init_from) / kPretrainedSettingsFile;
+  if (init_from.empty() || !fs::is_regular_file(file, error)) return {};
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(file.string());
+  } catch (const YAML::Exception& e) {
+    throw UserError("'" + file.string() + "': malformed YAML (" + e.msg + ")");
+  }
+  const YAML::Node list = root["overrides"];
+  check_user(list.IsSequence(), "'" + file.string() + "': expected overrides: [key=value, ...]");
+  std::vector<std::pair<std::string, std::string>> settings;
+  for (const auto& item : list) {
+    const std::string text = item.IsScalar() ? item.Scalar() : "";
+    const size_t eq = text.find('=');
+    check_user(eq != std::string::npos && eq > 0,
+               "'" + file.string() + "': expected key=value entries, got '" + text + "'");
+    settings.emplace_back(text.substr(0, eq), text.substr(eq + 1));
+  }
+  return settings;
+}
+
+YAML::Node compose_with_pretrained(const config::ComposeRequest& request) {
+  YAML::Node config = config::compose(request);
+  const std::string init_from = cfg::get_or<std::string>(config, "init_from", "");
+  const auto settings = pretrained_settings(init_from);
+  if (settings.empty()) return config;
+  std::vector<std::string> user_keys;
+  for (const auto& override_text : request.overrides) {
+    std::string key = override_text.substr(0, override_text.find('='));
+    key.erase(0, key.find_first_not_of("+~"));
+    user_keys.push_back(key);
+  }
+  auto user_sets = [&](const std::string& key) {
+    for (const auto& user : user_keys) {
+      if (user == key) return true;
+      const bool tokenizer = key.rfind("tokenizer", 0) == 0;
+      if (tokenizer && user.rfind("tokenizer", 0) == 0) return true;
+    }
+    return false;
+  };
+  config::ComposeRequest again = request;
+  again.overrides.clear();
+  for (const auto& [key, value] : settings)
+    if (!user_sets(key)) again.overrides.push_back(key + "=" + value);
+  again.overrides.insert(again.overrides.end(), request.overrides.begin(), request.overrides.end());
+  return config::compose(again);
+}
+
+int64_t grow_vocabulary_rows(TensorMap& weights, const TensorMap& model_state) {
+  int64_t added = 0;
+  for (const char* name : {"embed.weight", "lm_head.weight"}) {
+    auto source = weights.find(name);
+    auto target = model_state.find(name);
+    if (source == weights.end() || target == model_state.end()) continue;
+    const torch::Tensor& w = source->second;
+    const torch::Tensor& t = target->second;
+    if (w.dim() != 2 || t.dim() != 2 || w.size(1) != t.size(1) || w.size(0) >= t.size(0)) continue;
+    const int64_t extra = t.size(0) - w.size(0);
+    torch::Tensor mean = w.to(torch::kFloat64).mean(0, /*keepdim=*/true).to(w.scalar_type());
+    source->second = torch::cat({w, mean.expand({extra, w.size(1)})}, 0);
+    added = std::max(added, extra);
+  }
+  return added;
+}
+
+}  // namespace attnlab
