@@ -70,6 +70,7 @@ run focal experiments/focal/run.sh "$root/focal"
 run dataset_decomposition experiments/dataset_decomposition/run.sh "$root/dataset_decomposition"
 run grades experiments/grades/run.sh "$root/grades"
 run attention_ablation experiments/attention_ablation/run.sh "$root/attention_ablation"
+run pretrained_conversion experiments/pretrained_conversion/run.sh "$root/pretrained_conversion"
 
 echo "| experiment | seconds |"
 echo "|---|---|"

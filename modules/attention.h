@@ -2,7 +2,8 @@
 // A module receives hidden states plus an AttentionContext (mask kind, absolute positions, an
 // optional KV cache, whether attention probabilities are wanted) and returns its output with
 // optional extras. Causality is not hard-coded in modules: it comes from MaskSpec, so any module
-// runs causal, bidirectional or block-causal. Modules are created by name from attention_registry().
+// runs causal, bidirectional or block-causal. Modules are created by name from
+// attention_registry().
 #pragma once
 
 #include <torch/torch.h>
@@ -14,6 +15,7 @@
 #include <string>
 
 #include "common/registry.h"
+#include "modules/rope.h"
 
 namespace attnlab {
 
@@ -48,10 +50,10 @@ struct KVCache {
 
 struct AttentionContext {
   MaskSpec mask;
-  torch::Tensor positions;     // [T] int64 absolute positions of the query tokens
-  KVCache* cache = nullptr;    // when set: attend over cached keys + current keys
-  bool cache_commit = true;    // append this step's keys/values to the cache
-  bool need_probs = false;     // fill AttentionOutput::probs ([B, H, T_q, T_k])
+  torch::Tensor positions;   // [T] int64 absolute positions of the query tokens
+  KVCache* cache = nullptr;  // when set: attend over cached keys + current keys
+  bool cache_commit = true;  // append this step's keys/values to the cache
+  bool need_probs = false;   // fill AttentionOutput::probs ([B, H, T_q, T_k])
 };
 
 struct AttentionOutput {
@@ -59,19 +61,20 @@ struct AttentionOutput {
   // Auxiliary losses already multiplied by their coefficient (e.g. MoH's beta * l_aux); the model
   // averages each name over the layers that report it and adds it to the total loss.
   std::map<std::string, torch::Tensor> aux_losses;
-  torch::Tensor probs;                          // defined only when need_probs
-  std::map<std::string, torch::Tensor> stats;   // detached diagnostics (e.g. head utilisation)
+  torch::Tensor probs;                         // defined only when need_probs
+  std::map<std::string, torch::Tensor> stats;  // detached diagnostics (e.g. head utilisation)
 };
 
 struct AttentionOptions {
   int64_t d_model = 0;
   int64_t n_heads = 0;
-  int64_t n_kv_heads = 0;  // == n_heads for plain MHA
-  int64_t layer_index = 0; // 0-based depth (DIFF lambda_init, MoH per-layer lists)
+  int64_t n_kv_heads = 0;   // == n_heads for plain MHA
+  int64_t layer_index = 0;  // 0-based depth (DIFF lambda_init, MoH per-layer lists)
   int64_t n_layers = 1;
   int64_t max_seq_len = 0;
   double dropout = 0.0;
   double rope_theta = 10000.0;
+  RopeScaling rope_scaling;  // model.rope_scaling (none | linear | llama3)
   // The model family's projection biases (model.attention_bias / model.qkv_bias): defaults for
   // modules whose own `bias` option is null.
   bool bias = false;

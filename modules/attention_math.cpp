@@ -27,7 +27,8 @@ ProjectedAttention project_heads_with_cache(const torch::Tensor& x, torch::nn::L
                                             torch::nn::Linear& k_proj, torch::nn::Linear& v_proj,
                                             int64_t n_heads, int64_t n_kv_heads, int64_t head_dim,
                                             bool use_rope, double rope_theta,
-                                            const AttentionContext& context) {
+                                            const AttentionContext& context,
+                                            const RopeScaling& rope_scaling) {
   const int64_t batch = x.size(0), length = x.size(1);
   auto heads = [&](const torch::Tensor& t, int64_t n) {
     return t.view({batch, length, n, head_dim}).transpose(1, 2);  // [B, H, T, D]
@@ -45,8 +46,8 @@ ProjectedAttention project_heads_with_cache(const torch::Tensor& x, torch::nn::L
   auto k = heads(qkv[1], n_kv_heads);
   auto v = heads(qkv[2], n_kv_heads);
   if (use_rope) {
-    q = apply_rope(q, context.positions, rope_theta);
-    k = apply_rope(k, context.positions, rope_theta);
+    q = apply_rope(q, context.positions, rope_theta, RopeStyle::kRotateHalf, rope_scaling);
+    k = apply_rope(k, context.positions, rope_theta, RopeStyle::kRotateHalf, rope_scaling);
   }
   return {q, keys_with_cache(k, v, context.positions, context)};
 }

@@ -30,7 +30,8 @@ ProjectedAttention project_heads_with_cache(const torch::Tensor& x, torch::nn::L
                                             torch::nn::Linear& k_proj, torch::nn::Linear& v_proj,
                                             int64_t n_heads, int64_t n_kv_heads, int64_t head_dim,
                                             bool use_rope, double rope_theta,
-                                            const AttentionContext& context);
+                                            const AttentionContext& context,
+                                            const RopeScaling& rope_scaling = {});
 
 // softmax(q kᵀ · scale + mask) in float32 (float64 stays float64). q: [B, H, T_q, D];
 // k: [B, H, T_k, D]; mask: bool broadcastable to [B, H, T_q, T_k], or undefined for no mask.

@@ -22,6 +22,25 @@ std::string format_number(double value) {
 
 }  // namespace
 
+RopeScaling rope_scaling_from_config(const YAML::Node& config) {
+  RopeScaling r;
+  r.type = cfg::get_or<std::string>(config, "model.rope_scaling", "none");
+  r.factor = cfg::get_or<double>(config, "model.rope_factor", 1.0);
+  r.low_freq_factor = cfg::get_or<double>(config, "model.rope_low_freq_factor", 1.0);
+  r.high_freq_factor = cfg::get_or<double>(config, "model.rope_high_freq_factor", 4.0);
+  r.original_max_positions =
+      cfg::get_or<double>(config, "model.rope_original_max_positions", 8192.0);
+  check_user(r.type == "none" || r.type == "linear" || r.type == "llama3",
+             "model.rope_scaling: expected none, linear or llama3, got '" + r.type + "'");
+  check_user(std::isfinite(r.factor) && r.factor > 0.0,
+             "model.rope_factor: expected a positive number, got " + format_number(r.factor));
+  check_user(r.type != "llama3" || (r.high_freq_factor > r.low_freq_factor &&
+                                    r.low_freq_factor > 0.0 && r.original_max_positions > 0.0),
+             "model.rope_scaling=llama3 needs 0 < model.rope_low_freq_factor < "
+             "model.rope_high_freq_factor and model.rope_original_max_positions > 0");
+  return r;
+}
+
 GptOptions gpt_options_from_config(const YAML::Node& config, int64_t vocab_size) {
   GptOptions o;
   o.vocab_size = vocab_size;
@@ -34,6 +53,7 @@ GptOptions gpt_options_from_config(const YAML::Node& config, int64_t vocab_size)
   o.dropout = cfg::get_or<double>(config, "model.dropout", 0.0);
   o.max_seq_len = cfg::get<int64_t>(config, "model.max_seq_len");
   o.rope_theta = cfg::get_or<double>(config, "model.rope_theta", 10000.0);
+  o.rope_scaling = rope_scaling_from_config(config);
   o.norm_eps = cfg::get_or<double>(config, "model.norm_eps", 1e-5);
   o.norm = cfg::get_or<std::string>(config, "model.norm", "rms");
   o.positions = cfg::get_or<std::string>(config, "model.positions", "rope");
@@ -193,6 +213,7 @@ BlockImpl::BlockImpl(const GptOptions& options, int64_t layer_index) : dropout_(
   attention_options.max_seq_len = options.max_seq_len;
   attention_options.dropout = options.dropout;
   attention_options.rope_theta = options.rope_theta;
+  attention_options.rope_scaling = options.rope_scaling;
   attention_options.bias = options.attention_bias;
   attention_options.qkv_bias = options.qkv_bias;
   attention_options.params = options.attention_params;

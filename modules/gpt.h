@@ -36,6 +36,7 @@ struct GptOptions {
   double dropout = 0.0;
   int64_t max_seq_len = 256;
   double rope_theta = 10000.0;
+  RopeScaling rope_scaling;  // model.rope_scaling + rope_factor, rope_*_freq_factor, ...
   double norm_eps = 1e-5;
   // Family knobs (defaults: attnlab's own model).
   std::string norm = "rms";        // rms | layer (LayerNorm with bias, GPT-2)
@@ -58,6 +59,10 @@ struct GptOptions {
 // "mha*3,moh" or a list [mha, mha, mha, moh] -> one name per layer; UserError naming the key for a
 // count that does not add up to n_layers, a bad repeat or an unknown module.
 std::vector<std::string> parse_layer_attention(const YAML::Node& node, int64_t n_layers);
+
+// model.rope_scaling (none | linear | llama3) and its factors; UserError naming the key when out
+// of range.
+RopeScaling rope_scaling_from_config(const YAML::Node& config);
 
 // Reads GptOptions from a composed config (model.*, attention.*) and the tokenizer's vocab size
 // (model.vocab_size pads it: the model has max(tokenizer ids, model.vocab_size) rows).

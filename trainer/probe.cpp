@@ -4,6 +4,7 @@
 #include "common/config_access.h"
 #include "losses/loss_probe.h"
 #include "modules/attention.h"
+#include "modules/gpt.h"
 #include "trainer/objectives/masked_diffusion_probe.h"
 
 namespace attnlab {
@@ -25,6 +26,7 @@ AttentionOptions attention_options_from(const YAML::Node& config) {
   options.n_layers = cfg::get_or<int64_t>(config, "model.n_layers", 1);
   options.max_seq_len = cfg::get_or<int64_t>(config, "model.max_seq_len", 0);
   options.rope_theta = cfg::get_or<double>(config, "model.rope_theta", 10000.0);
+  options.rope_scaling = rope_scaling_from_config(config);
   options.dropout = cfg::get_or<double>(config, "probe.dropout", 0.0);
   options.layer_index = cfg::get_or<int64_t>(config, "probe.layer_index", 0);
   check_user(

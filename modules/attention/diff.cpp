@@ -45,6 +45,7 @@ DiffOptions diff_options_from(const AttentionOptions& options) {
   o.rope_style = parse_rope_style(cfg::get_or<std::string>(p, "rope_style", "interleaved"),
                                   "attention.rope_style");
   o.rope_theta = options.rope_theta;
+  o.rope_scaling = options.rope_scaling;
   o.dropout = options.dropout;
   return o;
 }
@@ -113,7 +114,7 @@ AttentionOutput DiffAttentionImpl::forward(const torch::Tensor& x,
   auto v = v_proj(x).view({batch, length, o.n_kv, 2 * d}).transpose(1, 2);
   if (o.rope) {
     auto rope = [&](const torch::Tensor& t) {
-      return apply_rope(t, context.positions, o.rope_theta, o.rope_style);
+      return apply_rope(t, context.positions, o.rope_theta, o.rope_style, o.rope_scaling);
     };
     q_signal = rope(q_signal);
     q_noise = rope(q_noise);

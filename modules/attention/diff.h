@@ -34,6 +34,7 @@ struct DiffOptions {
   bool rope = true;
   RopeStyle rope_style = RopeStyle::kInterleaved;
   double rope_theta = 10000.0;
+  RopeScaling rope_scaling;
   double dropout = 0.0;
 };
 

@@ -48,6 +48,7 @@ DiffOptions gda_options_from(const AttentionOptions& options) {
   o.rope_style = parse_rope_style(cfg::get_or<std::string>(p, "rope_style", "rotate_half"),
                                   "attention.rope_style");
   o.rope_theta = options.rope_theta;
+  o.rope_scaling = options.rope_scaling;
   o.dropout = options.dropout;
   return o;
 }

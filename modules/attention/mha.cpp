@@ -13,7 +13,8 @@ MhaAttentionImpl::MhaAttentionImpl(const AttentionOptions& options)
     : n_heads_(options.n_heads),
       n_kv_heads_(options.n_kv_heads > 0 ? options.n_kv_heads : options.n_heads),
       rope_theta_(options.rope_theta),
-      dropout_(options.dropout) {
+      dropout_(options.dropout),
+      rope_scaling_(options.rope_scaling) {
   check_user(options.d_model % n_heads_ == 0, "model.d_model (" + std::to_string(options.d_model) +
                                                   ") must be divisible by " + "model.n_heads (" +
                                                   std::to_string(n_heads_) + ")");
@@ -36,8 +37,9 @@ MhaAttentionImpl::MhaAttentionImpl(const AttentionOptions& options)
 
 AttentionOutput MhaAttentionImpl::forward(const torch::Tensor& x, const AttentionContext& context) {
   const int64_t batch = x.size(0), length = x.size(1);
-  auto [q, keys] = project_heads_with_cache(x, q_proj, k_proj, v_proj, n_heads_, n_kv_heads_,
-                                            head_dim_, use_rope_, rope_theta_, context);
+  auto [q, keys] =
+      project_heads_with_cache(x, q_proj, k_proj, v_proj, n_heads_, n_kv_heads_, head_dim_,
+                               use_rope_, rope_theta_, context, rope_scaling_);
   const int64_t n_rep = n_heads_ / n_kv_heads_;
   const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim_));
   AttentionOutput out;

@@ -76,6 +76,7 @@ MohOptions moh_options_from(const AttentionOptions& options) {
   o.rope = cfg::get_or<bool>(p, "rope", true);
   o.sparse_compute = cfg::get_or<bool>(p, "sparse_compute", true);
   o.rope_theta = options.rope_theta;
+  o.rope_scaling = options.rope_scaling;
   o.dropout = options.dropout;
   return o;
 }
@@ -205,8 +206,8 @@ AttentionOutput MohAttentionImpl::forward(const torch::Tensor& x, const Attentio
   auto q = qkv_heads[0], k = qkv_heads[1], v = qkv_heads[2];  // [B, h, T, D]
   Gates gates = route(x, q);  // the qnorm router scores queries before RoPE
   if (o.rope) {
-    q = apply_rope(q, context.positions, o.rope_theta);
-    k = apply_rope(k, context.positions, o.rope_theta);
+    q = apply_rope(q, context.positions, o.rope_theta, RopeStyle::kRotateHalf, o.rope_scaling);
+    k = apply_rope(k, context.positions, o.rope_theta, RopeStyle::kRotateHalf, o.rope_scaling);
   }
   AttentionKeys keys = keys_with_cache(k, v, context.positions, context);
   const double scale = 1.0 / std::sqrt(static_cast<double>(o.head_dim));

@@ -34,6 +34,7 @@ struct MohOptions {
   bool proj_bias = true;
   bool rope = true;
   double rope_theta = 10000.0;
+  RopeScaling rope_scaling;
   double dropout = 0.0;
   bool sparse_compute = true;  // gather active query rows per routed head (exact; faster)
 };

@@ -45,6 +45,7 @@ class SoftplusAttentionImpl : public AttentionImpl {
  private:
   int64_t n_heads_, n_kv_heads_, head_dim_;
   double rope_theta_, dropout_;
+  RopeScaling rope_scaling_;
   bool use_rope_;
   SoftplusAttentionOptions softplus_;
 };

@@ -9,12 +9,11 @@ namespace attnlab {
 
 namespace {
 
-// cos and sin of positions[t] · theta^(-2j/D), [T, D/2] float32, evaluated in float64.
-std::pair<torch::Tensor, torch::Tensor> angle_tables(const torch::Tensor& positions, int64_t dim,
-                                                     double theta) {
-  auto options = torch::TensorOptions().dtype(torch::kDouble);
-  auto inv_freq = torch::pow(theta, -torch::arange(0, dim, 2, options) / static_cast<double>(dim));
-  auto angles = positions.to(torch::kDouble).unsqueeze(1) * inv_freq.unsqueeze(0);
+// cos and sin of positions[t] · inv_freq[j], [T, D/2] float32, evaluated in float64.
+std::pair<torch::Tensor, torch::Tensor> angle_tables(const torch::Tensor& positions,
+                                                     const torch::Tensor& inv_freq) {
+  auto angles =
+      positions.to(torch::kDouble).unsqueeze(1) * inv_freq.to(torch::kDouble).unsqueeze(0);
   return {angles.cos().to(torch::kFloat).contiguous(), angles.sin().to(torch::kFloat).contiguous()};
 }
 
@@ -49,9 +48,11 @@ torch::Tensor unit_last_stride(const torch::Tensor& t) {
 class RopeRotateHalfFunction : public torch::autograd::Function<RopeRotateHalfFunction> {
  public:
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x,
-                               const torch::Tensor& positions, double theta) {
+                               const torch::Tensor& positions, const torch::Tensor& inv_freq) {
     auto input = unit_last_stride(x);
-    auto [cos, sin] = angle_tables(positions, input.size(3), theta);
+    TORCH_CHECK(inv_freq.numel() * 2 == input.size(3), "RoPE: ", inv_freq.numel(),
+                " frequencies for head size ", input.size(3));
+    auto [cos, sin] = angle_tables(positions, inv_freq);
     auto out = torch::empty(input.sizes(), input.options());
     rotate(input, out, cos, sin, /*inverse=*/false);
     ctx->save_for_backward({cos, sin});
@@ -92,10 +93,10 @@ bool rope_rotate_half_supported(const torch::Tensor& x, const torch::Tensor& pos
 }
 
 torch::Tensor rope_rotate_half(const torch::Tensor& x, const torch::Tensor& positions,
-                               double theta) {
+                               const torch::Tensor& inv_freq) {
   TORCH_CHECK(rope_rotate_half_supported(x, positions),
               "rope_rotate_half: needs a float32 CPU [B, H, T, D] input and [T] CPU positions");
-  return RopeRotateHalfFunction::apply(x, positions, theta);
+  return RopeRotateHalfFunction::apply(x, positions, inv_freq);
 }
 
 }  // namespace attnlab

@@ -44,13 +44,21 @@ def cases():
     small = dict(hidden_size=64, intermediate_size=96, num_hidden_layers=3, num_attention_heads=4,
                  vocab_size=VOCAB, max_position_embeddings=256)
     return {
+        # Llama 3.1's RoPE scaling, with an original context short enough that all three
+        # frequency bands occur at head size 16
         "llama": (LlamaForCausalLM, LlamaConfig(**small, num_key_value_heads=2, rms_norm_eps=1e-5,
-                                                 rope_theta=50000.0, tie_word_embeddings=False)),
+                                                 tie_word_embeddings=False, rope_parameters={
+                                                     "rope_type": "llama3", "rope_theta": 50000.0,
+                                                     "factor": 8.0, "low_freq_factor": 1.0,
+                                                     "high_freq_factor": 4.0,
+                                                     "original_max_position_embeddings": 64})),
         "llama_tied_bias": (LlamaForCausalLM, LlamaConfig(**small, num_key_value_heads=4,
                                                            attention_bias=True, mlp_bias=True,
                                                            tie_word_embeddings=True)),
         "qwen2": (Qwen2ForCausalLM, Qwen2Config(**small, num_key_value_heads=2,
-                                                 tie_word_embeddings=True)),
+                                                 tie_word_embeddings=True, rope_parameters={
+                                                     "rope_type": "linear", "rope_theta": 10000.0,
+                                                     "factor": 2.0})),
         "mistral": (MistralForCausalLM, MistralConfig(**small, num_key_value_heads=1,
                                                        sliding_window=None,
                                                        tie_word_embeddings=False)),
@@ -58,6 +66,28 @@ def cases():
                                              n_positions=64, resid_pdrop=0.0, embd_pdrop=0.0,
                                              attn_pdrop=0.0)),
     }
+
+
+TOKENIZER_TEXT = (
+    "Call me Ishmael. Some years ago - never mind how long precisely - having little or no money "
+    "in my purse, and nothing particular to interest me on shore, I thought I would sail about a "
+    "little and see the watery part of the world. 1851, 2024; naïve café, 東京, emoji 🐳!\n")
+
+
+def save_tokenizer(folder):
+    """A GPT-2-style byte-level BPE tokenizer.json with VOCAB ids, trained with `tokenizers`."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=VOCAB, special_tokens=["<|endoftext|>"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                                  show_progress=False)
+    tok.train_from_iterator([TOKENIZER_TEXT] * 50, trainer)
+    tok.save(os.path.join(folder, "tokenizer.json"))
+    with open(os.path.join(folder, "tokenizer_config.json"), "w") as f:
+        json.dump({"bos_token": "<|endoftext|>", "eos_token": "<|endoftext|>"}, f)
+    return tok.get_vocab_size()
 
 
 def logits_of(model, ids, dtype):
@@ -79,6 +109,8 @@ def make(out):
         # the Llama case is sharded, so the index path is exercised
         model.save_pretrained(os.path.join(folder, "hf"),
                               max_shard_size="60KB" if name == "llama" else "5GB")
+        if name == "gpt2":  # a folder with its tokenizer, as the hub's are
+            save_tokenizer(os.path.join(folder, "hf"))
         ref = {"ids": ids.to(torch.int64).contiguous(),
                "logits64": logits_of(model, ids, torch.float64),
                "logits32": logits_of(model, ids, torch.float32)}

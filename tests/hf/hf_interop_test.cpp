@@ -5,6 +5,7 @@
 // the CLI path (import, init_from=, train, export) end to end; bad folders and files fail with
 // one line and exit 2, leaving nothing behind.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -44,14 +45,26 @@ int run_python(const std::string& args, std::string* output = nullptr) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-// The reference folders, made once per test binary run.
+// The reference folders, made once and shared by the test processes ctest starts (concurrently
+// under -j): keyed by the script's contents, written under a temporary name and renamed.
 const std::string& reference_dir() {
   static const std::string dir = [] {
-    const std::string d = attnlab::testing::scratch_run_dir("hf_reference");
+    std::ifstream in(script());
+    const std::string text((std::istreambuf_iterator<char>(in)), {});
+    const fs::path base = fs::path(ATTNLAB_BINARY_DIR) / "test_hf_tmp";
+    const fs::path done = base / ("hf_reference-" + std::to_string(std::hash<std::string>{}(text)));
+    if (fs::exists(done / "complete")) return done.string();
+    const fs::path partial = base / ("partial-" + std::to_string(::getpid()));
+    fs::remove_all(partial);
+    fs::create_directories(partial);
     std::string output;
-    const int code = run_python("'" + script() + "' make '" + d + "'", &output);
+    const int code = run_python("'" + script() + "' make '" + partial.string() + "'", &output);
     if (code != 0) ADD_FAILURE() << "hf_interop.py make failed:\n" << output;
-    return d;
+    std::ofstream(partial / "complete") << "ok\n";
+    std::error_code error;
+    fs::rename(partial, done, error);  // another process may have finished first: use its copy
+    if (error) fs::remove_all(partial);
+    return done.string();
   }();
   return dir;
 }
@@ -71,6 +84,10 @@ Gpt imported_model(const std::string& folder, YAML::Node* config_out = nullptr) 
   HfWeights weights = read_hf_weights(architecture);
   EXPECT_TRUE(weights.unmapped.empty()) << weights.unmapped.front();
   load_state_dict(*model, weights.tensors, /*strict=*/true);
+  // What `attnlab import` checks against without building the model is exactly the model's.
+  std::map<std::string, std::vector<int64_t>> built;
+  for (const auto& [name, tensor] : state_dict(*model)) built[name] = tensor.sizes().vec();
+  EXPECT_EQ(expected_attnlab_shapes(architecture), built);
   if (config_out) *config_out = config;
   return model;
 }
@@ -166,7 +183,7 @@ TEST(HfCli, ImportFineTuneAndExportRoundTrip) {
   // init_from=<import folder> sets the architecture (d_model 64 over experiment=tiny's) and
   // trains; the byte tokenizer's ids fit the 320-row vocabulary.
   const std::string run_dir = attnlab::testing::scratch_run_dir("hf_cli_finetune");
-  run = run_attnlab("train experiment=tiny init_from=" + imported +
+  run = run_attnlab("train experiment=tiny init_strict=true init_from=" + imported +
                     " trainer.max_steps=4 trainer.eval_every=4 trainer.checkpoint_every=4 "
                     "data.batch_size=2 trainer.progress=plain run.dir=" +
                     run_dir);
@@ -206,6 +223,49 @@ TEST(HfCli, ImportFineTuneAndExportRoundTrip) {
   SafetensorsFile hf_logits(logits_file);
   EXPECT_LE(relative_error(logits_of(model, ids, torch::kFloat64), hf_logits.tensor("logits64")),
             1e-6);
+}
+
+TEST(HfCli, AFolderWithATokenizerTrainsWithItAndExportsIt) {
+  REQUIRE_PYTHON_WITH("transformers");
+  // The GPT-2 case carries a byte-level BPE tokenizer.json of 320 ids; tokenizer=hf appends MASK,
+  // so the model grows one vocabulary row (the mean embedding) to 321.
+  const fs::path folder = fs::path(reference_dir()) / "gpt2" / "hf";
+  const std::string run_dir = attnlab::testing::scratch_run_dir("hf_cli_tokenizer");
+  auto run = run_attnlab("train experiment=tiny init_from=hf:" + folder.string() +
+                         " trainer.max_steps=3 trainer.eval_every=3 trainer.checkpoint_every=3 "
+                         "data.batch_size=2 trainer.progress=plain run.dir=" +
+                         run_dir);
+  ASSERT_EQ(run.code, 0) << run.output;
+  EXPECT_NE(run.output.find("1 vocabulary rows added"), std::string::npos) << run.output;
+  const YAML::Node trained = YAML::LoadFile(run_dir + "/config.yaml");
+  EXPECT_EQ(trained["tokenizer"]["name"].as<std::string>(), "hf");
+  EXPECT_EQ(trained["tokenizer"]["path"].as<std::string>(), folder.string());
+  EXPECT_EQ(trained["model"]["positions"].as<std::string>(), "learned");
+  // A user's tokenizer choice wins over the folder's.
+  const std::string byte_dir = attnlab::testing::scratch_run_dir("hf_cli_tokenizer_byte");
+  run =
+      run_attnlab("train --dry-run experiment=tiny tokenizer=byte init_from=hf:" + folder.string() +
+                  " run.dir=" + byte_dir);
+  ASSERT_EQ(run.code, 0) << run.output;
+  EXPECT_NE(run.output.find("name: byte"), std::string::npos) << run.output;
+
+  const std::string exported = attnlab::testing::scratch_run_dir("hf_cli_tokenizer_export");
+  run = run_attnlab("export format=hf dtype=bfloat16 run_dir=" + run_dir + " out=" + exported);
+  ASSERT_EQ(run.code, 0) << run.output;
+  EXPECT_NE(run.output.find("as gpt2"), std::string::npos) << run.output;
+  EXPECT_TRUE(fs::exists(fs::path(exported) / "tokenizer.json"));
+  EXPECT_TRUE(fs::exists(fs::path(exported) / "tokenizer_config.json"));
+  std::string output;
+  ASSERT_EQ(
+      run_python(
+          "-c \"from transformers import AutoModelForCausalLM, AutoTokenizer; "
+          "m = AutoModelForCausalLM.from_pretrained('" +
+              exported + "'); t = AutoTokenizer.from_pretrained('" + exported +
+              "'); print(m.config.vocab_size, m.dtype, len(t('Call me Ishmael')['input_ids']))\"",
+          &output),
+      0)
+      << output;
+  EXPECT_NE(output.find("321 torch.bfloat16"), std::string::npos) << output;
 }
 
 // Copies a reference folder into a scratch folder a test can damage.
@@ -248,7 +308,7 @@ TEST(HfCli, BadFoldersAndFilesFailWithOneLineAndWriteNothing) {
   dir = damaged_copy("hf_bad_rope", "llama");
   {
     nlohmann::json config = nlohmann::json::parse(std::ifstream(dir + "/config.json"));
-    config["rope_parameters"]["rope_type"] = "llama3";
+    config["rope_parameters"]["rope_type"] = "yarn";
     std::ofstream(dir + "/config.json") << config.dump();
   }
   expect_clean_failure("import hf_dir=" + dir + " out=" + out, "rope_parameters.rope_type", out);

@@ -45,7 +45,8 @@ TEST(Experiments, RunAllQuickRunsEveryScript) {
   EXPECT_NE(output.find("quick pass: every experiment ran end to end"), std::string::npos)
       << output;
 
-  for (const char* name : {"length_extrapolation", "ar_to_dlm", "decorrelation", "focal"})
+  for (const char* name :
+       {"length_extrapolation", "ar_to_dlm", "decorrelation", "focal", "pretrained_conversion"})
     EXPECT_GT(fs::file_size(root / "results" / name / "results.md"), 100u) << name;
   EXPECT_TRUE(fs::exists(root / "results" / "length_extrapolation" / "extrapolation.png"));
   EXPECT_TRUE(fs::exists(root / "dataset_decomposition" / "summary.md"));

@@ -1,7 +1,8 @@
 // `attnlab import hf_dir=<Hugging Face folder> out=<folder> [dtype=float32|bfloat16|float16]`:
 // converts a transformers checkpoint (config.json + model.safetensors or shards) into attnlab's
-// names. It builds the model config.json describes, maps every tensor onto it (reading the
-// safetensors memory-mapped, dropping each tensor's pages once copied) and checks every shape;
+// names. It maps every tensor onto the model config.json describes and checks every shape against
+// it (without building the model), then streams the tensors from the memory-mapped source into
+// the new file, converting one at a time and dropping each one's pages once written;
 // anything unmapped, missing or misshapen stops the import with one line, the full list going to
 // <out>.import_errors.txt, and nothing under <out>. On success <out> holds
 //   model.safetensors   the weights under attnlab's names (streamed from the model)
@@ -26,7 +27,6 @@
 #include "trainer/hf/hf_model.h"
 #include "trainer/hf/pretrained_config.h"
 #include "trainer/hf/safetensors.h"
-#include "trainer/run_setup.h"
 
 namespace attnlab {
 namespace fs = std::filesystem;
@@ -72,9 +72,21 @@ int run_import_command(const CommandArgs& args) {
   for (const auto& [key, value] : architecture.settings)
     if (key.rfind("tokenizer", 0) != 0) request.overrides.push_back(key + "=" + value);
   YAML::Node config = config::compose(request);
-  Gpt model = build_model(config, architecture.vocab_size);
-  const LoadReport report = load_state_dict(*model, hf.tensors, /*strict=*/false);
-
+  // Checked against the tensors these settings build, without building the model.
+  LoadReport report;
+  const auto expected = expected_attnlab_shapes(architecture);
+  for (const auto& [name, shape] : expected) {
+    auto it = hf.tensors.find(name);
+    if (it == hf.tensors.end())
+      report.missing.push_back(name);
+    else if (it->second.sizes().vec() != shape)
+      report.mismatched.push_back(name + ": weights " + c10::str(it->second.sizes()) +
+                                  " vs model " + c10::str(c10::IntArrayRef(shape)));
+    else
+      report.loaded.push_back(name);
+  }
+  for (const auto& item : hf.tensors)
+    if (!expected.count(item.first)) report.unexpected.push_back(item.first);
   const fs::path final_path = fs::absolute(out);
   if (!report.complete() || !hf.unmapped.empty()) {
     const std::string errors_file = final_path.string() + ".import_errors.txt";
@@ -100,8 +112,9 @@ int run_import_command(const CommandArgs& args) {
     else
       pretrained["overrides"].push_back(key + "=" + value);
   }
+  // Streamed from the mapped source, converted one tensor at a time.
   NamedTensorList tensors;
-  for (const auto& [name, tensor] : state_dict(*model)) tensors.emplace_back(name, tensor);
+  for (const auto& name : report.loaded) tensors.emplace_back(name, hf.tensors.at(name));
 
   const fs::path partial = final_path.parent_path() / ("." + final_path.filename().string() +
                                                        ".partial-" + std::to_string(::getpid()));

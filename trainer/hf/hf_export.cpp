@@ -42,6 +42,19 @@ json yaml_to_json(const YAML::Node& node) {
   return text;
 }
 
+// transformers' rope_parameters (5.x) for the model's RoPE base and scaling.
+json rope_parameters(const GptOptions& o) {
+  const RopeScaling& r = o.rope_scaling;
+  json p = {{"rope_theta", o.rope_theta}, {"rope_type", r.type == "none" ? "default" : r.type}};
+  if (r.type != "none") p["factor"] = r.factor;
+  if (r.type == "llama3") {
+    p["low_freq_factor"] = r.low_freq_factor;
+    p["high_freq_factor"] = r.high_freq_factor;
+    p["original_max_position_embeddings"] = static_cast<int64_t>(r.original_max_positions);
+  }
+  return p;
+}
+
 std::string dtype_text(torch::ScalarType dtype) {
   if (dtype == torch::kBFloat16) return "bfloat16";
   if (dtype == torch::kFloat16) return "float16";
@@ -172,7 +185,7 @@ HfExportResult export_hf_folder(const TensorMap& weights, const YAML::Node& conf
                   {"max_position_embeddings", std::max<int64_t>(o.max_seq_len, 2048)},
                   {"rms_norm_eps", o.norm_eps},
                   {"rope_theta", o.rope_theta},
-                  {"rope_parameters", {{"rope_theta", o.rope_theta}, {"rope_type", "default"}}},
+                  {"rope_parameters", rope_parameters(o)},
                   {"tie_word_embeddings", tied},
                   {"attention_dropout", 0.0},
                   {"vocab_size", vocab}};

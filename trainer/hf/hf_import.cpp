@@ -61,32 +61,53 @@ bool is_llama_like(const std::string& type) {
   return type == "llama" || type == "mistral" || type == "qwen2";
 }
 
-// RoPE base and the absence of scaling, from transformers 5's rope_parameters or 4's keys.
-double read_rope_theta(const ConfigReader& c) {
+// RoPE base and scaling, from transformers 5's rope_parameters or 4's rope_theta/rope_scaling, as
+// model.* settings. linear and llama3 scaling are reproduced; other types are refused.
+void read_rope(const ConfigReader& c, std::vector<std::pair<std::string, std::string>>& settings) {
   double theta = c.number_or("rope_theta", 10000.0);
+  json scaling = nullptr;
+  std::string key = "rope_scaling";
   if (c.has("rope_parameters")) {
     const json& rope = c.root["rope_parameters"];
     if (!rope.is_object()) c.fail("rope_parameters", "an object");
     if (rope.contains("rope_theta") && rope["rope_theta"].is_number())
       theta = rope["rope_theta"].get<double>();
-    const std::string type = rope.contains("rope_type") && rope["rope_type"].is_string()
-                                 ? rope["rope_type"].get<std::string>()
-                                 : "default";
-    if (type != "default")
-      c.fail("rope_parameters.rope_type",
-             "'default' (attnlab has no RoPE scaling yet; got '" + type + "')");
+    scaling = rope;
+    key = "rope_parameters";
+  } else if (c.has("rope_scaling")) {
+    scaling = c.root["rope_scaling"];
+    if (!scaling.is_object()) c.fail("rope_scaling", "an object or null");
   }
-  if (c.has("rope_scaling")) {
-    const json& scaling = c.root["rope_scaling"];
-    std::string type = "?";
-    if (scaling.is_object())
-      for (const char* key : {"rope_type", "type"})
-        if (scaling.contains(key) && scaling[key].is_string())
-          type = scaling[key].get<std::string>();
-    if (type != "default")
-      c.fail("rope_scaling", "null (attnlab has no RoPE scaling yet; got type '" + type + "')");
+  std::string type = "default";
+  if (scaling.is_object())
+    for (const char* name : {"rope_type", "type"})
+      if (scaling.contains(name) && scaling[name].is_string()) {
+        type = scaling[name].get<std::string>();
+        break;
+      }
+  settings.emplace_back("model.rope_theta", number_text(theta));
+  if (type == "default") {
+    settings.emplace_back("model.rope_scaling", "none");
+    return;
   }
-  return theta;
+  if (type != "linear" && type != "llama3")
+    c.fail(key + ".rope_type",
+           "default, linear or llama3 (attnlab does not implement '" + type + "' RoPE scaling)");
+  auto number = [&](const char* name, bool required, double fallback) {
+    if (scaling.contains(name) && scaling[name].is_number()) return scaling[name].get<double>();
+    if (required) c.fail(key + "." + name, "a number (rope_type " + type + ")");
+    return fallback;
+  };
+  settings.emplace_back("model.rope_scaling", type);
+  settings.emplace_back("model.rope_factor", number_text(number("factor", true, 1.0)));
+  if (type == "llama3") {
+    settings.emplace_back("model.rope_low_freq_factor",
+                          number_text(number("low_freq_factor", true, 1.0)));
+    settings.emplace_back("model.rope_high_freq_factor",
+                          number_text(number("high_freq_factor", true, 4.0)));
+    settings.emplace_back("model.rope_original_max_positions",
+                          number_text(number("original_max_position_embeddings", true, 8192)));
+  }
 }
 
 }  // namespace
@@ -144,7 +165,7 @@ HfArchitecture read_hf_architecture(const std::string& folder) {
     set("model.norm", "rms");
     set("model.norm_eps", number_text(c.number_or("rms_norm_eps", 1e-6)));
     set("model.positions", "rope");
-    set("model.rope_theta", number_text(read_rope_theta(c)));
+    read_rope(c, a.settings);
     set_bool("model.tie_embeddings", c.boolean_or("tie_word_embeddings", false));
     set_bool("model.attention_bias", c.boolean_or("attention_bias", false));
     set_bool("model.qkv_bias", a.model_type == "qwen2");
@@ -282,6 +303,55 @@ HfWeights read_hf_weights(const HfArchitecture& architecture) {
     }
   }
   return out;
+}
+
+std::map<std::string, std::vector<int64_t>> expected_attnlab_shapes(
+    const HfArchitecture& architecture) {
+  std::map<std::string, std::string> v(architecture.settings.begin(), architecture.settings.end());
+  auto integer = [&](const std::string& key, int64_t fallback) {
+    return v.count(key) ? std::stoll(v.at(key)) : fallback;
+  };
+  auto flag = [&](const std::string& key) { return v.count(key) && v.at(key) == "true"; };
+  const int64_t d = integer("model.d_model", 0), layers = integer("model.n_layers", 0);
+  const int64_t heads = integer("model.n_heads", 1);
+  const int64_t kv = integer("model.n_kv_heads", 0) > 0 ? integer("model.n_kv_heads", 0) : heads;
+  const int64_t hd = d / heads, hidden = integer("model.mlp_hidden", 4 * d);
+  const int64_t vocab = architecture.vocab_size;
+  const bool layer_norm = v["model.norm"] == "layer", swiglu = v["model.mlp"] == "swiglu";
+  const bool all_bias = flag("model.attention_bias"), qkv_bias = all_bias || flag("model.qkv_bias");
+  const bool mlp_bias = flag("model.mlp_bias");
+  std::map<std::string, std::vector<int64_t>> shapes;
+  auto norm = [&](const std::string& name) {
+    shapes[name + ".weight"] = {d};
+    if (layer_norm) shapes[name + ".bias"] = {d};
+  };
+  auto linear = [&](const std::string& name, int64_t out, int64_t in, bool bias) {
+    shapes[name + ".weight"] = {out, in};
+    if (bias) shapes[name + ".bias"] = {out};
+  };
+  shapes["embed.weight"] = {vocab, d};
+  if (v["model.positions"] == "learned")
+    shapes["pos_embed.weight"] = {integer("model.max_positions", 0), d};
+  for (int64_t i = 0; i < layers; ++i) {
+    const std::string b = "blocks." + std::to_string(i) + ".";
+    norm(b + "attn_norm");
+    norm(b + "mlp_norm");
+    linear(b + "attn.q_proj", heads * hd, d, qkv_bias);
+    linear(b + "attn.k_proj", kv * hd, d, qkv_bias);
+    linear(b + "attn.v_proj", kv * hd, d, qkv_bias);
+    linear(b + "attn.out_proj", d, heads * hd, all_bias);
+    if (swiglu) {
+      linear(b + "mlp.w_gate", hidden, d, mlp_bias);
+      linear(b + "mlp.w_up", hidden, d, mlp_bias);
+      linear(b + "mlp.w_down", d, hidden, mlp_bias);
+    } else {
+      linear(b + "mlp.fc_in", hidden, d, mlp_bias);
+      linear(b + "mlp.fc_out", d, hidden, mlp_bias);
+    }
+  }
+  norm("final_norm");
+  if (!flag("model.tie_embeddings")) shapes["lm_head.weight"] = {vocab, d};
+  return shapes;
 }
 
 }  // namespace attnlab

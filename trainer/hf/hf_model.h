@@ -19,6 +19,7 @@
 #include <torch/torch.h>
 #include <yaml-cpp/yaml.h>
 
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -54,6 +55,12 @@ struct HfWeights {
   std::vector<std::string> unmapped;
 };
 HfWeights read_hf_weights(const HfArchitecture& architecture);
+
+// The tensors (attnlab names -> shapes) of the model these settings build: `attnlab import`
+// checks a folder against it without building the model (so a 1B import never initialises 1B
+// random weights). tests/hf checks it against built models of every family.
+std::map<std::string, std::vector<int64_t>> expected_attnlab_shapes(
+    const HfArchitecture& architecture);
 
 struct HfExportOptions {
   torch::ScalarType dtype = torch::kFloat32;
