@@ -174,12 +174,18 @@ TEST_F(LocalCluster, JobArrayRunsEveryTaskAndSummarizes) {
 
 const std::string kAttnlab = std::string(ATTNLAB_BINARY_DIR) + "/attnlab";
 
+// Steps of a few ms each: long enough to be signalled mid-run even on a loaded machine (200 steps,
+// about a second, were sometimes over before the signal arrived under `ctest -j2`), short enough
+// for a unit test.
+constexpr int kTinyRunSteps = 800;
+
 std::string tiny_run_overrides(const fs::path& run_dir) {
-  // ~200 steps of a few ms: long enough to be signalled mid-run, short enough for a unit test.
   return "run.dir=" + run_dir.string() +
          " model.d_model=32 model.n_layers=2 model.n_heads=2 model.max_seq_len=32"
          " model.dropout=0.0 data.seq_len=32 data.batch_size=8 data.max_documents=20"
-         " trainer.max_steps=200 trainer.eval_every=0 trainer.eval_batches=2"
+         " trainer.max_steps=" +
+         std::to_string(kTinyRunSteps) +
+         " trainer.eval_every=0 trainer.eval_batches=2"
          " trainer.checkpoint_every=0 trainer.log_every=1 trainer.threads=1"
          " trainer.progress=none scheduler.warmup_steps=3";
 }
@@ -259,12 +265,12 @@ TEST_F(LocalCluster, PreemptedTrainingRequeuesAndResumes) {
       << log;
   const int step = std::stoi(resumed_at[1]);
   EXPECT_GT(step, 0);
-  EXPECT_LT(step, 200) << "the signal came after training ended: nothing was pre-empted";
+  EXPECT_LT(step, kTinyRunSteps) << "the signal came after training ended: nothing was pre-empted";
 
   // Same run dir, same result as the uninterrupted run: every logged loss, bitwise.
   ASSERT_TRUE(fs::exists(job_dir / "result.json")) << log;
   const auto expected_losses = train_losses(reference);
-  ASSERT_EQ(expected_losses.size(), 200u);
+  ASSERT_EQ(expected_losses.size(), static_cast<size_t>(kTinyRunSteps));
   EXPECT_EQ(train_losses(job_dir), expected_losses);
   const auto expected_result = nlohmann::json::parse(read_file(reference / "result.json"));
   const auto got_result = nlohmann::json::parse(read_file(job_dir / "result.json"));
