@@ -3,7 +3,7 @@
 # from the length-extrapolation MHA run), each with its own run.sh, and records when and how long.
 #   experiments/run_all.sh            full scale: rewrites each experiments/<name>/results.md (and
 #                                     plots) and the "Last full rerun" line of experiments/RESULTS.md;
-#                                     about 1.5 hours on 2 cores
+#                                     about 1.8 hours on 2 cores
 #   experiments/run_all.sh --quick [DIR]
 #                                     a smoke pass for CI: every script end to end on tiny settings
 #                                     (4 steps, 2 layers of width 32 with 4 heads, 12 documents), writing its runs
@@ -70,6 +70,7 @@ run focal experiments/focal/run.sh "$root/focal"
 run dataset_decomposition experiments/dataset_decomposition/run.sh "$root/dataset_decomposition"
 run grades experiments/grades/run.sh "$root/grades"
 run attention_ablation experiments/attention_ablation/run.sh "$root/attention_ablation"
+run moh_ablation experiments/moh_ablation/run.sh "$root/moh_ablation"
 run pretrained_conversion experiments/pretrained_conversion/run.sh "$root/pretrained_conversion"
 
 echo "| experiment | seconds |"

@@ -233,7 +233,9 @@ nlohmann::json summary_to_json(const TrainSummary& s) {
           {"val_loss", s.val_loss},
           {"val_perplexity", s.val_perplexity},
           {"val_bits_per_byte", s.val_bits_per_byte},
-          {"tokens_per_s", s.tokens_per_second}};
+          {"tokens_per_s", s.tokens_per_second},
+          {"parameters", s.parameters},
+          {"non_embedding_parameters", s.non_embedding_parameters}};
 }
 
 // Logged losses are each rank's mean over its own rows; the mean over ranks is the loss of the
@@ -374,6 +376,12 @@ TrainSummary train_body(const YAML::Node& config, const std::vector<std::string>
 
   Gpt model = build_model(config, tokenizer.vocab_size());
   if (cfg::has(config, "init_from")) load_initial_weights(config, *model, is_main);
+  int64_t parameters = 0, embedding_parameters = model->embed->weight.numel();
+  for (const auto& p : model->parameters()) parameters += p.numel();
+  if (model->pos_embed) embedding_parameters += model->pos_embed->weight.numel();
+  if (is_main)
+    std::cerr << "model: " << parameters << " parameters (" << parameters - embedding_parameters
+              << " without embeddings)\n";
   model->to(device);
   dist->broadcast_module(*model);
 
@@ -632,6 +640,8 @@ TrainSummary train_body(const YAML::Node& config, const std::vector<std::string>
 
   TrainSummary summary;
   summary.run_dir = run_dir;
+  summary.parameters = parameters;
+  summary.non_embedding_parameters = parameters - embedding_parameters;
   double tokens_done = 0, seconds_done = 0;
   const int64_t tokens_per_step = batch_size * seq_len * accum * dist->world_size();
   model->train();

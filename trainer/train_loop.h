@@ -24,10 +24,12 @@ struct TrainSummary {
   double val_loss = 0.0;    // last evaluation (nats/token of the objective's main term)
   double val_perplexity = 0.0;
   double val_bits_per_byte = 0.0;
-  double tokens_per_second = 0.0;  // mean over the steps run by this process
-  bool interrupted = false;        // stopped by a signal before max_steps
-  int stop_signal = 0;             // SIGINT, SIGTERM or SIGHUP when one stopped this process
-  bool already_finished = false;   // the run had finished before: its result.json, nothing run
+  double tokens_per_second = 0.0;        // mean over the steps run by this process
+  int64_t parameters = 0;                // every parameter of the model (a tied head counted once)
+  int64_t non_embedding_parameters = 0;  // without the token and position embeddings
+  bool interrupted = false;              // stopped by a signal before max_steps
+  int stop_signal = 0;                   // SIGINT, SIGTERM or SIGHUP when one stopped this process
+  bool already_finished = false;  // the run had finished before: its result.json, nothing run
 };
 
 // The exit code of `attnlab train` after a signal stop: 128 + 2 (SIGINT) = 130, or 143 for

@@ -52,6 +52,7 @@ TEST(Experiments, RunAllQuickRunsEveryScript) {
   EXPECT_TRUE(fs::exists(root / "dataset_decomposition" / "summary.md"));
   EXPECT_TRUE(fs::exists(root / "grades" / "finetune" / "summary.md"));
   EXPECT_TRUE(fs::exists(root / "attention_ablation" / "summary.md"));
+  EXPECT_TRUE(fs::exists(root / "moh_ablation" / "summary.md"));
   for (const auto& [path, text] : committed)
     EXPECT_EQ(read(path), text) << path << " was rewritten by a quick pass";
   fs::remove_all(root);
