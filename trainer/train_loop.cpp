@@ -379,9 +379,6 @@ TrainSummary train_body(const YAML::Node& config, const std::vector<std::string>
   int64_t parameters = 0, embedding_parameters = model->embed->weight.numel();
   for (const auto& p : model->parameters()) parameters += p.numel();
   if (model->pos_embed) embedding_parameters += model->pos_embed->weight.numel();
-  if (is_main)
-    std::cerr << "model: " << parameters << " parameters (" << parameters - embedding_parameters
-              << " without embeddings)\n";
   model->to(device);
   dist->broadcast_module(*model);
 
@@ -490,6 +487,8 @@ TrainSummary train_body(const YAML::Node& config, const std::vector<std::string>
   if (is_main) {
     config::prepare_run_directory(config, overrides, argv);
     lock->keep();
+    std::cerr << "model: " << parameters << " parameters (" << parameters - embedding_parameters
+              << " without embeddings)\n";
   }
 
   std::optional<MetricsLogger> metrics;
