@@ -4,7 +4,12 @@ token's hidden state to position 0's, max |activation|; and the validation loss)
 results.md (final values; the BOS-cosine / max-activation columns average the last 5 logged
 training steps, i.e. the last 50 steps, to smooth batch noise).
 
-    plot.py BASELINE_RUN DECORR_RUN --out DIR [--seconds N]
+With several seeds (pairs of runs, one pair per seed), results.md also gets one row per seed and
+the paired difference decorrelation - baseline over seeds: mean, 95% t interval and the paired
+t-test's p (scipy.stats), for the validation loss and each block's BOS cosine.
+
+    plot.py BASELINE_RUN DECORR_RUN [BASELINE_RUN DECORR_RUN ...] --out DIR [--seeds S ...]
+            [--seconds N]
 """
 import argparse
 import json
@@ -48,11 +53,14 @@ def tail_mean(records, key, n=5):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("baseline")
-    parser.add_argument("decorr")
+    parser.add_argument("runs", nargs="+", help="baseline and decorrelation run of each seed")
     parser.add_argument("--out", required=True)
+    parser.add_argument("--seeds", nargs="*", default=[])
     parser.add_argument("--seconds", type=int, default=0)
     args = parser.parse_args()
+    if len(args.runs) % 2:
+        parser.error("runs come in pairs: baseline, decorrelation")
+    args.baseline, args.decorr = args.runs[0], args.runs[1]
     runs = {"baseline (CE)": load(args.baseline), "decorrelation (CE + L_dec)": load(args.decorr)}
     styles = {"baseline (CE)": "-", "decorrelation (CE + L_dec)": "--"}
 
@@ -93,8 +101,42 @@ def main():
     lines.append("")
     lines.append("Validation-loss cost of the decorrelation loss at step %d: %+.4f nats/byte "
                  "(%+.2f%%)." % (dec["step"], cost, 100 * cost / base["val_loss"]))
+    pairs = [(load(args.runs[i]), load(args.runs[i + 1])) for i in range(0, len(args.runs), 2)]
+    if len(pairs) > 1:
+        from scipy import stats
+        seeds = args.seeds if len(args.seeds) == len(pairs) else [str(i) for i in range(len(pairs))]
+        lines += ["", "Every seed (the BOS cosine averages the last 5 logged steps):", "",
+                  "| seed | val loss CE | val loss CE + L_dec | Δ | " +
+                  " | ".join("BOS cos b%d CE -> dec" % l for l in blocks) + " |",
+                  "|---|---:|---:|---:|" + "---|" * len(blocks)]
+        deltas = {"val loss": []}
+        for l in blocks:
+            deltas["BOS cos b%d" % l] = []
+        for seed, ((b_rec, b_res), (d_rec, d_res)) in zip(seeds, pairs):
+            deltas["val loss"].append(d_res["val_loss"] - b_res["val_loss"])
+            cells = []
+            for l in blocks:
+                key = "train/stat/bos_cos/layer%d" % l
+                b, d = tail_mean(b_rec, key), tail_mean(d_rec, key)
+                deltas["BOS cos b%d" % l].append(d - b)
+                cells.append("%.3f -> %.3f" % (b, d))
+            lines.append("| %s | %.4f | %.4f | %+.4f | %s |" % (
+                seed, b_res["val_loss"], d_res["val_loss"], d_res["val_loss"] - b_res["val_loss"],
+                " | ".join(cells)))
+        n = len(pairs)
+        lines += ["", "Paired difference (decorrelation - baseline) over %d seeds:" % n, "",
+                  "| quantity | mean Δ | 95% CI | p (paired t) |", "|---|---:|---|---:|"]
+        for name, values in deltas.items():
+            mean = sum(values) / n
+            sd = (sum((v - mean) ** 2 for v in values) / (n - 1)) ** 0.5
+            half = stats.t.ppf(0.975, n - 1) * sd / n ** 0.5
+            p = stats.ttest_1samp(values, 0.0).pvalue if sd > 0 else float("nan")
+            lines.append("| %s | %+.4f | [%+.4f, %+.4f] | %.3g |" % (name, mean, mean - half,
+                                                                   mean + half, p))
     if args.seconds:
-        lines.append("Both runs: %d s on one thread." % args.seconds)
+        lines.append("")
+        lines.append("All runs: %d s (each on one thread, a seed's two runs side by side)."
+                     % args.seconds)
     with open(os.path.join(args.out, "results.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
 
