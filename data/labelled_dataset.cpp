@@ -7,12 +7,12 @@
 
 #include "common/config_access.h"
 #include "common/error.h"
+#include "common/suggestions.h"
 #include "data/data_cache.h"
 #include "data/hash.h"
 #include "data/labelled_files.h"
 #include "data/spam_assassin.h"
 #include "data/user_files.h"
-#include "trainer/config/suggestions.h"
 
 namespace attnlab {
 
@@ -96,7 +96,7 @@ LabelledDataset load_labelled_dataset(const YAML::Node& config) {
   const std::string name = cfg::get<std::string>(config, "data.dataset");
   check_user(labelled_dataset_registry().contains(name),
              "config key 'data.dataset': unknown labelled dataset '" + name +
-                 "'; available: " + config::join_names(labelled_dataset_registry().names()));
+                 "'; available: " + join_names(labelled_dataset_registry().names()));
   LabelledDatasetOptions options;
   options.cache = data_cache_dir(config);
   options.max_per_class = cfg::get_or<int64_t>(config, "data.max_per_class", 0);

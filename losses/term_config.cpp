@@ -5,12 +5,6 @@
 
 namespace attnlab {
 
-std::string join_names(const std::vector<std::string>& names) {
-  std::string out;
-  for (const auto& name : names) out += (out.empty() ? "" : ", ") + name;
-  return out;
-}
-
 TermConfig::TermConfig(YAML::Node node, std::string where) : where_(std::move(where)) {
   node_.reset(node);
 }

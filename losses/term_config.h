@@ -12,6 +12,7 @@
 
 #include "common/config_access.h"
 #include "common/error.h"
+#include "common/suggestions.h"
 
 namespace attnlab {
 
@@ -54,8 +55,5 @@ class TermConfig {
   YAML::Node node_;
   std::string where_;
 };
-
-// "a, b, c"
-std::string join_names(const std::vector<std::string>& names);
 
 }  // namespace attnlab

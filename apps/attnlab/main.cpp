@@ -17,11 +17,11 @@
 
 #include "common/allocator_tuning.h"
 #include "common/error.h"
+#include "common/suggestions.h"
 #include "common/thread_environment.h"
 #include "trainer/cli/front/command_catalog.h"
 #include "trainer/cli/front/command_line.h"
 #include "trainer/cli/front/help.h"
-#include "trainer/config/suggestions.h"
 
 namespace {
 
@@ -69,7 +69,7 @@ int run(int argc, char** argv) {
     std::string list;
     for (const auto& name : commands) list += (list.empty() ? "" : ", ") + name;
     throw attnlab::UserError("unknown command '" + line.command + "'" +
-                             attnlab::config::did_you_mean(line.command, commands) +
+                             attnlab::did_you_mean(line.command, commands) +
                              "; available: " + list);
   }
   return run_in_runtime(argc, argv);

@@ -9,9 +9,9 @@
 #include <set>
 
 #include "common/error.h"
+#include "common/suggestions.h"
 #include "trainer/config/defaults_list.h"
 #include "trainer/config/input_limits.h"
-#include "trainer/config/suggestions.h"
 #include "trainer/config/yaml_io.h"
 #include "trainer/config/yaml_tree.h"
 

@@ -13,8 +13,8 @@
 #include <vector>
 
 #include "common/error.h"
+#include "common/suggestions.h"
 #include "trainer/config/input_limits.h"
-#include "trainer/config/suggestions.h"
 #include "trainer/config/yaml_tree.h"
 
 namespace attnlab::config {

@@ -2,8 +2,8 @@
 #include "trainer/config/override_apply.h"
 
 #include "common/error.h"
+#include "common/suggestions.h"
 #include "trainer/config/input_limits.h"
-#include "trainer/config/suggestions.h"
 #include "trainer/config/yaml_tree.h"
 
 namespace attnlab::config {

@@ -8,10 +8,10 @@
 #include <set>
 
 #include "common/error.h"
+#include "common/suggestions.h"
 #include "trainer/config/config.h"
 #include "trainer/config/input_limits.h"
 #include "trainer/config/override_parser.h"
-#include "trainer/config/suggestions.h"
 #include "trainer/config/yaml_tree.h"
 
 namespace attnlab::config {

@@ -1,12 +1,14 @@
-// "Did you mean ...?" for config keys and option names: the closest candidate by edit distance
-// (Levenshtein over the full dotted key), offered only when it is plausibly a typo.
+// "Did you mean ...?" for config keys, option names and registry entries (used by the config
+// engine, the registries and the command line; a plain text utility, hence common/): the closest
+// candidate by edit distance (Levenshtein over the full dotted key), offered only when it is
+// plausibly a typo.
 #pragma once
 
 #include <optional>
 #include <string>
 #include <vector>
 
-namespace attnlab::config {
+namespace attnlab {
 
 size_t edit_distance(const std::string& a, const std::string& b);
 
@@ -21,4 +23,4 @@ std::string did_you_mean(const std::string& wanted, const std::vector<std::strin
 // "a, b, c" (at most `limit` names, then ", ...").
 std::string join_names(const std::vector<std::string>& names, size_t limit = 30);
 
-}  // namespace attnlab::config
+}  // namespace attnlab

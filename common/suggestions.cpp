@@ -1,9 +1,9 @@
 // Implementation of suggestions.h.
-#include "trainer/config/suggestions.h"
+#include "common/suggestions.h"
 
 #include <algorithm>
 
-namespace attnlab::config {
+namespace attnlab {
 namespace {
 constexpr size_t kMaxSuggestionLength = 100;
 }  // namespace
@@ -54,4 +54,4 @@ std::string join_names(const std::vector<std::string>& names, size_t limit) {
   return out;
 }
 
-}  // namespace attnlab::config
+}  // namespace attnlab
