@@ -3,7 +3,6 @@
 // is mapped back to raw bytes once at load time, so encoding works on bytes and ids directly.
 #include "data/gpt2_tokenizer.h"
 
-#include <atomic>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -12,6 +11,7 @@
 #include "data/data_cache.h"
 #include "data/hash.h"
 #include "data/unicode.h"
+#include "data/word_cache.h"
 
 namespace attnlab {
 
@@ -112,20 +112,7 @@ std::vector<std::string_view> gpt2_pretokenize(std::string_view text) {
   return out;
 }
 
-namespace {
-
-// The per-thread memo of word -> ids. It serves one tokenizer at a time, named by a serial that
-// is never reused (an address could be, by a later tokenizer with another vocabulary).
-struct WordCache {
-  uint64_t owner = 0;
-  std::unordered_map<std::string, std::vector<int32_t>> words;
-};
-thread_local WordCache word_cache;
-std::atomic<uint64_t> next_tokenizer_serial{1};
-
-}  // namespace
-
-Gpt2Tokenizer::Gpt2Tokenizer(const fs::path& dir) : serial_(next_tokenizer_serial++) {
+Gpt2Tokenizer::Gpt2Tokenizer(const fs::path& dir) : serial_(next_word_cache_serial()) {
   const fs::path encoder_file = dir / "encoder.json";
   const fs::path merges_file = dir / "vocab.bpe";
   const std::string encoder_text = read_file(encoder_file);
@@ -177,11 +164,7 @@ Gpt2Tokenizer::Gpt2Tokenizer(const fs::path& dir) : serial_(next_tokenizer_seria
 }
 
 void Gpt2Tokenizer::encode_word(std::string_view word, std::vector<int32_t>& out) const {
-  WordCache& cache = word_cache;
-  if (cache.owner != serial_) {
-    cache.words.clear();
-    cache.owner = serial_;
-  }
+  WordCache& cache = thread_word_cache(serial_);
   std::string key(word);
   auto hit = cache.words.find(key);
   if (hit != cache.words.end()) {

@@ -10,7 +10,6 @@
 #include <pcre2.h>
 
 #include <algorithm>
-#include <atomic>
 #include <nlohmann/json.hpp>
 #include <queue>
 #include <string_view>
@@ -21,6 +20,7 @@
 #include "data/hash.h"
 #include "data/nfc.h"
 #include "data/unicode.h"
+#include "data/word_cache.h"
 
 namespace attnlab {
 
@@ -320,19 +320,11 @@ struct Piece {
   bool at_origin;
 };
 
-// The per-thread memo of word -> ids, serving one tokenizer at a time (named by a serial).
-struct WordCache {
-  uint64_t owner = 0;
-  std::unordered_map<std::string, std::vector<int32_t>> words;
-};
-thread_local WordCache word_cache;
-std::atomic<uint64_t> next_serial{1};
-
 }  // namespace
 
 struct HfTokenizer::Impl {
   std::string file;
-  uint64_t serial = next_serial++;
+  uint64_t serial = next_word_cache_serial();
 
   // Model.
   std::unordered_map<std::string, int32_t> vocab;  // the model's vocabulary (no added tokens)
@@ -748,11 +740,7 @@ void HfTokenizer::Impl::tokenize_word(const std::string& word, std::vector<int32
     out.insert(out.end(), ids.begin(), ids.end());
     return;
   }
-  WordCache& cache = word_cache;
-  if (cache.owner != serial) {
-    cache.words.clear();
-    cache.owner = serial;
-  }
+  WordCache& cache = thread_word_cache(serial);
   auto hit = cache.words.find(word);
   if (hit != cache.words.end()) {
     out.insert(out.end(), hit->second.begin(), hit->second.end());
