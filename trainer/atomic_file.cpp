@@ -29,6 +29,34 @@ void fsync_directory(const std::string& dir) {
   ::close(fd);
 }
 
+void check_new_folder(const std::string& out, const std::string& what) {
+  namespace fs = std::filesystem;
+  std::error_code error;
+  check_user(!fs::exists(out, error) || (fs::is_directory(out, error) && fs::is_empty(out, error)),
+             what + "='" + out + "' already exists and is not empty; choose a new folder");
+}
+
+void write_new_folder(const std::string& out, const std::string& what,
+                      const std::function<void(const std::filesystem::path& folder)>& fill) {
+  namespace fs = std::filesystem;
+  check_new_folder(out, what);
+  const fs::path final_path = fs::absolute(out);
+  const fs::path partial = final_path.parent_path() / ("." + final_path.filename().string() +
+                                                       ".partial-" + std::to_string(::getpid()));
+  std::error_code error;
+  fs::remove_all(partial, error);
+  try {
+    fs::create_directories(partial);
+    fill(partial);
+    if (fs::exists(final_path, error)) fs::remove(final_path);  // the empty folder
+    fs::rename(partial, final_path);
+  } catch (...) {
+    fs::remove_all(partial, error);
+    throw;
+  }
+  fsync_directory(final_path.parent_path().string());
+}
+
 void write_file_atomic(const std::string& path, const std::string& data) {
   std::string tmp = path + ".tmp";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);

@@ -91,22 +91,30 @@ TensorMap state_dict(const torch::nn::Module& model) {
   return out;
 }
 
-LoadReport load_state_dict(torch::nn::Module& model, const TensorMap& weights, bool strict) {
-  TensorMap targets = state_dict(model);
+LoadReport match_shapes(const std::map<std::string, std::vector<int64_t>>& expected,
+                        const TensorMap& weights) {
   LoadReport report;
-  for (const auto& [name, target] : targets) {
+  for (const auto& [name, target] : expected) {
     auto it = weights.find(name);
     if (it == weights.end()) {
       report.missing.push_back(name);
-    } else if (it->second.sizes() != target.sizes()) {
+    } else if (it->second.sizes() != c10::IntArrayRef(target)) {
       report.mismatched.push_back(name + ": weights " + shape(it->second) + " vs model " +
-                                  shape(target));
+                                  c10::str(c10::IntArrayRef(target)));
     } else {
       report.loaded.push_back(name);
     }
   }
   for (const auto& item : weights)
-    if (!targets.count(item.first)) report.unexpected.push_back(item.first);
+    if (!expected.count(item.first)) report.unexpected.push_back(item.first);
+  return report;
+}
+
+LoadReport load_state_dict(torch::nn::Module& model, const TensorMap& weights, bool strict) {
+  TensorMap targets = state_dict(model);
+  std::map<std::string, std::vector<int64_t>> expected;
+  for (const auto& [name, target] : targets) expected[name] = target.sizes().vec();
+  LoadReport report = match_shapes(expected, weights);
   if (strict && !report.complete()) throw WeightMismatch(report);
   torch::NoGradGuard no_grad;
   for (const auto& name : report.loaded) {
@@ -151,11 +159,11 @@ TensorMap read_weights(const std::string& path_or_run_dir) {
   const std::string hf_folder = hf_source_folder(path_or_run_dir);
   if (!hf_folder.empty() || path_or_run_dir == "hf:") {
     HfWeights hf = read_hf_weights(read_hf_architecture(hf_folder));
-    check_user(hf.unmapped.empty(),
-               "init_from '" + path_or_run_dir + "': " + std::to_string(hf.unmapped.size()) +
-                   " tensors have no place in attnlab's model (first: " +
-                   (hf.unmapped.empty() ? "" : hf.unmapped.front()) +
-                   "); `attnlab import` lists them all");
+    check_user(hf.unmapped.empty(), "init_from '" + path_or_run_dir +
+                                        "': " + std::to_string(hf.unmapped.size()) +
+                                        " tensors have no place in attnlab's model (first: " +
+                                        (hf.unmapped.empty() ? "" : hf.unmapped.front()) +
+                                        "); `attnlab import` lists them all");
     return hf.tensors;
   }
   check_user(fs::exists(path_or_run_dir), "weights path '" + path_or_run_dir + "' does not exist");

@@ -53,6 +53,11 @@ class WeightMismatch : public UserError {
 
 TensorMap state_dict(const torch::nn::Module& model);
 
+// Which of `weights` fit the tensors named and shaped by `expected` (a model's state_dict shapes):
+// the report load_state_dict acts on, also for checks that do not build the model.
+LoadReport match_shapes(const std::map<std::string, std::vector<int64_t>>& expected,
+                        const TensorMap& weights);
+
 LoadReport load_state_dict(torch::nn::Module& model, const TensorMap& weights, bool strict);
 
 // Writes `weights` (moved to CPU) atomically as a torch.load-able dict.

@@ -26,8 +26,6 @@
 namespace attnlab {
 namespace fs = std::filesystem;
 
-torch::ScalarType parse_weights_dtype(const std::string& text, const std::string& command);
-
 namespace {
 
 // "5GB", "500MB", "64KB", "123" (bytes) -> bytes.
@@ -54,14 +52,10 @@ std::vector<std::string> run_tokenizer_files(const YAML::Node& config) {
   if (cfg::get_or<std::string>(config, "tokenizer.name", "") != "hf") return {};
   fs::path path = cfg::get_or<std::string>(config, "tokenizer.path", "");
   if (path.empty()) return {};
-  fs::path folder = fs::is_directory(path) ? path : path.parent_path();
-  std::vector<std::string> files;
-  for (const char* name : {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"}) {
-    std::error_code error;
-    if (fs::is_regular_file(folder / name, error)) files.push_back((folder / name).string());
-  }
-  if (!fs::is_directory(path) && path.filename() != "tokenizer.json")
-    files.push_back(path.string());
+  const bool folder = fs::is_directory(path);
+  std::vector<std::string> files =
+      hf_tokenizer_files((folder ? path : path.parent_path()).string());
+  if (!folder && path.filename() != "tokenizer.json") files.push_back(path.string());
   return files;
 }
 

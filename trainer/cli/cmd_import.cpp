@@ -12,14 +12,13 @@
 //   import_report.txt   source, counts, what was dropped
 // written under a temporary name and renamed. `init_from=hf:<folder>` does the same mapping
 // without the intermediate folder.
-#include <unistd.h>
-
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 
 #include "common/error.h"
+#include "trainer/atomic_file.h"
 #include "trainer/cli/command.h"
 #include "trainer/cli/command_options.h"
 #include "trainer/config/config.h"
@@ -31,38 +30,12 @@
 namespace attnlab {
 namespace fs = std::filesystem;
 
-torch::ScalarType parse_weights_dtype(const std::string& text, const std::string& command) {
-  if (text == "float32" || text == "fp32") return torch::kFloat32;
-  if (text == "bfloat16" || text == "bf16") return torch::kBFloat16;
-  if (text == "float16" || text == "fp16") return torch::kFloat16;
-  throw UserError("attnlab " + command + ": dtype='" + text +
-                  "': expected float32, bfloat16 or float16");
-}
-
-namespace {
-
-// Tokenizer files a Hugging Face folder may carry, copied along.
-std::vector<std::string> tokenizer_files_in(const fs::path& folder) {
-  std::vector<std::string> files;
-  for (const char* name : {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
-                           "generation_config.json"}) {
-    std::error_code error;
-    if (fs::is_regular_file(folder / name, error)) files.push_back((folder / name).string());
-  }
-  return files;
-}
-
-}  // namespace
-
 int run_import_command(const CommandArgs& args) {
   CommandOptions options("import", args.overrides, {"hf_dir", "out", "dtype"});
   const std::string hf_dir = options.get("hf_dir");
   const std::string out = options.get("out");
   const torch::ScalarType dtype = parse_weights_dtype(options.get_or("dtype", "float32"), "import");
-  std::error_code error;
-  check_user(
-      !fs::exists(out, error) || (fs::is_directory(out, error) && fs::is_empty(out, error)),
-      "attnlab import: out='" + out + "' already exists and is not empty; choose a new folder");
+  check_new_folder(out, "attnlab import: out");
   const auto start = std::chrono::steady_clock::now();
 
   const HfArchitecture architecture = read_hf_architecture(hf_dir);
@@ -73,20 +46,8 @@ int run_import_command(const CommandArgs& args) {
     if (key.rfind("tokenizer", 0) != 0) request.overrides.push_back(key + "=" + value);
   YAML::Node config = config::compose(request);
   // Checked against the tensors these settings build, without building the model.
-  LoadReport report;
-  const auto expected = expected_attnlab_shapes(architecture);
-  for (const auto& [name, shape] : expected) {
-    auto it = hf.tensors.find(name);
-    if (it == hf.tensors.end())
-      report.missing.push_back(name);
-    else if (it->second.sizes().vec() != shape)
-      report.mismatched.push_back(name + ": weights " + c10::str(it->second.sizes()) +
-                                  " vs model " + c10::str(c10::IntArrayRef(shape)));
-    else
-      report.loaded.push_back(name);
-  }
-  for (const auto& item : hf.tensors)
-    if (!expected.count(item.first)) report.unexpected.push_back(item.first);
+  const LoadReport report = match_shapes(expected_attnlab_shapes(architecture), hf.tensors);
+
   const fs::path final_path = fs::absolute(out);
   if (!report.complete() || !hf.unmapped.empty()) {
     const std::string errors_file = final_path.string() + ".import_errors.txt";
@@ -116,34 +77,26 @@ int run_import_command(const CommandArgs& args) {
   NamedTensorList tensors;
   for (const auto& name : report.loaded) tensors.emplace_back(name, hf.tensors.at(name));
 
-  const fs::path partial = final_path.parent_path() / ("." + final_path.filename().string() +
-                                                       ".partial-" + std::to_string(::getpid()));
-  fs::remove_all(partial, error);
-  try {
-    fs::create_directories(partial);
-    write_safetensors((partial / "model.safetensors").string(), tensors,
+  write_new_folder(out, "attnlab import: out", [&](const fs::path& folder) {
+    write_safetensors((folder / "model.safetensors").string(), tensors,
                       {{"format", "pt"}, {"attnlab_source", fs::absolute(hf_dir).string()}}, dtype);
-    std::ofstream(partial / "config.yaml") << config::to_yaml(config);
-    std::ofstream(partial / kPretrainedSettingsFile)
+    std::ofstream(folder / "config.yaml") << config::to_yaml(config);
+    std::ofstream(folder / kPretrainedSettingsFile)
         << "# Written by `attnlab import`: the architecture of " << hf_dir
         << ". init_from=<this folder> applies these settings.\n"
         << config::to_yaml(pretrained);
-    for (const auto& file : tokenizer_files_in(hf_dir))
-      fs::copy_file(file, partial / fs::path(file).filename());
+    std::vector<std::string> copied = hf_tokenizer_files(hf_dir);
+    if (fs::is_regular_file(fs::path(hf_dir) / "generation_config.json"))
+      copied.push_back((fs::path(hf_dir) / "generation_config.json").string());
+    for (const auto& file : copied) fs::copy_file(file, folder / fs::path(file).filename());
     int64_t parameters = 0;
     for (const auto& item : tensors) parameters += item.second.numel();
-    std::ofstream report_file(partial / "import_report.txt");
-    report_file << "source: " << fs::absolute(hf_dir).string() << " (model_type "
-                << architecture.model_type << ")\n"
-                << "tensors: " << tensors.size() << " (" << parameters << " parameters)\n"
-                << "dtype: " << c10::toString(dtype) << "\n";
-    report_file.close();
-    if (fs::exists(final_path, error)) fs::remove(final_path);  // the empty folder
-    fs::rename(partial, final_path);
-  } catch (...) {
-    fs::remove_all(partial, error);
-    throw;
-  }
+    std::ofstream(folder / "import_report.txt")
+        << "source: " << fs::absolute(hf_dir).string() << " (model_type " << architecture.model_type
+        << ")\n"
+        << "tensors: " << tensors.size() << " (" << parameters << " parameters)\n"
+        << "dtype: " << c10::toString(dtype) << "\n";
+  });
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::cout << "imported " << tensors.size() << " tensors (" << architecture.model_type << ") from "

@@ -1,12 +1,11 @@
 // Hugging Face export: attnlab tensors and settings -> a transformers folder; see hf_model.h.
-#include <unistd.h>
-
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "common/config_access.h"
 #include "common/error.h"
+#include "trainer/atomic_file.h"
 #include "trainer/hf/hf_model.h"
 #include "trainer/hf/safetensors.h"
 
@@ -63,6 +62,14 @@ std::string dtype_text(torch::ScalarType dtype) {
 }
 
 }  // namespace
+
+torch::ScalarType parse_weights_dtype(const std::string& text, const std::string& command) {
+  if (text == "float32" || text == "fp32") return torch::kFloat32;
+  if (text == "bfloat16" || text == "bf16") return torch::kBFloat16;
+  if (text == "float16" || text == "fp16") return torch::kFloat16;
+  throw UserError("attnlab " + command + ": dtype='" + text +
+                  "': expected float32, bfloat16 or float16");
+}
 
 HfExportResult export_hf_folder(const TensorMap& weights, const YAML::Node& config,
                                 const std::string& out, const HfExportOptions& options,
@@ -220,31 +227,19 @@ HfExportResult export_hf_folder(const TensorMap& weights, const YAML::Node& conf
   cfg_json["torch_dtype"] = dtype_text(options.dtype);
   cfg_json["attnlab_exported"] = true;
 
-  std::error_code error;
-  check_user(!fs::exists(out, error) || (fs::is_directory(out, error) && fs::is_empty(out, error)),
-             "export out='" + out + "' already exists and is not empty; choose a new folder");
   const fs::path final_path = fs::absolute(out);
-  const fs::path partial = final_path.parent_path() / ("." + final_path.filename().string() +
-                                                       ".partial-" + std::to_string(::getpid()));
-  fs::remove_all(partial, error);
-  try {
-    fs::create_directories(partial);
+  write_new_folder(out, "export out", [&](const fs::path& folder) {
     {
-      std::ofstream config_out(partial / "config.json");
+      std::ofstream config_out(folder / "config.json");
       config_out << cfg_json.dump(2) << "\n";
       check_user(static_cast<bool>(config_out),
-                 "cannot write " + (partial / "config.json").string());
+                 "cannot write " + (folder / "config.json").string());
     }
     result.files =
-        write_safetensors_folder(partial.string(), tensors, options.max_shard_bytes, options.dtype);
+        write_safetensors_folder(folder.string(), tensors, options.max_shard_bytes, options.dtype);
     for (const auto& file : tokenizer_files)
-      fs::copy_file(file, partial / fs::path(file).filename());
-    if (fs::exists(final_path, error)) fs::remove(final_path);  // the empty folder
-    fs::rename(partial, final_path);
-  } catch (...) {
-    fs::remove_all(partial, error);
-    throw;
-  }
+      fs::copy_file(file, folder / fs::path(file).filename());
+  });
   for (auto& file : result.files) file = (final_path / fs::path(file).filename()).string();
   result.files.insert(result.files.begin(), (final_path / "config.json").string());
   result.tensors = tensors.size();

@@ -354,4 +354,14 @@ std::map<std::string, std::vector<int64_t>> expected_attnlab_shapes(
   return shapes;
 }
 
+std::vector<std::string> hf_tokenizer_files(const std::string& folder) {
+  std::vector<std::string> files;
+  for (const char* name : {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"}) {
+    std::error_code error;
+    if (fs::is_regular_file(fs::path(folder) / name, error))
+      files.push_back((fs::path(folder) / name).string());
+  }
+  return files;
+}
+
 }  // namespace attnlab

@@ -62,6 +62,14 @@ HfWeights read_hf_weights(const HfArchitecture& architecture);
 std::map<std::string, std::vector<int64_t>> expected_attnlab_shapes(
     const HfArchitecture& architecture);
 
+// The tokenizer files of a Hugging Face folder that exist (tokenizer.json, tokenizer_config.json,
+// special_tokens_map.json), copied along by import and export.
+std::vector<std::string> hf_tokenizer_files(const std::string& folder);
+
+// `dtype=` of import and export: float32 | bfloat16 | float16 (or fp32, bf16, fp16); UserError
+// naming `command` otherwise.
+torch::ScalarType parse_weights_dtype(const std::string& text, const std::string& command);
+
 struct HfExportOptions {
   torch::ScalarType dtype = torch::kFloat32;
   uint64_t max_shard_bytes = 5ull << 30;  // transformers' default shard size
