@@ -12,28 +12,9 @@
 #include <cstdlib>
 #include <string>
 
+#include "tests/support/attnlab_command.h"
+
 namespace attnlab::testing {
-
-struct CommandResult {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr together
-  double seconds = 0.0;
-};
-
-inline CommandResult run_command(const std::string& command) {
-  CommandResult result;
-  const auto start = std::chrono::steady_clock::now();
-  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
-  if (pipe == nullptr) return result;
-  std::array<char, 4096> chunk{};
-  size_t n = 0;
-  while ((n = fread(chunk.data(), 1, chunk.size(), pipe)) > 0)
-    result.output.append(chunk.data(), n);
-  const int status = pclose(pipe);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  return result;
-}
 
 inline std::string self_executable() {
   char buffer[4096];

@@ -34,15 +34,9 @@ const std::vector<std::string> kCases = {"llama", "llama_tied_bias", "qwen2", "m
 std::string script() { return std::string(ATTNLAB_SOURCE_DIR) + "/scripts/ref/hf_interop.py"; }
 
 int run_python(const std::string& args, std::string* output = nullptr) {
-  const std::string command = "'" + project_python() + "' " + args + " 2>&1";
-  std::string text;
-  FILE* pipe = popen(command.c_str(), "r");
-  if (!pipe) return -1;
-  char buffer[4096];
-  while (fgets(buffer, sizeof(buffer), pipe)) text += buffer;
-  const int status = pclose(pipe);
-  if (output) *output = text;
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  const auto run = attnlab::testing::run_command("'" + project_python() + "' " + args);
+  if (output) *output = run.output;
+  return run.exit_code;
 }
 
 // The reference folders, made once and shared by the test processes ctest starts (concurrently

@@ -4,11 +4,12 @@
 // nothing; the test catches scripts that rot (a renamed key, a changed output).
 #include <gtest/gtest.h>
 
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
+
+#include "tests/support/attnlab_command.h"
 
 namespace fs = std::filesystem;
 
@@ -34,14 +35,10 @@ TEST(Experiments, RunAllQuickRunsEveryScript) {
 
   const std::string command =
       "ATTNLAB_BIN='" + std::string(ATTNLAB_BINARY_DIR) + "/attnlab' timeout 600 '" +
-      (source / "experiments/run_all.sh").string() + "' --quick '" + root.string() + "' 2>&1";
-  std::string output;
-  FILE* pipe = ::popen(command.c_str(), "r");
-  ASSERT_NE(pipe, nullptr);
-  char buffer[4096];
-  size_t n;
-  while ((n = std::fread(buffer, 1, sizeof(buffer), pipe)) > 0) output.append(buffer, n);
-  ASSERT_EQ(::pclose(pipe), 0) << output;
+      (source / "experiments/run_all.sh").string() + "' --quick '" + root.string() + "'";
+  const auto run = attnlab::testing::run_command(command);
+  const std::string& output = run.output;
+  ASSERT_EQ(run.exit_code, 0) << output;
   EXPECT_NE(output.find("quick pass: every experiment ran end to end"), std::string::npos)
       << output;
 
