@@ -5,13 +5,5 @@
 # summarized against MHA (mean ± std, 95% CI, Δ and Welch's p; tokens/s and parameter counts).
 #   experiments/moh_ablation/run.sh [sweep dir, default runs/moh_ablation]
 set -euo pipefail
-repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-cd "$repo"
-bin="${ATTNLAB_BIN:-$repo/build/attnlab}"
-dir="${1:-runs/moh_ablation}"
-start=$(date +%s)
-"$bin" train -m experiment=moh_ablation trainer.max_steps=600 trainer.eval_every=200 \
-  trainer.checkpoint_every=600 trainer.progress=plain launcher.parallel=1 run.sweep_dir="$dir"
-"$bin" summarize "$dir" baseline=attention=mha > /dev/null
-echo "sweep and summary took $(( $(date +%s) - start )) s"
-cat "$dir/summary.md"
+exec "$(dirname "${BASH_SOURCE[0]}")/../sweep_ablation.sh" moh_ablation attention=mha \
+  "${1:-runs/moh_ablation}"
