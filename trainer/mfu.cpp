@@ -14,11 +14,11 @@ void sync(const torch::Device& device) {
 }  // namespace
 
 MatmulPeak measure_matmul_peak(const torch::Device& device, int64_t n, int64_t max_repeats,
-                               double budget_s) {
+                               double budget_s, torch::ScalarType dtype) {
   using clock = std::chrono::steady_clock;
   MatmulPeak peak;
   peak.n = n > 0 ? n : (device.is_cpu() ? 1024 : 4096);
-  auto options = torch::TensorOptions().dtype(torch::kFloat32).device(device);
+  auto options = torch::TensorOptions().dtype(dtype).device(device);
   torch::NoGradGuard no_grad;
   auto a = torch::randn({peak.n, peak.n}, options);
   auto b = torch::randn({peak.n, peak.n}, options);

@@ -1,8 +1,10 @@
 // Model FLOPs utilisation. Instead of a vendor peak table (llm.c / nanoGPT use A100's 312 TFLOPS),
-// the peak is *measured* at start-up: the best FLOP/s of a few n×n×n float32 matmuls on the
-// training device with the configured thread count (< ~1 s). MFU = achieved model FLOP/s / that
-// peak — honest on any CPU or GPU, and comparable across runs on the same machine. Model FLOPs
-// per token come from the model (gpt_flops_per_token: PaLM 6N + 12·L·T·C, forward + backward).
+// the peak is *measured* at start-up: the best FLOP/s of a few n×n×n matmuls on the training
+// device with the configured thread count (< ~1 s), in float32 by default or in the dtype the
+// model computes in (bf16 under CUDA autocast: scripts/gpu_check.sh's speed report). MFU = achieved
+// model FLOP/s / that peak — honest on any CPU or GPU, and comparable across runs on the same
+// machine. Model FLOPs per token come from the model (gpt_flops_per_token: PaLM 6N + 12·L·T·C,
+// forward + backward).
 #pragma once
 
 #include <torch/torch.h>
@@ -18,10 +20,10 @@ struct MatmulPeak {
   double seconds = 0.0;      // wall time spent measuring
 };
 
-// Times float32 n×n matmuls on `device` (warm-up + best of up to max_repeats, stopping early once
-// `budget_s` seconds are spent). n = 0 picks 1024 on CPU and 4096 on accelerators.
+// Times n×n matmuls of `dtype` on `device` (warm-up + best of up to max_repeats, stopping early
+// once `budget_s` seconds are spent). n = 0 picks 1024 on CPU and 4096 on accelerators.
 MatmulPeak measure_matmul_peak(const torch::Device& device, int64_t n = 0, int64_t max_repeats = 5,
-                               double budget_s = 0.8);
+                               double budget_s = 0.8, torch::ScalarType dtype = torch::kFloat32);
 
 // FLOP/s achieved when processing tokens_per_s tokens at flops_per_token each, over the peak.
 double compute_mfu(double flops_per_token, double tokens_per_s, double peak_flops_per_s);
