@@ -93,7 +93,7 @@ else
   py=${ATTNLAB_GPU_PYTHON:-/opt/torch/.venv/bin/python}
   [[ -x $py ]] || py=$(command -v python3) || die "no Python with torch (set ATTNLAB_GPU_PYTHON)"
   if ((!build_only && !configure_only)); then
-    command -v nvidia-smi > /dev/null && nvidia-smi -L 2> /dev/null | grep -q '^GPU ' ||
+    [[ $(nvidia-smi -L 2> /dev/null) == GPU\ * ]] ||
       die "no GPU visible (nvidia-smi lists none); use --cpu on a machine without a GPU"
   fi
   nvcc=${ATTNLAB_NVCC:-$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)}
@@ -384,7 +384,7 @@ if [[ $mode == gpu ]]; then
   fi
   ((configure_only)) && { echo "gpu_check: configured $build_dir in ${configure_s} s"; exit 0; }
   targets=(attnlab attnlab_runtime bench_gpu_speed)
-  ninja -C "$build_dir" -t targets all 2> /dev/null | grep -q '^test_cuda:' && targets+=(test_cuda)
+  [[ $'\n'$(ninja -C "$build_dir" -t targets all 2> /dev/null) == *$'\n'test_cuda:* ]] && targets+=(test_cuda)
   if ((do_build)); then
     t0=$(now)
     echo "gpu_check: building ${targets[*]} with $jobs jobs"

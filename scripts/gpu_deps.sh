@@ -36,7 +36,7 @@ top=(libyaml-cpp-dev libcli11-dev nlohmann-json3-dev libgtest-dev zlib1g-dev lib
 base=(libc6 libgcc-s1 libstdc++6 zlib1g)
 
 for p in "${top[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+  [[ $(dpkg-query -W -f='${Status}' "$p" 2>/dev/null) == "install ok installed" ]] ||
     { echo "error: $p is not installed here; run scripts/setup.sh first" >&2; exit 2; }
 done
 command -v readelf > /dev/null || { echo "error: readelf (binutils) is missing" >&2; exit 2; }
@@ -49,10 +49,14 @@ done < <(ldconfig -p | awk '/x86-64/ {print $1, $NF}')
 is_base() { local b; for b in "${base[@]}"; do [[ $1 == "$b" ]] && return 0; done; return 1; }
 # The package that installed `path` (dpkg knows the unmerged /lib and /usr/lib spellings).
 owner() {
-  local path=$1 alt
-  dpkg -S "$path" 2>/dev/null | head -1 | cut -d: -f1 && return 0
-  alt=${path#/usr}; [[ $alt == "$path" ]] && alt=/usr$path
-  dpkg -S "$alt" 2>/dev/null | head -1 | cut -d: -f1
+  local path=$1 alt found
+  found=$(dpkg -S "$path" 2>/dev/null)
+  if [[ -z $found ]]; then
+    alt=${path#/usr}; [[ $alt == "$path" ]] && alt=/usr$path
+    found=$(dpkg -S "$alt" 2>/dev/null)
+  fi
+  found=${found%%$'\n'*}
+  echo "${found%%:*}"
 }
 # Adds the package of ELF file $1 and, recursively, of every library it needs.
 follow() {
