@@ -110,3 +110,7 @@ debs_bytes=$(du -cb "$dest"/debs/*.deb | tail -1 | cut -f1)
 total_bytes=$(du -sb "$dest" | cut -f1)
 awk -v n="$(ls "$dest"/debs/*.deb | wc -l)" -v d="$debs_bytes" -v t="$total_bytes" -v dir="$dest" \
   'BEGIN { printf "gpu_deps: %d .deb files, %.1f MiB; with the corpus %.1f MiB in %s\n", n, d / 1048576, t / 1048576, dir }'
+# What the device tool sends: the tracked and untracked-but-not-ignored files plus the carry.
+tree_bytes=$(cd "$repo" && git ls-files -z -co --exclude-standard | du -cb --files0-from=- 2> /dev/null | tail -1 | cut -f1)
+awk -v t="${tree_bytes:-0}" -v d="$total_bytes" \
+  'BEGIN { printf "gpu_deps: working tree %.1f MiB + carried %.1f MiB = %.1f MiB of the device tool'"'"'s 64 MiB\n", t / 1048576, d / 1048576, (t + d) / 1048576 }'
