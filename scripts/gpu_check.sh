@@ -364,6 +364,8 @@ if [[ $mode == gpu ]]; then
     -DCUDA_TOOLKIT_ROOT_DIR="$cuda_root" -DCUDAToolkit_ROOT="$cuda_root"
     -DCMAKE_CUDA_COMPILER="$nvcc"
     -DCMAKE_PREFIX_PATH="$prefix/usr"
+    # CMake 4 (pip's cmake) refuses package files written for CMake < 3.5 without this.
+    -DCMAKE_POLICY_VERSION_MINIMUM=3.5
     -DPKG_CONFIG_EXECUTABLE="$prefix/usr/bin/pkgconf"
     # Open MPI without its compiler wrapper (not carried): headers and libraries named directly.
     -DMPI_CXX_COMPILER="$prefix/usr/bin/mpicxx-not-carried"
