@@ -21,6 +21,13 @@ namespace attnlab {
 
 enum class MaskKind { kCausal, kBidirectional, kBlockCausal };
 
+// Which kernels softmax attention runs on (model.attention_backend): kAuto = attnlab's CPU kernels
+// (block skipping, fused prefix rows) on the CPU and device kernels (SDPA, masks built on the
+// device, no host work) elsewhere; kSdpa = the device kernels on any device (also the CPU, where
+// CI runs the path that GPUs take); kNative = the CPU kernels where they apply, else composed ops.
+// select_softmax_kernel() in modules/attention_backend.h is the one place that decides.
+enum class AttentionBackend { kAuto, kSdpa, kNative };
+
 // Parses "causal" | "bidirectional" | "block_causal"; UserError otherwise.
 MaskKind parse_mask_kind(const std::string& name);
 std::string mask_kind_name(MaskKind kind);
@@ -54,6 +61,9 @@ struct AttentionContext {
   KVCache* cache = nullptr;  // when set: attend over cached keys + current keys
   bool cache_commit = true;  // append this step's keys/values to the cache
   bool need_probs = false;   // fill AttentionOutput::probs ([B, H, T_q, T_k])
+  // positions are start, start+1, ... (the model made them): with no cache, a causal mask is then
+  // the lower triangle, which fused device kernels (SDPA's is_causal) compute without a mask.
+  bool positions_in_order = false;
 };
 
 struct AttentionOutput {
@@ -79,6 +89,8 @@ struct AttentionOptions {
   // modules whose own `bias` option is null.
   bool bias = false;
   bool qkv_bias = false;
+  // model.attention_backend (modules/attention_backend.h): which softmax kernels modules use.
+  AttentionBackend backend = AttentionBackend::kAuto;
   // The composed `attention:` config group: module-specific hyper-parameters by name.
   YAML::Node params;
 };

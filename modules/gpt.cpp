@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "common/config_access.h"
+#include "modules/attention_backend.h"
 #include "modules/kernels/gelu_tanh.h"
 #include "modules/kernels/rms_norm.h"
 #include "modules/masks.h"
@@ -73,6 +74,8 @@ GptOptions gpt_options_from_config(const YAML::Node& config, int64_t vocab_size)
   o.attention_params = cfg::require(config, "attention");
   o.mask.kind = parse_mask_kind(cfg::get_or<std::string>(config, "attention.mask", "causal"));
   o.mask.block_size = cfg::get_or<int64_t>(config, "attention.block_size", 0);
+  o.attention_backend =
+      parse_attention_backend(cfg::get_or<std::string>(config, "model.attention_backend", "auto"));
   check_user(o.d_model > 0 && o.n_layers > 0 && o.n_heads > 0,
              "model.d_model, model.n_layers and model.n_heads must be positive");
   // Checked here, where they are parsed: out of range they abort inside LibTorch or build
@@ -217,6 +220,7 @@ BlockImpl::BlockImpl(const GptOptions& options, int64_t layer_index) : dropout_(
   attention_options.bias = options.attention_bias;
   attention_options.qkv_bias = options.qkv_bias;
   attention_options.params = options.attention_params;
+  attention_options.backend = options.attention_backend;
   std::string attention = options.attention;
   if (!options.layer_attention.empty() && options.layer_attention[layer_index] != attention) {
     // Another module in this layer: its built-in defaults, with the model's mask.
@@ -320,6 +324,7 @@ ModelOutput GptImpl::forward(const torch::Tensor& tokens, const ForwardOptions& 
     const int64_t start =
         (options.caches && !options.caches->empty()) ? options.caches->front().length() : 0;
     context.positions = torch::arange(start, start + length, tokens.options().dtype(torch::kLong));
+    context.positions_in_order = true;
   }
   // No bound on positions: RoPE extrapolates, and length-extrapolation evals rely on that.
   if (options.caches && options.caches->size() != blocks.size())

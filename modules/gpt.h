@@ -50,6 +50,8 @@ struct GptOptions {
   std::string attention = "mha";
   YAML::Node attention_params;  // the composed `attention:` group
   MaskSpec mask;                // default mask (attention.mask / attention.block_size)
+  // model.attention_backend: auto | sdpa | native (modules/attention_backend.h).
+  AttentionBackend attention_backend = AttentionBackend::kAuto;
   // Hybrid stacks (model.attention_per_layer): the attention module of each layer; empty = every
   // layer uses `attention`. A layer whose module is not `attention` gets that module's built-in
   // defaults (its params hold only the name, mask and block size).

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "common/progress_meter.h"
+#include "trainer/run_setup.h"
 
 namespace attnlab {
 
@@ -26,9 +27,7 @@ EvalResult evaluate(GptImpl& model, ObjectiveImpl& objective, const LossSet& los
   eval_context.generator = at::detail::createCPUGenerator(/*seed=*/20240229);
   double loss_sum = 0.0, count = 0.0;
   for (size_t i = dist.rank(); i < batches.size(); i += dist.world_size()) {
-    Batch batch = batches[i];
-    batch.input = batch.input.to(device);
-    batch.target = batch.target.to(device);
+    Batch batch = batch_to_device(batches[i], device);
     loss_sum += nll_of(objective.compute(model, batch, losses, eval_context, /*training=*/false));
     count += 1;
     if (progress) progress->add(1);

@@ -7,30 +7,27 @@
 #include "common/config_access.h"
 #include "common/error.h"
 #include "common/error_log.h"
+#include "trainer/device/cuda_device.h"
 
 namespace attnlab {
 
 torch::Device device_from_config(const YAML::Node& config) {
   const std::string name = cfg::get_or<std::string>(config, "trainer.device", "cpu");
-  torch::Device device(torch::kCPU);
-  try {
-    device = torch::Device(name);
-  } catch (const c10::Error&) {
-    throw UserError("trainer.device: '" + name +
-                    "' is not a device (expected cpu, cuda or cuda:N)");
+  // The GPU count is only asked for when a GPU could be meant (it loads the CUDA driver).
+  const bool cpu = name == "cpu";
+  const torch::Device device =
+      resolve_device(name, cpu ? 0 : cuda_device_count(), local_rank_from_env());
+  use_device(device);
+  if (device.is_cuda() && cfg::get_or<bool>(config, "trainer.autocast_bf16", false)) {
+    const CudaDeviceInfo info = cuda_device_info(device.index());
+    check_user(info.supports_bf16, "trainer.autocast_bf16=true: " + device.str() + " (" +
+                                       info.name + ", compute capability " +
+                                       std::to_string(info.major) + "." +
+                                       std::to_string(info.minor) +
+                                       ") has no bfloat16 support (needs 8.0 or newer); set "
+                                       "trainer.autocast_bf16=false");
   }
-  check_user(device.is_cpu() || device.is_cuda(),
-             "trainer.device: '" + name + "' is not supported (expected cpu, cuda or cuda:N)");
-  if (device.is_cuda()) {
-    const int64_t visible = torch::cuda::is_available() ? torch::cuda::device_count() : 0;
-    check_user(visible > 0, "trainer.device=" + name +
-                                ": no CUDA device found (this LibTorch is a CUDA build, but no "
-                                "GPU or driver is visible; use trainer.device=cpu)");
-    check_user(!device.has_index() || device.index() < visible,
-               "trainer.device=" + name + ": CUDA device index " + std::to_string(device.index()) +
-                   " does not exist (" + std::to_string(visible) + " visible: cuda:0.." +
-                   std::to_string(visible - 1) + ")");
-  }
+  configure_determinism(cfg::get_or<bool>(config, "trainer.deterministic", false));
   return device;
 }
 
@@ -49,6 +46,13 @@ int configure_threads(const YAML::Node& config) {
   // Sets LibTorch's OpenMP pool and its bundled MKL's thread count together.
   torch::set_num_threads(static_cast<int>(threads));
   return static_cast<int>(threads);
+}
+
+Batch batch_to_device(Batch batch, const torch::Device& device) {
+  for (torch::Tensor* tensor :
+       {&batch.input, &batch.target, &batch.loss_mask, &batch.key_padding, &batch.labels})
+    if (tensor->defined()) *tensor = tensor->to(device);
+  return batch;
 }
 
 Gpt build_model(const YAML::Node& config, int64_t vocab_size) {

@@ -10,12 +10,17 @@
 
 namespace attnlab {
 
-// `trainer.device` (cpu | cuda | cuda:N); UserError when CUDA is asked for but unavailable.
+// `trainer.device` (cpu | cuda | cuda:N | auto; see cuda_device.h's resolve_device), made the
+// current device; also checks trainer.autocast_bf16 against the GPU and applies
+// trainer.deterministic. UserError when the device cannot be used.
 torch::Device device_from_config(const YAML::Node& config);
 
 // `trainer.threads` (0 = all cores) for intra-op parallelism; returns the count in use. A count
 // above available_cores() is clamped to it with a one-line warning on stderr.
 int configure_threads(const YAML::Node& config);
+
+// `batch` with every defined tensor (input, target, loss_mask, key_padding, labels) on `device`.
+Batch batch_to_device(Batch batch, const torch::Device& device);
 
 // Builds model=gpt from model.* / attention.* for a tokenizer of `vocab_size` ids, seeded by
 // `seed` so every rank and every resume builds identical initial weights.

@@ -238,6 +238,19 @@ nlohmann::json summary_to_json(const TrainSummary& s) {
           {"non_embedding_parameters", s.non_embedding_parameters}};
 }
 
+// 0-d tensors (any device) as doubles, read back with one device-to-host copy.
+std::map<std::string, double> read_scalars(const std::map<std::string, torch::Tensor>& tensors) {
+  std::map<std::string, double> values;
+  if (tensors.empty()) return values;
+  std::vector<torch::Tensor> parts;
+  for (const auto& [name, tensor] : tensors) parts.push_back(tensor.reshape({}));
+  const auto host = torch::stack(parts).to(torch::kCPU, torch::kFloat64).contiguous();
+  const double* data = host.data_ptr<double>();
+  int64_t i = 0;
+  for (const auto& [name, tensor] : tensors) values[name] = data[i++];
+  return values;
+}
+
 // Logged losses are each rank's mean over its own rows; the mean over ranks is the loss of the
 // global batch (every rank holds the same number of rows), comparable to a 1-process run.
 void average_over_ranks(DistributedContext& dist, std::map<std::string, double>& values) {
@@ -649,11 +662,19 @@ TrainSummary train_body(const YAML::Node& config, const std::vector<std::string>
     const double lr = base_lr * schedule->lr_factor(state.step) * guard_state.lr_scale;
     set_learning_rate(optim, lr);
     clear_gradients(optim);
-    std::map<std::string, double> logged;
+    // Loss terms stay on the device through the micro-steps and are read back once per step
+    // (one host sync however many terms and micro-steps), in float64 as before.
+    std::map<std::string, torch::Tensor> step_terms;
+    auto add_term = [&](const std::string& name, const torch::Tensor& value) {
+      auto term = value.detach().to(torch::kFloat64) / static_cast<double>(accum);
+      auto it = step_terms.find(name);
+      if (it == step_terms.end())
+        step_terms.emplace(name, term);
+      else
+        it->second = it->second + term;
+    };
     for (int64_t micro = 0; micro < accum; ++micro) {
-      Batch batch = sampler->next();
-      batch.input = batch.input.to(device);
-      batch.target = batch.target.to(device);
+      Batch batch = batch_to_device(sampler->next(), device);
       reducer.begin_step(/*sync=*/micro == accum - 1);
       LossResult result;
       {
@@ -661,10 +682,10 @@ TrainSummary train_body(const YAML::Node& config, const std::vector<std::string>
         result = objective->compute(*model, batch, losses, objective_context, /*training=*/true);
       }
       (result.total / static_cast<double>(accum)).backward();
-      logged["train/loss"] += result.total.item<double>() / accum;
-      for (auto& [name, value] : result.terms)
-        logged["train/" + name] += value.item<double>() / accum;
+      add_term("train/loss", result.total);
+      for (auto& [name, value] : result.terms) add_term("train/" + name, value);
     }
+    std::map<std::string, double> logged = read_scalars(step_terms);
     reducer.finish();
     if (dist->is_distributed()) average_over_ranks(*dist, logged);
     if (safety.inject_at_step == state.step + 1 && !injected && !optim.trainable.empty() &&

@@ -2,9 +2,8 @@
 #include "modules/attention/mha.h"
 
 #include "common/config_access.h"
+#include "modules/attention_backend.h"
 #include "modules/attention_math.h"
-#include "modules/block_sparse_attention.h"
-#include "modules/masks.h"
 #include "modules/rope.h"
 
 namespace attnlab {
@@ -14,7 +13,8 @@ MhaAttentionImpl::MhaAttentionImpl(const AttentionOptions& options)
       n_kv_heads_(options.n_kv_heads > 0 ? options.n_kv_heads : options.n_heads),
       rope_theta_(options.rope_theta),
       dropout_(options.dropout),
-      rope_scaling_(options.rope_scaling) {
+      rope_scaling_(options.rope_scaling),
+      backend_(options.backend) {
   check_user(options.d_model % n_heads_ == 0, "model.d_model (" + std::to_string(options.d_model) +
                                                   ") must be divisible by " + "model.n_heads (" +
                                                   std::to_string(n_heads_) + ")");
@@ -43,20 +43,11 @@ AttentionOutput MhaAttentionImpl::forward(const torch::Tensor& x, const Attentio
   const int64_t n_rep = n_heads_ / n_kv_heads_;
   const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim_));
   AttentionOutput out;
-  torch::Tensor y, probs;  // y: [B, H, T, D]
-  if (block_sparse_supported(context.mask, context.need_probs)) {
-    // Causal / block-causal: skip key blocks that are entirely masked (same result as dense).
-    y = block_sparse_attention(q, repeat_kv(keys.k, n_rep), repeat_kv(keys.v, n_rep),
-                               context.positions, keys.positions, context.mask,
-                               {scale, dropout_, is_training()});
-  } else {
-    auto mask = build_attention_mask(context.mask, context.positions, keys.positions);
-    probs = masked_softmax_probs(q, repeat_kv(keys.k, n_rep), mask, scale);
-    auto dropped = torch::dropout(probs, dropout_, is_training());
-    y = torch::matmul(dropped.to(q.scalar_type()), repeat_kv(keys.v, n_rep));
-  }
+  auto attended = softmax_attention(backend_, q, repeat_kv(keys.k, n_rep), repeat_kv(keys.v, n_rep),
+                                    keys.positions, context, {scale, dropout_, is_training()});
+  const torch::Tensor& y = attended.y;  // [B, H, T, D]
   out.y = out_proj(y.transpose(1, 2).reshape({batch, length, n_heads_ * head_dim_}));
-  if (context.need_probs) out.probs = probs;
+  if (context.need_probs) out.probs = attended.probs;
   return out;
 }
 

@@ -22,6 +22,7 @@ class MhaAttentionImpl : public AttentionImpl {
   int64_t n_heads_, n_kv_heads_, head_dim_;
   double rope_theta_, dropout_;
   RopeScaling rope_scaling_;
+  AttentionBackend backend_ = AttentionBackend::kAuto;
   bool use_rope_;
 };
 

@@ -4,9 +4,8 @@
 #include <limits>
 
 #include "common/config_access.h"
+#include "modules/attention_backend.h"
 #include "modules/attention_math.h"
-#include "modules/block_sparse_attention.h"
-#include "modules/masks.h"
 #include "modules/rope.h"
 #include "modules/routed_head_attention.h"
 
@@ -77,6 +76,7 @@ MohOptions moh_options_from(const AttentionOptions& options) {
   o.sparse_compute = cfg::get_or<bool>(p, "sparse_compute", true);
   o.rope_theta = options.rope_theta;
   o.rope_scaling = options.rope_scaling;
+  o.backend = options.backend;
   o.dropout = options.dropout;
   return o;
 }
@@ -187,15 +187,10 @@ torch::Tensor MohAttentionImpl::attend_all_rows(const torch::Tensor& q, const to
                                                 const AttentionContext& context,
                                                 AttentionOutput& out) const {
   const double scale = 1.0 / std::sqrt(static_cast<double>(options_.head_dim));
-  if (block_sparse_supported(context.mask, context.need_probs)) {
-    return block_sparse_attention(q, k, v, context.positions, key_positions, context.mask,
-                                  {scale, options_.dropout, is_training()});
-  }
-  auto mask = build_attention_mask(context.mask, context.positions, key_positions);
-  auto probs = masked_softmax_probs(q, k, mask, scale);
-  if (context.need_probs) out.probs = probs;
-  probs = torch::dropout(probs, options_.dropout, is_training());
-  return torch::matmul(probs.to(q.scalar_type()), v);
+  auto attended = softmax_attention(options_.backend, q, k, v, key_positions, context,
+                                    {scale, options_.dropout, is_training()});
+  if (context.need_probs) out.probs = attended.probs;
+  return attended.y;
 }
 
 AttentionOutput MohAttentionImpl::forward(const torch::Tensor& x, const AttentionContext& context) {
@@ -217,7 +212,7 @@ AttentionOutput MohAttentionImpl::forward(const torch::Tensor& x, const Attentio
   // the STE (qnorm, training) needs every head's output for dL/dg, and probes need dense probs.
   const bool sparse = o.sparse_compute && o.routed_k > 0 && o.routed_k < routed &&
                       !context.need_probs && !context.mask.clean_context &&
-                      !(o.router == "qnorm" && is_training());
+                      !(o.router == "qnorm" && is_training()) && !uses_device_kernels(o.backend, q);
   torch::Tensor heads;
   if (sparse) {
     heads = shared_and_routed_attention(q, keys.k, keys.v, hs, gates.active, context.positions,

@@ -37,6 +37,9 @@ struct MohOptions {
   RopeScaling rope_scaling;
   double dropout = 0.0;
   bool sparse_compute = true;  // gather active query rows per routed head (exact; faster)
+  // model.attention_backend. With device kernels (CUDA, or `sdpa`) every head attends all rows
+  // and inactive heads are zeroed by their gate: gathering rows needs host-side planning.
+  AttentionBackend backend = AttentionBackend::kAuto;
 };
 
 // Reads the `attention:` group for layer options.layer_index; `shared_heads` / `routed_k` may be

@@ -52,6 +52,26 @@ TEST(SbatchScript, BadOptionsAreUserErrors) {
                UserError);
 }
 
+TEST(SbatchScript, GpuJobsNeedAGpuPerRank) {
+  const auto error_of = [](const std::string& yaml) -> std::string {
+    try {
+      slurm_options_from_config(YAML::Load(yaml));
+    } catch (const UserError& error) {
+      return error.what();
+    }
+    return "";
+  };
+  EXPECT_EQ(error_of("trainer: {device: cuda}\nlauncher: {tasks_per_node: 4, gpus_per_node: 4}"),
+            "");
+  EXPECT_EQ(error_of("trainer: {device: cuda}\nlauncher: {tasks_per_node: 4, gpus_per_node: 2}"),
+            "launcher.tasks_per_node=4 is more than launcher.gpus_per_node=2: with "
+            "trainer.device=cuda each rank needs its own GPU");
+  EXPECT_NE(error_of("trainer: {device: cuda}\nlauncher: {tasks_per_node: 1}")
+                .find("launcher.gpus_per_node=0: the job would get no GPU"),
+            std::string::npos);
+  EXPECT_EQ(error_of("trainer: {device: cpu}\nlauncher: {tasks_per_node: 4}"), "");
+}
+
 // Runs the rendered script with SLURM_ARRAY_TASK_ID=task and a fake srun on PATH.
 std::string run_with_fake_srun(const std::string& script, int task) {
   const fs::path dir = fs::temp_directory_path() / ("attnlab_sbatch_" + std::to_string(getpid()));

@@ -51,10 +51,7 @@ SplitEval evaluate_split(SequenceClassifierImpl& model, const LossSet& losses,
   std::vector<int64_t> labels, predictions;
   double loss_sum = 0.0;
   for (const Batch& cpu : batches) {
-    Batch batch = cpu;
-    batch.input = batch.input.to(device);
-    batch.key_padding = batch.key_padding.to(device);
-    batch.labels = batch.labels.to(device);
+    Batch batch = batch_to_device(cpu, device);
     ModelOutput output = model.forward(batch.input, batch.key_padding, losses.taps());
     loss_sum += losses.compute(output, batch).total.item<double>() * batch.labels.size(0);
     auto predicted = output.logits.argmax(-1).to(torch::kCPU).contiguous();
@@ -241,9 +238,7 @@ ClassificationSummary train_classification(const YAML::Node& config,
     for (int64_t micro = 0; micro < accum; ++micro) {
       Batch batch = make_example_batch(train_set, sampler.next(), pad);
       tokens += batch.key_padding.sum().item<int64_t>();
-      batch.input = batch.input.to(device);
-      batch.key_padding = batch.key_padding.to(device);
-      batch.labels = batch.labels.to(device);
+      batch = batch_to_device(batch, device);
       LossResult result =
           losses.compute(model->forward(batch.input, batch.key_padding, losses.taps()), batch);
       (result.total / static_cast<double>(accum)).backward();

@@ -33,8 +33,11 @@ class Collectives {
   virtual int world_size() const = 0;
   // True when collectives may be started from any thread (e.g. autograd hooks).
   virtual bool any_thread() const = 0;
-  // In place, over all ranks. `tensor` must be a contiguous CPU tensor that stays alive (and
-  // untouched) until the returned op has completed.
+  // The device whose tensors the collectives take: the CPU for mpi and gloo, this rank's GPU for
+  // nccl (buckets then stay on the GPU).
+  virtual torch::Device device() const { return torch::Device(torch::kCPU); }
+  // In place, over all ranks. `tensor` must be a contiguous tensor on device() that stays alive
+  // (and untouched) until the returned op has completed.
   virtual std::unique_ptr<PendingOp> allreduce(torch::Tensor& tensor, ReduceOp op) = 0;
   virtual std::unique_ptr<PendingOp> broadcast(torch::Tensor& tensor, int root) = 0;
   virtual std::unique_ptr<PendingOp> barrier() = 0;
@@ -55,5 +58,10 @@ std::unique_ptr<Collectives> make_mpi_collectives();
 // ProcessGroupGloo for this launcher rank; UserError when this build has no gloo.
 std::unique_ptr<Collectives> make_gloo_collectives(const DistOptions& options,
                                                    const LauncherRank& rank);
+// ProcessGroupNCCL for this launcher rank on `device` (a GPU); UserError when this build has no
+// NCCL (nccl_collectives.cpp).
+std::unique_ptr<Collectives> make_nccl_collectives(const DistOptions& options,
+                                                   const LauncherRank& rank,
+                                                   const torch::Device& device);
 
 }  // namespace attnlab

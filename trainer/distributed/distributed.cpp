@@ -12,6 +12,7 @@
 
 #include "common/config_access.h"
 #include "common/error.h"
+#include "trainer/device/cuda_device.h"
 #include "trainer/distributed/collectives.h"
 
 namespace attnlab {
@@ -28,10 +29,19 @@ int env_int(const char* name, int fallback) {
   }
 }
 
-// CPU tensor sharing memory with `tensor` when it is a contiguous CPU tensor, else a CPU copy.
-torch::Tensor host_view(const torch::Tensor& tensor) {
-  if (tensor.device().is_cpu() && tensor.is_contiguous()) return tensor;
-  return tensor.detach().to(torch::kCPU).contiguous();
+// `tensor` itself when it is contiguous and on the collectives' device (the CPU for mpi/gloo, the
+// GPU for nccl), else a contiguous copy there.
+torch::Tensor comm_view(const torch::Tensor& tensor, const torch::Device& device) {
+  if (tensor.device() == device && tensor.is_contiguous()) return tensor;
+  return tensor.detach().to(device).contiguous();
+}
+
+// All-reduces `tensor` (any device) through `comm`, on the collectives' device, in place.
+void allreduce_in_place(DistributedContext& context, Collectives& comm, torch::Tensor& tensor,
+                        ReduceOp op, const std::string& what) {
+  torch::Tensor moved = comm_view(tensor, comm.device());
+  context.wait_or_abort(*comm.allreduce(moved, op), what);
+  if (!moved.is_same(tensor)) tensor.copy_(moved);
 }
 
 }  // namespace
@@ -107,24 +117,29 @@ std::shared_ptr<DistributedContext> init_distributed(const YAML::Node& config) {
   auto context = std::make_shared<DistributedContext>();
   context->options_ = dist_options_from_config(config);
   const std::string& backend = context->options_.backend;
+  torch::Device nccl_device(torch::kCPU);
   if (backend == "nccl") {
-    check_user(torch::cuda::is_available(),
-               "dist.backend=nccl needs a CUDA build of LibTorch with NCCL and a GPU; this "
-               "attnlab runs on a CPU LibTorch. Use dist.backend=mpi or gloo");
-    // A CUDA build: the MPI reducer stages device buckets through host memory; a native NCCL
-    // process group is not implemented.
-    throw UserError(
-        "dist.backend=nccl is not implemented yet; dist.backend=mpi works on CUDA "
-        "builds too (gradients are staged through host memory)");
+    // Checked before anything starts, also for a single process: the job would fail later.
+    check_user(cuda_device_count() > 0,
+               "dist.backend=nccl: no CUDA GPU is visible to this process (NCCL reduces on GPUs); "
+               "use dist.backend=gloo or mpi on CPUs");
+    nccl_device = resolve_device(cfg::get_or<std::string>(config, "trainer.device", "cpu"),
+                                 cuda_device_count(), local_rank_from_env());
+    use_device(nccl_device);
+    check_user(nccl_device.is_cuda(),
+               "dist.backend=nccl needs trainer.device=cuda (or auto), got trainer.device=" +
+                   cfg::get_or<std::string>(config, "trainer.device", "cpu"));
   }
   if (!launched_by_mpi_launcher()) return context;  // single process, no backend
 
   // Rank and world size from OMPI_COMM_WORLD_*, PMI_*, SLURM_PROCID/SLURM_STEP_NUM_TASKS or
   // RANK/WORLD_SIZE; a launcher that started one task (e.g. a 1-task srun) is a single process.
   const LauncherRank launcher = launcher_rank_from_env();
-  if (backend == "gloo") {
+  if (backend == "gloo" || backend == "nccl") {
     if (launcher.world_size <= 1) return context;
-    context->comm_ = make_gloo_collectives(context->options_, launcher);
+    context->comm_ = backend == "gloo"
+                         ? make_gloo_collectives(context->options_, launcher)
+                         : make_nccl_collectives(context->options_, launcher, nccl_device);
   } else {
     context->comm_ = make_mpi_collectives();
   }
@@ -177,7 +192,7 @@ void DistributedContext::wait_or_abort(PendingOp& op, const std::string& what) {
 void DistributedContext::broadcast(torch::Tensor& tensor, int root) {
   if (!is_distributed()) return;
   torch::NoGradGuard no_grad;
-  torch::Tensor host = host_view(tensor);
+  torch::Tensor host = comm_view(tensor, comm_->device());
   wait_or_abort(*comm_->broadcast(host, root), "broadcast");
   if (!host.is_same(tensor)) tensor.copy_(host);
 }
@@ -192,7 +207,8 @@ void DistributedContext::broadcast_module(torch::nn::Module& module) {
   for (const auto& item : buffers) elements += static_cast<double>(item.value().numel());
   // max(x) and -max(-x) = min(x) in one all-reduce.
   auto signature = torch::tensor({count, elements, -count, -elements}, torch::kFloat64);
-  wait_or_abort(*comm_->allreduce(signature, ReduceOp::kMax), "broadcast_module (structure check)");
+  allreduce_in_place(*this, *comm_, signature, ReduceOp::kMax,
+                     "broadcast_module (structure check)");
   const auto* s = signature.data_ptr<double>();
   if (s[0] != -s[2] || s[1] != -s[3]) {
     abort("broadcast_module: ranks hold different models (tensor counts " + std::to_string(-s[2]) +
@@ -216,7 +232,7 @@ std::string DistributedContext::broadcast_string(const std::string& value, int r
 double DistributedContext::allreduce_sum(double value) {
   if (!is_distributed()) return value;
   auto tensor = torch::tensor({value}, torch::kFloat64);
-  wait_or_abort(*comm_->allreduce(tensor, ReduceOp::kSum), "allreduce");
+  allreduce_in_place(*this, *comm_, tensor, ReduceOp::kSum, "allreduce");
   return tensor.item<double>();
 }
 
@@ -227,15 +243,13 @@ double DistributedContext::allreduce_mean(double value) {
 void DistributedContext::allreduce_sum_(torch::Tensor& tensor) {
   if (!is_distributed()) return;
   torch::NoGradGuard no_grad;
-  torch::Tensor host = host_view(tensor);
-  wait_or_abort(*comm_->allreduce(host, ReduceOp::kSum), "allreduce");
-  if (!host.is_same(tensor)) tensor.copy_(host);
+  allreduce_in_place(*this, *comm_, tensor, ReduceOp::kSum, "allreduce");
 }
 
 bool DistributedContext::allreduce_any(bool flag) {
   if (!is_distributed()) return flag;
   auto tensor = torch::tensor({flag ? 1 : 0}, torch::kInt32);
-  wait_or_abort(*comm_->allreduce(tensor, ReduceOp::kMax), "allreduce_any");
+  allreduce_in_place(*this, *comm_, tensor, ReduceOp::kMax, "allreduce_any");
   return tensor.item<int>() != 0;
 }
 

@@ -87,7 +87,7 @@ class DistributedContext {
 };
 
 // Creates the process group described by `config` (`dist.*`). Starts the backend only when
-// launched by mpirun/srun/torchrun; nccl is a UserError in this CPU build (see .cpp).
+// launched by mpirun/srun/torchrun; nccl needs a visible GPU and trainer.device=cuda
 // One context per process: MPI can be initialised only once.
 std::shared_ptr<DistributedContext> init_distributed(const YAML::Node& config);
 

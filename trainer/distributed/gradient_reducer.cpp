@@ -9,7 +9,8 @@ namespace attnlab {
 
 namespace {
 
-// Reduction dtype for a parameter dtype: MPI has no half/bfloat16 sum, so those reduce in fp32.
+// Reduction dtype for a parameter dtype: MPI has no half/bfloat16 sum, so those reduce in fp32
+// (master weights are fp32 anyway; autocast keeps them so).
 c10::ScalarType reduce_dtype(c10::ScalarType type) {
   return (type == torch::kFloat64) ? torch::kFloat64 : torch::kFloat32;
 }
@@ -58,10 +59,13 @@ GradientReducer::GradientReducer(DistributedContext& context, torch::nn::Module&
   for (size_t b = 0; b < buckets_.size(); ++b) {
     Bucket& bucket = buckets_[b];
     bucket.buffer = torch::zeros({bucket_numel[b]}, bucket.buffer.options());
+    // Staged through host memory only when the backend reduces elsewhere (mpi/gloo with GPU
+    // parameters); nccl reduces GPU buckets in place.
+    const torch::Device comm_device = context_.collectives()->device();
     bucket.host =
-        bucket.buffer.device().is_cpu()
+        bucket.buffer.device() == comm_device
             ? bucket.buffer
-            : torch::zeros({bucket_numel[b]}, bucket.buffer.options().device(torch::kCPU));
+            : torch::zeros({bucket_numel[b]}, bucket.buffer.options().device(comm_device));
   }
   for (size_t i = 0; i < slots_.size(); ++i) {
     // The hook sees this backward's gradient before AccumulateGrad adds it to .grad.

@@ -2,9 +2,10 @@
 // has no DDP; this follows c10d's Reducer design). Parameters are grouped into buckets of about
 // `bucket_bytes` in reverse registration order — the order backward produces their gradients.
 // A tensor hook per parameter copies each gradient into its bucket's flat buffer; when a bucket is
-// full its non-blocking all-reduce (MPI_Iallreduce, or gloo's) starts while backward continues.
-// finish() waits for the rest and writes the averaged gradients into .grad, so gradient clipping
-// afterwards sees the global gradient.
+// full its non-blocking all-reduce (MPI_Iallreduce, gloo's, or NCCL's on its own CUDA stream with
+// the bucket left on the GPU) starts while backward continues. finish() waits for the rest and
+// writes the averaged gradients into .grad, so gradient clipping afterwards sees the global
+// gradient.
 //
 // Usage per optimizer step (with `accum` micro-steps):
 //   for (int micro = 0; micro < accum; ++micro) {

@@ -69,6 +69,18 @@ SlurmOptions slurm_options_from_config(const YAML::Node& config) {
   check_positive(o.cpus_per_task, "launcher.cpus_per_task");
   check_positive(o.array_parallelism, "launcher.array_parallelism");
   check_user(o.gpus_per_node >= 0, "config key 'launcher.gpus_per_node': expected >= 0");
+  // A GPU run: every rank takes the GPU of its local rank (trainer/device/cuda_device.h), so a node needs
+  // a GPU per task, and a cuda run without GPUs would fail only once the job starts.
+  const std::string device = cfg::get_or<std::string>(config, "trainer.device", "cpu");
+  if (device.rfind("cuda", 0) == 0) {
+    check_user(o.gpus_per_node > 0, "trainer.device=" + device +
+                                        " but launcher.gpus_per_node=0: the job would get no "
+                                        "GPU; set launcher.gpus_per_node");
+    check_user(device != "cuda" || o.tasks_per_node <= o.gpus_per_node,
+               "launcher.tasks_per_node=" + std::to_string(o.tasks_per_node) +
+                   " is more than launcher.gpus_per_node=" + std::to_string(o.gpus_per_node) +
+                   ": with trainer.device=cuda each rank needs its own GPU");
+  }
   check_user(o.signal_delay_s >= 0, "config key 'launcher.signal_delay_s': expected >= 0");
   check_user(!o.time.empty(), "config key 'launcher.time': expected a Slurm time like 01:00:00");
   return o;

@@ -142,12 +142,20 @@ torch::Tensor subs_logits(const torch::Tensor& logits, int64_t mask_token) {
 torch::Tensor masked_diffusion_loss(const torch::Tensor& logits, const torch::Tensor& x0,
                                     const torch::Tensor& masked, const torch::Tensor& weight,
                                     int64_t mask_token, double token_count) {
+  return masked_diffusion_loss(logits, x0, masked, weight, mask_token,
+                               torch::tensor(token_count, torch::kFloat64).to(logits.device()));
+}
+
+torch::Tensor masked_diffusion_loss(const torch::Tensor& logits, const torch::Tensor& x0,
+                                    const torch::Tensor& masked, const torch::Tensor& weight,
+                                    int64_t mask_token, const torch::Tensor& token_count) {
   auto compute = logits.scalar_type() == torch::kDouble ? logits : logits.to(torch::kFloat);
   auto log_probs = torch::log_softmax(subs_logits(compute, mask_token), -1);
   auto nll = -log_probs.gather(-1, x0.unsqueeze(-1)).squeeze(-1);  // [B, T]
   auto terms = torch::where(masked.to(torch::kBool), nll * weight.to(nll.scalar_type()),
                             torch::zeros_like(nll));
-  return terms.sum() / std::max(token_count, 1.0);
+  // Counts are exact in float32 (< 2^24), so this equals dividing by the count as a scalar.
+  return terms.sum() / token_count.clamp_min(1.0).to(terms.scalar_type());
 }
 
 MaskedDiffusionStep masked_diffusion_step(GptImpl& model, const Batch& batch,
@@ -203,7 +211,7 @@ MaskedDiffusionStep masked_diffusion_step(GptImpl& model, const Batch& batch,
   step.output.logits = step.logits;
   auto weight = 1.0 / (options.weight_inv_p ? step.decision.p : step.decision.t);
   step.loss = masked_diffusion_loss(step.logits, step.x0, step.decision.masked, weight,
-                                    context.mask_token, real.sum().item<double>());
+                                    context.mask_token, real.sum());
   return step;
 }
 

@@ -68,6 +68,11 @@ torch::Tensor position_weights(const torch::Tensor& t, int64_t block, double hal
 torch::Tensor masked_diffusion_loss(const torch::Tensor& logits, const torch::Tensor& x0,
                                     const torch::Tensor& masked, const torch::Tensor& weight,
                                     int64_t mask_token, double token_count);
+// The same with the count as a 0-d tensor on the logits' device (the training step passes it so
+// that no value is read back to the host).
+torch::Tensor masked_diffusion_loss(const torch::Tensor& logits, const torch::Tensor& x0,
+                                    const torch::Tensor& masked, const torch::Tensor& weight,
+                                    int64_t mask_token, const torch::Tensor& token_count);
 
 // SUBS parameterisation: logits with the [MASK] column set to −∞.
 torch::Tensor subs_logits(const torch::Tensor& logits, int64_t mask_token);
