@@ -34,7 +34,7 @@
 
 #include "common/registry.h"
 #include "data/token_shard.h"
-#include "modules/model_output.h"
+#include "data/batch.h"
 
 namespace attnlab {
 

@@ -9,6 +9,8 @@
 #include <set>
 #include <string>
 
+#include "data/batch.h"  // Batch, what losses read besides the model output
+
 namespace attnlab {
 
 struct TapRequest {
@@ -27,20 +29,11 @@ struct TapRequest {
 };
 
 struct ModelOutput {
-  torch::Tensor logits;                         // [B, T, V] when requested
-  std::map<int64_t, torch::Tensor> hidden;      // requested block outputs [B, T, C]
-  std::map<int64_t, torch::Tensor> probs;       // requested attention probabilities
+  torch::Tensor logits;                             // [B, T, V] when requested
+  std::map<int64_t, torch::Tensor> hidden;          // requested block outputs [B, T, C]
+  std::map<int64_t, torch::Tensor> probs;           // requested attention probabilities
   std::map<std::string, torch::Tensor> aux_losses;  // module aux losses, averaged over layers
   std::map<std::string, torch::Tensor> stats;       // detached diagnostics, e.g. "layer3/head_util"
-};
-
-// One training/eval batch. input/target: [B, T] int64. Optional masks are [B, T] bool.
-struct Batch {
-  torch::Tensor input;
-  torch::Tensor target;
-  torch::Tensor loss_mask;    // true = position contributes to the loss (undefined: all)
-  torch::Tensor key_padding;  // true = real token (undefined: no padding)
-  torch::Tensor labels;       // [B] int64 for classification tasks
 };
 
 }  // namespace attnlab

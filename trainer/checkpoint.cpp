@@ -492,6 +492,23 @@ LoadedCheckpoint load_checkpoint(const std::string& path_or_dir, torch::nn::Modu
     }
   });
   if (optimizer) {
+    // optim.name of the checkpoint's run (adamw before there was a choice) against this
+    // optimizer: another optimizer's state cannot be loaded (LibTorch would assert).
+    std::string saved_name = "adamw";
+    try {
+      const YAML::Node saved = YAML::Load(config_yaml);
+      saved_name = cfg::get_or<std::string>(saved, "optim.name", saved_name);
+    } catch (const std::exception&) {
+    }
+    const std::string current_name = dynamic_cast<torch::optim::AdamW*>(optimizer) ? "adamw"
+                                     : dynamic_cast<torch::optim::SGD*>(optimizer) ? "sgd"
+                                                                                   : saved_name;
+    if (saved_name != current_name)
+      throw OptimizerMismatch("checkpoint '" + path + "' holds " + saved_name +
+                              " state but this run uses optim.name=" + current_name +
+                              "; resume with optim=" + saved_name +
+                              ", or start a new run.dir with init_from=" + path +
+                              " to keep only the weights");
     auto optim_archive = guarded(path, [&] { return sub_archive(archive, "optimizer", path); });
     try {
       if (has_hex_state_keys(optim_archive)) {
@@ -547,6 +564,8 @@ std::optional<LoadedCheckpoint> resume_latest(const std::string& run_dir, torch:
       throw;  // every older checkpoint of the run shares the tokenizer
     } catch (const CheckpointMismatch&) {
       throw;  // and the model: another architecture is not a damaged file
+    } catch (const OptimizerMismatch&) {
+      throw;  // and the optimizer
     } catch (const std::exception& e) {
       // Any failure (a damaged archive included) falls back to the previous checkpoint.
       const bool user = dynamic_cast<const UserError*>(&e) != nullptr;

@@ -57,6 +57,13 @@ class TokenizerMismatch : public UserError {
   using UserError::UserError;
 };
 
+// A checkpoint whose optimizer state belongs to another optimizer (optim.name) than the resuming
+// run's: every checkpoint of the run has it, so resuming refuses instead of trying older ones.
+class OptimizerMismatch : public UserError {
+ public:
+  using UserError::UserError;
+};
+
 // TokenizerMismatch when both fingerprints are known and differ.
 void check_checkpoint_tokenizer(const std::string& path, const std::string& recorded,
                                 const std::string& current);

@@ -123,6 +123,9 @@ NamedTensors named_optimizer_state(const torch::nn::Module& model,
         add("exp_avg", adam->exp_avg());
         add("exp_avg_sq", adam->exp_avg_sq());
         add("max_exp_avg_sq", adam->max_exp_avg_sq());
+      } else if (const auto* sgd =
+                     dynamic_cast<const torch::optim::SGDParamState*>(found->second.get())) {
+        add("momentum_buffer", sgd->momentum_buffer());
       }
     }
   }

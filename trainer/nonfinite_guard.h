@@ -54,8 +54,8 @@ std::string first_nonfinite(const NamedTensors& tensors);
 NamedTensors named_parameters_and_buffers(const torch::nn::Module& module);
 // Gradients of the parameters, named after their parameters.
 NamedTensors named_gradients(const torch::nn::Module& module);
-// The AdamW/Adam moments of every parameter `optimizer` holds state for, named like
-// "optimizer.exp_avg[blocks.0.attn.q_proj.weight]" (parameter names from `model`).
+// The AdamW/Adam moments (SGD: momentum buffers) of every parameter `optimizer` holds state for,
+// named like "optimizer.exp_avg[blocks.0.attn.q_proj.weight]" (parameter names from `model`).
 NamedTensors named_optimizer_state(const torch::nn::Module& model,
                                    const torch::optim::Optimizer& optimizer);
 

@@ -1,5 +1,6 @@
 // make_optimizer: resolves freeze / lr_multipliers patterns against parameter names, partitions the
-// trainable parameters into (decay, multiplier) groups and builds torch::optim::AdamW over them.
+// trainable parameters into (decay, multiplier) groups and builds the optimizer that optim.name
+// names (optimizer_registry: torch::optim::AdamW or SGD) over them.
 #include "trainer/optimizer.h"
 
 #include <cmath>
@@ -9,6 +10,7 @@
 #include "common/config_access.h"
 #include "common/error.h"
 #include "common/glob.h"
+#include "losses/term_config.h"
 
 namespace attnlab {
 namespace {
@@ -38,6 +40,16 @@ std::string format_multiplier(double m) {
 
 OptimConfig OptimConfig::from_config(const YAML::Node& config) {
   OptimConfig c;
+  c.name = cfg::get_or<std::string>(config, "optim.name", c.name);
+  optimizer_registry().get(c.name);  // an unknown name lists the available ones
+  // Each optimizer's own keys; another optimizer's key (optim.momentum with adamw) is an error,
+  // not a silently ignored setting.
+  const std::vector<std::string> common = {"name", "lr", "weight_decay", "grad_clip"};
+  std::vector<std::string> allowed = common;
+  if (c.name == "adamw") allowed.insert(allowed.end(), {"betas", "eps"});
+  if (c.name == "sgd") allowed.insert(allowed.end(), {"momentum", "nesterov"});
+  const YAML::Node node = cfg::find(config, "optim");
+  if (node.IsMap()) TermConfig(node, "optim").check_keys(allowed);
   c.lr = cfg::get_or<double>(config, "optim.lr", c.lr);
   if (cfg::has(config, "optim.betas")) {
     auto betas = cfg::get<std::vector<double>>(config, "optim.betas");
@@ -49,6 +61,8 @@ OptimConfig OptimConfig::from_config(const YAML::Node& config) {
   c.eps = cfg::get_or<double>(config, "optim.eps", c.eps);
   c.weight_decay = cfg::get_or<double>(config, "optim.weight_decay", c.weight_decay);
   c.grad_clip = cfg::get_or<double>(config, "optim.grad_clip", c.grad_clip);
+  c.momentum = cfg::get_or<double>(config, "optim.momentum", c.momentum);
+  c.nesterov = cfg::get_or<bool>(config, "optim.nesterov", c.nesterov);
   check_user(c.lr >= 0, "config key 'optim.lr': expected >= 0, got " + format_multiplier(c.lr));
   check_user(c.beta1 >= 0 && c.beta1 < 1 && c.beta2 >= 0 && c.beta2 < 1,
              "config key 'optim.betas': expected values in [0, 1), got [" +
@@ -56,7 +70,52 @@ OptimConfig OptimConfig::from_config(const YAML::Node& config) {
   check_user(c.eps >= 0, "config key 'optim.eps': expected >= 0, got " + format_multiplier(c.eps));
   check_user(c.weight_decay >= 0, "config key 'optim.weight_decay': expected >= 0, got " +
                                       format_multiplier(c.weight_decay));
+  check_user(c.momentum >= 0 && c.momentum < 1,
+             "config key 'optim.momentum': expected a value in [0, 1), got " +
+                 format_multiplier(c.momentum));
+  check_user(!c.nesterov || c.momentum > 0,
+             "config key 'optim.nesterov': Nesterov momentum needs optim.momentum > 0");
   return c;
+}
+
+namespace {
+
+std::unique_ptr<torch::optim::Optimizer> make_adamw(const std::vector<ParamGroupSpec>& groups,
+                                                    const OptimConfig& c) {
+  std::vector<torch::optim::OptimizerParamGroup> torch_groups;
+  for (const auto& group : groups) {
+    auto options = std::make_unique<torch::optim::AdamWOptions>(group.lr);
+    options->betas(std::make_tuple(c.beta1, c.beta2)).eps(c.eps).weight_decay(group.weight_decay);
+    torch_groups.emplace_back(group.params, std::move(options));
+  }
+  torch::optim::AdamWOptions defaults(c.lr);
+  defaults.betas(std::make_tuple(c.beta1, c.beta2)).eps(c.eps).weight_decay(c.weight_decay);
+  return std::make_unique<torch::optim::AdamW>(std::move(torch_groups), defaults);
+}
+
+std::unique_ptr<torch::optim::Optimizer> make_sgd(const std::vector<ParamGroupSpec>& groups,
+                                                  const OptimConfig& c) {
+  std::vector<torch::optim::OptimizerParamGroup> torch_groups;
+  for (const auto& group : groups) {
+    auto options = std::make_unique<torch::optim::SGDOptions>(group.lr);
+    options->momentum(c.momentum).nesterov(c.nesterov).weight_decay(group.weight_decay);
+    torch_groups.emplace_back(group.params, std::move(options));
+  }
+  torch::optim::SGDOptions defaults(c.lr);
+  defaults.momentum(c.momentum).nesterov(c.nesterov).weight_decay(c.weight_decay);
+  return std::make_unique<torch::optim::SGD>(std::move(torch_groups), defaults);
+}
+
+}  // namespace
+
+Registry<OptimizerFactory>& optimizer_registry() {
+  static Registry<OptimizerFactory> registry = [] {
+    Registry<OptimizerFactory> r("optimizer (optim.name)");
+    r.add("adamw", make_adamw);
+    r.add("sgd", make_sgd);
+    return r;
+  }();
+  return registry;
 }
 
 bool is_no_decay(const std::string& name, const torch::Tensor& parameter) {
@@ -136,18 +195,11 @@ OptimizerSetup make_optimizer(torch::nn::Module& model, const YAML::Node& config
              "config key 'freeze': every parameter is frozen; nothing left to train");
 
   const OptimConfig& c = setup.config;
-  std::vector<torch::optim::OptimizerParamGroup> torch_groups;
-  for (size_t i = 0; i < setup.groups.size(); ++i) {
-    auto options =
-        std::make_unique<torch::optim::AdamWOptions>(c.lr * setup.groups[i].lr_multiplier);
-    options->betas(std::make_tuple(c.beta1, c.beta2))
-        .eps(c.eps)
-        .weight_decay(setup.groups[i].decay ? c.weight_decay : 0.0);
-    torch_groups.emplace_back(group_params[i], std::move(options));
-  }
-  torch::optim::AdamWOptions defaults(c.lr);
-  defaults.betas(std::make_tuple(c.beta1, c.beta2)).eps(c.eps).weight_decay(c.weight_decay);
-  setup.optimizer = std::make_unique<torch::optim::AdamW>(std::move(torch_groups), defaults);
+  std::vector<ParamGroupSpec> specs;
+  for (size_t i = 0; i < setup.groups.size(); ++i)
+    specs.push_back({group_params[i], c.lr * setup.groups[i].lr_multiplier,
+                     setup.groups[i].decay ? c.weight_decay : 0.0});
+  setup.optimizer = optimizer_registry().get(c.name)(specs, c);
   return setup;
 }
 

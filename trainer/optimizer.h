@@ -1,4 +1,5 @@
-// AdamW with parameter groups, following nanoGPT/HF practice:
+// The optimizer (`optim=adamw|sgd`, a name -> factory registry) with parameter groups, following
+// nanoGPT/HF practice:
 //   * decay vs no-decay: a parameter gets weight decay unless is_no_decay(name, tensor) — i.e. it
 //     has fewer than 2 dims (biases, norm gains) or its name contains "embed" (token embeddings,
 //     tied to the output head in model=gpt). Matrices elsewhere decay.
@@ -8,28 +9,50 @@
 //     optimizer. Any freeze/multiplier pattern matching no parameter is a UserError.
 // One torch param group per (decay, multiplier) pair, in the model's parameter order, so the group
 // layout — and therefore optimizer checkpoints — is deterministic for a given config.
-// Config: optim.{lr, betas, eps, weight_decay, grad_clip}, top-level freeze, lr_multipliers.
+// Config: optim.name picks the optimizer from optimizer_registry(): adamw (optim.{lr, betas, eps,
+// weight_decay, grad_clip}) or sgd (optim.{lr, momentum, nesterov, weight_decay, grad_clip}; weight
+// decay added to the gradient, as torch.optim.SGD does). Keys of the other optimizer are errors.
+// Top-level freeze and lr_multipliers apply to both.
 #pragma once
 
 #include <torch/torch.h>
 #include <yaml-cpp/yaml.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <tuple>
 #include <vector>
 
+#include "common/registry.h"
+
 namespace attnlab {
 
 struct OptimConfig {
+  std::string name = "adamw";  // a key of optimizer_registry()
   double lr = 3e-4;
   double beta1 = 0.9;
   double beta2 = 0.95;
   double eps = 1e-8;
   double weight_decay = 0.1;
   double grad_clip = 1.0;  // max global grad norm; <= 0 disables clipping
+  double momentum = 0.9;   // sgd
+  bool nesterov = true;    // sgd
   static OptimConfig from_config(const YAML::Node& config);
 };
+
+// One parameter group as the factories receive it: its tensors, learning rate and weight decay.
+struct ParamGroupSpec {
+  std::vector<torch::Tensor> params;
+  double lr = 0.0;
+  double weight_decay = 0.0;
+};
+
+using OptimizerFactory = std::function<std::unique_ptr<torch::optim::Optimizer>(
+    const std::vector<ParamGroupSpec>& groups, const OptimConfig& config)>;
+// name -> factory: adamw, sgd. Adding an optimizer = one factory + one line in optimizer.cpp and
+// one configs/optim/<name>.yaml.
+Registry<OptimizerFactory>& optimizer_registry();
 
 // Describes torch param group i (same index as optimizer->param_groups()).
 struct ParamGroupInfo {
@@ -40,7 +63,7 @@ struct ParamGroupInfo {
 };
 
 struct OptimizerSetup {
-  std::unique_ptr<torch::optim::AdamW> optimizer;
+  std::unique_ptr<torch::optim::Optimizer> optimizer;
   std::vector<ParamGroupInfo> groups;
   std::vector<std::string> frozen;       // names set to requires_grad=false
   std::vector<torch::Tensor> trainable;  // every optimised parameter (for grad clipping)
@@ -50,7 +73,7 @@ struct OptimizerSetup {
 // The rule for groups: no weight decay for dim < 2 or names containing "embed".
 bool is_no_decay(const std::string& name, const torch::Tensor& parameter);
 
-// Builds groups + AdamW from `config` over model.named_parameters(); applies `freeze`.
+// Builds groups + the optimizer from `config` over model.named_parameters(); applies `freeze`.
 OptimizerSetup make_optimizer(torch::nn::Module& model, const YAML::Node& config);
 
 // Sets every group's lr to base_lr * group multiplier (base_lr = optim.lr * schedule factor).

@@ -12,35 +12,12 @@
 #include <string>
 
 #include "common/error.h"
+#include "tests/support/temp_dir.h"
 #include "trainer/config/config.h"
 
 namespace attnlab::config::testing {
 
-class TempDir {
- public:
-  // A fresh directory under `base` (the system's temporary directory by default).
-  explicit TempDir(const std::filesystem::path& base = std::filesystem::temp_directory_path()) {
-    std::string pattern = (base / "attnlab_cfg_XXXXXX").string();
-    path_ = mkdtemp(pattern.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  // Writes `text` to <dir>/<relative>, creating folders.
-  void write(const std::string& relative, const std::string& text) const {
-    std::filesystem::path file = std::filesystem::path(path_) / relative;
-    std::filesystem::create_directories(file.parent_path());
-    std::ofstream(file, std::ios::binary) << text;
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using ::attnlab::testing::TempDir;
 
 // Where tests that write thousands of small files keep them: /dev/shm (memory) when it is a
 // writable directory and TMPDIR is not set, else the temporary directory. On this project's

@@ -112,3 +112,34 @@ TEST(TrainResume, InitFromMhaIntoMohCopiesProjections) {
       torch::equal(moh.at("blocks.1.attn.proj.weight"), mha.at("blocks.1.attn.out_proj.weight")));
   EXPECT_TRUE(torch::equal(moh.at("embed.weight"), mha.at("embed.weight")));
 }
+
+// optim=sgd trains and resumes bitwise like AdamW; resuming a run with another optimizer than
+// its checkpoints' is one clear error (LibTorch would assert on the foreign state).
+TEST(TrainResume, SgdResumesBitwiseAndAnotherOptimizerIsRefused) {
+  const std::string straight = scratch("sgd_straight"), resumed = scratch("sgd_resumed");
+  const std::vector<std::string> sgd = {"optim=sgd", "optim.lr=0.05", "trainer.log_every=1"};
+  auto with = [&](std::vector<std::string> extra) {
+    extra.insert(extra.end(), sgd.begin(), sgd.end());
+    return extra;
+  };
+  TrainSummary a = train(tiny_config(straight, with({})), {}, {"test"});
+  ASSERT_EQ(a.step, 12);
+  train(tiny_config(resumed, with({"trainer.halt_at_step=5"})), {}, {"test"});
+  TrainSummary b = train(tiny_config(resumed, with({})), {}, {"test"});
+  ASSERT_EQ(b.step, 12);
+  EXPECT_EQ(train_losses(straight), train_losses(resumed));
+  const auto final_a = read_checkpoint_model_state(resolve_checkpoint(straight));
+  const auto final_b = read_checkpoint_model_state(resolve_checkpoint(resumed));
+  for (const auto& [name, tensor] : final_a) EXPECT_TRUE(torch::equal(tensor, final_b.at(name)));
+
+  const std::string adamw_run = scratch("adamw_then_sgd");
+  train(tiny_config(adamw_run, {"trainer.halt_at_step=4"}), {}, {"test"});
+  try {
+    train(tiny_config(adamw_run, with({})), {}, {"test"});
+    FAIL() << "resumed AdamW state with SGD";
+  } catch (const UserError& error) {
+    EXPECT_NE(std::string(error.what()).find("holds adamw state but this run uses optim.name=sgd"),
+              std::string::npos)
+        << error.what();
+  }
+}

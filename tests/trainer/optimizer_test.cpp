@@ -1,5 +1,6 @@
 // Parameter-group assignment (decay / no-decay / LR multipliers), freezing and their effect on
-// a real AdamW step.
+// a real AdamW step; the optimizer registry (optim=sgd: a real Nesterov SGD step against the
+// formula, per-optimizer keys).
 #include "trainer/optimizer.h"
 
 #include <gtest/gtest.h>
@@ -54,6 +55,51 @@ TEST(Optimizer, WeightDecayOnlyTouchesDecayGroup) {
     auto expected = decays ? before[item.key()] * (1 - 0.1 * 0.5) : before[item.key()];
     EXPECT_TRUE(torch::allclose(item.value(), expected, 0, 1e-7)) << item.key();
   }
+}
+
+TEST(Optimizer, SgdStepFollowsTorchFormulaOnTheSameGroups) {
+  TinyModel model;
+  auto setup = make_optimizer(
+      *model,
+      YAML::Load("optim: {name: sgd, lr: 0.1, momentum: 0.5, nesterov: true, weight_decay: 0.2}"));
+  ASSERT_NE(dynamic_cast<torch::optim::SGD*>(setup.optimizer.get()), nullptr);
+  ASSERT_EQ(setup.groups.size(), 2u);
+  std::map<std::string, torch::Tensor> before, grad;
+  for (auto& item : model->named_parameters()) {
+    before[item.key()] = item.value().detach().clone();
+    grad[item.key()] = torch::full_like(item.value(), 0.3);
+    item.value().mutable_grad() = grad[item.key()].clone();
+  }
+  setup.optimizer->step();
+  for (auto& item : model->named_parameters()) {
+    const bool decays = item.key() == "blocks.0.fc.weight" || item.key() == "blocks.1.fc.weight";
+    // First step: buf = g + wd·p; Nesterov: d = g + wd·p + momentum·buf; p -= lr·d.
+    auto g = grad[item.key()] + (decays ? 0.2 : 0.0) * before[item.key()];
+    auto expected = before[item.key()] - 0.1 * (g + 0.5 * g);
+    EXPECT_TRUE(torch::allclose(item.value(), expected, 0, 1e-6)) << item.key();
+  }
+}
+
+TEST(Optimizer, UnknownNameAndOtherOptimizersKeysAreErrors) {
+  TinyModel model;
+  auto message = [&](const std::string& yaml) -> std::string {
+    try {
+      make_optimizer(*model, YAML::Load(yaml));
+    } catch (const UserError& error) {
+      return error.what();
+    }
+    return "";
+  };
+  EXPECT_NE(message("optim: {name: lion}")
+                .find("unknown optimizer (optim.name) 'lion'; "
+                      "available: adamw, sgd"),
+            std::string::npos);
+  EXPECT_NE(message("optim: {name: adamw, momentum: 0.9}").find("optim.momentum"),
+            std::string::npos);
+  EXPECT_NE(message("optim: {name: sgd, betas: [0.9, 0.95]}").find("optim.betas"),
+            std::string::npos);
+  EXPECT_NE(message("optim: {name: sgd, momentum: 1.5}").find("optim.momentum"), std::string::npos);
+  EXPECT_EQ(message("optim: {name: sgd, momentum: 0.0, nesterov: false}"), "");
 }
 
 TEST(Optimizer, LrMultipliersFirstMatchWinsAndSetLearningRate) {

@@ -11,28 +11,10 @@
 #include <string>
 
 #include "tests/support/python.h"
+#include "tests/support/temp_dir.h"
 #include "trainer/cli/command.h"
 
 namespace attnlab::testing {
-
-// A per-test scratch directory, removed at destruction.
-class TempDir {
- public:
-  TempDir() {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    path_ = std::filesystem::temp_directory_path() /
-            ("attnlab_infra_" + std::to_string(getpid()) + "_" + info->test_suite_name() + "_" +
-             info->name());
-    std::filesystem::remove_all(path_);
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  std::string str() const { return path_.string(); }
-  std::string operator/(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  std::filesystem::path path_;
-};
 
 struct TinyBlockImpl : torch::nn::Module {
   TinyBlockImpl() {

@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "trainer/cli/command.h"
+#include "trainer/cli/front/command_line.h"
 #include "trainer/config/config.h"
 
 namespace attnlab {

@@ -7,7 +7,7 @@
 
 #include <string>
 
-#include "trainer/cli/command.h"
+#include "trainer/cli/front/command_line.h"
 
 namespace attnlab {
 

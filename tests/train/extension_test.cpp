@@ -1,0 +1,85 @@
+// Adding a part touches nothing else: this file defines an attention module and a loss term,
+// registers both from here (attention_registry / loss_registry, the same one-line calls the
+// shipped tables make), and a whole training run picks them by name from the config and trains
+// them, with no other file of attnlab changed.
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "losses/loss_term.h"
+#include "modules/attention.h"
+#include "tests/support/train_runs.h"
+#include "trainer/checkpoint.h"
+#include "trainer/train_loop.h"
+
+using namespace attnlab;
+
+namespace {
+
+// Causal running mean of projected values: y_t = W_o · mean_{s<=t} W_v x_s (a toy, not a method).
+class RunningMeanAttentionImpl : public AttentionImpl {
+ public:
+  explicit RunningMeanAttentionImpl(const AttentionOptions& options) {
+    value = register_module("value", torch::nn::Linear(options.d_model, options.d_model));
+    out = register_module("out", torch::nn::Linear(options.d_model, options.d_model));
+  }
+  AttentionOutput forward(const torch::Tensor& x, const AttentionContext&) override {
+    auto v = value(x);
+    auto counts = torch::arange(1, x.size(1) + 1, x.options()).view({1, -1, 1});
+    AttentionOutput output;
+    output.y = out(v.cumsum(1) / counts);
+    return output;
+  }
+  torch::nn::Linear value{nullptr}, out{nullptr};
+};
+
+// Mean squared logit, a toy regulariser with one key of its own.
+class LogitSquareTerm : public LossTerm {
+ public:
+  explicit LogitSquareTerm(const TermConfig& config) : scale_(config.get_or("scale", 1.0)) {}
+  TapRequest taps(int64_t) const override { return {}; }
+  torch::Tensor compute(const ModelOutput& output, const Batch&,
+                        std::map<std::string, torch::Tensor>&) const override {
+    return scale_ * output.logits.pow(2).mean();
+  }
+
+ private:
+  double scale_;
+};
+
+bool registered = [] {
+  attention_registry().add("test_running_mean", [](const AttentionOptions& options) {
+    return std::make_shared<RunningMeanAttentionImpl>(options);
+  });
+  LossTermSpec spec;
+  spec.keys = {"scale"};
+  spec.make = [](const TermConfig& config, int64_t) -> std::unique_ptr<LossTerm> {
+    return std::make_unique<LogitSquareTerm>(config);
+  };
+  loss_registry().add("test_logit_square", spec);
+  return true;
+}();
+
+}  // namespace
+
+TEST(Extension, AttentionAndLossRegisteredFromATestFileTrain) {
+  ASSERT_TRUE(registered);
+  const std::string run_dir = attnlab::testing::scratch_run_dir("extension");
+  const YAML::Node config = attnlab::testing::compose_shipped(
+      {"run.dir=" + run_dir, "attention.name=test_running_mean",
+       "loss.terms=[{name: cross_entropy}, {name: test_logit_square, weight: 0.5, scale: 0.01}]",
+       "model.d_model=32", "model.n_layers=2", "model.n_heads=2", "model.max_seq_len=32",
+       "data.seq_len=32", "data.batch_size=4", "data.max_documents=20", "trainer.max_steps=3",
+       "trainer.eval_every=0", "trainer.eval_batches=2", "trainer.threads=1",
+       "trainer.progress=none", "trainer.log_every=1", "scheduler.warmup_steps=0"});
+  const TrainSummary summary = train(config, {}, {"test"});
+  EXPECT_EQ(summary.step, 3);
+  const auto params = read_checkpoint_model_state(resolve_checkpoint(run_dir));
+  EXPECT_TRUE(params.count("blocks.0.attn.value.weight"));
+  EXPECT_TRUE(params.count("blocks.1.attn.out.bias"));
+  EXPECT_FALSE(params.count("blocks.0.attn.q_proj.weight"));
+  std::ifstream metrics(run_dir + "/metrics.jsonl");
+  std::string first;
+  std::getline(metrics, first);
+  EXPECT_NE(first.find("test_logit_square"), std::string::npos) << first;
+}
