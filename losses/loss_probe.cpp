@@ -117,12 +117,16 @@ std::map<std::string, torch::Tensor> probe_loss_from_config(const YAML::Node& co
                                    std::to_string(shape.vocab));
   check_user(shape.d_model > 0 && shape.n_heads > 0 && shape.n_layers > 0,
              "model.d_model, model.n_heads and model.n_layers must be positive");
-  const std::string dtype = cfg::get_or<std::string>(config, "probe.dtype", "float32");
-  check_user(dtype == "float32" || dtype == "float64",
-             "probe.dtype: expected float32 or float64, got '" + dtype + "'");
-  shape.dtype = dtype == "float64" ? torch::kDouble : torch::kFloat;
+  shape.dtype = probe_dtype(config);
   const auto seed = static_cast<uint64_t>(cfg::get_or<int64_t>(config, "seed", 0));
   return probe_loss_set(config, synthetic_loss_inputs(shape, seed), shape.n_layers);
+}
+
+torch::ScalarType probe_dtype(const YAML::Node& config) {
+  const std::string name = cfg::get_or<std::string>(config, "probe.dtype", "float32");
+  if (name == "float32") return torch::kFloat;
+  if (name == "float64") return torch::kDouble;
+  throw UserError("probe.dtype: expected float32 or float64, got '" + name + "'");
 }
 
 }  // namespace attnlab

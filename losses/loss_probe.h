@@ -31,6 +31,9 @@ struct LossProbeShape {
 };
 
 // Deterministic random inputs (seeded): every block's hidden states and causal attention maps.
+// `probe.dtype` (float32 | float64) for every probe target; UserError naming the key otherwise.
+torch::ScalarType probe_dtype(const YAML::Node& config);
+
 LossProbeInputs synthetic_loss_inputs(const LossProbeShape& shape, uint64_t seed);
 
 // One term: `term` is its map without or with `name` ({gamma: 2, ...}); `n_layers` = the number

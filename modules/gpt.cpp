@@ -206,7 +206,8 @@ torch::Tensor MlpImpl::forward(const torch::Tensor& x) {
   return fc_out(gelu_tanh(fc_in(x)));  // fused kernel; same values as torch::gelu(x, "tanh")
 }
 
-BlockImpl::BlockImpl(const GptOptions& options, int64_t layer_index) : dropout_(options.dropout) {
+AttentionOptions attention_options_for_layer(const GptOptions& options, int64_t layer_index,
+                                             std::string* attention_name) {
   AttentionOptions attention_options;
   attention_options.d_model = options.d_model;
   attention_options.n_heads = options.n_heads;
@@ -236,6 +237,14 @@ BlockImpl::BlockImpl(const GptOptions& options, int64_t layer_index) : dropout_(
     attention_options.params = YAML::Clone(attention_options.params);
     attention_options.params["rope"] = false;
   }
+  if (attention_name != nullptr) *attention_name = attention;
+  return attention_options;
+}
+
+BlockImpl::BlockImpl(const GptOptions& options, int64_t layer_index) : dropout_(options.dropout) {
+  std::string attention;
+  const AttentionOptions attention_options =
+      attention_options_for_layer(options, layer_index, &attention);
   attn_norm = register_module("attn_norm", Norm(options.d_model, options.norm_eps, options.norm));
   attn = register_module("attn", make_attention(attention, attention_options));
   mlp_norm = register_module("mlp_norm", Norm(options.d_model, options.norm_eps, options.norm));

@@ -70,6 +70,13 @@ RopeScaling rope_scaling_from_config(const YAML::Node& config);
 // (model.vocab_size pads it: the model has max(tokenizer ids, model.vocab_size) rows).
 GptOptions gpt_options_from_config(const YAML::Node& config, int64_t vocab_size);
 
+// The options the attention module of block `layer_index` is built with (the model's sizes,
+// RoPE, biases and backend, the `attention:` group or, in a hybrid stack, the layer's module with
+// its defaults); `attention_name` receives that module's registry name. The GPT and
+// `attnlab probe` share it.
+AttentionOptions attention_options_for_layer(const GptOptions& options, int64_t layer_index,
+                                             std::string* attention_name);
+
 struct ForwardOptions {
   std::optional<MaskSpec> mask;  // default: the model's configured mask
   torch::Tensor positions;       // [T] int64; default: cache length .. cache length + T - 1

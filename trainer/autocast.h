@@ -1,5 +1,6 @@
-// RAII bf16 autocast for the forward pass (`trainer.autocast_bf16`): CPU autocast on CPU, CUDA
-// autocast on GPUs. Parameters and optimizer state stay float32; only eligible ops run in bf16.
+// RAII bf16 autocast for the forward pass (`trainer.autocast_bf16`) on the model's device type
+// (CPU autocast on the CPU, CUDA autocast on GPUs). Parameters and optimizer state stay float32;
+// only eligible ops run in bf16. The previous state (enabled flag and dtype) is restored.
 #pragma once
 
 #include <ATen/autocast_mode.h>
@@ -9,31 +10,28 @@ namespace attnlab {
 
 class AutocastGuard {
  public:
-  AutocastGuard(bool enabled, const torch::Device& device) : enabled_(enabled), cuda_(device.is_cuda()) {
+  AutocastGuard(bool enabled, const torch::Device& device)
+      : enabled_(enabled), type_(device.type()) {
     if (!enabled_) return;
-    if (cuda_) {
-      previous_ = at::autocast::is_enabled();
-      at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
-      at::autocast::set_enabled(true);
-    } else {
-      previous_ = at::autocast::is_cpu_enabled();
-      at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
-      at::autocast::set_cpu_enabled(true);
-    }
+    previous_enabled_ = at::autocast::is_autocast_enabled(type_);
+    previous_dtype_ = at::autocast::get_autocast_dtype(type_);
+    at::autocast::set_autocast_dtype(type_, at::kBFloat16);
+    at::autocast::set_autocast_enabled(type_, true);
   }
   ~AutocastGuard() {
     if (!enabled_) return;
-    if (cuda_)
-      at::autocast::set_enabled(previous_);
-    else
-      at::autocast::set_cpu_enabled(previous_);
+    at::autocast::set_autocast_enabled(type_, previous_enabled_);
+    at::autocast::set_autocast_dtype(type_, previous_dtype_);
     at::autocast::clear_cache();
   }
   AutocastGuard(const AutocastGuard&) = delete;
   AutocastGuard& operator=(const AutocastGuard&) = delete;
 
  private:
-  bool enabled_, cuda_, previous_ = false;
+  bool enabled_;
+  c10::DeviceType type_;
+  bool previous_enabled_ = false;
+  c10::ScalarType previous_dtype_ = at::kBFloat16;
 };
 
 }  // namespace attnlab

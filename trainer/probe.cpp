@@ -11,29 +11,15 @@ namespace attnlab {
 
 namespace {
 
-torch::ScalarType probe_dtype(const YAML::Node& config) {
-  const std::string name = cfg::get_or<std::string>(config, "probe.dtype", "float32");
-  if (name == "float32") return torch::kFloat;
-  if (name == "float64") return torch::kDouble;
-  throw UserError("probe.dtype: expected float32 or float64, got '" + name + "'");
-}
-
-AttentionOptions attention_options_from(const YAML::Node& config) {
-  AttentionOptions options;
-  options.d_model = cfg::get<int64_t>(config, "model.d_model");
-  options.n_heads = cfg::get<int64_t>(config, "model.n_heads");
-  options.n_kv_heads = cfg::get_or<int64_t>(config, "model.n_kv_heads", 0);
-  options.n_layers = cfg::get_or<int64_t>(config, "model.n_layers", 1);
-  options.max_seq_len = cfg::get_or<int64_t>(config, "model.max_seq_len", 0);
-  options.rope_theta = cfg::get_or<double>(config, "model.rope_theta", 10000.0);
-  options.rope_scaling = rope_scaling_from_config(config);
-  options.dropout = cfg::get_or<double>(config, "probe.dropout", 0.0);
-  options.layer_index = cfg::get_or<int64_t>(config, "probe.layer_index", 0);
+// The layer's options exactly as the GPT builds them (gpt.h), with the probe's dropout.
+AttentionOptions attention_options_from(const YAML::Node& config, std::string* attention_name) {
+  const GptOptions model = gpt_options_from_config(config, /*vocab_size=*/1);
+  const int64_t layer_index = cfg::get_or<int64_t>(config, "probe.layer_index", 0);
   check_user(
-      options.layer_index >= 0 && options.layer_index < std::max<int64_t>(options.n_layers, 1),
-      "probe.layer_index (" + std::to_string(options.layer_index) +
-          ") must be in [0, model.n_layers)");
-  options.params = cfg::require(config, "attention");
+      layer_index >= 0 && layer_index < model.n_layers,
+      "probe.layer_index (" + std::to_string(layer_index) + ") must be in [0, model.n_layers)");
+  AttentionOptions options = attention_options_for_layer(model, layer_index, attention_name);
+  options.dropout = cfg::get_or<double>(config, "probe.dropout", 0.0);
   return options;
 }
 
@@ -41,8 +27,9 @@ AttentionOptions attention_options_from(const YAML::Node& config) {
 
 TensorMap probe_attention(const YAML::Node& config) {
   torch::manual_seed(cfg::get_or<int64_t>(config, "seed", 0));
-  AttentionOptions options = attention_options_from(config);
-  auto module = make_attention(cfg::get<std::string>(config, "attention.name"), options);
+  std::string attention;
+  AttentionOptions options = attention_options_from(config, &attention);
+  auto module = make_attention(attention, options);
   const auto dtype = probe_dtype(config);
   module->to(dtype);
   module->train(cfg::get_or<bool>(config, "probe.training", false));

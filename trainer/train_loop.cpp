@@ -31,7 +31,7 @@
 #include "data/sampler.h"
 #include "data/tokenizer.h"
 #include "losses/loss_set.h"
-#include "modules/attention/moh.h"
+#include "modules/weight_conversion.h"
 #include "trainer/atomic_file.h"
 #include "trainer/autocast.h"
 #include "trainer/checkpoint.h"
@@ -195,10 +195,11 @@ void set_generator_state(torch::Generator& generator, const std::string& state) 
   generator.set_state(bytes);
 }
 
-// init_from: weights only, strict or partial (init_strict). An `mha` source loaded into a model
-// with `moh` layers (all of them, or some of a hybrid stack) is converted first (q/k/v -> qkv,
-// out_proj -> proj, routers freshly initialised); the conversion follows the model's tensors, so
-// the layers that stay MHA are copied as they are.
+// init_from: weights only, strict or partial (init_strict). Weights of another attention module
+// are converted first by the conversions the modules register (modules/weight_conversion.h; e.g.
+// an `mha` source into `moh` layers: q/k/v -> qkv, out_proj -> proj, routers freshly
+// initialised); a conversion follows the model's tensors, so layers that keep the source's
+// module are copied as they are.
 void load_initial_weights(const YAML::Node& config, GptImpl& model, bool is_main) {
   const std::string source = cfg::get<std::string>(config, "init_from");
   TensorMap weights = read_weights(source);
@@ -207,14 +208,8 @@ void load_initial_weights(const YAML::Node& config, GptImpl& model, bool is_main
   if (grown > 0 && is_main)
     std::cerr << "init_from " << source << ": " << grown
               << " vocabulary rows added (initialised to the mean pretrained embedding)\n";
-  const bool source_is_mha = weights.count("blocks.0.attn.q_proj.weight") > 0;
-  const GptOptions& options = model.options();
-  const bool has_moh = options.attention == "moh" ||
-                       std::find(options.layer_attention.begin(), options.layer_attention.end(),
-                                 "moh") != options.layer_attention.end();
-  if (has_moh && source_is_mha)
-    weights = convert_mha_to_moh(weights, state_dict(model), /*zero_routers=*/false,
-                                 options.d_model / options.n_heads);
+  // Another module's weights (e.g. MHA into MoH layers): the modules' registered conversions.
+  weights = convert_attention_weights(std::move(weights), state_dict(model), model.options());
   LoadReport report;
   try {
     report = load_state_dict(model, weights, cfg::get_or<bool>(config, "init_strict", false));

@@ -183,7 +183,7 @@ TensorMap read_weights(const std::string& path_or_run_dir) {
 LoadReport init_from_config(torch::nn::Module& model, const YAML::Node& config) {
   if (!cfg::has(config, "init_from")) return {};
   std::string path = cfg::get<std::string>(config, "init_from");
-  bool strict = cfg::get_or<bool>(config, "init_strict", true);
+  bool strict = cfg::get_or<bool>(config, "init_strict", false);  // configs/config.yaml too
   LoadReport report;
   try {
     report = load_state_dict(model, read_weights(path), strict);

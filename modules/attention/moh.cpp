@@ -8,6 +8,7 @@
 #include "modules/attention_math.h"
 #include "modules/rope.h"
 #include "modules/routed_head_attention.h"
+#include "modules/weight_conversion.h"
 
 namespace attnlab {
 
@@ -297,6 +298,24 @@ std::map<std::string, torch::Tensor> convert_mha_to_moh(
     out[key] = value.to(target.options()).clone();
   }
   return out;
+}
+
+}  // namespace attnlab
+
+namespace attnlab {
+
+WeightConversion mha_to_moh_conversion() {
+  WeightConversion conversion;
+  conversion.target = "moh";
+  conversion.accepts = [](const StateDict& source) {
+    return source.count("blocks.0.attn.q_proj.weight") > 0;
+  };
+  conversion.convert = [](const StateDict& source, const StateDict& target,
+                          const GptOptions& options) {
+    return convert_mha_to_moh(source, target, /*zero_routers=*/false,
+                              options.d_model / options.n_heads);
+  };
+  return conversion;
 }
 
 }  // namespace attnlab

@@ -85,4 +85,10 @@ std::map<std::string, torch::Tensor> convert_mha_to_moh(
     const std::map<std::string, torch::Tensor>& target_state, bool zero_routers = false,
     int64_t head_dim = 0);
 
+// The registry entry (modules/weight_conversion.h) for init_from with MHA weights into MoH
+// layers: accepts a state dict with blocks.0.attn.q_proj.weight and converts with the routers
+// keeping their init.
+struct WeightConversion;
+WeightConversion mha_to_moh_conversion();
+
 }  // namespace attnlab

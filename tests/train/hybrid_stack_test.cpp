@@ -1,7 +1,7 @@
 // Hybrid stacks (model.attention_per_layer, issue #18): the per-layer grammar and its errors; a
 // 4-layer mha/lssar/moh stack builds each layer's own module, trains, resumes bitwise, converts an
 // MHA run's weights into its MoH layer (init_from), and exports a .pt that holds every layer's
-// tensors under its own names.
+// tensors under its own names; `attnlab probe` probes the chosen layer's own module.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -15,6 +15,7 @@
 #include "tests/support/train_runs.h"
 #include "trainer/checkpoint.h"
 #include "trainer/config/config.h"
+#include "trainer/probe.h"
 #include "trainer/train_loop.h"
 #include "trainer/weights_io.h"
 
@@ -123,4 +124,21 @@ TEST(HybridStack, MixedStackTrainsResumesBitwiseAndExports) {
   EXPECT_EQ(weights.size(), params.size());
   for (const auto& [name, tensor] : params)
     EXPECT_TRUE(torch::equal(tensor, weights.at(name))) << name;
+}
+
+// `attnlab probe` on a hybrid stack probes the module of the chosen layer, built with the same
+// options the GPT gives that layer (modules/gpt.h's attention_options_for_layer).
+TEST(HybridStack, ProbeTakesTheLayersOwnModule) {
+  auto config = [](int layer) {
+    return attnlab::testing::compose_shipped(
+        {"model.d_model=32", "model.n_layers=2", "model.n_heads=4", "model.max_seq_len=16",
+         "model.attention_per_layer=[mha,moh]", "probe.seq_len=8",
+         "probe.layer_index=" + std::to_string(layer)});
+  };
+  const auto mha = probe_attention(config(0));
+  const auto moh = probe_attention(config(1));
+  EXPECT_TRUE(mha.count("param.q_proj.weight"));
+  EXPECT_FALSE(mha.count("param.qkv.weight"));
+  EXPECT_TRUE(moh.count("param.qkv.weight"));
+  EXPECT_FALSE(moh.count("param.q_proj.weight"));
 }

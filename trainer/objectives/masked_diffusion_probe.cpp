@@ -3,6 +3,7 @@
 
 #include "common/config_access.h"
 #include "data/tokenizer.h"
+#include "losses/loss_probe.h"
 #include "trainer/objectives/masked_diffusion.h"
 #include "trainer/run_setup.h"
 
@@ -14,15 +15,13 @@ TensorMap probe_masked_diffusion_loss(const YAML::Node& config) {
   check_user(mask >= 0, "probe.target=masked_diffusion_loss: tokenizer '" +
                             cfg::get<std::string>(config, "tokenizer.name") +
                             "' has no [MASK] token");
-  const std::string dtype_name = cfg::get_or<std::string>(config, "probe.dtype", "float32");
-  check_user(dtype_name == "float32" || dtype_name == "float64",
-             "probe.dtype: expected float32 or float64, got '" + dtype_name + "'");
+  const torch::ScalarType dtype = probe_dtype(config);
   const int64_t batch_size = cfg::get_or<int64_t>(config, "probe.batch", 2);
   const int64_t length = cfg::get_or<int64_t>(config, "probe.seq_len", 16);
   check_user(batch_size > 0 && length > 0, "probe.batch and probe.seq_len must be positive");
 
   Gpt model = build_model(config, vocab);  // seeds torch's generator with `seed`
-  model->to(dtype_name == "float64" ? torch::kDouble : torch::kFloat);
+  model->to(dtype);
   model->train(cfg::get_or<bool>(config, "probe.training", false));
   // Clean tokens: uniform over the vocabulary without [MASK] (ids >= mask shift up by one).
   Batch batch;
