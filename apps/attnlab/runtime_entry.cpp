@@ -10,6 +10,7 @@
 
 #include "trainer/cli/command.h"
 #include "trainer/cli/error_boundary.h"
+#include "trainer/device/cuda_device.h"
 
 #ifndef ATTNLAB_TORCH_CUDA_BUILD
 #define ATTNLAB_TORCH_CUDA_BUILD 0
@@ -22,10 +23,16 @@ void print_versions() {
             << "LibTorch " << TORCH_VERSION << " ("
             << (ATTNLAB_TORCH_CUDA_BUILD ? "CUDA build, CUDA " ATTNLAB_CUDA_VERSION : "CPU build")
             << ")\n";
-  const bool cuda = torch::cuda::is_available();
-  std::cout << "CUDA available: " << (cuda ? "yes" : "no");
-  if (cuda) std::cout << " (" << torch::cuda::device_count() << " devices)";
+  const int64_t gpus = attnlab::cuda_device_count();
+  std::cout << "CUDA available: " << (gpus > 0 ? "yes" : "no");
+  if (gpus > 0) std::cout << " (" << gpus << " devices)";
   std::cout << "\n";
+  for (int64_t i = 0; i < gpus; ++i) {
+    const attnlab::CudaDeviceInfo info = attnlab::cuda_device_info(i);
+    std::cout << "  cuda:" << i << " " << info.name << ", compute capability " << info.major << "."
+              << info.minor << ", " << static_cast<int64_t>(info.total_memory_gib + 0.5) << " GiB"
+              << (info.supports_bf16 ? ", bf16" : ", no bf16") << "\n";
+  }
   const char* policy = std::getenv("OMP_WAIT_POLICY");
   const char* spin = std::getenv("GOMP_SPINCOUNT");
   std::cout << "OpenMP: " << torch::get_num_threads()
