@@ -5,8 +5,13 @@
 
 namespace attnlab {
 
-torch::Tensor rope_inverse_frequencies(int64_t dim, double theta, const RopeScaling& scaling) {
-  auto options = torch::TensorOptions().dtype(torch::kDouble);
+namespace {
+
+// The inverse frequencies computed on `device` itself: on a GPU, building them on the CPU and
+// copying them over would be a synchronising host-to-device copy in every layer's forward.
+torch::Tensor inverse_frequencies_on(int64_t dim, double theta, const RopeScaling& scaling,
+                                     const torch::Device& device) {
+  auto options = torch::TensorOptions().dtype(torch::kDouble).device(device);
   auto inv_freq = torch::pow(theta, -torch::arange(0, dim, 2, options) / static_cast<double>(dim));
   if (scaling.type == "linear") return inv_freq / scaling.factor;
   if (scaling.type != "llama3") return inv_freq;
@@ -22,16 +27,23 @@ torch::Tensor rope_inverse_frequencies(int64_t dim, double theta, const RopeScal
   return torch::where(medium, smoothed, scaled);
 }
 
+}  // namespace
+
+torch::Tensor rope_inverse_frequencies(int64_t dim, double theta, const RopeScaling& scaling) {
+  return inverse_frequencies_on(dim, theta, scaling, torch::Device(torch::kCPU));
+}
+
 torch::Tensor apply_rope(const torch::Tensor& x, const torch::Tensor& positions, double theta,
                          RopeStyle style, const RopeScaling& scaling) {
   const int64_t dim = x.size(-1);
   TORCH_CHECK(dim % 2 == 0, "RoPE needs an even head dimension, got ", dim);
-  const torch::Tensor inv_freq64 = rope_inverse_frequencies(dim, theta, scaling);  // [D/2]
+  const torch::Tensor inv_freq64 =
+      inverse_frequencies_on(dim, theta, scaling, x.device());  // [D/2]
   // Fused kernel (one pass forward and backward) for float32 CPU inputs; the formula below else.
   if (style == RopeStyle::kRotateHalf && rope_rotate_half_supported(x, positions))
     return rope_rotate_half(x, positions, inv_freq64);
   auto compute_dtype = x.scalar_type() == torch::kDouble ? torch::kDouble : torch::kFloat;
-  auto inv_freq = inv_freq64.to(x.device()).to(compute_dtype);
+  auto inv_freq = inv_freq64.to(compute_dtype);
   auto angles = positions.to(compute_dtype).unsqueeze(1) * inv_freq.unsqueeze(0);  // [T, D/2]
   auto cos = angles.cos();
   auto sin = angles.sin();
