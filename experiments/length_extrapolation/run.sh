@@ -10,13 +10,13 @@
 #   STEPS=1000 experiments/length_extrapolation/run.sh  # other sizes: STEPS, BATCH, D_MODEL, LAYERS, HEADS
 #   SEEDS="1 2 3 4 5" experiments/length_extrapolation/run.sh
 #
-# Smoke runs (STEPS < 100, as experiments/run_all.sh --quick sets) default to the first seed only;
-# SEEDS overrides either default. One thread per run, PARALLEL (default 2) runs at a time: each
-# run is one train + its five evals (the project machine has 2 shared cores). Run dirs go to
-# runs/length_extrapolation/<attention> for the first seed (the MHA one is the AR model
-# experiments/ar_to_dlm converts) and runs/length_extrapolation/<attention>_s<seed> for the
-# others (ignored by git; a finished run dir is reused, an interrupted one resumes); a log per
-# run next to its dir. Only the report is committed.
+# One thread per run, PARALLEL (default 2) runs at a time: each run is one train + its five evals
+# (the project machine has 2 shared cores). Run dirs go to runs/length_extrapolation/<attention>/
+# seed<k> (RUNS overrides the root; ignored by git; a finished run dir is reused, an interrupted
+# one resumes), each with its log next to it (seed<k>.log, which report.py reads the wall times
+# from); the mha ones are the AR models experiments/ar_to_dlm converts, one per seed. Only the
+# report is committed. experiments/run_all.sh --quick runs the three seeds too, on its tiny
+# settings (about 25 s): that checks the multi-seed report, and ar_to_dlm needs every seed's run.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
@@ -26,8 +26,7 @@ runs="${RUNS:-$repo/runs/length_extrapolation}"
 STEPS="${STEPS:-600}" BATCH="${BATCH:-16}" D_MODEL="${D_MODEL:-128}" LAYERS="${LAYERS:-4}"
 HEADS="${HEADS:-4}" PARALLEL="${PARALLEL:-2}" TRAIN_LEN=128
 LENS=(128 256 512 1024 2048)
-if ((STEPS < 100)); then default_seeds="1"; else default_seeds="1 2 3"; fi
-read -r -a seeds <<< "${SEEDS:-$default_seeds}"
+read -r -a seeds <<< "${SEEDS:-1 2 3}"
 
 run_one() {  # run_one <attention> <seed> <dir>: train, then eval at every length (stdout: log)
   local attention=$1 seed=$2 dir=$3 start len
@@ -50,13 +49,12 @@ run_one() {  # run_one <attention> <seed> <dir>: train, then eval at every lengt
 }
 
 cd "$repo"
-mkdir -p "$runs"
 start=$(date +%s)
 dirs=() failed=0
 for seed in "${seeds[@]}"; do
-  suffix=$([[ "$seed" == "${seeds[0]}" ]] && echo "" || echo "_s$seed")
   for attention in mha lssar; do
-    dir="$runs/$attention$suffix"
+    dir="$runs/$attention/seed$seed"
+    mkdir -p "$runs/$attention"
     dirs+=("$dir")
     while (($(jobs -rp | wc -l) >= PARALLEL)); do wait -n || failed=1; done
     ((failed)) && break 2
