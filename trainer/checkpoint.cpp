@@ -696,7 +696,8 @@ std::vector<std::string> model_config_changes(const std::string& checkpoint_conf
     collect_leaves(saved[group], group, before);
     collect_leaves(config[group], group, after);
     for (const auto& [key, old_value] : before) {
-      if (key == "attention.sparse_compute") continue;
+      // Kernel choices, not the architecture: the same weights run under either value.
+      if (key == "attention.sparse_compute" || key == "model.attention_backend") continue;
       auto now = after.find(key);
       if (now == after.end() || same_value(old_value, now->second)) continue;
       changes.push_back(key + ": " + show(old_value) + " -> " + show(now->second));

@@ -143,3 +143,14 @@ TEST(TrainResume, SgdResumesBitwiseAndAnotherOptimizerIsRefused) {
         << error.what();
   }
 }
+
+// model.attention_backend picks kernels, not an architecture: a run halted under the CPU kernels
+// resumes under the device path (as a CPU run resumed on a GPU does) instead of being refused as
+// another model.
+TEST(TrainResume, AnotherAttentionBackendResumes) {
+  const std::string dir = scratch("backend_switch");
+  train(tiny_config(dir, {"model.attention_backend=native", "trainer.halt_at_step=4"}), {},
+        {"test"});
+  TrainSummary resumed = train(tiny_config(dir, {"model.attention_backend=sdpa"}), {}, {"test"});
+  EXPECT_EQ(resumed.step, 12);
+}
