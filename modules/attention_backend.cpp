@@ -15,18 +15,6 @@ AttentionBackend parse_attention_backend(const std::string& name) {
   throw UserError("model.attention_backend: expected auto, sdpa or native, got '" + name + "'");
 }
 
-std::string attention_backend_name(AttentionBackend backend) {
-  switch (backend) {
-    case AttentionBackend::kAuto:
-      return "auto";
-    case AttentionBackend::kSdpa:
-      return "sdpa";
-    case AttentionBackend::kNative:
-      return "native";
-  }
-  return "?";
-}
-
 bool uses_device_kernels(AttentionBackend backend, const torch::Tensor& q) {
   if (backend == AttentionBackend::kSdpa) return true;
   if (backend == AttentionBackend::kNative) return false;

@@ -23,7 +23,6 @@ namespace attnlab {
 
 // "auto" | "sdpa" | "native"; UserError naming model.attention_backend otherwise.
 AttentionBackend parse_attention_backend(const std::string& name);
-std::string attention_backend_name(AttentionBackend backend);
 
 enum class SoftmaxKernel { kBlockSparse, kDevice, kDense };
 

@@ -41,13 +41,11 @@ std::string format_multiplier(double m) {
 OptimConfig OptimConfig::from_config(const YAML::Node& config) {
   OptimConfig c;
   c.name = cfg::get_or<std::string>(config, "optim.name", c.name);
-  optimizer_registry().get(c.name);  // an unknown name lists the available ones
-  // Each optimizer's own keys; another optimizer's key (optim.momentum with adamw) is an error,
-  // not a silently ignored setting.
-  const std::vector<std::string> common = {"name", "lr", "weight_decay", "grad_clip"};
-  std::vector<std::string> allowed = common;
-  if (c.name == "adamw") allowed.insert(allowed.end(), {"betas", "eps"});
-  if (c.name == "sgd") allowed.insert(allowed.end(), {"momentum", "nesterov"});
+  // An unknown name lists the available ones. Each optimizer's own keys: another optimizer's key
+  // (optim.momentum with adamw) is an error, not a silently ignored setting.
+  const OptimizerSpec& spec = optimizer_registry().get(c.name);
+  std::vector<std::string> allowed = {"name", "lr", "weight_decay", "grad_clip"};
+  allowed.insert(allowed.end(), spec.keys.begin(), spec.keys.end());
   const YAML::Node node = cfg::find(config, "optim");
   if (node.IsMap()) TermConfig(node, "optim").check_keys(allowed);
   c.lr = cfg::get_or<double>(config, "optim.lr", c.lr);
@@ -108,11 +106,11 @@ std::unique_ptr<torch::optim::Optimizer> make_sgd(const std::vector<ParamGroupSp
 
 }  // namespace
 
-Registry<OptimizerFactory>& optimizer_registry() {
-  static Registry<OptimizerFactory> registry = [] {
-    Registry<OptimizerFactory> r("optimizer (optim.name)");
-    r.add("adamw", make_adamw);
-    r.add("sgd", make_sgd);
+Registry<OptimizerSpec>& optimizer_registry() {
+  static Registry<OptimizerSpec> registry = [] {
+    Registry<OptimizerSpec> r("optimizer (optim.name)");
+    r.add("adamw", {{"betas", "eps"}, make_adamw});
+    r.add("sgd", {{"momentum", "nesterov"}, make_sgd});
     return r;
   }();
   return registry;
@@ -199,7 +197,7 @@ OptimizerSetup make_optimizer(torch::nn::Module& model, const YAML::Node& config
   for (size_t i = 0; i < setup.groups.size(); ++i)
     specs.push_back({group_params[i], c.lr * setup.groups[i].lr_multiplier,
                      setup.groups[i].decay ? c.weight_decay : 0.0});
-  setup.optimizer = optimizer_registry().get(c.name)(specs, c);
+  setup.optimizer = optimizer_registry().get(c.name).make(specs, c);
   return setup;
 }
 

@@ -48,11 +48,17 @@ struct ParamGroupSpec {
   double weight_decay = 0.0;
 };
 
-using OptimizerFactory = std::function<std::unique_ptr<torch::optim::Optimizer>(
-    const std::vector<ParamGroupSpec>& groups, const OptimConfig& config)>;
-// name -> factory: adamw, sgd. Adding an optimizer = one factory + one line in optimizer.cpp and
-// one configs/optim/<name>.yaml.
-Registry<OptimizerFactory>& optimizer_registry();
+// A registry entry: the optimizer's own keys under `optim` (besides name, lr, weight_decay and
+// grad_clip, which every optimizer takes) and its factory.
+struct OptimizerSpec {
+  std::vector<std::string> keys;
+  std::function<std::unique_ptr<torch::optim::Optimizer>(const std::vector<ParamGroupSpec>& groups,
+                                                         const OptimConfig& config)>
+      make;
+};
+// name -> spec: adamw, sgd. Adding an optimizer = one spec + one line in optimizer.cpp and one
+// configs/optim/<name>.yaml.
+Registry<OptimizerSpec>& optimizer_registry();
 
 // Describes torch param group i (same index as optimizer->param_groups()).
 struct ParamGroupInfo {

@@ -300,10 +300,6 @@ std::map<std::string, torch::Tensor> convert_mha_to_moh(
   return out;
 }
 
-}  // namespace attnlab
-
-namespace attnlab {
-
 WeightConversion mha_to_moh_conversion() {
   WeightConversion conversion;
   conversion.target = "moh";

@@ -120,15 +120,16 @@ std::shared_ptr<DistributedContext> init_distributed(const YAML::Node& config) {
   torch::Device nccl_device(torch::kCPU);
   if (backend == "nccl") {
     // Checked before anything starts, also for a single process: the job would fail later.
-    check_user(cuda_device_count() > 0,
+    const int64_t gpus = cuda_device_count();
+    check_user(gpus > 0,
                "dist.backend=nccl: no CUDA GPU is visible to this process (NCCL reduces on GPUs); "
                "use dist.backend=gloo or mpi on CPUs");
-    nccl_device = resolve_device(cfg::get_or<std::string>(config, "trainer.device", "cpu"),
-                                 cuda_device_count(), local_rank_from_env());
+    const std::string requested = cfg::get_or<std::string>(config, "trainer.device", "cpu");
+    nccl_device = resolve_device(requested, gpus, local_rank_from_env());
     use_device(nccl_device);
-    check_user(nccl_device.is_cuda(),
-               "dist.backend=nccl needs trainer.device=cuda (or auto), got trainer.device=" +
-                   cfg::get_or<std::string>(config, "trainer.device", "cpu"));
+    check_user(
+        nccl_device.is_cuda(),
+        "dist.backend=nccl needs trainer.device=cuda (or auto), got trainer.device=" + requested);
   }
   if (!launched_by_mpi_launcher()) return context;  // single process, no backend
 
