@@ -1,5 +1,5 @@
 // Mask construction for every mask kind; see masks.h. Brute-force-checked in tests/modules and
-// tests/diffusion (clean-context layout against the bd3lms definition).
+// tests/modules/masks (clean-context layout against the bd3lms definition).
 #include "modules/masks.h"
 
 #include <algorithm>

@@ -15,17 +15,17 @@ import sys
 # Lowest first. A file belongs to the longest prefix that matches its path.
 LAYERS = [
     ("common", "common/"),                      # utilities below LibTorch
-    ("config", "trainer/config/"),              # the config engine (no LibTorch)
-    ("cli-front", "trainer/cli/front/"),        # command-line parsing (no LibTorch)
+    ("config", "config/"),                      # the config engine (no LibTorch)
+    ("cli-front", "cli/front/"),                # command-line parsing (no LibTorch)
     ("data", "data/"),                          # corpora, tokenizers, samplers, batches
     ("kernels", "modules/kernels/"),            # CPU attention/norm/GELU kernels
     ("modules", "modules/"),                    # attention modules, masks, the GPT
     ("losses", "losses/"),                      # loss terms and the loss set
-    ("device", "trainer/device/"),              # CUDA runtime queries, device resolution
-    ("distributed", "trainer/distributed/"),    # collectives, gradient reducer, preemption
+    ("device", "device/"),                      # CUDA runtime queries, device resolution
+    ("distributed", "distributed/"),            # collectives, gradient reducer, preemption
     ("trainer", "trainer/"),                    # loop, objectives, checkpoints, HF in/out
-    ("launch", "trainer/launcher/"),            # sweeps and Slurm submission
-    ("cli", "trainer/cli/"),                    # the attnlab commands
+    ("launch", "launch/"),                      # sweeps and Slurm submission
+    ("cli", "cli/"),                            # the attnlab commands
     ("apps", "apps/"),                          # executables
 ]
 RANK = {name: i for i, (name, _) in enumerate(LAYERS)}
@@ -66,13 +66,13 @@ def self_test():
     with tempfile.TemporaryDirectory() as root:
         for path, text in {"data/sampler.h": '#include "modules/gpt.h"\n',
                            "modules/gpt.h": '#include "data/batch.h"\n',
-                           "data/batch.h": "", "trainer/device/d.h": '#include "trainer/x.h"\n',
-                           "trainer/x.h": '#include "trainer/cli/front/f.h"\n'}.items():
+                           "data/batch.h": "", "device/d.h": '#include "trainer/x.h"\n',
+                           "trainer/x.h": '#include "cli/front/f.h"\n'}.items():
             os.makedirs(os.path.dirname(os.path.join(root, path)), exist_ok=True)
             with open(os.path.join(root, path), "w") as f:
                 f.write(text)
         found = {(p, i) for p, _, i, _ in upward_edges(root)}
-    expected = {("data/sampler.h", "modules/gpt.h"), ("trainer/device/d.h", "trainer/x.h")}
+    expected = {("data/sampler.h", "modules/gpt.h"), ("device/d.h", "trainer/x.h")}
     assert found == expected, f"self-test: found {found}, expected {expected}"
 
 

@@ -9,13 +9,13 @@
 # ninja; no package registry, no network). It unpacks the Debian packages that
 # scripts/gpu_deps.sh gathered into .gpu_deps/ with `dpkg -x` into <build>/deps_root (never into
 # /), configures attnlab against that prefix, the machine's PyTorch and its nvcc (Ninja,
-# TORCH_CUDA_ARCH_LIST=9.0) and builds only attnlab, its runtime library, test_cuda and
+# TORCH_CUDA_ARCH_LIST=9.0) and builds only attnlab, its runtime library, test_device and
 # bench_gpu_speed with every core. --cpu uses the existing build/ as it is (scripts/setup.sh
 # built it; nothing is configured or built) and small sizes, so the whole run takes about a
 # minute on 2 cores.
 #
 # Checks (each result goes into <out>/gpu_check.json; the exit code is 1 when any fails):
-#   a. parity_tests      ATTNLAB_CHECK_DEVICE=cuda|cpu <build>/test_cuda: every attention module
+#   a. parity_tests      ATTNLAB_CHECK_DEVICE=cuda|cpu <build>/test_device: every attention module
 #                        and loss, forward + backward, on the device against the CPU in float64;
 #   b. train_loss_falls  a 100-step GPT training on Moby Dick on the device: final loss < first;
 #   c. bitwise_resume    trainer.deterministic=true: a 20-step run equals the same run halted at
@@ -26,7 +26,7 @@
 #                        model and MHA / MoH / block-causal attention at T 2048 (bf16 autocast,
 #                        AdamW); tiny float32 shapes with --cpu;
 #   e. <out>/gpu_check.json and <out>/gpu_check.md (tables, device name, date), plus
-#      gpu_check.log, test_cuda.json, gpu_speed.jsonl, train_metrics.jsonl and build.log: at most
+#      gpu_check.log, test_device.json, gpu_speed.jsonl, train_metrics.jsonl and build.log: at most
 #      8 files, which is what the device tool returns from $OUT.
 #
 # Options:
@@ -106,7 +106,7 @@ else
 fi
 
 mkdir -p "$out" || die "cannot create $out"
-rm -f "$out"/{gpu_check.json,gpu_check.md,gpu_check.log,test_cuda.json,gpu_speed.jsonl,train_metrics.jsonl}
+rm -f "$out"/{gpu_check.json,gpu_check.md,gpu_check.log,test_device.json,gpu_speed.jsonl,train_metrics.jsonl}
 # Run dirs and logs of this run (several runs on one build do not collide); removed when every
 # check passed, kept for a look otherwise.
 mkdir -p "$build_dir/gpu_check_work" && work=$(mktemp -d "$build_dir/gpu_check_work/run.XXXXXX") ||
@@ -386,7 +386,7 @@ if [[ $mode == gpu ]]; then
   fi
   ((configure_only)) && { echo "gpu_check: configured $build_dir in ${configure_s} s"; exit 0; }
   targets=(attnlab attnlab_runtime bench_gpu_speed)
-  [[ $'\n'$(ninja -C "$build_dir" -t targets all 2> /dev/null) == *$'\n'test_cuda:* ]] && targets+=(test_cuda)
+  [[ $'\n'$(ninja -C "$build_dir" -t targets all 2> /dev/null) == *$'\n'test_device:* ]] && targets+=(test_device)
   if ((do_build)); then
     t0=$(now)
     echo "gpu_check: building ${targets[*]} with $jobs jobs"
@@ -416,18 +416,18 @@ common=(trainer.device=$device trainer.progress=none trainer.tensorboard=false
   trainer.sample_tokens=0 trainer.log_every=1 trainer.eval_batches=2)
 
 # --- a. device parity tests -------------------------------------------------------------------
-echo "gpu_check: a. parity tests (test_cuda, ATTNLAB_CHECK_DEVICE=$device)"
+echo "gpu_check: a. parity tests (test_device, ATTNLAB_CHECK_DEVICE=$device)"
 t0=$(now)
-if [[ -x $bin/test_cuda ]]; then
-  ATTNLAB_CHECK_DEVICE=$device timeout "$t_parity" "$bin/test_cuda" \
-    --gtest_output=json:"$out/test_cuda.json" > "$work/test_cuda.log" 2>&1
+if [[ -x $bin/test_device ]]; then
+  ATTNLAB_CHECK_DEVICE=$device timeout "$t_parity" "$bin/test_device" \
+    --gtest_output=json:"$out/test_device.json" > "$work/test_device.log" 2>&1
   rc=$?
 else
-  echo "$bin/test_cuda is missing: this build has no tests/cuda/ parity tests" > "$work/test_cuda.log"
+  echo "$bin/test_device is missing: this build has no tests/device/ parity tests" > "$work/test_device.log"
   rc=127
 fi
-"$py" -c "$PYHELP" parity "$out/test_cuda.json" "$rc" "$mode" "$(since "$t0")" \
-  "$work/test_cuda.log" > "$work/check_a.json"
+"$py" -c "$PYHELP" parity "$out/test_device.json" "$rc" "$mode" "$(since "$t0")" \
+  "$work/test_device.log" > "$work/check_a.json"
 
 # --- b. 100-step training whose loss falls ------------------------------------------------------
 echo "gpu_check: b. 100-step training on $device"

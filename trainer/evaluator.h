@@ -10,7 +10,7 @@
 
 #include "losses/loss_set.h"
 #include "modules/gpt.h"
-#include "trainer/distributed/distributed.h"
+#include "distributed/distributed.h"
 #include "trainer/objective.h"
 
 namespace attnlab {

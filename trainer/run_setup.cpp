@@ -7,7 +7,7 @@
 #include "common/config_access.h"
 #include "common/error.h"
 #include "common/error_log.h"
-#include "trainer/device/cuda_device.h"
+#include "device/cuda_device.h"
 
 namespace attnlab {
 
@@ -65,8 +65,8 @@ Gpt build_model(const YAML::Node& config, int64_t vocab_size) {
 #include <filesystem>
 
 #include "trainer/checkpoint.h"
-#include "trainer/config/config.h"
-#include "trainer/config/yaml_io.h"
+#include "config/config.h"
+#include "config/yaml_io.h"
 #include "trainer/weights_io.h"
 
 namespace attnlab {

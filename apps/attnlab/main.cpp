@@ -19,9 +19,9 @@
 #include "common/error.h"
 #include "common/suggestions.h"
 #include "common/thread_environment.h"
-#include "trainer/cli/front/command_catalog.h"
-#include "trainer/cli/front/command_line.h"
-#include "trainer/cli/front/help.h"
+#include "cli/front/command_catalog.h"
+#include "cli/front/command_line.h"
+#include "cli/front/help.h"
 
 namespace {
 

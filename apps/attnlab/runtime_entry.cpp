@@ -1,6 +1,6 @@
 // libattnlab_runtime.so's entry points, called by the `attnlab` front end (apps/attnlab/main.cpp)
 // after it dlopens this library: parse the command line again and run the command from the
-// command table inside the error boundary (trainer/cli/error_boundary.h), which turns every error
+// command table inside the error boundary (cli/error_boundary.h), which turns every error
 // into one line and an exit code (2 for bad input, 1 otherwise) and writes the full report to the
 // run directory's error.log.
 #include <torch/torch.h>
@@ -8,9 +8,9 @@
 #include <cstdlib>
 #include <iostream>
 
-#include "trainer/cli/command.h"
-#include "trainer/cli/error_boundary.h"
-#include "trainer/device/cuda_device.h"
+#include "cli/command.h"
+#include "cli/error_boundary.h"
+#include "device/cuda_device.h"
 
 #ifndef ATTNLAB_TORCH_CUDA_BUILD
 #define ATTNLAB_TORCH_CUDA_BUILD 0

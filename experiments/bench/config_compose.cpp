@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "trainer/config/config.h"
+#include "config/config.h"
 
 int main(int argc, char** argv) {
   int runs = argc > 1 ? std::max(1, std::atoi(argv[1])) : 50;

@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "trainer/distributed/distributed.h"
-#include "trainer/distributed/gradient_reducer.h"
+#include "distributed/distributed.h"
+#include "distributed/gradient_reducer.h"
 
 using namespace attnlab;
 

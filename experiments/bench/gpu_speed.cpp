@@ -27,7 +27,7 @@
 
 #include "modules/gpt.h"
 #include "trainer/autocast.h"
-#include "trainer/config/config.h"
+#include "config/config.h"
 #include "trainer/mfu.h"
 
 using namespace attnlab;

@@ -24,9 +24,9 @@
 #include <vector>
 
 #include "common/error.h"
-#include "trainer/config/config.h"
-#include "trainer/config/override_parser.h"
-#include "trainer/config/yaml_io.h"
+#include "config/config.h"
+#include "config/override_parser.h"
+#include "config/yaml_io.h"
 
 namespace {
 

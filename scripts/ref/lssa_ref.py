@@ -3,7 +3,7 @@
 
 Reads a torch.load-able dict of tensors (x, positions, optional key_padding, q_proj.weight,
 k_proj.weight, v_proj.weight, out_proj.weight), computes the module output and attention weights
-and writes {"y": ..., "probs": ...} with torch.save. Used by tests/softplus (parity test).
+and writes {"y": ..., "probs": ...} with torch.save. Used by tests/modules/softplus (parity test).
 
 usage: lssa_ref.py IN OUT --heads H --kv-heads HKV --mask causal|bidirectional|block_causal
                    [--block B] [--reweight] [--power P] [--free-rows R] [--theta THETA]

@@ -1,7 +1,7 @@
 // Composition: the shipped default tree, defaults lists (_self_ order, optional, override,
 // nested defaults, packages) and group choices from the command line.
-#include "tests/config/config_test_util.h"
-#include "trainer/config/yaml_tree.h"
+#include "tests/support/config_test_util.h"
+#include "config/yaml_tree.h"
 
 namespace attnlab::config {
 namespace {

@@ -16,9 +16,9 @@
 #include <sstream>
 #include <thread>
 
-#include "tests/config/config_test_util.h"
-#include "trainer/config/yaml_io.h"
-#include "trainer/config/yaml_tree.h"
+#include "tests/support/config_test_util.h"
+#include "config/yaml_io.h"
+#include "config/yaml_tree.h"
 
 namespace attnlab::config {
 namespace {

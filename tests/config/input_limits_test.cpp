@@ -2,11 +2,11 @@
 // and 20,000-level dotted keys, long keys, big documents and maps, interpolation and defaults-list
 // bombs, unclosed quotes and group options that are paths. Each fails fast with one UserError
 // naming the file (file:line:col) or the override, and ordinary configs are untouched.
-#include "trainer/config/input_limits.h"
+#include "config/input_limits.h"
 
-#include "tests/config/config_test_util.h"
-#include "trainer/config/yaml_io.h"
-#include "trainer/config/yaml_tree.h"
+#include "tests/support/config_test_util.h"
+#include "config/yaml_io.h"
+#include "config/yaml_tree.h"
 
 namespace attnlab::config {
 namespace {

@@ -1,10 +1,10 @@
 // Interpolation: absolute/relative references, type keeping, string building, resolvers, and
 // the cycle / dangling-reference errors.
-#include "trainer/config/interpolation.h"
+#include "config/interpolation.h"
 
-#include "tests/config/config_test_util.h"
-#include "trainer/config/yaml_io.h"
-#include "trainer/config/yaml_tree.h"
+#include "tests/support/config_test_util.h"
+#include "config/yaml_io.h"
+#include "config/yaml_tree.h"
 
 namespace attnlab::config {
 namespace {

@@ -1,10 +1,10 @@
 // Override grammar (parse_override) and value overrides on a composed config: every form, every
 // value type, type checks, and the missing-key message with its suggestion.
-#include "tests/config/config_test_util.h"
-#include "trainer/config/override_apply.h"
-#include "trainer/config/override_parser.h"
-#include "trainer/config/yaml_io.h"
-#include "trainer/config/yaml_tree.h"
+#include "tests/support/config_test_util.h"
+#include "config/override_apply.h"
+#include "config/override_parser.h"
+#include "config/yaml_io.h"
+#include "config/yaml_tree.h"
 
 namespace attnlab::config {
 namespace {

@@ -1,12 +1,12 @@
 // Run directories: the files written, a resume that keeps everything else, git state recording
 // for a dirty checkout and for a directory that is not a checkout.
-#include "trainer/config/run_directory.h"
+#include "config/run_directory.h"
 
 #include <fstream>
 #include <sstream>
 
-#include "tests/config/config_test_util.h"
-#include "trainer/config/yaml_io.h"
+#include "tests/support/config_test_util.h"
+#include "config/yaml_io.h"
 
 namespace attnlab::config {
 namespace {

@@ -2,7 +2,7 @@
 // extra dirs from $ATTNLAB_CONFIG_PATH (new groups and options; first match wins), discovery.
 #include <unistd.h>
 
-#include "tests/config/config_test_util.h"
+#include "tests/support/config_test_util.h"
 
 namespace attnlab::config {
 namespace {

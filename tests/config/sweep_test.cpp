@@ -1,7 +1,7 @@
 // Multirun expansion: comma lists, range() over ints and floats, choice(), zip() (paired axes),
 // glob() over a group's options, the cartesian product's order, and per-job composition.
-#include "tests/config/config_test_util.h"
-#include "trainer/config/run_directory.h"
+#include "tests/support/config_test_util.h"
+#include "config/run_directory.h"
 
 namespace attnlab::config {
 namespace {

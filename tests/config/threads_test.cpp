@@ -6,7 +6,7 @@
 
 #include <string>
 
-#include "trainer/config/yaml_io.h"
+#include "config/yaml_io.h"
 #include "trainer/run_setup.h"
 
 namespace attnlab {

@@ -2,9 +2,9 @@
 // named, and the emitter's quoting keeps types across a save/load round trip.
 #include <regex>
 
-#include "tests/config/config_test_util.h"
-#include "trainer/config/yaml_io.h"
-#include "trainer/config/yaml_tree.h"
+#include "tests/support/config_test_util.h"
+#include "config/yaml_io.h"
+#include "config/yaml_tree.h"
 
 namespace attnlab::config {
 namespace {

@@ -6,9 +6,9 @@
 #include <thread>
 
 #include "common/error.h"
-#include "trainer/distributed/distributed.h"
-#include "trainer/distributed/gradient_reducer.h"
-#include "trainer/distributed/preemption.h"
+#include "distributed/distributed.h"
+#include "distributed/gradient_reducer.h"
+#include "distributed/preemption.h"
 
 namespace attnlab {
 namespace {
@@ -49,7 +49,7 @@ TEST(DistributedContext, DefaultsAndValidation) {
 }
 
 TEST(DistributedContext, NcclWithoutAGpuIsAUserError) {
-  if (torch::cuda::is_available()) GTEST_SKIP() << "a GPU is visible (tests/cuda covers nccl)";
+  if (torch::cuda::is_available()) GTEST_SKIP() << "a GPU is visible (tests/device covers nccl)";
   try {
     init_distributed(config_with("dist: {backend: nccl}"));
     FAIL() << "nccl accepted without a GPU";

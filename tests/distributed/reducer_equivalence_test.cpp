@@ -9,9 +9,9 @@
 #include <fstream>
 #include <thread>
 
-#include "tests/distributed/mpi_launch.h"
-#include "trainer/distributed/distributed.h"
-#include "trainer/distributed/gradient_reducer.h"
+#include "tests/support/mpi_launch.h"
+#include "distributed/distributed.h"
+#include "distributed/gradient_reducer.h"
 
 namespace attnlab {
 namespace {

@@ -15,8 +15,8 @@
 #include <fstream>
 #include <thread>
 
-#include "tests/distributed/mpi_launch.h"
-#include "tests/distributed/run_metrics.h"
+#include "tests/support/mpi_launch.h"
+#include "tests/support/run_metrics.h"
 #include "trainer/checkpoint.h"
 
 namespace attnlab {

@@ -12,7 +12,7 @@
 #include "common/error.h"
 #include "losses/loss_probe.h"
 #include "tests/losses/python_ref.h"
-#include "trainer/config/config.h"
+#include "config/config.h"
 #include "trainer/probe.h"
 
 using namespace attnlab;

@@ -14,7 +14,7 @@
 #include "common/error.h"
 #include "common/error_log.h"
 #include "tests/trainer/trainer_test_util.h"
-#include "trainer/cli/error_boundary.h"
+#include "cli/error_boundary.h"
 
 namespace attnlab {
 namespace {

@@ -12,7 +12,7 @@
 
 #include "tests/support/python.h"
 #include "tests/support/temp_dir.h"
-#include "trainer/cli/command.h"
+#include "cli/command.h"
 
 namespace attnlab::testing {
 

@@ -12,7 +12,7 @@
 #include "common/error.h"
 #include "tests/trainer/trainer_test_util.h"
 #include "trainer/checkpoint.h"
-#include "trainer/cli/command.h"
+#include "cli/command.h"
 
 namespace attnlab {
 namespace {

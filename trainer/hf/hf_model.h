@@ -58,7 +58,7 @@ HfWeights read_hf_weights(const HfArchitecture& architecture);
 
 // The tensors (attnlab names -> shapes) of the model these settings build: `attnlab import`
 // checks a folder against it without building the model (so a 1B import never initialises 1B
-// random weights). tests/hf checks it against built models of every family.
+// random weights). tests/trainer/hf checks it against built models of every family.
 std::map<std::string, std::vector<int64_t>> expected_attnlab_shapes(
     const HfArchitecture& architecture);
 

@@ -11,7 +11,7 @@
 #include <utility>
 #include <vector>
 
-#include "trainer/config/config.h"
+#include "config/config.h"
 #include "trainer/weights_io.h"
 
 namespace attnlab {

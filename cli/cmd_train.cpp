@@ -1,0 +1,109 @@
+// `attnlab train [overrides]`: composes the config, trains (resuming from the run dir when it
+// has a checkpoint), then prints the final validation metrics and, when trainer.sample_tokens
+// > 0, a sample from the trained model (also written to the run's TensorBoard log). `-m` runs a
+// sweep through the configured launcher. task=classification trains the encoder classifier instead
+// (trainer/classification/).
+// --dry-run prints the composed config and the run directory and does nothing else.
+// Stopped by SIGINT it exits with 130, by SIGTERM or SIGHUP with 143, after the checkpoint.
+#include <filesystem>
+#include <iostream>
+
+#include "common/config_access.h"
+#include "trainer/hf/pretrained_config.h"
+#include "trainer/checkpoint.h"
+#include "trainer/classification/classification_trainer.h"
+#include "cli/command.h"
+#include "config/config.h"
+#include "config/yaml_io.h"
+#include "launch/local_sweep.h"
+#include "trainer/metrics_logger.h"
+#include "trainer/run_setup.h"
+#include "trainer/sampling.h"
+#include "trainer/train_loop.h"
+
+namespace attnlab {
+
+namespace {
+
+void print_final_sample(const YAML::Node& config, const TrainSummary& summary) {
+  const int64_t tokens = cfg::get_or<int64_t>(config, "trainer.sample_tokens", 0);
+  if (tokens <= 0) return;
+  LoadedRun run = load_run(summary.run_dir, {}, "latest");
+  const std::string prompt = cfg::get_or<std::string>(config, "trainer.sample_prompt", "\n");
+  const std::vector<int64_t> ids = encode_prompt(*run.tokenizer, prompt);
+  SampleOptions options;
+  options.max_new_tokens = tokens;
+  options.temperature = cfg::get_or<double>(config, "trainer.sample_temperature", 0.8);
+  options.top_k = cfg::get_or<int64_t>(config, "trainer.sample_top_k", 40);
+  options.seed = cfg::get<int64_t>(config, "seed");
+  SampleResult sample = generate(*run.model, ids, options);
+  std::vector<int32_t> out(sample.tokens.begin(), sample.tokens.end());
+  const std::string text = prompt + run.tokenizer->decode(out);
+  std::cout << "--- sample (" << tokens << " tokens, temperature " << options.temperature
+            << ") ---\n"
+            << text << "\n---\n";
+  // The sample also goes to TensorBoard's Text tab (its own small event file in the run).
+  if (cfg::get_or<bool>(config, "trainer.tensorboard", true)) {
+    TensorBoardWriter writer(tensorboard_dir(summary.run_dir));
+    writer.add_text("sample", "```\n" + text + "\n```", summary.step);
+  }
+}
+
+// `attnlab train --dry-run`: the composed config and the run directory, and whether the run
+// would start or resume; no run directory is created, no data fetched, nothing trained.
+int print_dry_run(const YAML::Node& config) {
+  const std::string run_dir = cfg::get<std::string>(config, "run.dir");
+  std::cout << config::to_yaml(config) << "\n";
+  std::cout << "dry run: would train in " << run_dir;
+  std::error_code error;
+  if (std::filesystem::exists(run_dir, error)) {
+    const auto checkpoints = list_checkpoints(run_dir);
+    if (std::filesystem::exists(std::filesystem::path(run_dir) / "result.json", error))
+      std::cout << " (a finished run: it would print its result)";
+    else if (!checkpoints.empty())
+      std::cout << " (it would resume from " << checkpoints.front() << ")";
+    else
+      std::cout << " (the directory exists)";
+  } else {
+    std::cout << " (a new run)";
+  }
+  std::cout << "; nothing was written\n";
+  return 0;
+}
+
+}  // namespace
+
+int run_train_command(const CommandArgs& args) {
+  if (args.multirun) return run_multirun(args, "train");  // local jobs or a Slurm array
+  config::ComposeRequest request;
+  request.overrides = args.overrides;
+  request.config_dir = args.config_dir;
+  YAML::Node config = compose_with_pretrained(request);
+  if (args.dry_run) return print_dry_run(config);
+  if (task_name(config) == "classification") {
+    std::cout << classification_report(train_classification(config, args.overrides, args.argv));
+    return 0;
+  }
+  TrainSummary summary = train(config, args.overrides, args.argv);
+  if (summary.interrupted) {
+    std::cout << "stopped at step " << summary.step
+              << "; resume with the same command (run.dir=" << summary.run_dir << ")\n";
+    std::cout.flush();
+    return exit_code_for(summary);
+  }
+  std::printf("final: step %lld | val loss %.4f | val ppl %.2f | val bpb %.4f | %.0f tok/s\n",
+              static_cast<long long>(summary.step), summary.val_loss, summary.val_perplexity,
+              summary.val_bits_per_byte, summary.tokens_per_second);
+  std::printf("run dir: %s\n", summary.run_dir.c_str());
+  if (summary.already_finished) {
+    std::printf(
+        "(this run had finished: its result.json; nothing was trained or written. Raise "
+        "trainer.max_steps to train on, or set run.dir for a new run)\n");
+    return 0;
+  }
+  std::fflush(stdout);
+  print_final_sample(config, summary);
+  return 0;
+}
+
+}  // namespace attnlab

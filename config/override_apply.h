@@ -1,0 +1,20 @@
+// Applying value overrides (key=value, +key=value, ++key=value, ~key[=value]) to a config tree,
+// with Hydra's rules plus type checks: `key=value` needs an existing key and a value of the
+// default's type (int -> float promotion is fine, a null default or null value accepts anything,
+// scalars assigned to a string default become strings); `++` is the unchecked escape hatch.
+#pragma once
+
+#include <yaml-cpp/yaml.h>
+
+#include "config/override_parser.h"
+
+namespace attnlab::config {
+
+// Applies one parsed, non-sweep value override to `root` in place; UserError on failure, naming
+// the key, where it was expected and the closest existing key.
+void apply_key_override(YAML::Node& root, const Override& o);
+
+// Structural equality of two values by kind and text (used by ~key=value).
+bool same_value(const YAML::Node& a, const YAML::Node& b);
+
+}  // namespace attnlab::config

@@ -1,0 +1,521 @@
+// Sweep aggregation into summary.csv / summary.md / summary.png; see sweep_summary.h.
+#include "launch/sweep_summary.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "common/error.h"
+#include "common/statistics.h"
+#include "common/subprocess.h"
+
+namespace attnlab {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+struct JobRecord {
+  int index = 0;
+  std::vector<std::string> overrides;
+  fs::path dir;
+};
+
+bool starts_with(const std::string& text, const std::string& prefix) {
+  return text.rfind(prefix, 0) == 0;
+}
+
+std::string override_key(const std::string& override_text) {
+  std::string key = override_text.substr(0, override_text.find('='));
+  while (!key.empty() && (key[0] == '+' || key[0] == '~')) key.erase(0, 1);
+  return key;
+}
+
+std::vector<std::string> read_string_list(const YAML::Node& node) {
+  std::vector<std::string> out;
+  if (node && node.IsSequence())
+    for (const auto& item : node) out.push_back(item.as<std::string>());
+  return out;
+}
+
+// Jobs from multirun.yaml, else from numbered sub-directories with overrides.yaml.
+std::vector<JobRecord> find_jobs(const fs::path& sweep_dir) {
+  std::vector<JobRecord> jobs;
+  const fs::path multirun = sweep_dir / "multirun.yaml";
+  if (fs::exists(multirun)) {
+    YAML::Node root;
+    try {
+      root = YAML::LoadFile(multirun.string());
+    } catch (const YAML::Exception& error) {
+      throw UserError("cannot parse " + multirun.string() + ": " + error.what());
+    }
+    for (const auto& entry : root["jobs"]) {
+      JobRecord job;
+      job.index = entry["index"].as<int>();
+      job.overrides = read_string_list(entry["overrides"]);
+      job.dir =
+          sweep_dir / (entry["dir"] ? entry["dir"].as<std::string>() : std::to_string(job.index));
+      jobs.push_back(job);
+    }
+    return jobs;
+  }
+  if (!fs::is_directory(sweep_dir)) return jobs;
+  for (const auto& entry : fs::directory_iterator(sweep_dir)) {
+    const std::string name = entry.path().filename().string();
+    if (!entry.is_directory() || name.empty() || !std::all_of(name.begin(), name.end(), ::isdigit))
+      continue;
+    JobRecord job;
+    job.index = std::stoi(name);
+    job.dir = entry.path();
+    if (fs::exists(job.dir / "overrides.yaml"))
+      job.overrides = read_string_list(YAML::LoadFile((job.dir / "overrides.yaml").string()));
+    jobs.push_back(job);
+  }
+  std::sort(jobs.begin(), jobs.end(),
+            [](const JobRecord& a, const JobRecord& b) { return a.index < b.index; });
+  return jobs;
+}
+
+// Final numeric metrics of one job: result.json, else the last value of each key in
+// metrics.jsonl. Empty when the job has neither.
+std::map<std::string, double> final_metrics(const fs::path& job_dir) {
+  std::map<std::string, double> metrics;
+  std::ifstream result(job_dir / "result.json");
+  if (result) {
+    json data = json::parse(result, nullptr, /*allow_exceptions=*/false);
+    if (data.is_object())
+      for (const auto& [key, value] : data.items())
+        if (value.is_number()) metrics[key] = value.get<double>();
+    if (!metrics.empty()) return metrics;
+  }
+  std::ifstream lines(job_dir / "metrics.jsonl");
+  std::string line;
+  while (std::getline(lines, line)) {
+    json record = json::parse(line, nullptr, false);
+    if (!record.is_object()) continue;
+    for (const auto& [key, value] : record.items())
+      if (value.is_number()) metrics[key] = value.get<double>();
+  }
+  return metrics;
+}
+
+std::string format_number(double value) {
+  char buffer[64];
+  std::snprintf(buffer, sizeof(buffer), "%.6g", value);
+  return buffer;
+}
+
+std::string csv_quote(const std::string& text) {
+  if (text.find_first_of(",\"\n") == std::string::npos) return text;
+  std::string out = "\"";
+  for (char c : text) out += (c == '"') ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+
+// Column order: the usual headline metrics first, then the rest alphabetically.
+std::vector<std::string> order_metrics(const std::map<std::string, int>& seen) {
+  const std::vector<std::string> preferred = {"val_loss",   "val_perplexity", "val_bits_per_byte",
+                                              "train_loss", "tokens_per_s",   "step"};
+  std::vector<std::string> out;
+  for (const auto& name : preferred)
+    if (seen.count(name)) out.push_back(name);
+  for (const auto& [name, count] : seen)
+    if (std::find(out.begin(), out.end(), name) == out.end()) out.push_back(name);
+  return out;
+}
+
+// "+0.0123" / "-0.5": a difference with its sign.
+std::string format_signed(double value) { return (value >= 0 ? "+" : "") + format_number(value); }
+
+// p-values: three significant digits, "< 1e-4" below that.
+std::string format_p(double p) {
+  if (p < 1e-4) return "< 1e-4";
+  char buffer[32];
+  std::snprintf(buffer, sizeof(buffer), "%.3g", p);
+  return buffer;
+}
+
+// The first step at which the job logged val/loss (or val_loss) <= target; NaN if never.
+double first_step_at_or_below(const fs::path& job_dir, double target) {
+  std::ifstream lines(job_dir / "metrics.jsonl");
+  std::string line;
+  while (std::getline(lines, line)) {
+    const json record = json::parse(line, nullptr, false);
+    if (!record.is_object() || !record.contains("step") || !record["step"].is_number()) continue;
+    for (const char* key : {"val/loss", "val_loss"}) {
+      if (record.contains(key) && record[key].is_number() && record[key].get<double>() <= target)
+        return record["step"].get<double>();
+    }
+  }
+  return std::nan("");
+}
+
+// The headline metric's 95% interval per row, and each row against the baseline row (the one
+// whose label or configuration is `baseline`, else the first): difference of means and Welch's
+// t-test.
+void compare_with_baseline(SweepSummary& summary, const std::string& baseline) {
+  if (summary.metrics.empty()) return;
+  const std::string& metric = summary.metrics.front();
+  for (auto& row : summary.rows) {
+    const auto values = row.values.find(metric);
+    row.ci95 = values == row.values.end() ? std::nan("")
+                                          : confidence_half_width(mean_and_std(values->second));
+    row.difference = std::nan("");
+    row.p_value = std::nan("");
+  }
+  if (summary.rows.size() < 2) return;
+  summary.baseline = 0;
+  if (!baseline.empty()) {
+    summary.baseline = -1;
+    std::string labels;
+    for (size_t i = 0; i < summary.rows.size(); ++i) {
+      if (summary.rows[i].label == baseline || summary.rows[i].configuration == baseline)
+        summary.baseline = static_cast<int>(i);
+      labels += (labels.empty() ? "'" : ", '") + summary.rows[i].label + "'";
+    }
+    check_user(summary.baseline >= 0,
+               "baseline='" + baseline + "' names no row of the sweep; rows: " + labels);
+  }
+  const SweepRow& base = summary.rows[static_cast<size_t>(summary.baseline)];
+  const auto base_values = base.values.find(metric);
+  for (auto& row : summary.rows) {
+    const auto values = row.values.find(metric);
+    if (values == row.values.end() || base_values == base.values.end()) continue;
+    row.difference = row.mean.at(metric) - base.mean.at(metric);
+    if (&row != &base) row.p_value = welch_t_test(values->second, base_values->second).p_value;
+  }
+}
+
+// Labels each row by the overrides that differ between rows, and collects the ones all share.
+void label_rows(SweepSummary& summary, const std::vector<JobRecord>& jobs) {
+  // The configuration's overrides (in order) of each row, from its first job.
+  std::map<std::string, std::vector<std::string>> overrides_of;
+  for (const auto& job : jobs) {
+    const std::string config = configuration_key(job.overrides);
+    if (overrides_of.count(config)) continue;
+    std::vector<std::string> kept;
+    for (const auto& item : job.overrides)
+      if (configuration_key({item}) != "(base)") kept.push_back(item);
+    overrides_of[config] = kept;
+  }
+  // An override is shared when every row has exactly it.
+  std::vector<std::string> shared;
+  if (!summary.rows.empty()) {
+    for (const auto& item : overrides_of[summary.rows.front().configuration]) {
+      bool everywhere = summary.rows.size() > 1;
+      for (const auto& row : summary.rows) {
+        const auto& items = overrides_of[row.configuration];
+        everywhere = everywhere && std::find(items.begin(), items.end(), item) != items.end();
+      }
+      if (everywhere) shared.push_back(item);
+    }
+  }
+  for (const auto& item : shared) summary.common += (summary.common.empty() ? "" : " ") + item;
+  for (auto& row : summary.rows) {
+    for (const auto& item : overrides_of[row.configuration])
+      if (std::find(shared.begin(), shared.end(), item) == shared.end())
+        row.label += (row.label.empty() ? "" : " ") + item;
+    if (row.label.empty()) row.label = row.configuration;
+  }
+}
+
+// Plots with the project Python + matplotlib; returns false when unavailable or failing.
+bool write_plot(const fs::path& sweep_dir, const SweepSummary& summary,
+                const std::vector<JobRecord>& jobs, const std::map<int, std::string>& job_config) {
+  const std::string python = project_python();
+  if (summary.metrics.empty() || !fs::exists(python)) return false;
+  json data;
+  data["metric"] = summary.metrics.front();
+  data["rows"] = json::array();
+  for (const auto& row : summary.rows) {
+    json item = {{"name", row.label}, {"n", row.jobs.size()}};
+    auto mean = row.mean.find(summary.metrics.front());
+    item["mean"] = mean == row.mean.end() ? json(nullptr) : json(mean->second);
+    item["std"] = row.stddev.count(summary.metrics.front())
+                      ? json(row.stddev.at(summary.metrics.front()))
+                      : json(0.0);
+    data["rows"].push_back(item);
+  }
+  data["common"] = summary.common;
+  std::map<std::string, std::string> label_of;
+  for (const auto& row : summary.rows) label_of[row.configuration] = row.label;
+  data["jobs"] = json::array();
+  for (const auto& job : jobs) {
+    if (!job_config.count(job.index)) continue;
+    data["jobs"].push_back({{"config", label_of[job_config.at(job.index)]},
+                            {"metrics", (job.dir / "metrics.jsonl").string()}});
+  }
+  data["series_json"] = (sweep_dir / "summary_series.json").string();
+  const fs::path data_path = sweep_dir / ".summary_plot.json";
+  const fs::path script_path = sweep_dir / ".summary_plot.py";
+  std::ofstream(data_path) << data.dump();
+  std::ofstream(script_path) << R"PY(
+import json, math, os, sys, textwrap
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+data = json.load(open(sys.argv[1]))
+rows = [r for r in data["rows"] if r["mean"] is not None]
+
+# Loss curves: every logged evaluation (val/loss, else train/loss) of every job, grouped by
+# configuration; per step the mean over the jobs that logged it and their sample std.
+runs = {}
+curve_key = None
+for key in ("val/loss", "train/loss"):
+    for job in data["jobs"]:
+        if not os.path.exists(job["metrics"]):
+            continue
+        points = {}
+        for line in open(job["metrics"]):
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict) and key in record and "step" in record:
+                points[record["step"]] = record[key]
+        if points:
+            runs.setdefault(job["config"], []).append(points)
+    if runs:
+        curve_key = key
+        break
+
+def mean_std(values):
+    m = sum(values) / len(values)
+    s = math.sqrt(sum((v - m) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 else 0.0
+    return m, s
+
+fig, axes = plt.subplots(1, 2 if runs else 1, figsize=(12 if runs else 7, 4.5))
+axes = list(axes) if runs else [axes]
+names = [textwrap.fill(r["name"], 40, break_long_words=False) for r in rows]  # long labels wrap instead of squashing
+# Points with error bars (bars would have to start at 0, which hides the differences).
+points = axes[0].errorbar([r["mean"] for r in rows], range(len(rows)),
+                          xerr=[r["std"] for r in rows], fmt="o", color="tab:blue", capsize=3)
+axes[0].grid(axis="x", alpha=0.3)
+axes[0].set_yticks(range(len(rows)))
+axes[0].set_yticklabels(names, fontsize=8)
+axes[0].invert_yaxis()
+axes[0].set_xlabel(data["metric"] + " (mean ± std over seeds)")
+if rows:  # fit the axis to the data: differences between configurations are what matters
+    lo = min(r["mean"] - r["std"] for r in rows)
+    hi = max(r["mean"] + r["std"] for r in rows)
+    pad = 0.08 * (hi - lo) if hi > lo else 0.05 * max(abs(hi), 1e-12)
+    axes[0].set_xlim(lo - pad, hi + pad)
+if data["common"]:
+    fig.suptitle("all rows: " + data["common"], fontsize=8)
+curves = {}
+if runs:
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, (name, group) in enumerate(runs.items()):
+        steps = sorted(set(s for points in group for s in points))
+        stats = [mean_std([p[s] for p in group if s in p]) for s in steps]
+        means = [m for m, _ in stats]
+        stds = [s for _, s in stats]
+        color = colors[i % len(colors)]
+        axes[1].plot(steps, means, color=color, marker="o" if len(steps) < 30 else None,
+                     markersize=3, label=f"{name} (n={len(group)})")
+        if len(group) > 1:
+            axes[1].fill_between(steps, [m - s for m, s in stats], [m + s for m, s in stats],
+                                 color=color, alpha=0.2)
+    axes[1].set_xlabel("step")
+    axes[1].set_ylabel(curve_key + " (mean ± std over seeds)")
+    # Below the axes: long configuration labels would cover the curves.
+    axes[1].legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=1)
+    for line in axes[1].get_lines():
+        curves[line.get_label()] = [[float(x), float(y)] for x, y in
+                                    zip(line.get_xdata(), line.get_ydata())]
+fig.tight_layout()
+fig.savefig(sys.argv[2], dpi=110, bbox_inches="tight")
+# What the figure holds, read back from its axes (the tests check these, not only the PNG).
+series = {"metric": data["metric"],
+          "points": {row["name"]: [float(x)] for row, x in
+                     zip(rows, points.lines[0].get_xdata())},
+          "points_xlim": [float(v) for v in axes[0].get_xlim()],
+          "curve_key": curve_key, "curves": curves,
+          "curve_ylim": [float(v) for v in axes[1].get_ylim()] if runs else None}
+for row in rows:
+    if row["name"] in series["points"]:
+        series["points"][row["name"]].append(row["std"])
+with open(data["series_json"], "w") as f:
+    json.dump(series, f, indent=1)
+)PY";
+  const fs::path plot_path = sweep_dir / "summary.png";
+  const std::string command = "'" + python + "' '" + script_path.string() + "' '" +
+                              data_path.string() + "' '" + plot_path.string() + "' >/dev/null 2>&1";
+  const bool ok = std::system(command.c_str()) == 0 && fs::exists(plot_path);
+  fs::remove(data_path);
+  fs::remove(script_path);
+  return ok;
+}
+
+}  // namespace
+
+std::string configuration_key(const std::vector<std::string>& overrides) {
+  std::string key;
+  for (const auto& item : overrides) {
+    const std::string name = override_key(item);
+    if (name == "seed" || starts_with(name, "run.") || name == "run" ||
+        starts_with(name, "launcher") || starts_with(name, "hydra."))
+      continue;
+    key += (key.empty() ? "" : " ") + item;
+  }
+  return key.empty() ? "(base)" : key;
+}
+
+SweepSummary summarize_sweep(const std::string& sweep_dir_text,
+                             const SweepSummaryOptions& options) {
+  const fs::path sweep_dir(sweep_dir_text);
+  check_user(fs::is_directory(sweep_dir), "sweep directory '" + sweep_dir_text + "' not found");
+  const std::vector<JobRecord> jobs = find_jobs(sweep_dir);
+  check_user(!jobs.empty(), "'" + sweep_dir_text +
+                                "' holds no sweep jobs (no multirun.yaml and no numbered job "
+                                "directories)");
+
+  SweepSummary summary;
+  std::map<std::string, size_t> row_of;
+  std::map<std::string, std::vector<std::map<std::string, double>>> values;
+  std::map<std::string, int> seen;
+  std::map<int, std::string> job_config;
+  for (const auto& job : jobs) {
+    const std::string config = configuration_key(job.overrides);
+    if (!row_of.count(config)) {
+      row_of[config] = summary.rows.size();
+      summary.rows.push_back(SweepRow{config});
+    }
+    SweepRow& row = summary.rows[row_of[config]];
+    const auto metrics = final_metrics(job.dir);
+    if (metrics.empty()) {
+      ++row.missing;
+      continue;
+    }
+    row.jobs.push_back(job.index);
+    job_config[job.index] = config;
+    values[config].push_back(metrics);
+    for (const auto& [name, value] : metrics) ++seen[name];
+  }
+  summary.metrics = order_metrics(seen);
+  label_rows(summary, jobs);
+
+  for (auto& row : summary.rows) {
+    for (const auto& metric : summary.metrics) {
+      std::vector<double> xs;
+      for (const auto& job_metrics : values[row.configuration]) {
+        auto it = job_metrics.find(metric);
+        if (it != job_metrics.end()) xs.push_back(it->second);
+      }
+      if (xs.empty()) continue;
+      const MeanStd stats = mean_and_std(xs);
+      row.mean[metric] = stats.mean;
+      row.stddev[metric] = stats.std;
+      row.values[metric] = xs;
+    }
+  }
+  compare_with_baseline(summary, options.baseline);
+  summary.target = options.target;
+  if (!std::isnan(options.target)) {
+    std::map<int, fs::path> dir_of;
+    for (const auto& job : jobs) dir_of[job.index] = job.dir;
+    for (auto& row : summary.rows) {
+      std::vector<double> steps;
+      for (int job : row.jobs) {
+        const double step = first_step_at_or_below(dir_of[job], options.target);
+        if (!std::isnan(step)) steps.push_back(step);
+      }
+      row.reached = static_cast<int>(steps.size());
+      row.target_step = steps.empty() ? std::nan("") : mean_and_std(steps).mean;
+    }
+  }
+
+  // CSV: configuration, n, missing, then <metric>_mean, <metric>_std.
+  std::ostringstream csv;
+  csv << "configuration,n,missing";
+  for (const auto& metric : summary.metrics) csv << "," << metric << "_mean," << metric << "_std";
+  if (!summary.metrics.empty()) csv << ",ci95,difference,p_value,target_step,reached";
+  csv << "\n";
+  for (const auto& row : summary.rows) {
+    csv << csv_quote(row.configuration) << "," << row.jobs.size() << "," << row.missing;
+    for (const auto& metric : summary.metrics) {
+      if (row.mean.count(metric))
+        csv << "," << format_number(row.mean.at(metric)) << ","
+            << format_number(row.stddev.at(metric));
+      else
+        csv << ",,";
+    }
+    if (!summary.metrics.empty()) {
+      auto number = [](double v) { return std::isnan(v) ? std::string() : format_number(v); };
+      csv << "," << number(row.ci95) << "," << number(row.difference) << "," << number(row.p_value)
+          << "," << number(std::isnan(summary.target) ? NAN : row.target_step) << ","
+          << (std::isnan(summary.target) ? std::string() : std::to_string(row.reached));
+    }
+    csv << "\n";
+  }
+  // Markdown: mean ± std per metric.
+  std::ostringstream md;
+  if (!summary.common.empty()) md << "Every row also has: " << summary.common << "\n\n";
+  md << "| configuration | n |";
+  const bool compared = summary.baseline >= 0;
+  const bool targeted = !std::isnan(summary.target);
+  for (size_t i = 0; i < summary.metrics.size(); ++i) {
+    md << " " << summary.metrics[i] << " |";
+    if (i == 0) {
+      md << " 95% CI |";
+      if (compared) md << " Δ vs baseline | p (Welch) |";
+      if (targeted)
+        md << " steps to " << summary.metrics[0] << " ≤ " << format_number(summary.target) << " |";
+    }
+  }
+  md << "\n|---|---|";
+  const size_t extra = 1 + (compared ? 2 : 0) + (targeted ? 1 : 0);
+  for (size_t i = 0; i < summary.metrics.size() + (summary.metrics.empty() ? 0 : extra); ++i)
+    md << "---|";
+  md << "\n";
+  for (const auto& row : summary.rows) {
+    md << "| " << row.label << " | " << row.jobs.size();
+    if (row.missing) md << " (+" << row.missing << " missing)";
+    md << " |";
+    for (size_t i = 0; i < summary.metrics.size(); ++i) {
+      const std::string& metric = summary.metrics[i];
+      if (row.mean.count(metric))
+        md << " " << format_number(row.mean.at(metric)) << " ± "
+           << format_number(row.stddev.at(metric)) << " |";
+      else
+        md << " — |";
+      if (i != 0) continue;
+      const bool has = row.mean.count(metric) > 0;
+      if (has && !std::isnan(row.ci95))
+        md << " [" << format_number(row.mean.at(metric) - row.ci95) << ", "
+           << format_number(row.mean.at(metric) + row.ci95) << "] |";
+      else
+        md << " — |";
+      if (compared) {
+        if (&row == &summary.rows[static_cast<size_t>(summary.baseline)])
+          md << " baseline | |";
+        else
+          md << " " << (has ? format_signed(row.difference) : "—") << " | "
+             << (std::isnan(row.p_value) ? "—" : format_p(row.p_value)) << " |";
+      }
+      if (targeted)
+        md << " " << (row.reached ? format_number(row.target_step) : "—") << " (" << row.reached
+           << "/" << row.jobs.size() << ") |";
+    }
+    md << "\n";
+  }
+  summary.markdown = md.str();
+  summary.csv_path = (sweep_dir / "summary.csv").string();
+  summary.markdown_path = (sweep_dir / "summary.md").string();
+  std::ofstream(summary.csv_path) << csv.str();
+  std::ofstream(summary.markdown_path) << "# Sweep summary: " << sweep_dir.string() << "\n\n"
+                                       << summary.markdown;
+  if (options.plot && write_plot(sweep_dir, summary, jobs, job_config))
+    summary.plot_path = (sweep_dir / "summary.png").string();
+  return summary;
+}
+
+}  // namespace attnlab

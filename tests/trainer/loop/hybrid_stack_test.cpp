@@ -1,0 +1,144 @@
+// Hybrid stacks (model.attention_per_layer, issue #18): the per-layer grammar and its errors; a
+// 4-layer mha/lssar/moh stack builds each layer's own module, trains, resumes bitwise, converts an
+// MHA run's weights into its MoH layer (init_from), and exports a .pt that holds every layer's
+// tensors under its own names; `attnlab probe` probes the chosen layer's own module.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "common/error.h"
+#include "modules/gpt.h"
+#include "tests/support/run_metrics.h"
+#include "tests/support/attnlab_command.h"
+#include "tests/support/train_runs.h"
+#include "trainer/checkpoint.h"
+#include "config/config.h"
+#include "trainer/probe.h"
+#include "trainer/train_loop.h"
+#include "trainer/weights_io.h"
+
+using namespace attnlab;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string scratch(const std::string& name) {
+  return attnlab::testing::scratch_run_dir("hybrid_" + name);
+}
+
+YAML::Node hybrid_config(const std::string& run_dir, std::vector<std::string> extra = {}) {
+  return attnlab::testing::compose_shipped(
+      {"run.dir=" + run_dir, "model.d_model=32", "model.n_layers=4", "model.n_heads=4",
+       "model.max_seq_len=32", "model.attention_per_layer='mha*2,lssar,moh'", "data.seq_len=32",
+       "data.batch_size=4", "data.max_documents=20", "trainer.max_steps=6", "trainer.eval_every=3",
+       "trainer.eval_batches=2", "trainer.checkpoint_every=3", "trainer.threads=1",
+       "trainer.progress=none", "trainer.log_every=1", "scheduler.warmup_steps=0"},
+      extra);
+}
+
+}  // namespace
+
+TEST(HybridStack, PerLayerGrammarAndErrors) {
+  EXPECT_EQ(parse_layer_attention(YAML::Load("mha*2, lssar,moh"), 4),
+            (std::vector<std::string>{"mha", "mha", "lssar", "moh"}));
+  EXPECT_EQ(parse_layer_attention(YAML::Load("[diff, gda]"), 2),
+            (std::vector<std::string>{"diff", "gda"}));
+  auto message = [](const std::string& text, int64_t layers) {
+    try {
+      parse_layer_attention(YAML::Load(text), layers);
+    } catch (const UserError& e) {
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
+  EXPECT_NE(message("mha*3", 4).find("names 3 layers, the model has model.n_layers=4"),
+            std::string::npos)
+      << message("mha*3", 4);
+  EXPECT_NE(message("mha*9", 4).find("names 5 or more layers"), std::string::npos)
+      << message("mha*9", 4);
+  EXPECT_NE(message("mha,mhaa", 2).find("unknown attention 'mhaa'; available:"), std::string::npos);
+  EXPECT_NE(message("mha*x", 2).find("needs a positive count"), std::string::npos);
+  EXPECT_NE(message("mha*0,mha*2", 2).find("needs a positive count"), std::string::npos);
+}
+
+TEST(HybridStack, MixedStackTrainsResumesBitwiseAndExports) {
+  const std::string straight = scratch("straight"), resumed = scratch("resumed");
+  const TrainSummary a = train(hybrid_config(straight), {}, {"test"});
+  ASSERT_EQ(a.step, 6);
+  // Each layer holds its own module's tensors: mha/lssar q_proj..out_proj, moh a fused qkv.
+  const auto params = read_checkpoint_model_state(resolve_checkpoint(straight));
+  for (const char* name :
+       {"blocks.0.attn.q_proj.weight", "blocks.1.attn.out_proj.weight",
+        "blocks.2.attn.q_proj.weight", "blocks.3.attn.qkv.weight", "blocks.3.attn.proj.weight"})
+    EXPECT_TRUE(params.count(name)) << name;
+  EXPECT_FALSE(params.count("blocks.3.attn.q_proj.weight"));
+  EXPECT_FALSE(params.count("blocks.0.attn.qkv.weight"));
+  // MoH's balance loss is a loss term of the hybrid too.
+  std::ifstream metrics(straight + "/metrics.jsonl");
+  std::string first;
+  std::getline(metrics, first);
+  EXPECT_NE(first.find("train/aux/moh_balance"), std::string::npos) << first;
+
+  // Interrupted at step 3 and resumed: bitwise the uninterrupted run.
+  const TrainSummary half = train(hybrid_config(resumed, {"trainer.halt_at_step=3"}), {}, {"test"});
+  ASSERT_EQ(half.step, 3);
+  const TrainSummary rest = train(hybrid_config(resumed), {}, {"test"});
+  ASSERT_EQ(rest.step, 6);
+  EXPECT_EQ(attnlab::testing::train_losses(straight), attnlab::testing::train_losses(resumed));
+  const auto end = read_checkpoint_model_state(resolve_checkpoint(resumed));
+  for (const auto& [name, tensor] : params) EXPECT_TRUE(torch::equal(tensor, end.at(name))) << name;
+
+  // Resuming with another per-layer layout is refused (a different model).
+  try {
+    train(hybrid_config(resumed, {"trainer.max_steps=8", "model.attention_per_layer='mha*4'"}), {},
+          {"test"});
+    FAIL() << "resumed a hybrid run as an all-mha model";
+  } catch (const UserError& e) {
+    EXPECT_NE(std::string(e.what()).find("model.attention_per_layer"), std::string::npos)
+        << e.what();
+  }
+
+  // init_from an all-MHA run: the MoH layer's qkv is its q/k/v stacked, the MHA layers are copied.
+  const std::string mha = scratch("mha_source"), converted = scratch("converted");
+  train(hybrid_config(mha, {"model.attention_per_layer=null", "trainer.max_steps=2"}), {},
+        {"test"});
+  const auto source = read_checkpoint_model_state(resolve_checkpoint(mha));
+  train(hybrid_config(converted, {"init_from=" + mha, "trainer.max_steps=1", "optim.lr=0"}), {},
+        {"test"});
+  const auto target = read_checkpoint_model_state(resolve_checkpoint(converted));
+  EXPECT_TRUE(torch::equal(target.at("blocks.0.attn.q_proj.weight"),
+                           source.at("blocks.0.attn.q_proj.weight")));
+  EXPECT_TRUE(torch::equal(target.at("blocks.3.attn.qkv.weight"),
+                           torch::cat({source.at("blocks.3.attn.q_proj.weight"),
+                                       source.at("blocks.3.attn.k_proj.weight"),
+                                       source.at("blocks.3.attn.v_proj.weight")})));
+  EXPECT_TRUE(torch::equal(target.at("blocks.3.attn.proj.weight"),
+                           source.at("blocks.3.attn.out_proj.weight")));
+
+  const std::string out = straight + "/hybrid.pt";
+  const auto exported = test::run_attnlab("export run_dir=" + straight + " out=" + out);
+  ASSERT_EQ(exported.code, 0) << exported.output;
+  const TensorMap weights = read_weights(out);
+  EXPECT_EQ(weights.size(), params.size());
+  for (const auto& [name, tensor] : params)
+    EXPECT_TRUE(torch::equal(tensor, weights.at(name))) << name;
+}
+
+// `attnlab probe` on a hybrid stack probes the module of the chosen layer, built with the same
+// options the GPT gives that layer (modules/gpt.h's attention_options_for_layer).
+TEST(HybridStack, ProbeTakesTheLayersOwnModule) {
+  auto config = [](int layer) {
+    return attnlab::testing::compose_shipped(
+        {"model.d_model=32", "model.n_layers=2", "model.n_heads=4", "model.max_seq_len=16",
+         "model.attention_per_layer=[mha,moh]", "probe.seq_len=8",
+         "probe.layer_index=" + std::to_string(layer)});
+  };
+  const auto mha = probe_attention(config(0));
+  const auto moh = probe_attention(config(1));
+  EXPECT_TRUE(mha.count("param.q_proj.weight"));
+  EXPECT_FALSE(mha.count("param.qkv.weight"));
+  EXPECT_TRUE(moh.count("param.qkv.weight"));
+  EXPECT_FALSE(moh.count("param.q_proj.weight"));
+}
