@@ -3,7 +3,8 @@
 // optional KV cache, whether attention probabilities are wanted) and returns its output with
 // optional extras. Causality is not hard-coded in modules: it comes from MaskSpec, so any module
 // runs causal, bidirectional or block-causal. Modules are created by name from
-// attention_registry().
+// attention_registry(), and initialise their own parameters in reset_parameters(), which the
+// model calls once after building every layer.
 #pragma once
 
 #include <torch/torch.h>
@@ -95,10 +96,26 @@ struct AttentionOptions {
   YAML::Node params;
 };
 
+// The model's init scheme, handed to every module's reset_parameters(): GPT-2's N(0, std) for
+// projections that read the residual stream, N(0, residual_std) for those that write into it
+// (residual_std = std / sqrt(2 · n_layers)).
+struct ParameterInit {
+  double std = 0.02;
+  double residual_std = 0.02;
+};
+
 class AttentionImpl : public torch::nn::Module {
  public:
   ~AttentionImpl() override = default;
   virtual AttentionOutput forward(const torch::Tensor& x, const AttentionContext& context) = 0;
+  // Re-initialises the module's parameters for the model's scheme `init`. The GPT calls it once
+  // per layer after construction, under torch::NoGradGuard, layer by layer, between the
+  // embedding's init and that layer's MLP init; every normal_/uniform_ here draws from the global
+  // generator, so the order of draws is part of a module's init (and of bitwise-reproducible
+  // runs). A module decides for each of its tensors: the scheme (init_projection() in
+  // attention_math.h for projections) or its own init from the constructor (routers, λ vectors,
+  // norms) — say which in the module's reset_parameters.
+  virtual void reset_parameters(const ParameterInit& init) = 0;
 };
 
 using AttentionFactory = std::function<std::shared_ptr<AttentionImpl>(const AttentionOptions&)>;

@@ -5,6 +5,12 @@
 
 namespace attnlab {
 
+void init_projection(torch::nn::Linear& projection, double std) {
+  torch::NoGradGuard no_grad;
+  projection->weight.normal_(0.0, std);
+  if (projection->bias.defined()) projection->bias.zero_();
+}
+
 AttentionKeys keys_with_cache(const torch::Tensor& k, const torch::Tensor& v,
                               const torch::Tensor& positions, const AttentionContext& context) {
   if (context.cache == nullptr) return {k, v, positions};

@@ -1,5 +1,6 @@
 // Shared pieces of softmax attention used by several modules: the masked softmax product with
-// safe fully-masked rows, and KV-cache concatenation at absolute positions.
+// safe fully-masked rows, KV-cache concatenation at absolute positions, and the model's init
+// scheme for one projection (for reset_parameters).
 #pragma once
 
 #include <torch/torch.h>
@@ -7,6 +8,10 @@
 #include "modules/attention.h"
 
 namespace attnlab {
+
+// The model's scheme for one projection (AttentionImpl::reset_parameters): weight ~ N(0, std)
+// (one normal_ draw of weight.numel() values), bias (when the projection has one) zeroed.
+void init_projection(torch::nn::Linear& projection, double std);
 
 struct AttentionKeys {
   torch::Tensor k;          // [B, H_kv, T_k, D_k] (cache + current)

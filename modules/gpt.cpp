@@ -286,34 +286,28 @@ GptImpl::GptImpl(const GptOptions& options) : options_(options) {
 
 void GptImpl::init_weights() {
   // GPT-2 init: N(0, 0.02) for embeddings and linear weights of the standard blocks, and
-  // N(0, 0.02/sqrt(2·L)) for the projections that write into the residual stream. Attention
-  // modules with an official init of their own (MoH routers, DIFF lambdas) keep it: only
-  // parameters named like q/k/v/out projections and MLP weights are re-initialised here.
+  // N(0, 0.02/sqrt(2·L)) for the projections that write into the residual stream. Each attention
+  // module applies the scheme to its own parameters (AttentionImpl::reset_parameters); those with
+  // an official init of their own (MoH routers, DIFF lambdas) keep it. The order of draws —
+  // embeddings, then per layer the attention module's then the MLP's, then lm_head — is what
+  // makes a seed give the same weights.
   torch::NoGradGuard no_grad;
-  const double std = 0.02;
-  const double residual_std = std / std::sqrt(2.0 * options_.n_layers);
-  embed->weight.normal_(0.0, std);
+  ParameterInit init;
+  init.std = 0.02;
+  init.residual_std = init.std / std::sqrt(2.0 * options_.n_layers);
+  embed->weight.normal_(0.0, init.std);
   if (pos_embed) pos_embed->weight.normal_(0.0, 0.01);  // GPT-2's position init
   for (auto& block : blocks) {
-    for (auto& item : block->attn->named_parameters(/*recurse=*/true)) {
-      const std::string& name = item.key();
-      if (name == "out_proj.weight")
-        item.value().normal_(0.0, residual_std);
-      else if (name == "q_proj.weight" || name == "k_proj.weight" || name == "v_proj.weight")
-        item.value().normal_(0.0, std);
-      else if (name.size() > 5 && name.substr(name.size() - 5) == ".bias" &&
-               name.rfind("_proj.bias") != std::string::npos)
-        item.value().zero_();
-    }
+    block->attn->reset_parameters(init);
     for (auto& item : block->mlp->named_parameters()) {
       if (item.key().size() > 5 && item.key().substr(item.key().size() - 5) == ".bias")
         item.value().zero_();
       else
-        item.value().normal_(0.0, std);
+        item.value().normal_(0.0, init.std);
     }
-    block->mlp->output_projection()->weight.normal_(0.0, residual_std);
+    block->mlp->output_projection()->weight.normal_(0.0, init.residual_std);
   }
-  if (lm_head) lm_head->weight.normal_(0.0, std);
+  if (lm_head) lm_head->weight.normal_(0.0, init.std);
 }
 
 torch::Tensor GptImpl::head(const torch::Tensor& hidden) const {

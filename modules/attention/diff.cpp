@@ -94,6 +94,13 @@ DiffAttentionImpl::DiffAttentionImpl(const DiffOptions& options) : options_(opti
   subln = register_module("subln", HeadRmsNorm(2 * d, o.subln_eps));
 }
 
+void DiffAttentionImpl::reset_parameters(const ParameterInit& init) {
+  init_projection(q_proj, init.std);
+  init_projection(k_proj, init.std);
+  init_projection(v_proj, init.std);
+  init_projection(out_proj, init.residual_std);
+}
+
 torch::Tensor DiffAttentionImpl::lambda_full() const {
   auto lambda_1 = torch::exp((lambda_q1 * lambda_k1).sum());
   auto lambda_2 = torch::exp((lambda_q2 * lambda_k2).sum());

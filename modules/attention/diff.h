@@ -66,6 +66,9 @@ class DiffAttentionImpl : public AttentionImpl {
   explicit DiffAttentionImpl(const DiffOptions& options);
   // probs (when requested): the differential map A1_i − λ·A2_{⌊i/G⌋}, [B, n_signal, T_q, T_k].
   AttentionOutput forward(const torch::Tensor& x, const AttentionContext& context) override;
+  // q/k/v_proj ~ N(0, init.std), out_proj ~ N(0, init.residual_std) (drawn in that order); the
+  // λ vectors keep unilm's N(0, 0.1) and subln its ones from the constructor.
+  void reset_parameters(const ParameterInit& init) override;
 
   const DiffOptions& options() const { return options_; }
   // λ (a 0-dim tensor in the parameters' dtype) as used by forward.

@@ -35,6 +35,13 @@ MhaAttentionImpl::MhaAttentionImpl(const AttentionOptions& options)
   out_proj = register_module("out_proj", linear(n_heads_ * head_dim_, options.d_model, bias));
 }
 
+void MhaAttentionImpl::reset_parameters(const ParameterInit& init) {
+  init_projection(q_proj, init.std);
+  init_projection(k_proj, init.std);
+  init_projection(v_proj, init.std);
+  init_projection(out_proj, init.residual_std);
+}
+
 AttentionOutput MhaAttentionImpl::forward(const torch::Tensor& x, const AttentionContext& context) {
   const int64_t batch = x.size(0), length = x.size(1);
   auto [q, keys] =

@@ -11,6 +11,9 @@ class MhaAttentionImpl : public AttentionImpl {
  public:
   explicit MhaAttentionImpl(const AttentionOptions& options);
   AttentionOutput forward(const torch::Tensor& x, const AttentionContext& context) override;
+  // q/k/v_proj ~ N(0, init.std), out_proj ~ N(0, init.residual_std), biases zero; drawn in the
+  // order q, k, v, out.
+  void reset_parameters(const ParameterInit& init) override;
 
   int64_t n_heads() const { return n_heads_; }
   int64_t n_kv_heads() const { return n_kv_heads_; }

@@ -125,6 +125,11 @@ MohAttentionImpl::MohAttentionImpl(const MohOptions& options) : options_(options
   if (o.shared_heads > 1) wg_1 = router("wg_1", o.shared_heads);
 }
 
+void MohAttentionImpl::reset_parameters(const ParameterInit& /*init*/) {
+  // See moh.h: MoH keeps its constructor init (LibTorch defaults for qkv/proj, routers by
+  // attention.router_init) on purpose.
+}
+
 MohAttentionImpl::Gates MohAttentionImpl::route(const torch::Tensor& x, const torch::Tensor& q) {
   const auto& o = options_;
   const int64_t batch = x.size(0), length = x.size(1), hs = o.shared_heads;

@@ -51,6 +51,13 @@ class MohAttentionImpl : public AttentionImpl {
   explicit MohAttentionImpl(const AttentionOptions& options);
   explicit MohAttentionImpl(const MohOptions& options);
   AttentionOutput forward(const torch::Tensor& x, const AttentionContext& context) override;
+  // Deliberately changes nothing and draws nothing: qkv and proj keep LibTorch's default Linear
+  // init from the constructor (kaiming-uniform weights, U(±1/sqrt(fan_in)) biases), and the
+  // routers wg/wg_0/wg_1 their attention.router_init. That is the init every MoH run so far was
+  // trained with (the model's GPT-2 scheme matched only q/k/v/out_proj names, which MoH's fused
+  // qkv/proj do not have); applying init.std / init.residual_std to qkv / proj would change
+  // every MoH result and the RNG stream of the layers after it, so it would be a new option.
+  void reset_parameters(const ParameterInit& init) override;
 
   const MohOptions& options() const { return options_; }
 

@@ -82,6 +82,13 @@ SoftplusAttentionImpl::SoftplusAttentionImpl(const AttentionOptions& options, bo
   out_proj = register_module("out_proj", linear(n_heads_ * head_dim_, options.d_model));
 }
 
+void SoftplusAttentionImpl::reset_parameters(const ParameterInit& init) {
+  init_projection(q_proj, init.std);
+  init_projection(k_proj, init.std);
+  init_projection(v_proj, init.std);
+  init_projection(out_proj, init.residual_std);
+}
+
 AttentionOutput SoftplusAttentionImpl::forward(const torch::Tensor& x,
                                                const AttentionContext& context) {
   const int64_t batch = x.size(0), length = x.size(1);

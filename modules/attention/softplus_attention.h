@@ -39,6 +39,9 @@ class SoftplusAttentionImpl : public AttentionImpl {
  public:
   SoftplusAttentionImpl(const AttentionOptions& options, bool reweight);
   AttentionOutput forward(const torch::Tensor& x, const AttentionContext& context) override;
+  // As mha: q/k/v_proj ~ N(0, init.std), out_proj ~ N(0, init.residual_std), biases zero; drawn
+  // in the order q, k, v, out.
+  void reset_parameters(const ParameterInit& init) override;
 
   torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, out_proj{nullptr};
 

@@ -1,13 +1,17 @@
 // Adding a part touches nothing else: this file defines an attention module and a loss term,
 // registers both from here (attention_registry / loss_registry, the same one-line calls the
 // shipped tables make), and a whole training run picks them by name from the config and trains
-// them, with no other file of attnlab changed.
+// them, with no other file of attnlab changed. The module's own reset_parameters is what the
+// model calls for its init (no name matching).
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <fstream>
 
 #include "losses/loss_term.h"
 #include "modules/attention.h"
+#include "modules/attention_math.h"
+#include "modules/gpt.h"
 #include "tests/support/train_runs.h"
 #include "trainer/checkpoint.h"
 #include "trainer/train_loop.h"
@@ -29,6 +33,17 @@ class RunningMeanAttentionImpl : public AttentionImpl {
     AttentionOutput output;
     output.y = out(v.cumsum(1) / counts);
     return output;
+  }
+  // The model's scheme under this module's own names: value reads the residual stream, out
+  // writes into it. Records each call for the test.
+  void reset_parameters(const ParameterInit& init) override {
+    init_projection(value, init.std);
+    init_projection(out, init.residual_std);
+    reset_calls().push_back(init);
+  }
+  static std::vector<ParameterInit>& reset_calls() {
+    static std::vector<ParameterInit> calls;
+    return calls;
   }
   torch::nn::Linear value{nullptr}, out{nullptr};
 };
@@ -82,4 +97,37 @@ TEST(Extension, AttentionAndLossRegisteredFromATestFileTrain) {
   std::string first;
   std::getline(metrics, first);
   EXPECT_NE(first.find("test_logit_square"), std::string::npos) << first;
+}
+
+TEST(Extension, ModelInitialisesARegisteredModuleThroughItsResetParameters) {
+  ASSERT_TRUE(registered);
+  GptOptions options;
+  options.vocab_size = 40;
+  options.d_model = 128;
+  options.n_layers = 3;
+  options.n_heads = 2;
+  options.max_seq_len = 16;
+  options.attention = "test_running_mean";
+  options.attention_params = YAML::Load("{name: test_running_mean}");
+  RunningMeanAttentionImpl::reset_calls().clear();
+  torch::manual_seed(5);
+  const Gpt model(options);
+  // Once per layer, with the model's scheme.
+  const auto& calls = RunningMeanAttentionImpl::reset_calls();
+  ASSERT_EQ(calls.size(), 3u);
+  const double residual = 0.02 / std::sqrt(6.0);
+  for (const ParameterInit& init : calls) {
+    EXPECT_DOUBLE_EQ(init.std, 0.02);
+    EXPECT_DOUBLE_EQ(init.residual_std, residual);
+  }
+  // The tensors carry it: N(0, std) / N(0, residual_std) weights, zero biases (LibTorch's
+  // default would be U(±1/sqrt(128)), std 0.051, and non-zero biases).
+  auto params = model->named_parameters();
+  for (int layer = 0; layer < 3; ++layer) {
+    const std::string p = "blocks." + std::to_string(layer) + ".attn.";
+    EXPECT_NEAR(params[p + "value.weight"].std().item<double>(), 0.02, 0.002);
+    EXPECT_NEAR(params[p + "out.weight"].std().item<double>(), residual, residual * 0.1);
+    EXPECT_EQ(params[p + "value.bias"].abs().max().item<double>(), 0.0);
+    EXPECT_EQ(params[p + "out.bias"].abs().max().item<double>(), 0.0);
+  }
 }
