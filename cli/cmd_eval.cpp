@@ -12,7 +12,7 @@
 // bound is reproducible), and the objective's Σ_masked CE/t ÷ (all T tokens) is rescaled to
 // ÷ (tokens that can be masked), because position 0 (objective.ignore_bos) is given context and
 // never predicted. An AR run's weights are evaluated as a dLM with
-//   attnlab eval run_dir=<ar> objective.name=masked_diffusion attention.mask=block_causal ...
+//   attnlab eval run_dir=<ar> objective.name=masked_diffusion model.mask=block_causal ...
 #include <cmath>
 #include <filesystem>
 #include <iostream>

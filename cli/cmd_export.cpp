@@ -12,12 +12,13 @@
 #include <filesystem>
 #include <iostream>
 
-#include "common/config_access.h"
-#include "trainer/atomic_file.h"
-#include "trainer/checkpoint.h"
 #include "cli/command.h"
 #include "cli/command_options.h"
+#include "common/config_access.h"
+#include "config/moved_keys.h"
 #include "config/yaml_io.h"
+#include "trainer/atomic_file.h"
+#include "trainer/checkpoint.h"
 #include "trainer/hf/hf_model.h"
 #include "trainer/hf/pretrained_config.h"
 #include "trainer/run_setup.h"
@@ -76,15 +77,14 @@ int run_export_command(const CommandArgs& args) {
   YAML::Node config;
   if (import_folder) {
     weights = read_weights(source);
-    config = config::parse_yaml(read_file_bytes((fs::path(source) / "config.yaml").string()),
-                                (fs::path(source) / "config.yaml").string());
+    config = config::load_saved_config((fs::path(source) / "config.yaml").string());
   } else {
     origin = choose_checkpoint(source, options.get_or("checkpoint", "best"));
     std::string config_yaml;
     weights = read_checkpoint_model_state(origin);
     if (format == "hf") {
       read_checkpoint_state(origin, &config_yaml);
-      config = config::parse_yaml(config_yaml, origin);
+      config = config::parse_saved_config(config_yaml, origin);
     }
   }
   const fs::path base =

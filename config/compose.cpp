@@ -7,6 +7,7 @@
 #include "common/error.h"
 #include "config/composer.h"
 #include "config/config.h"
+#include "config/moved_keys.h"
 #include "config/override_apply.h"
 #include "config/yaml_tree.h"
 
@@ -47,6 +48,7 @@ Composition compose_with_choices(const ComposeRequest& request) {
                       " (set --config-dir or ATTNLAB_CONFIG_DIR)");
     }
     Composition result = compose_defaults_tree(path, groups, *primary, group_overrides);
+    reject_moved_keys(result.config);  // an old key from the user's config files
     for (const auto& o : value_overrides) apply_key_override(result.config, o);
     if (request.resolve) result.config = resolve_interpolations(result.config);
     return result;

@@ -4,6 +4,7 @@
 #include "common/error.h"
 #include "common/suggestions.h"
 #include "config/input_limits.h"
+#include "config/moved_keys.h"
 #include "config/yaml_tree.h"
 
 namespace attnlab::config {
@@ -101,6 +102,10 @@ bool same_value(const YAML::Node& a, const YAML::Node& b) {
 }
 
 void apply_key_override(YAML::Node& root, const Override& o) {
+  // An old key (moved_keys.h) names its new place instead of "not in the config".
+  if (const MovedKey* moved = find_moved_key(o.key))
+    throw UserError("cannot apply '" + o.text +
+                    "': " + moved_key_message(*moved, o.has_value ? o.value_text : ""));
   check_user(o.key.find('/') == std::string::npos && o.key.find('@') == std::string::npos,
              "cannot apply '" + o.text + "': '" + o.key +
                  "' is not a config group here, and config keys use dots (a.b), not '/' or '@'");

@@ -1,7 +1,8 @@
 // Applying value overrides (key=value, +key=value, ++key=value, ~key[=value]) to a config tree,
 // with Hydra's rules plus type checks: `key=value` needs an existing key and a value of the
 // default's type (int -> float promotion is fine, a null default or null value accepts anything,
-// scalars assigned to a string default become strings); `++` is the unchecked escape hatch.
+// scalars assigned to a string default become strings); `++` is the unchecked escape hatch. A key
+// that has moved (moved_keys.h) is refused with one line naming its new key, whatever the op.
 #pragma once
 
 #include <yaml-cpp/yaml.h>

@@ -92,6 +92,10 @@ struct AttentionOptions {
   bool qkv_bias = false;
   // model.attention_backend (modules/attention_backend.h): which softmax kernels modules use.
   AttentionBackend backend = AttentionBackend::kAuto;
+  // The model's mask (model.mask / model.block_size): what the model puts in every
+  // AttentionContext unless a caller asks for another; modules read the mask of each call from
+  // the context, this is for code that runs one module alone (attnlab probe).
+  MaskSpec mask;
   // The composed `attention:` config group: module-specific hyper-parameters by name.
   YAML::Node params;
 };

@@ -72,8 +72,8 @@ GptOptions gpt_options_from_config(const YAML::Node& config, int64_t vocab_size)
   o.vocab_size = std::max(vocab_size, model_vocab);
   o.attention = cfg::get<std::string>(config, "attention.name");
   o.attention_params = cfg::require(config, "attention");
-  o.mask.kind = parse_mask_kind(cfg::get_or<std::string>(config, "attention.mask", "causal"));
-  o.mask.block_size = cfg::get_or<int64_t>(config, "attention.block_size", 0);
+  o.mask.kind = parse_mask_kind(cfg::get_or<std::string>(config, "model.mask", "causal"));
+  o.mask.block_size = cfg::get_or<int64_t>(config, "model.block_size", 0);
   o.attention_backend =
       parse_attention_backend(cfg::get_or<std::string>(config, "model.attention_backend", "auto"));
   check_user(o.d_model > 0 && o.n_layers > 0 && o.n_heads > 0,
@@ -105,8 +105,10 @@ GptOptions gpt_options_from_config(const YAML::Node& config, int64_t vocab_size)
                  std::to_string(o.max_positions));
   check_user(o.mlp_hidden >= 0, "model.mlp_hidden: expected >= 0 (0 = from model.mlp_ratio), got " +
                                     std::to_string(o.mlp_hidden));
+  check_user(o.mask.block_size >= 0,
+             "model.block_size: expected >= 0, got " + std::to_string(o.mask.block_size));
   check_user(o.mask.kind != MaskKind::kBlockCausal || o.mask.block_size > 0,
-             "attention.block_size must be > 0 when attention.mask=block_causal");
+             "model.block_size must be > 0 when model.mask=block_causal");
   const YAML::Node per_layer = cfg::find(config, "model.attention_per_layer");
   if (per_layer.IsDefined() && !per_layer.IsNull())
     o.layer_attention = parse_layer_attention(per_layer, o.n_layers);
@@ -222,14 +224,13 @@ AttentionOptions attention_options_for_layer(const GptOptions& options, int64_t 
   attention_options.qkv_bias = options.qkv_bias;
   attention_options.params = options.attention_params;
   attention_options.backend = options.attention_backend;
+  attention_options.mask = options.mask;
   std::string attention = options.attention;
   if (!options.layer_attention.empty() && options.layer_attention[layer_index] != attention) {
-    // Another module in this layer: its built-in defaults, with the model's mask.
+    // Another module in this layer: its built-in defaults (the mask is the model's).
     attention = options.layer_attention[layer_index];
     YAML::Node params;
     params["name"] = attention;
-    params["mask"] = cfg::get_or<std::string>(options.attention_params, "mask", "causal");
-    params["block_size"] = options.mask.block_size;
     attention_options.params = params;
   }
   if (options.positions == "learned") {

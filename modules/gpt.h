@@ -49,12 +49,12 @@ struct GptOptions {
   int64_t mlp_hidden = 0;       // MLP width; 0 = from mlp_ratio (SwiGLU: 2/3 of it, rounded to 8)
   std::string attention = "mha";
   YAML::Node attention_params;  // the composed `attention:` group
-  MaskSpec mask;                // default mask (attention.mask / attention.block_size)
+  MaskSpec mask;                // the model's mask (model.mask / model.block_size)
   // model.attention_backend: auto | sdpa | native (modules/attention_backend.h).
   AttentionBackend attention_backend = AttentionBackend::kAuto;
   // Hybrid stacks (model.attention_per_layer): the attention module of each layer; empty = every
   // layer uses `attention`. A layer whose module is not `attention` gets that module's built-in
-  // defaults (its params hold only the name, mask and block size).
+  // defaults (its params hold only the name); every layer runs with the model's mask.
   std::vector<std::string> layer_attention;
 };
 
@@ -67,12 +67,14 @@ std::vector<std::string> parse_layer_attention(const YAML::Node& node, int64_t n
 RopeScaling rope_scaling_from_config(const YAML::Node& config);
 
 // Reads GptOptions from a composed config (model.*, attention.*) and the tokenizer's vocab size
-// (model.vocab_size pads it: the model has max(tokenizer ids, model.vocab_size) rows).
+// (model.vocab_size pads it: the model has max(tokenizer ids, model.vocab_size) rows). The mask
+// is model.mask / model.block_size (attention.mask / attention.block_size moved there: a config
+// still holding them is refused by the config engine, config/moved_keys.h).
 GptOptions gpt_options_from_config(const YAML::Node& config, int64_t vocab_size);
 
 // The options the attention module of block `layer_index` is built with (the model's sizes,
-// RoPE, biases and backend, the `attention:` group or, in a hybrid stack, the layer's module with
-// its defaults); `attention_name` receives that module's registry name. The GPT and
+// RoPE, biases, backend and mask, the `attention:` group or, in a hybrid stack, the layer's
+// module with its defaults); `attention_name` receives that module's registry name. The GPT and
 // `attnlab probe` share it.
 AttentionOptions attention_options_for_layer(const GptOptions& options, int64_t layer_index,
                                              std::string* attention_name);

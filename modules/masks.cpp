@@ -12,7 +12,7 @@ MaskKind parse_mask_kind(const std::string& name) {
   if (name == "causal") return MaskKind::kCausal;
   if (name == "bidirectional") return MaskKind::kBidirectional;
   if (name == "block_causal") return MaskKind::kBlockCausal;
-  throw UserError("attention.mask: unknown mask kind '" + name +
+  throw UserError("model.mask: unknown mask kind '" + name +
                   "'; expected causal, bidirectional or block_causal");
 }
 
@@ -33,7 +33,7 @@ torch::Tensor visibility_ids(const MaskSpec& spec, const torch::Tensor& position
     case MaskKind::kCausal:
       return positions;
     case MaskKind::kBlockCausal:
-      check_user(spec.block_size > 0, "attention.block_size must be > 0 for block_causal masks");
+      check_user(spec.block_size > 0, "model.block_size must be > 0 for block_causal masks");
       return positions.div(spec.block_size, "floor");
     case MaskKind::kBidirectional:
       break;
@@ -73,7 +73,7 @@ torch::Tensor clean_context_mask(const MaskSpec& spec, const torch::Tensor& quer
   const int64_t total = query_positions.size(0);
   check_user(total % 2 == 0 && key_positions.size(0) == total,
              "clean_context attention needs a [x_t ; x_0] sequence of even length");
-  check_user(spec.block_size > 0, "attention.block_size must be > 0 for clean-context masks");
+  check_user(spec.block_size > 0, "model.block_size must be > 0 for clean-context masks");
   const int64_t n = total / 2;
   // Blocks come from positions, so both halves must carry the same positions 0..n-1 (a default
   // 0..2n-1 numbering would silently give x_0 its own, wrong, blocks).

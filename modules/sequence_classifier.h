@@ -1,6 +1,6 @@
 // The encoder classifier of `task=classification`: the `model=gpt` stack (embedding, blocks with
 // attention from the registry, final RMSNorm) run with the configured mask — the task sets
-// attention.mask=bidirectional, making it an encoder — then pooled to one vector per sequence
+// model.mask=bidirectional, making it an encoder — then pooled to one vector per sequence
 // and mapped to class logits by a linear head:
 //   pooling cls:  the final-norm state at position 0 (the task prepends the tokenizer's BOS as a
 //                 [CLS] token);

@@ -16,6 +16,7 @@
 
 #include "common/config_access.h"
 #include "common/error.h"
+#include "config/moved_keys.h"
 #include "trainer/atomic_file.h"
 #include "trainer/nonfinite_guard.h"
 #include "trainer/weights_io.h"
@@ -686,8 +687,9 @@ std::vector<std::string> model_config_changes(const std::string& checkpoint_conf
   if (checkpoint_config_yaml.empty()) return changes;
   YAML::Node saved;
   try {
-    saved = YAML::Load(checkpoint_config_yaml);
-  } catch (const YAML::Exception&) {
+    // Keys that moved since the checkpoint was written are compared at their new place.
+    saved = config::parse_saved_config(checkpoint_config_yaml, "the checkpoint's config");
+  } catch (const std::exception&) {
     return changes;  // an unreadable record names nothing; the tensors still decide
   }
   for (const char* group : {"model", "attention"}) {

@@ -51,7 +51,7 @@ DiffusionSample diffusion_generate(GptImpl& model, const std::vector<int64_t>& p
   const int64_t vocab = model.options().vocab_size;
   const int64_t block =
       options.block_size > 0 ? options.block_size : model.options().mask.block_size;
-  check_user(block > 0, "diffusion sampling needs sample.block_size or attention.block_size > 0");
+  check_user(block > 0, "diffusion sampling needs block_size=N or the model's model.block_size > 0");
   check_user(!prompt.empty(), "diffusion sampling needs a non-empty prompt (at least BOS)");
   check_user(options.mask_token >= 0 && options.mask_token < vocab,
              "diffusion sampling needs the tokenizer's [MASK] id inside the model vocabulary");

@@ -24,7 +24,7 @@ namespace attnlab {
 
 struct DiffusionSampleOptions {
   int64_t max_new_tokens = 64;
-  int64_t block_size = 0;              // 0 = the model's attention.block_size
+  int64_t block_size = 0;              // 0 = the model's model.block_size
   std::string sampler = "confidence";  // confidence | first_hitting
   double threshold = 0.9;              // τ for `confidence`
   double temperature = 0.0;            // 0 = arg-max tokens; > 0 = sample from softmax(logits/T)

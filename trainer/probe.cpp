@@ -40,8 +40,7 @@ TensorMap probe_attention(const YAML::Node& config) {
                .requires_grad_(true);
 
   AttentionContext context;
-  context.mask.kind = parse_mask_kind(cfg::get_or<std::string>(config, "attention.mask", "causal"));
-  context.mask.block_size = cfg::get_or<int64_t>(config, "attention.block_size", 0);
+  context.mask = options.mask;  // the model's (model.mask / model.block_size)
   context.positions = torch::arange(length);
   AttentionOutput out = module->forward(x, context);
   auto loss = out.y.sum();

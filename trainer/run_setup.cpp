@@ -64,9 +64,10 @@ Gpt build_model(const YAML::Node& config, int64_t vocab_size) {
 
 #include <filesystem>
 
-#include "trainer/checkpoint.h"
 #include "config/config.h"
+#include "config/moved_keys.h"
 #include "config/yaml_io.h"
+#include "trainer/checkpoint.h"
 #include "trainer/weights_io.h"
 
 namespace attnlab {
@@ -86,8 +87,9 @@ LoadedRun load_run(const std::string& run_dir, const std::vector<std::string>& o
   check_user(fs::exists(config_path),
              "run_dir=" + run_dir + " has no config.yaml (is it an attnlab run directory?)");
   // Through the config engine's loader, so a damaged or hostile config.yaml meets the same input
-  // limits (size, depth, aliases) as any config file.
-  YAML::Node saved = config::load_config_file(config_path.string()).content;
+  // limits (size, depth, aliases) as any config file; a run made before a key moved is read with
+  // the key in its new place (config/moved_keys.h).
+  YAML::Node saved = config::load_saved_config(config_path.string());
   set_error_log_directory(run_dir);  // a failure's full report goes to the run's error.log
   LoadedRun run;
   run.config = config::apply_overrides(saved, overrides);

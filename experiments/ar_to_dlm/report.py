@@ -49,7 +49,7 @@ def main():
     lines = [
         f"AR models: `{os.path.relpath(a.ar_runs)}/seed<k>` (T = 128), one per seed k in "
         f"{', '.join(seeds)}; each seed's dLMs train with that seed. dLM: `objective=masked_diffusion "
-        f"attention.mask=block_causal attention.block_size={a.block}`, {a.steps} training steps. "
+        f"model.mask=block_causal model.block_size={a.block}`, {a.steps} training steps. "
         "All rows on the same first 65,536 validation tokens (32 batches x 16 windows of 128). "
         f"NELBO = masked-diffusion bound per predicted token, {a.t_samples} (t, mask) draws per "
         "window from the evaluator's fixed seed (attnlab eval, eval.t_samples). Mean over seeds "

@@ -48,7 +48,7 @@ print(" ".join([f"model.{k}={m[k]}" for k in ("d_model", "n_layers", "n_heads", 
 PY
 )
 eval_args="eval.seq_lens=[128] eval.batch_size=16 eval.batches=32 eval.t_samples=$T_SAMPLES trainer.threads=1"
-dlm_args="objective=masked_diffusion attention.mask=block_causal attention.block_size=$BLOCK"
+dlm_args="objective=masked_diffusion model.mask=block_causal model.block_size=$BLOCK"
 
 evaluate() {  # evaluate <run dir> <name> [overrides...]
   local dir=$1 name=$2
@@ -73,8 +73,8 @@ for seed in "${seeds[@]}"; do
   out="$runs/seed$seed"
   mkdir -p "$out"
   evaluate "$ar_run" ar_nll
-  evaluate "$ar_run" ar_weights_as_dlm objective.name=masked_diffusion attention.mask=block_causal \
-    attention.block_size=$BLOCK
+  evaluate "$ar_run" ar_weights_as_dlm objective.name=masked_diffusion model.mask=block_causal \
+    model.block_size=$BLOCK
   train_dlm converted init_from="$ar_run"
   [[ "$SCRATCH" == 1 ]] && train_dlm scratch
 done

@@ -1,6 +1,6 @@
 // Benchmark: training throughput and MFU on one device, for scripts/gpu_check.sh's speed report
 // (issue #14, "GPU path"). Each model is composed from the shipped configs/ exactly as
-// `attnlab train` would build it (model.*, attention=<option>, attention.mask), trained for a few
+// `attnlab train` would build it (model.*, attention=<option>, model.mask), trained for a few
 // AdamW steps on random tokens (forward under bf16 autocast on CUDA, float32 on CPU), and timed
 // after a warm-up. MFU is against the matmul peak measured in the same run, in the dtype the
 // matmuls run in (bf16 on CUDA, float32 on CPU), so the numbers say how close a step comes to the
@@ -159,8 +159,8 @@ int main(int argc, char** argv) {
       config::ComposeRequest request;
       request.config_dir = std::string(ATTNLAB_SOURCE_DIR) + "/configs";
       request.overrides = {"attention=" + c.attention,
-                           "attention.mask=" + c.mask,
-                           "attention.block_size=" + std::to_string(c.block_size),
+                           "model.mask=" + c.mask,
+                           "model.block_size=" + std::to_string(c.block_size),
                            "model.d_model=" + std::to_string(c.d_model),
                            "model.n_layers=" + std::to_string(c.n_layers),
                            "model.n_heads=" + std::to_string(c.n_heads),

@@ -47,7 +47,7 @@ declare -A variant=(
   [moh]="attention=moh attention.router=qnorm attention.proj_bias=false model.n_kv_heads=0"
   [diff]="attention=diff attention.rope_style=rotate_half"
   [gda]="attention=gda attention.rope_style=rotate_half"
-  [dlm]="objective=masked_diffusion attention.mask=block_causal attention.block_size=16"
+  [dlm]="objective=masked_diffusion model.mask=block_causal model.block_size=16"
 )
 for name in mha moh diff gda dlm; do
   rm -rf "$root/$name" "$root/${name}_scratch"

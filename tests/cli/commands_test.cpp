@@ -127,8 +127,8 @@ TEST(Commands, TrainEvalSampleAndDiffusionFineTune) {
 
   // AR -> masked-diffusion LM: same weights, block-causal attention, diffusion objective.
   CommandRun convert = run_attnlab("train run.dir=" + dlm + " init_from=" + ar +
-                                   " objective=masked_diffusion attention.mask=block_causal"
-                                   " attention.block_size=8 trainer.max_steps=4" +
+                                   " objective=masked_diffusion model.mask=block_causal"
+                                   " model.block_size=8 trainer.max_steps=4" +
                                    kTiny);
   ASSERT_EQ(convert.code, 0) << convert.output;
   CommandRun dlm_sample =

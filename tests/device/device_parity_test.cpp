@@ -52,8 +52,8 @@ std::vector<Case> cases() {
       {"mha", {"attention=mha"}},
       {"mha_gqa", {"attention=mha", "model.n_kv_heads=2"}},
       {"mha_block_causal",
-       {"attention=mha", "attention.mask=block_causal", "attention.block_size=4"}},
-      {"mha_bidirectional", {"attention=mha", "attention.mask=bidirectional"}},
+       {"attention=mha", "model.mask=block_causal", "model.block_size=4"}},
+      {"mha_bidirectional", {"attention=mha", "model.mask=bidirectional"}},
       {"moh", {"attention=moh"}},
       {"diff", {"attention=diff"}},
       {"gda", {"attention=gda"}},
@@ -64,11 +64,11 @@ std::vector<Case> cases() {
       {"decorrelation", {"attention=mha", "loss=decorrelation"}},
       {"segregation", {"attention=mha", "loss=segregation"}},
       {"masked_diffusion",
-       {"attention=mha", "objective=masked_diffusion", "attention.mask=block_causal",
-        "attention.block_size=4"}},
+       {"attention=mha", "objective=masked_diffusion", "model.mask=block_causal",
+        "model.block_size=4"}},
       {"masked_diffusion_clean_context",
-       {"attention=mha", "objective=masked_diffusion", "attention.mask=block_causal",
-        "attention.block_size=4", "objective.clean_context=true"}},
+       {"attention=mha", "objective=masked_diffusion", "model.mask=block_causal",
+        "model.block_size=4", "objective.clean_context=true"}},
   };
 }
 

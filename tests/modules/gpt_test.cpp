@@ -17,7 +17,7 @@ GptOptions tiny_options(const std::string& mlp = "gelu") {
   o.max_seq_len = 32;
   o.mlp = mlp;
   o.attention = "mha";
-  o.attention_params = YAML::Load("{name: mha, mask: causal, rope: true, bias: false}");
+  o.attention_params = YAML::Load("{name: mha, rope: true, bias: false}");
   return o;
 }
 

@@ -267,3 +267,28 @@ TEST(Checkpoint, LoadsACheckpointWrittenByLibTorch113) {
 
 }  // namespace
 }  // namespace attnlab
+
+namespace attnlab {
+namespace {
+
+// A checkpoint's config record from before attention.mask / attention.block_size moved to
+// model.* (config/moved_keys.h) is compared at the new keys: the same mask is no change (resume
+// goes on), another mask is a model change named by its new key.
+TEST(Checkpoint, ConfigRecordFromBeforeTheMaskMovedComparesAtModelKeys) {
+  const std::string old_record =
+      "model: {d_model: 32, n_layers: 2}\n"
+      "attention: {name: mha, mask: block_causal, block_size: 16, rope: true}\n";
+  const YAML::Node same = YAML::Load(
+      "model: {d_model: 32, n_layers: 2, mask: block_causal, block_size: 16}\n"
+      "attention: {name: mha, rope: true}\n");
+  EXPECT_TRUE(model_config_changes(old_record, same).empty());
+  const YAML::Node other = YAML::Load(
+      "model: {d_model: 32, n_layers: 2, mask: causal, block_size: 16}\n"
+      "attention: {name: mha, rope: true}\n");
+  const std::vector<std::string> changes = model_config_changes(old_record, other);
+  ASSERT_EQ(changes.size(), 1u);
+  EXPECT_EQ(changes[0], "model.mask: block_causal -> causal");
+}
+
+}  // namespace
+}  // namespace attnlab

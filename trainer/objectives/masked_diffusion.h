@@ -30,7 +30,7 @@ enum class PositionMasking { kNone, kClip, kCount };
 struct MaskedDiffusionOptions {
   bool t_per_block = false;  // objective.t_per: sequence | block
   double t_min = 1e-3, t_max = 1.0;
-  int64_t block_size = 0;  // objective.block_size; 0 = attention.block_size (or whole sequence)
+  int64_t block_size = 0;  // objective.block_size; 0 = model.block_size (or whole sequence)
   bool antithetic = true;
   bool clean_context = false;
   PositionMasking position_masking = PositionMasking::kNone;

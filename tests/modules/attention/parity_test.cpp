@@ -47,8 +47,8 @@ void check_moh(const MohCase& c) {
       "attention.shared_heads=" + std::to_string(c.shared),
       "attention.routed_k=" + std::to_string(c.k),
       "attention.router=" + c.router,
-      "attention.mask=" + c.mask,
-      "attention.block_size=3",
+      "model.mask=" + c.mask,
+      "model.block_size=3",
       "probe.seq_len=9",
       std::string("probe.training=") + (c.training ? "true" : "false")};
   const std::string args = "--heads " + std::to_string(c.heads) + " --shared " +
@@ -72,8 +72,8 @@ void check_diff(const DiffCase& c) {
                                      "model.n_kv_heads=" + std::to_string(c.kv_heads),
                                      "model.n_layers=8",
                                      "probe.layer_index=" + std::to_string(c.layer),
-                                     "attention.mask=" + c.mask,
-                                     "attention.block_size=4",
+                                     "model.mask=" + c.mask,
+                                     "model.block_size=4",
                                      "probe.seq_len=10"};
   double lambda_init = diff_lambda_init(c.layer, 0.0);
   if (c.name == "gda") {

@@ -45,7 +45,7 @@ TEST(EvalBound, DiffusionEvalReportsReproducibleNelboPerPredictedToken) {
                          "trainer.threads=1", "trainer.progress=none", "scheduler.warmup_steps=1"}),
             0);
   const std::vector<std::string> as_dlm{"objective.name=masked_diffusion",
-                                        "attention.mask=block_causal", "attention.block_size=8"};
+                                        "model.mask=block_causal", "model.block_size=8"};
   auto with = [&](std::vector<std::string> extra) {
     extra.insert(extra.end(), as_dlm.begin(), as_dlm.end());
     return extra;

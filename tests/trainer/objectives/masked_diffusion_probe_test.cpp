@@ -37,7 +37,7 @@ std::string run_diffusion_probe(const std::string& tag, std::vector<std::string>
 TEST(MaskedDiffusionProbeTarget, DumpRecomputesToTheLossAndGradient) {
   const std::string path =
       run_diffusion_probe("block", {"objective=masked_diffusion", "objective.t_per=block",
-                                    "attention.mask=block_causal", "attention.block_size=4"});
+                                    "model.mask=block_causal", "model.block_size=4"});
   TensorMap d = read_weights(path);
   std::remove(path.c_str());
   for (const char* key :
@@ -51,7 +51,7 @@ TEST(MaskedDiffusionProbeTarget, DumpRecomputesToTheLossAndGradient) {
   EXPECT_TRUE(torch::equal(d["input"], torch::where(masked, torch::full_like(x0, kByteMask), x0)));
   EXPECT_FALSE(masked.select(1, 0).any().item<bool>());  // position 0 is never masked
   EXPECT_TRUE(masked.any().item<bool>());
-  // t is drawn per block of attention.block_size = 4 tokens.
+  // t is drawn per block of model.block_size = 4 tokens.
   auto t_blocks = t.view({3, 3, 4});
   EXPECT_TRUE(torch::equal(t_blocks, t_blocks.select(2, 0).unsqueeze(-1).expand_as(t_blocks)));
   EXPECT_FALSE(
@@ -79,8 +79,8 @@ TEST(MaskedDiffusionProbeTarget, DumpRecomputesToTheLossAndGradient) {
 
 TEST(MaskedDiffusionProbeTarget, PythonTorchLoadRecomputesLossAndGradient) {
   REQUIRE_PYTHON_WITH("torch");
-  const std::vector<std::string> block_causal{"attention.mask=block_causal",
-                                              "attention.block_size=4"};
+  const std::vector<std::string> block_causal{"model.mask=block_causal",
+                                              "model.block_size=4"};
   // Default objective group (its objective.* defaults apply) and clean-context training layout.
   auto clean = block_causal;
   clean.insert(clean.end(), {"objective=masked_diffusion", "objective.clean_context=true"});

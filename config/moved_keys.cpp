@@ -1,0 +1,61 @@
+// Moved config keys: the table, the user-facing refusal and the upgrade of saved configs; see
+// moved_keys.h.
+#include "config/moved_keys.h"
+
+#include "common/error.h"
+#include "config/yaml_io.h"
+#include "config/yaml_tree.h"
+
+namespace attnlab::config {
+
+const std::vector<MovedKey>& moved_keys() {
+  static const std::vector<MovedKey> table = {
+      {"attention.mask", "model.mask"},
+      {"attention.block_size", "model.block_size"},
+  };
+  return table;
+}
+
+const MovedKey* find_moved_key(const std::string& dotted_key) {
+  for (const MovedKey& moved : moved_keys()) {
+    if (dotted_key == moved.old_key || dotted_key.rfind(moved.old_key + ".", 0) == 0) return &moved;
+  }
+  return nullptr;
+}
+
+std::string moved_key_message(const MovedKey& moved, const std::string& value) {
+  return "config key '" + moved.old_key + "' has moved to '" + moved.new_key + "' (write " +
+         moved.new_key + "=" + (value.empty() ? "..." : value) + ")";
+}
+
+void reject_moved_keys(const YAML::Node& config) {
+  for (const MovedKey& moved : moved_keys()) {
+    const YAML::Node old_value = find_node(config, moved.old_key);
+    if (!old_value.IsDefined()) continue;
+    throw UserError(moved_key_message(moved, old_value.IsScalar() ? old_value.Scalar() : "") +
+                    "; a config file sets it");
+  }
+}
+
+YAML::Node upgrade_saved_config(const YAML::Node& saved) {
+  YAML::Node config = YAML::Clone(saved);
+  if (!config.IsMap()) return config;
+  for (const MovedKey& moved : moved_keys()) {
+    const YAML::Node old_value = find_node(config, moved.old_key);
+    if (!old_value.IsDefined()) continue;
+    const YAML::Node value = YAML::Clone(old_value);
+    erase_node(config, moved.old_key);
+    if (!find_node(config, moved.new_key).IsDefined()) set_node(config, moved.new_key, value);
+  }
+  return config;
+}
+
+YAML::Node load_saved_config(const std::string& path) {
+  return upgrade_saved_config(load_config_file(path).content);
+}
+
+YAML::Node parse_saved_config(const std::string& text, const std::string& origin) {
+  return upgrade_saved_config(parse_yaml(text, origin));
+}
+
+}  // namespace attnlab::config
