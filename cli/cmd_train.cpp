@@ -1,21 +1,20 @@
 // `attnlab train [overrides]`: composes the config, trains (resuming from the run dir when it
 // has a checkpoint), then prints the final validation metrics and, when trainer.sample_tokens
 // > 0, a sample from the trained model (also written to the run's TensorBoard log). `-m` runs a
-// sweep through the configured launcher. task=classification trains the encoder classifier instead
-// (trainer/classification/).
+// sweep through the configured launcher. Every task (task.name: lm, classification; see
+// trainer/task.h) trains in the same loop and prints its own report.
 // --dry-run prints the composed config and the run directory and does nothing else.
 // Stopped by SIGINT it exits with 130, by SIGTERM or SIGHUP with 143, after the checkpoint.
 #include <filesystem>
 #include <iostream>
 
-#include "common/config_access.h"
-#include "trainer/hf/pretrained_config.h"
-#include "trainer/checkpoint.h"
-#include "trainer/classification/classification_trainer.h"
 #include "cli/command.h"
+#include "common/config_access.h"
 #include "config/config.h"
 #include "config/yaml_io.h"
 #include "launch/local_sweep.h"
+#include "trainer/checkpoint.h"
+#include "trainer/hf/pretrained_config.h"
 #include "trainer/metrics_logger.h"
 #include "trainer/run_setup.h"
 #include "trainer/sampling.h"
@@ -80,10 +79,6 @@ int run_train_command(const CommandArgs& args) {
   request.config_dir = args.config_dir;
   YAML::Node config = compose_with_pretrained(request);
   if (args.dry_run) return print_dry_run(config);
-  if (task_name(config) == "classification") {
-    std::cout << classification_report(train_classification(config, args.overrides, args.argv));
-    return 0;
-  }
   TrainSummary summary = train(config, args.overrides, args.argv);
   if (summary.interrupted) {
     std::cout << "stopped at step " << summary.step
@@ -91,18 +86,15 @@ int run_train_command(const CommandArgs& args) {
     std::cout.flush();
     return exit_code_for(summary);
   }
-  std::printf("final: step %lld | val loss %.4f | val ppl %.2f | val bpb %.4f | %.0f tok/s\n",
-              static_cast<long long>(summary.step), summary.val_loss, summary.val_perplexity,
-              summary.val_bits_per_byte, summary.tokens_per_second);
-  std::printf("run dir: %s\n", summary.run_dir.c_str());
+  std::cout << summary.report << "run dir: " << summary.run_dir << "\n";
   if (summary.already_finished) {
     std::printf(
         "(this run had finished: its result.json; nothing was trained or written. Raise "
         "trainer.max_steps to train on, or set run.dir for a new run)\n");
     return 0;
   }
-  std::fflush(stdout);
-  print_final_sample(config, summary);
+  std::cout.flush();
+  if (summary.task == "lm") print_final_sample(config, summary);
   return 0;
 }
 

@@ -5,6 +5,7 @@
 // libraries silently drop object files that nothing references.
 #pragma once
 
+#include <initializer_list>
 #include <map>
 #include <string>
 #include <vector>
@@ -17,6 +18,9 @@ template <typename Factory>
 class Registry {
  public:
   explicit Registry(std::string kind) : kind_(std::move(kind)) {}
+  // The whole table in one place: Registry<F>("attention", {{"mha", make_mha}, ...}).
+  Registry(std::string kind, std::initializer_list<std::pair<const std::string, Factory>> entries)
+      : kind_(std::move(kind)), entries_(entries) {}
 
   bool add(const std::string& name, Factory factory) {
     entries_[name] = std::move(factory);

@@ -77,13 +77,8 @@ void cap_bytes(std::vector<Document>& docs, int64_t max_bytes) {
 }  // namespace
 
 Registry<CorpusLoader>& corpus_registry() {
-  static Registry<CorpusLoader> registry = [] {
-    Registry<CorpusLoader> r("corpus");
-    r.add("moby_dick", load_moby_dick);
-    r.add("sotu", load_sotu);
-    r.add("brown", load_brown);
-    return r;
-  }();
+  static Registry<CorpusLoader> registry(
+      "corpus", {{"moby_dick", load_moby_dick}, {"sotu", load_sotu}, {"brown", load_brown}});
   return registry;
 }
 

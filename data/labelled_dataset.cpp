@@ -17,12 +17,8 @@
 namespace attnlab {
 
 Registry<LabelledDatasetLoader>& labelled_dataset_registry() {
-  static Registry<LabelledDatasetLoader> registry = [] {
-    Registry<LabelledDatasetLoader> r("labelled dataset");
-    r.add("spam_assassin", load_spam_assassin);
-    r.add("files", load_labelled_files);
-    return r;
-  }();
+  static Registry<LabelledDatasetLoader> registry(
+      "labelled dataset", {{"spam_assassin", load_spam_assassin}, {"files", load_labelled_files}});
   return registry;
 }
 

@@ -67,14 +67,8 @@ int64_t tokenizer_max_train_bytes(const YAML::Node& config) {
 }
 
 Registry<TokenizerFactory>& tokenizer_registry() {
-  static Registry<TokenizerFactory> registry = [] {
-    Registry<TokenizerFactory> r("tokenizer");
-    r.add("byte", make_byte);
-    r.add("bpe", make_bpe);
-    r.add("gpt2", make_gpt2);
-    r.add("hf", make_hf);
-    return r;
-  }();
+  static Registry<TokenizerFactory> registry(
+      "tokenizer", {{"byte", make_byte}, {"bpe", make_bpe}, {"gpt2", make_gpt2}, {"hf", make_hf}});
   return registry;
 }
 

@@ -25,14 +25,10 @@ LossTermSpec spec() {
 }  // namespace
 
 Registry<LossTermSpec>& loss_registry() {
-  static Registry<LossTermSpec> registry = [] {
-    Registry<LossTermSpec> r("loss term");
-    r.add("cross_entropy", spec<CrossEntropyTerm>());
-    r.add("focal", spec<FocalTerm>());
-    r.add("decorrelation", spec<DecorrelationTerm>());
-    r.add("segregation", spec<SegregationTerm>());
-    return r;
-  }();
+  static Registry<LossTermSpec> registry("loss term", {{"cross_entropy", spec<CrossEntropyTerm>()},
+                                                       {"focal", spec<FocalTerm>()},
+                                                       {"decorrelation", spec<DecorrelationTerm>()},
+                                                       {"segregation", spec<SegregationTerm>()}});
   return registry;
 }
 

@@ -18,25 +18,19 @@ AttentionFactory factory() {
 }  // namespace
 
 Registry<AttentionFactory>& attention_registry() {
-  static Registry<AttentionFactory> registry = [] {
-    Registry<AttentionFactory> r("attention");
-    r.add("mha", factory<MhaAttentionImpl>());
-    r.add("moh", factory<MohAttentionImpl>());
-    r.add("diff", factory<DiffAttentionImpl>());
-    r.add("gda", factory<GdaAttentionImpl>());
-    r.add("lssa", factory<LssaAttentionImpl>());
-    r.add("lssar", factory<LssarAttentionImpl>());
-    return r;
-  }();
+  static Registry<AttentionFactory> registry("attention",
+                                             {{"mha", factory<MhaAttentionImpl>()},
+                                              {"moh", factory<MohAttentionImpl>()},
+                                              {"diff", factory<DiffAttentionImpl>()},
+                                              {"gda", factory<GdaAttentionImpl>()},
+                                              {"lssa", factory<LssaAttentionImpl>()},
+                                              {"lssar", factory<LssarAttentionImpl>()}});
   return registry;
 }
 
 Registry<WeightConversion>& weight_conversion_registry() {
-  static Registry<WeightConversion> registry = [] {
-    Registry<WeightConversion> r("weight conversion");
-    r.add("mha->moh", mha_to_moh_conversion());
-    return r;
-  }();
+  static Registry<WeightConversion> registry("weight conversion",
+                                             {{"mha->moh", mha_to_moh_conversion()}});
   return registry;
 }
 

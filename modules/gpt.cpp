@@ -222,22 +222,27 @@ AttentionOptions attention_options_for_layer(const GptOptions& options, int64_t 
   attention_options.rope_scaling = options.rope_scaling;
   attention_options.bias = options.attention_bias;
   attention_options.qkv_bias = options.qkv_bias;
-  attention_options.params = options.attention_params;
   attention_options.backend = options.attention_backend;
   attention_options.mask = options.mask;
+  // The layer's `attention:` node. Replaced with Node::reset, never `=`: assigning to a YAML::Node
+  // that already refers to a node writes through it, here into the run config's `attention:`
+  // group, which every later layer (and config.yaml) would then see.
+  YAML::Node params = options.attention_params;
   std::string attention = options.attention;
   if (!options.layer_attention.empty() && options.layer_attention[layer_index] != attention) {
     // Another module in this layer: its built-in defaults (the mask is the model's).
     attention = options.layer_attention[layer_index];
-    YAML::Node params;
-    params["name"] = attention;
-    attention_options.params = params;
+    YAML::Node own;
+    own["name"] = attention;
+    params.reset(own);
   }
   if (options.positions == "learned") {
     // Positions enter once, at the embedding: no rotation inside the attention.
-    attention_options.params = YAML::Clone(attention_options.params);
-    attention_options.params["rope"] = false;
+    YAML::Node copy = YAML::Clone(params);
+    copy["rope"] = false;
+    params.reset(copy);
   }
+  attention_options.params.reset(params);
   if (attention_name != nullptr) *attention_name = attention;
   return attention_options;
 }

@@ -78,14 +78,11 @@ ScheduleFactory factory() {
 }  // namespace
 
 Registry<ScheduleFactory>& schedule_registry() {
-  static Registry<ScheduleFactory> registry = [] {
-    Registry<ScheduleFactory> r("scheduler.name");
-    r.add("warmup_cosine", factory<WarmupCosine>());
-    r.add("constant", factory<Constant>());
-    r.add("linear", factory<Linear>());
-    r.add("wsd", factory<Wsd>());
-    return r;
-  }();
+  static Registry<ScheduleFactory> registry("scheduler.name",
+                                            {{"warmup_cosine", factory<WarmupCosine>()},
+                                             {"constant", factory<Constant>()},
+                                             {"linear", factory<Linear>()},
+                                             {"wsd", factory<Wsd>()}});
   return registry;
 }
 

@@ -13,12 +13,9 @@ ObjectiveFactory factory() {
 }  // namespace
 
 Registry<ObjectiveFactory>& objective_registry() {
-  static Registry<ObjectiveFactory> registry = [] {
-    Registry<ObjectiveFactory> r("objective");
-    r.add("autoregressive", factory<AutoregressiveObjective>());
-    r.add("masked_diffusion", factory<MaskedDiffusionObjective>());
-    return r;
-  }();
+  static Registry<ObjectiveFactory> registry(
+      "objective", {{"autoregressive", factory<AutoregressiveObjective>()},
+                    {"masked_diffusion", factory<MaskedDiffusionObjective>()}});
   return registry;
 }
 

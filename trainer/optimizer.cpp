@@ -107,12 +107,9 @@ std::unique_ptr<torch::optim::Optimizer> make_sgd(const std::vector<ParamGroupSp
 }  // namespace
 
 Registry<OptimizerSpec>& optimizer_registry() {
-  static Registry<OptimizerSpec> registry = [] {
-    Registry<OptimizerSpec> r("optimizer (optim.name)");
-    r.add("adamw", {{"betas", "eps"}, make_adamw});
-    r.add("sgd", {{"momentum", "nesterov"}, make_sgd});
-    return r;
-  }();
+  static Registry<OptimizerSpec> registry(
+      "optimizer (optim.name)",
+      {{"adamw", {{"betas", "eps"}, make_adamw}}, {"sgd", {{"momentum", "nesterov"}, make_sgd}}});
   return registry;
 }
 

@@ -63,13 +63,10 @@ TensorMap probe_attention(const YAML::Node& config) {
 }
 
 Registry<ProbeTarget>& probe_registry() {
-  static Registry<ProbeTarget> registry = [] {
-    Registry<ProbeTarget> r("probe target");
-    r.add("attention", probe_attention);
-    r.add("loss", probe_loss_from_config);
-    r.add("masked_diffusion_loss", probe_masked_diffusion_loss);
-    return r;
-  }();
+  static Registry<ProbeTarget> registry("probe target",
+                                        {{"attention", probe_attention},
+                                         {"loss", probe_loss_from_config},
+                                         {"masked_diffusion_loss", probe_masked_diffusion_loss}});
   return registry;
 }
 

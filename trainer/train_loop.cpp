@@ -1,6 +1,6 @@
 // The training loop; see train_loop.h. Order of one optimizer step (fixed, so that a resumed run
 // replays exactly): lr from the schedule (times the rollback LR scale) -> grad_accum_steps
-// micro-batches (sampler.next(), objective forward, backward; gradients all-reduced on the last)
+// micro-batches (the task's next batch and loss, backward; gradients all-reduced on the last)
 // -> guard (loss terms, gradients) -> clip -> guard (grad norm, spike detector) -> AdamW step ->
 // guard (parameters and moments) -> metrics -> eval every trainer.eval_every -> checkpoint every
 // trainer.checkpoint_every. Every guard decision depends only on values that are equal on all
@@ -17,42 +17,35 @@
 #include <cmath>
 #include <csignal>
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
 #include <iostream>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <type_traits>
 
 #include "common/config_access.h"
 #include "common/error.h"
-#include "data/prepare.h"
-#include "data/sampler.h"
-#include "data/tokenizer.h"
-#include "losses/loss_set.h"
-#include "modules/weight_conversion.h"
-#include "trainer/atomic_file.h"
-#include "trainer/autocast.h"
-#include "trainer/checkpoint.h"
 #include "config/run_directory.h"
 #include "config/yaml_io.h"
 #include "config/yaml_tree.h"
 #include "distributed/distributed.h"
 #include "distributed/gradient_reducer.h"
 #include "distributed/preemption.h"
-#include "trainer/evaluator.h"
+#include "losses/loss_set.h"
+#include "trainer/atomic_file.h"
+#include "trainer/autocast.h"
+#include "trainer/checkpoint.h"
 #include "trainer/grad_early_stop.h"
-#include "trainer/hf/pretrained_config.h"
+#include "trainer/loop_options.h"
 #include "trainer/lr_schedule.h"
 #include "trainer/metrics_logger.h"
 #include "trainer/mfu.h"
 #include "trainer/nonfinite_guard.h"
-#include "trainer/objective.h"
 #include "trainer/optimizer.h"
 #include "trainer/progress.h"
 #include "trainer/run_setup.h"
-#include "trainer/weights_io.h"
 
 namespace attnlab {
 
@@ -183,54 +176,53 @@ struct StepTiming {
   }
 };
 
-// The objective's generator state travels in TrainState::extra as raw bytes.
-std::string generator_state(const torch::Generator& generator) {
-  auto bytes = generator.get_state().contiguous();
-  return std::string(reinterpret_cast<const char*>(bytes.data_ptr<uint8_t>()), bytes.numel());
-}
-
-void set_generator_state(torch::Generator& generator, const std::string& state) {
-  auto bytes = torch::empty({static_cast<int64_t>(state.size())}, torch::kUInt8);
-  std::memcpy(bytes.data_ptr<uint8_t>(), state.data(), state.size());
-  generator.set_state(bytes);
-}
-
-// init_from: weights only, strict or partial (init_strict). Weights of another attention module
-// are converted first by the conversions the modules register (modules/weight_conversion.h; e.g.
-// an `mha` source into `moh` layers: q/k/v -> qkv, out_proj -> proj, routers freshly
-// initialised); a conversion follows the model's tensors, so layers that keep the source's
-// module are copied as they are.
-void load_initial_weights(const YAML::Node& config, GptImpl& model, bool is_main) {
-  const std::string source = cfg::get<std::string>(config, "init_from");
-  TensorMap weights = read_weights(source);
-  // A pretrained vocabulary smaller than the model's (the tokenizer appended MASK/PAD ids).
-  const int64_t grown = grow_vocabulary_rows(weights, state_dict(model));
-  if (grown > 0 && is_main)
-    std::cerr << "init_from " << source << ": " << grown
-              << " vocabulary rows added (initialised to the mean pretrained embedding)\n";
-  // Another module's weights (e.g. MHA into MoH layers): the modules' registered conversions.
-  weights = convert_attention_weights(std::move(weights), state_dict(model), model.options());
-  LoadReport report;
-  try {
-    report = load_state_dict(model, weights, cfg::get_or<bool>(config, "init_strict", false));
-  } catch (const WeightMismatch& e) {
-    throw UserError("init_from '" + source + "': " + e.report().headline() +
-                    "; set init_strict=false to load the " +
-                    std::to_string(e.report().loaded.size()) + " tensors that fit");
-  }
-  if (is_main) std::cerr << "init_from " << source << ":\n" << report.summary() << "\n";
-}
-
+// result.json: what every task reports, then the task's own numbers (summary.results).
 nlohmann::json summary_to_json(const TrainSummary& s) {
-  return {{"run_dir", s.run_dir},
-          {"step", s.step},
-          {"train_loss", s.train_loss},
-          {"val_loss", s.val_loss},
-          {"val_perplexity", s.val_perplexity},
-          {"val_bits_per_byte", s.val_bits_per_byte},
-          {"tokens_per_s", s.tokens_per_second},
-          {"parameters", s.parameters},
-          {"non_embedding_parameters", s.non_embedding_parameters}};
+  nlohmann::json out = {{"task", s.task},
+                        {"run_dir", s.run_dir},
+                        {"step", s.step},
+                        {"train_loss", s.train_loss},
+                        {"val_loss", s.val_loss},
+                        {"tokens_per_s", s.tokens_per_second},
+                        {"examples_per_s", s.examples_per_second},
+                        {"parameters", s.parameters},
+                        {"non_embedding_parameters", s.non_embedding_parameters}};
+  for (const auto& [key, value] : s.results) out[key] = value;
+  return out;
+}
+
+// The summary of a run that finished before, from its result.json; nullopt when the file cannot
+// be read as one (the run is then finished again, which rewrites it).
+std::optional<TrainSummary> read_finished_summary(const std::string& path,
+                                                  const std::string& task) {
+  try {
+    const nlohmann::json result = nlohmann::json::parse(read_file_bytes(path));
+    TrainSummary done;
+    done.task = task;
+    done.step = result.at("step").get<int64_t>();
+    done.train_loss = result.at("train_loss").get<double>();
+    done.val_loss = result.at("val_loss").get<double>();
+    done.tokens_per_second = result.at("tokens_per_s").get<double>();
+    done.examples_per_second = result.value("examples_per_s", 0.0);
+    done.parameters = result.value("parameters", int64_t{0});
+    done.non_embedding_parameters = result.value("non_embedding_parameters", int64_t{0});
+    static const std::set<std::string> kCommon = {"step",
+                                                  "train_loss",
+                                                  "val_loss",
+                                                  "tokens_per_s",
+                                                  "examples_per_s",
+                                                  "parameters",
+                                                  "non_embedding_parameters"};
+    for (const auto& [key, value] : result.items())
+      if (value.is_number() && !kCommon.count(key)) done.results[key] = value.get<double>();
+    done.val_perplexity = done.results.count("val_perplexity") ? done.results["val_perplexity"] : 0;
+    done.val_bits_per_byte =
+        done.results.count("val_bits_per_byte") ? done.results["val_bits_per_byte"] : 0;
+    done.already_finished = true;
+    return done;
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
 }
 
 // 0-d tensors (any device) as doubles, read back with one device-to-host copy.
@@ -357,10 +349,12 @@ TrainSummary train_body(const YAML::Node& config, const std::vector<std::string>
                         const std::vector<std::string>& argv,
                         const std::shared_ptr<DistributedContext>& dist) {
   const bool is_main = dist->is_main();
-  const int threads = configure_threads(config);
+  configure_threads(config);
   const torch::Device device = device_from_config(config);
   const int64_t seed = cfg::get<int64_t>(config, "seed");
   const NonFiniteOptions safety = NonFiniteOptions::from_config(config);
+  const LoopOptions loop = LoopOptions::from_config(config);
+  const std::string task_label = task_name(config);
   check_ranks_agree_on_config(*dist, config);
 
   // Run directory: rank 0 locks it (held until this function returns) and tells the others its
@@ -376,61 +370,31 @@ TrainSummary train_body(const YAML::Node& config, const std::vector<std::string>
   }
   run_dir = dist->broadcast_string(run_dir);
 
-  // Data: rank 0 fetches/tokenises first so ranks never race on the cache.
-  if (is_main) prepare_data(config);
-  dist->barrier();
-  PreparedData data = prepare_data(config);
-  const Tokenizer& tokenizer = *data.tokenizer;
+  // The task: data, tokenizer, model (init_from applied), losses, sampler, validation batches.
+  std::unique_ptr<Task> task =
+      task_registry().get(task_label)(TaskContext{config, *dist, device, seed});
+  torch::nn::Module& model = task->model();
+  int64_t parameters = 0;
+  for (const auto& p : model.parameters()) parameters += p.numel();
+  const int64_t embedding_parameters = task->embedding_parameters();
+  model.to(device);
+  dist->broadcast_module(model);
 
-  Gpt model = build_model(config, tokenizer.vocab_size());
-  if (cfg::has(config, "init_from")) load_initial_weights(config, *model, is_main);
-  int64_t parameters = 0, embedding_parameters = model->embed->weight.numel();
-  for (const auto& p : model->parameters()) parameters += p.numel();
-  if (model->pos_embed) embedding_parameters += model->pos_embed->weight.numel();
-  model->to(device);
-  dist->broadcast_module(*model);
-
-  OptimizerSetup optim = make_optimizer(*model, config);
+  OptimizerSetup optim = make_optimizer(model, config);
   std::vector<std::pair<std::string, torch::Tensor>> named_params;
-  for (const auto& item : model->named_parameters(true))
+  for (const auto& item : model.named_parameters(true))
     named_params.emplace_back(item.key(), item.value());
-  GradEarlyStop grades(GradEarlyStopOptions::from_config(config), named_params,
-                       cfg::get<int64_t>(config, "trainer.max_steps"),
+  GradEarlyStop grades(GradEarlyStopOptions::from_config(config), named_params, loop.max_steps,
                        /*skip_backward=*/!dist->is_distributed());
   std::unique_ptr<LrSchedule> schedule = make_schedule(config);
-  LossSet losses(config, model->options().n_layers);
-  auto objective = objective_registry().get(
-      cfg::get_or<std::string>(config, "objective.name", "autoregressive"))(config);
-  ObjectiveContext objective_context;
-  objective_context.config = &config;
-  objective_context.mask_token = tokenizer.mask();
-  objective_context.bos_token = tokenizer.bos();
-  objective_context.generator = at::detail::createCPUGenerator(seed + 7919 * dist->rank());
 
-  auto sampler =
-      make_sampler(config, data.train, dist->rank(), dist->world_size(), tokenizer.eos());
-  const int64_t batch_size = cfg::get<int64_t>(config, "data.batch_size");
-  const int64_t seq_len = cfg::get<int64_t>(config, "data.seq_len");
-  const auto eval_set = eval_batches(
-      *data.val, cfg::get_or<int64_t>(config, "trainer.eval_batches", 20), batch_size, seq_len);
-
-  const int64_t max_steps = cfg::get<int64_t>(config, "trainer.max_steps");
-  const int64_t accum = cfg::get_or<int64_t>(config, "trainer.grad_accum_steps", 1);
-  const int64_t eval_every = cfg::get_or<int64_t>(config, "trainer.eval_every", 0);
-  const int64_t checkpoint_every = cfg::get_or<int64_t>(config, "trainer.checkpoint_every", 0);
-  const int64_t log_every =
-      std::max<int64_t>(1, cfg::get_or<int64_t>(config, "trainer.log_every", 10));
-  const int64_t halt_at = cfg::get_or<int64_t>(config, "trainer.halt_at_step", -1);
-  const bool autocast = cfg::get_or<bool>(config, "trainer.autocast_bf16", false);
-  const double base_lr = cfg::get<double>(config, "optim.lr");
-  check_user(accum >= 1, "trainer.grad_accum_steps must be >= 1");
-  check_user(max_steps >= 0, "trainer.max_steps must be >= 0");
+  const int64_t max_steps = loop.max_steps, accum = loop.grad_accum_steps;
 
   // Measured before resuming: the timing matmuls draw from the global RNG, whose state the
   // checkpoint then restores.
   const double peak_flops = measure_matmul_peak(device).flops_per_s;
 
-  // Resume: model, optimizer, step, RNG states and sampler position from the latest checkpoint.
+  // Resume: model, optimizer, step, RNG states and the task's position from the latest checkpoint.
   TrainState state;
   GuardState guard_state;
   SpikeDetector loss_spikes(safety.spike_window), grad_spikes(safety.spike_window);
@@ -441,27 +405,20 @@ TrainSummary train_body(const YAML::Node& config, const std::vector<std::string>
     grad_spikes.restore(
         from.extra.count("guard.grad_norm_window") ? from.extra.at("guard.grad_norm_window") : "");
   };
-  state.tokenizer = tokenizer.fingerprint();  // a checkpoint of another tokenizer is an error
+  state.tokenizer = task->tokenizer_fingerprint();  // a checkpoint of another tokenizer is an error
   bool resumed = false;
   {
     // Every rank loads the same checkpoint file (rank 0 writes it; ranks share the run dir).
-    auto latest = resume_per_config(config, run_dir, *model, optim.optimizer.get(), &state);
+    auto latest = resume_per_config(config, run_dir, model, optim.optimizer.get(), &state);
     if (latest) {
       // Checkpoints of older versions may hold a diverged model; never train on from one.
-      const std::string bad = first_nonfinite(parameters_and_moments(*model, *optim.optimizer));
+      const std::string bad = first_nonfinite(parameters_and_moments(model, *optim.optimizer));
       check_user(bad.empty(), "checkpoint '" + latest->path + "' holds a non-finite tensor ('" +
                                   bad + "'), written by a diverged run: delete it and " +
                                   checkpoint_dir(run_dir) +
                                   "/latest to resume from an earlier checkpoint, or start over "
                                   "with run.resume=never");
-      sampler->load_state(state.sampler_state);
-      // Each rank continues its own objective RNG stream (ranks draw different masking noise);
-      // "objective_rng" is rank 0's, for single-process runs and a changed world size.
-      const std::string own = "objective_rng.rank" + std::to_string(dist->rank());
-      if (dist->is_distributed() && state.extra.count(own))
-        set_generator_state(objective_context.generator, state.extra.at(own));
-      else if (state.extra.count("objective_rng"))
-        set_generator_state(objective_context.generator, state.extra.at("objective_rng"));
+      task->load_state(state);
       restore_guard(state);
       grades.load(state.extra);
       resumed = true;
@@ -474,21 +431,13 @@ TrainSummary train_body(const YAML::Node& config, const std::vector<std::string>
   // the same command: report its result; nothing is trained, evaluated, logged or rewritten.
   const std::filesystem::path result_path = std::filesystem::path(run_dir) / "result.json";
   if (resumed && state.step >= max_steps && std::filesystem::exists(result_path)) {
-    TrainSummary done;
-    try {
-      const nlohmann::json result = nlohmann::json::parse(read_file_bytes(result_path.string()));
-      done.run_dir = run_dir;
-      done.step = result.at("step").get<int64_t>();
-      done.train_loss = result.at("train_loss").get<double>();
-      done.val_loss = result.at("val_loss").get<double>();
-      done.val_perplexity = result.at("val_perplexity").get<double>();
-      done.val_bits_per_byte = result.at("val_bits_per_byte").get<double>();
-      done.tokens_per_second = result.at("tokens_per_s").get<double>();
-      done.already_finished = true;
-    } catch (const std::exception&) {
-      done.already_finished = false;  // unreadable: finish the run again (rewrites it)
+    std::optional<TrainSummary> done = read_finished_summary(result_path.string(), task_label);
+    if (done && done->step == state.step) {
+      done->run_dir = run_dir;
+      done->report = task->report(*done);
+      return *done;
     }
-    if (done.already_finished && done.step == state.step) return done;
+    // unreadable or of another step: finish the run again (rewrites it)
   }
 
   // Validated: from here on the run directory is written.
@@ -500,7 +449,7 @@ TrainSummary train_body(const YAML::Node& config, const std::vector<std::string>
   }
 
   std::optional<MetricsLogger> metrics;
-  const bool tensorboard = cfg::get_or<bool>(config, "trainer.tensorboard", true);
+  const bool tensorboard = loop.tensorboard;
   if (is_main) {
     metrics.emplace(run_dir, resumed ? std::optional<int64_t>(state.step) : std::nullopt,
                     tensorboard);
@@ -516,45 +465,45 @@ TrainSummary train_body(const YAML::Node& config, const std::vector<std::string>
   };
   Progress progress = Progress::from_config(config, max_steps, state.step);
   if (!is_main) progress = Progress("none", max_steps, 1);
-  const double flops_per_token = gpt_flops_per_token(*model, seq_len);
-  (void)threads;
-  GradientReducer reducer(*dist, *model,
+  const double flops_per_token = task->flops_per_token();
+  GradientReducer reducer(*dist, model,
                           static_cast<size_t>(dist->options().bucket_mb * 1024 * 1024));
 
   StopSignalHandlers stop_handlers;
   install_preemption_handler();
 
   auto save = [&](bool is_best) {
-    state.sampler_state = sampler->state();
-    state.extra["objective_rng"] = generator_state(objective_context.generator);
-    for (int r = 0; dist->is_distributed() && r < dist->world_size(); ++r) {
-      state.extra["objective_rng.rank" + std::to_string(r)] =
-          dist->broadcast_string(generator_state(objective_context.generator), r);
-    }
+    task->save_state(state);
     guard_state.store(state);
     grades.save(state.extra);
     state.extra["guard.loss_window"] = loss_spikes.serialize();
     state.extra["guard.grad_norm_window"] = grad_spikes.serialize();
     state.scheduler = schedule->describe();
     SaveOptions options;
-    options.keep_last = cfg::get_or<int64_t>(config, "trainer.keep_last", 2);
+    options.keep_last = loop.keep_last;
     options.is_best = is_best;
     if (is_main)
-      save_checkpoint(run_dir, *model, optim.optimizer.get(), state, config::to_yaml(config),
+      save_checkpoint(run_dir, model, optim.optimizer.get(), state, config::to_yaml(config),
                       options);
     dist->barrier();  // no rank runs ahead (or exits) before the checkpoint is durable
   };
-  auto run_eval = [&]() {
-    EvalResult result = evaluate(*model, *objective, losses, objective_context, eval_set, *dist,
-                                 device, data.val_bytes_per_token());
+  // Validation: logged, shown, and kept in the summary; returns whether it is the best so far.
+  bool evaluated = false;
+  auto run_eval = [&](TrainSummary& summary) {
+    const TaskEvaluation result = task->evaluate();
     const bool best = result.loss < state.best_val_loss;
     if (best) state.best_val_loss = result.loss;
-    log_metrics(state.step, {{"val/loss", result.loss},
-                             {"val/perplexity", result.perplexity},
-                             {"val/bits_per_byte", result.bits_per_byte}});
-    progress.message("step " + std::to_string(state.step) + " val loss " +
-                     std::to_string(result.loss) + " ppl " + std::to_string(result.perplexity));
-    return std::make_pair(result, best);
+    log_metrics(state.step, result.metrics);
+    progress.message("step " + std::to_string(state.step) + " " + result.line);
+    auto metric = [&result](const std::string& key) {
+      auto it = result.metrics.find(key);
+      return it == result.metrics.end() ? 0.0 : it->second;
+    };
+    summary.val_loss = result.loss;
+    summary.val_perplexity = metric("val/perplexity");
+    summary.val_bits_per_byte = metric("val/bits_per_byte");
+    evaluated = true;
+    return best;
   };
 
   // Lines that must be seen (guard and spike warnings, GradES freezes): rank 0, on stderr even
@@ -593,7 +542,7 @@ TrainSummary train_body(const YAML::Node& config, const std::vector<std::string>
   // lowers the LR.
   auto roll_back = [&](int64_t step, const std::string& fault) {
     TrainState restored;
-    auto loaded = resume_latest(run_dir, *model, optim.optimizer.get(), &restored);
+    auto loaded = resume_latest(run_dir, model, optim.optimizer.get(), &restored);
     if (!loaded) halt(step, fault, "no checkpoint to roll back to");
     GuardState counters = guard_state;
     restore_guard(restored);
@@ -646,15 +595,15 @@ TrainSummary train_body(const YAML::Node& config, const std::vector<std::string>
   };
 
   TrainSummary summary;
+  summary.task = task_label;
   summary.run_dir = run_dir;
   summary.parameters = parameters;
   summary.non_embedding_parameters = parameters - embedding_parameters;
-  double tokens_done = 0, seconds_done = 0;
-  const int64_t tokens_per_step = batch_size * seq_len * accum * dist->world_size();
-  model->train();
+  double tokens_done = 0, examples_done = 0, seconds_done = 0;
+  model.train();
   while (state.step < max_steps) {
     StepTiming timing;
-    const double lr = base_lr * schedule->lr_factor(state.step) * guard_state.lr_scale;
+    const double lr = loop.lr * schedule->lr_factor(state.step) * guard_state.lr_scale;
     set_learning_rate(optim, lr);
     clear_gradients(optim);
     // Loss terms stay on the device through the micro-steps and are read back once per step
@@ -668,13 +617,18 @@ TrainSummary train_body(const YAML::Node& config, const std::vector<std::string>
       else
         it->second = it->second + term;
     };
+    // Tokens and rows of this step over all ranks (each rank's count times the world size).
+    int64_t step_tokens = 0, step_examples = 0;
     for (int64_t micro = 0; micro < accum; ++micro) {
-      Batch batch = batch_to_device(sampler->next(), device);
+      Batch batch = task->next_batch();
+      step_tokens += task->tokens_in(batch) * dist->world_size();
+      step_examples += batch.input.size(0) * dist->world_size();
+      batch = batch_to_device(std::move(batch), device);
       reducer.begin_step(/*sync=*/micro == accum - 1);
       LossResult result;
       {
-        AutocastGuard guard(autocast, device);
-        result = objective->compute(*model, batch, losses, objective_context, /*training=*/true);
+        AutocastGuard guard(loop.autocast_bf16, device);
+        result = task->training_loss(batch);
       }
       (result.total / static_cast<double>(accum)).backward();
       add_term("train/loss", result.total);
@@ -692,7 +646,7 @@ TrainSummary train_body(const YAML::Node& config, const std::vector<std::string>
     // The guard before the update: losses, then gradients (before clipping mixes them).
     std::string fault = nonfinite_loss(logged);
     if (fault.empty()) {
-      const std::string bad = first_nonfinite(named_gradients(*model));
+      const std::string bad = first_nonfinite(named_gradients(model));
       if (!bad.empty()) fault = "the gradient of '" + bad + "' is not finite";
     }
     if (!fault.empty()) {
@@ -747,7 +701,7 @@ TrainSummary train_body(const YAML::Node& config, const std::vector<std::string>
       continue;
     }
     {
-      const std::string bad = first_nonfinite(parameters_and_moments(*model, *optim.optimizer));
+      const std::string bad = first_nonfinite(parameters_and_moments(model, *optim.optimizer));
       if (!bad.empty()) {
         on_nonfinite("the update made '" + bad + "' non-finite", /*update_applied=*/true);
         continue;
@@ -759,18 +713,21 @@ TrainSummary train_body(const YAML::Node& config, const std::vector<std::string>
     ++state.step;
 
     const double step_seconds = timing.seconds();
-    tokens_done += tokens_per_step;
+    tokens_done += static_cast<double>(step_tokens);
+    examples_done += static_cast<double>(step_examples);
     seconds_done += step_seconds;
+    state.tokens_seen += step_tokens;
     logged["lr"] = lr;
     logged["grad_norm"] = grad_norm;
-    logged["tokens_per_s"] = tokens_per_step / step_seconds;
-    logged["mfu"] = compute_mfu(flops_per_token, tokens_per_step / step_seconds,
+    logged["tokens_per_s"] = static_cast<double>(step_tokens) / step_seconds;
+    logged["examples_per_s"] = static_cast<double>(step_examples) / step_seconds;
+    logged["mfu"] = compute_mfu(flops_per_token, static_cast<double>(step_tokens) / step_seconds,
                                 peak_flops * dist->world_size());
     logged["step_ms"] = step_seconds * 1000.0;
     guard_state.add_metrics(logged);
     if (grades.enabled()) logged["grades/frozen"] = static_cast<double>(grades.frozen_count());
     summary.train_loss = loss;
-    if (state.step % log_every == 0 || state.step == max_steps) {
+    if (state.step % loop.log_every == 0 || state.step == max_steps) {
       logged["peak_rss_mib"] = peak_rss_mib();
       if (dist->is_distributed())
         logged["exposed_comm_ms"] = reducer.stats().last_exposed_comm_s * 1000;
@@ -779,18 +736,13 @@ TrainSummary train_body(const YAML::Node& config, const std::vector<std::string>
     progress.update({state.step, summary.train_loss, lr, logged["tokens_per_s"], logged["mfu"]});
 
     bool best = false;
-    if ((eval_every > 0 && state.step % eval_every == 0) || state.step == max_steps) {
-      auto [result, is_best] = run_eval();
-      summary.val_loss = result.loss;
-      summary.val_perplexity = result.perplexity;
-      summary.val_bits_per_byte = result.bits_per_byte;
-      best = is_best;
-    }
+    if ((loop.eval_every > 0 && state.step % loop.eval_every == 0) || state.step == max_steps)
+      best = run_eval(summary);
     const int local_signal = received_stop_signal.load();
-    const bool stop =
-        dist->allreduce_any(local_signal != 0 || preemption_requested()) || state.step == halt_at;
-    if ((checkpoint_every > 0 && state.step % checkpoint_every == 0) || state.step == max_steps ||
-        stop || best)
+    const bool stop = dist->allreduce_any(local_signal != 0 || preemption_requested()) ||
+                      state.step == loop.halt_at_step;
+    if ((loop.checkpoint_every > 0 && state.step % loop.checkpoint_every == 0) ||
+        state.step == max_steps || stop || best)
       save(best);
     if (stop) {
       summary.interrupted = state.step < max_steps;
@@ -808,18 +760,16 @@ TrainSummary train_body(const YAML::Node& config, const std::vector<std::string>
   progress.finish();
   // A run resumed at (or configured with) its last step trains nothing: evaluate once so the
   // summary and result.json still report the model's validation metrics.
-  if (!summary.interrupted && summary.val_perplexity == 0.0) {
-    auto [result, is_best] = run_eval();
-    summary.val_loss = result.loss;
-    summary.val_perplexity = result.perplexity;
-    summary.val_bits_per_byte = result.bits_per_byte;
-  }
+  if (!summary.interrupted && !evaluated) run_eval(summary);
   summary.step = state.step;
   summary.tokens_per_second = seconds_done > 0 ? tokens_done / seconds_done : 0.0;
+  summary.examples_per_second = seconds_done > 0 ? examples_done / seconds_done : 0.0;
+  if (!summary.interrupted) task->finish(summary, metrics ? &*metrics : nullptr);
   if (metrics) metrics->finish(!summary.interrupted);
   // result.json marks a finished run (sweeps skip jobs that have one).
   if (is_main && !summary.interrupted)
     write_file_atomic(run_dir + "/result.json", summary_to_json(summary).dump(2) + "\n");
+  summary.report = task->report(summary);
   return summary;
 }
 

@@ -6,7 +6,7 @@
 // checkpoints and metrics.jsonl. A 2-rank masked-diffusion run (per-rank noise
 // generators) also resumes bitwise, and GradES freezes the same matrices at the same step. When
 // `mpirun` is killed with SIGKILL, the ranks stop within a fraction of a second and write nothing
-// more into the run directory.
+// more into the run directory. The classification task, in the same loop, matches likewise.
 #include <gtest/gtest.h>
 #include <signal.h>
 
@@ -106,6 +106,41 @@ TEST_F(TrainerDataParallel, TwoRanksMatchOneProcessWithDoubleBatch) {
   ASSERT_EQ(run.exit_code, 0) << run.output;
   EXPECT_GT(relative_difference(final_params(half), params_one), 1e-3);
   for (const auto& dir : {two, one, half}) fs::remove_all(dir);
+}
+
+// The classification task trains in the same loop, so it is data parallel too: each rank takes
+// its slice of the global batch (ExampleSampler), and 2 ranks x b reach the parameters and
+// losses of 1 process x 2b. Batches are padded to their longest member, so the two runs'
+// attention differs in padded length only (masked), and the tolerance is the LM test's.
+TEST_F(TrainerDataParallel, ClassificationTwoRanksMatchOneProcessWithDoubleBatch) {
+  const fs::path two = scratch("ddp_classification_two"), one = scratch("ddp_classification_one");
+  auto args = [](const fs::path& dir, int batch) {
+    return "run.dir=" + dir.string() +
+           " task=classification loss=focal_auto data.max_per_class=20 data.seq_len=32"
+           " model.d_model=32 model.n_layers=2 model.n_heads=2 model.dropout=0.0"
+           " data.batch_size=" +
+           std::to_string(batch) +
+           " trainer.max_steps=8 trainer.eval_every=0 trainer.log_every=1 trainer.threads=1"
+           " trainer.progress=none scheduler.warmup_steps=2 optim.lr=0.003"
+           " task.eval_batch_size=16";
+  };
+  auto run = train(2, args(two, kPerRankBatch));
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  run = train(1, args(one, 2 * kPerRankBatch));
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  const TensorMap params_two = final_params(two), params_one = final_params(one);
+  ASSERT_EQ(params_two.size(), params_one.size());
+  ASSERT_TRUE(params_one.count("classifier.weight"));
+  const double relative = relative_difference(params_two, params_one);
+  EXPECT_LT(relative, 1e-5);
+  const auto losses_two = train_losses(two), losses_one = train_losses(one);
+  ASSERT_EQ(losses_two.size(), 8u);
+  ASSERT_EQ(losses_one.size(), 8u);
+  for (int i = 0; i < 8; ++i)
+    EXPECT_NEAR(losses_two[i], losses_one[i], 1e-5 * losses_one[i]) << "step " << i + 1;
+  EXPECT_TRUE(fs::exists(two / "classification_metrics.json"));
+  std::cerr << "[ddp classification] relative parameter difference " << relative << "\n";
+  for (const auto& dir : {two, one}) fs::remove_all(dir);
 }
 
 // GradES decides on the all-reduced gradients, so 2 ranks freeze the same matrices at the same

@@ -69,8 +69,9 @@ std::vector<Batch> ordered_batches(const EncodedExamples& examples, int64_t batc
   return batches;
 }
 
-ExampleSampler::ExampleSampler(int64_t num_examples, int64_t batch_size, uint64_t seed)
-    : n_(num_examples), batch_size_(batch_size), seed_(seed) {
+ExampleSampler::ExampleSampler(int64_t num_examples, int64_t batch_size, uint64_t seed, int rank,
+                               int world_size)
+    : n_(num_examples), batch_size_(batch_size), seed_(seed), rank_(rank), world_size_(world_size) {
   check_user(n_ > 0, "the training split is empty");
   check_user(batch_size_ > 0, "config key 'data.batch_size': expected > 0");
 }
@@ -92,8 +93,10 @@ const std::vector<int64_t>& ExampleSampler::order(int64_t epoch) {
 
 std::vector<int64_t> ExampleSampler::next() {
   std::vector<int64_t> indices;
-  for (int64_t k = 0; k < batch_size_; ++k, ++drawn_)
-    indices.push_back(order(drawn_ / n_)[static_cast<size_t>(drawn_ % n_)]);
+  const int64_t first = drawn_ + rank_ * batch_size_;  // this rank's slice of the global batch
+  for (int64_t k = first; k < first + batch_size_; ++k)
+    indices.push_back(order(k / n_)[static_cast<size_t>(k % n_)]);
+  drawn_ += batch_size_ * world_size_;
   return indices;
 }
 

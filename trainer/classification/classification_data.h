@@ -40,21 +40,25 @@ std::vector<Batch> ordered_batches(const EncodedExamples& examples, int64_t batc
 
 // Epoch-shuffled example indices: epoch e visits every example once in the order of a
 // Fisher-Yates shuffle driven by mt19937_64(seed, e) (fully specified by the C++ standard, so the
-// order is the same on every platform). A batch may span two epochs.
+// order is the same on every platform). A batch may span two epochs. Data parallel: each step
+// draws one global batch of batch_size x world_size examples and rank r takes the r-th slice, so
+// the ranks together see what one process with world_size times the batch would.
 class ExampleSampler {
  public:
-  ExampleSampler(int64_t num_examples, int64_t batch_size, uint64_t seed);
+  ExampleSampler(int64_t num_examples, int64_t batch_size, uint64_t seed, int rank = 0,
+                 int world_size = 1);
   std::vector<int64_t> next();
   // "examples v1 n=.. seed=.. drawn=.."; load_state accepts only a state of the same n and seed.
   std::string state() const;
   void load_state(const std::string& state);
-  int64_t drawn() const { return drawn_; }
+  int64_t drawn() const { return drawn_; }  // examples handed out to all ranks so far
 
  private:
   const std::vector<int64_t>& order(int64_t epoch);
   int64_t n_, batch_size_;
   uint64_t seed_;
-  int64_t drawn_ = 0;  // examples handed out so far
+  int rank_, world_size_;
+  int64_t drawn_ = 0;
   int64_t cached_epoch_ = -1;
   std::vector<int64_t> order_;
 };

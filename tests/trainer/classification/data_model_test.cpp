@@ -23,7 +23,7 @@ GptOptions tiny_encoder() {
   o.n_heads = 2;
   o.max_seq_len = 16;
   o.attention = "mha";
-  o.attention_params = YAML::Load("{name: mha, mask: bidirectional, rope: true, bias: false}");
+  o.attention_params = YAML::Load("{name: mha, rope: true, bias: false}");
   o.mask.kind = MaskKind::kBidirectional;
   return o;
 }

@@ -9,12 +9,13 @@
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
+#include "config/config.h"
+#include "config/yaml_io.h"
 #include "modules/gpt.h"
-#include "tests/support/run_metrics.h"
 #include "tests/support/attnlab_command.h"
+#include "tests/support/run_metrics.h"
 #include "tests/support/train_runs.h"
 #include "trainer/checkpoint.h"
-#include "config/config.h"
 #include "trainer/probe.h"
 #include "trainer/train_loop.h"
 #include "trainer/weights_io.h"
@@ -61,6 +62,34 @@ TEST(HybridStack, PerLayerGrammarAndErrors) {
   EXPECT_NE(message("mha,mhaa", 2).find("unknown attention 'mhaa'; available:"), std::string::npos);
   EXPECT_NE(message("mha*x", 2).find("needs a positive count"), std::string::npos);
   EXPECT_NE(message("mha*0,mha*2", 2).find("needs a positive count"), std::string::npos);
+}
+
+// A layer of another module gets that module's defaults, and a layer of the group's module after
+// it still gets the group's options: building a layer never writes into the config's
+// `attention:` node (yaml-cpp's Node assignment writes through a node that refers to another).
+TEST(HybridStack, LayersAfterAnotherModuleKeepTheGroupsOptions) {
+  const YAML::Node config = attnlab::testing::compose_shipped(
+      {"attention=moh", "attention.router_init=trunc_normal", "attention.qkv_bias=true",
+       "model.n_layers=4", "model.d_model=32", "model.n_heads=4", "model.positions=learned",
+       "model.attention_per_layer=[moh, mha, diff, moh]"});
+  const std::string before = config::to_yaml(config);
+  const GptOptions options = gpt_options_from_config(config, 64);
+  for (int64_t layer : {0, 3}) {
+    std::string name;
+    const AttentionOptions layer_options = attention_options_for_layer(options, layer, &name);
+    EXPECT_EQ(name, "moh") << "layer " << layer;
+    EXPECT_EQ(layer_options.params["router_init"].as<std::string>(), "trunc_normal")
+        << "layer " << layer;
+    EXPECT_TRUE(layer_options.params["qkv_bias"].as<bool>()) << "layer " << layer;
+    EXPECT_FALSE(layer_options.params["rope"].as<bool>()) << "layer " << layer;
+  }
+  std::string name;
+  const AttentionOptions mha = attention_options_for_layer(options, 1, &name);
+  EXPECT_EQ(name, "mha");
+  EXPECT_FALSE(mha.params["qkv_bias"].IsDefined()) << "another module takes its own defaults";
+  Gpt model(options);
+  EXPECT_EQ(config::to_yaml(config), before) << "building the model changed the config";
+  EXPECT_TRUE(model->named_parameters().contains("blocks.3.attn.qkv.bias"));
 }
 
 TEST(HybridStack, MixedStackTrainsResumesBitwiseAndExports) {

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Whole-loop training speed of two attnlab builds on the same config: for refactors of the
+# training loop (e.g. issue #16's one loop with a task seam), whose cost the step benchmarks
+# (bench_gpt_step) do not see. Runs `attnlab train` with each build in turn, ROUNDS times,
+# alternating, so a slow spell of a shared machine hits both; reads step_ms from each run's
+# metrics.jsonl (steps after the first WARMUP) and prints the median ms/step per build and the
+# median of the per-round ratios (candidate / baseline; < 1 = the candidate is faster).
+#
+#   experiments/bench/compare_train_speed.sh BASELINE_DIR CANDIDATE_DIR [overrides...]
+#     BASELINE_DIR / CANDIDATE_DIR: folders holding an `attnlab` and its libattnlab_runtime.so
+#     environment: ROUNDS (default 3), STEPS (default 40), WARMUP (default 5)
+set -euo pipefail
+[[ $# -ge 2 ]] || { sed -n 2,13p "$0" >&2; exit 2; }
+baseline="$1" candidate="$2"
+shift 2
+for dir in "$baseline" "$candidate"; do
+  [[ -x $dir/attnlab ]] || { echo "no attnlab in '$dir'" >&2; exit 2; }
+done
+rounds="${ROUNDS:-3}" steps="${STEPS:-40}" warmup="${WARMUP:-5}"
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+python="$root/.venv/bin/python"
+[[ -x $python ]] || python=python3
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+
+median_step_ms() {  # metrics.jsonl -> median step_ms after the warm-up steps
+  "$python" - "$1" "$warmup" <<'EOF'
+import json, statistics, sys
+values = [r["step_ms"] for r in map(json.loads, open(sys.argv[1]))
+          if "step_ms" in r and r["step"] > int(sys.argv[2])]
+print(statistics.median(values))
+EOF
+}
+
+declare -a base_ms cand_ms ratios
+for ((round = 1; round <= rounds; ++round)); do
+  for which in baseline candidate; do
+    dir="$baseline"
+    [[ $which == candidate ]] && dir="$candidate"
+    run="$work/$which-$round"
+    "$dir/attnlab" train run.dir="$run" trainer.max_steps="$steps" trainer.log_every=1 \
+      trainer.eval_every=0 trainer.checkpoint_every=0 trainer.progress=none \
+      trainer.tensorboard=false "$@" > "$work/$which-$round.log" 2>&1 ||
+      { cat "$work/$which-$round.log" >&2; exit 1; }
+    ms="$(median_step_ms "$run/metrics.jsonl")"
+    if [[ $which == baseline ]]; then base_ms+=("$ms"); else cand_ms+=("$ms"); fi
+  done
+  ratios+=("$("$python" -c "print(${cand_ms[-1]} / ${base_ms[-1]})")")
+  echo "round $round: baseline ${base_ms[-1]} ms/step, candidate ${cand_ms[-1]} ms/step"
+done
+"$python" - "${base_ms[*]}" "${cand_ms[*]}" "${ratios[*]}" <<'EOF'
+import statistics, sys
+base, cand, ratios = ([float(x) for x in arg.split()] for arg in sys.argv[1:4])
+print(f"median ms/step: baseline {statistics.median(base):.2f}, candidate {statistics.median(cand):.2f}")
+print(f"median ratio candidate/baseline: {statistics.median(ratios):.3f} "
+      f"(rounds: {', '.join(f'{r:.3f}' for r in ratios)})")
+EOF

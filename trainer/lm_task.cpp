@@ -1,0 +1,177 @@
+// The `lm` task (task.name=lm, the default): language modelling with model=gpt on token shards.
+// The data are prepared by rank 0 first (corpus -> tokenizer -> shards, data/prepare.h), then
+// read by every rank; the objective (`objective.name`: autoregressive or masked_diffusion)
+// turns a sampled window into a loss; validation is the objective's loss over fixed batches,
+// split across ranks, as loss, perplexity and bits per byte. The objective's RNG stream (masking
+// noise) travels in the checkpoint, one stream per rank.
+#include "trainer/lm_task.h"
+
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+
+#include "common/config_access.h"
+#include "common/error.h"
+#include "data/prepare.h"
+#include "data/sampler.h"
+#include "data/tokenizer.h"
+#include "modules/weight_conversion.h"
+#include "trainer/evaluator.h"
+#include "trainer/hf/pretrained_config.h"
+#include "trainer/objective.h"
+#include "trainer/run_setup.h"
+#include "trainer/weights_io.h"
+
+namespace attnlab {
+
+namespace {
+
+// The objective's generator state travels in TrainState::extra as raw bytes.
+std::string generator_state(const torch::Generator& generator) {
+  auto bytes = generator.get_state().contiguous();
+  return std::string(reinterpret_cast<const char*>(bytes.data_ptr<uint8_t>()), bytes.numel());
+}
+
+void set_generator_state(torch::Generator& generator, const std::string& state) {
+  auto bytes = torch::empty({static_cast<int64_t>(state.size())}, torch::kUInt8);
+  std::memcpy(bytes.data_ptr<uint8_t>(), state.data(), state.size());
+  generator.set_state(bytes);
+}
+
+// init_from: weights only, strict or partial (init_strict). Weights of another attention module
+// are converted first by the conversions the modules register (modules/weight_conversion.h; e.g.
+// an `mha` source into `moh` layers: q/k/v -> qkv, out_proj -> proj, routers freshly
+// initialised); a conversion follows the model's tensors, so layers that keep the source's
+// module are copied as they are.
+void load_initial_weights(const YAML::Node& config, GptImpl& model, bool is_main) {
+  const std::string source = cfg::get<std::string>(config, "init_from");
+  TensorMap weights = read_weights(source);
+  // A pretrained vocabulary smaller than the model's (the tokenizer appended MASK/PAD ids).
+  const int64_t grown = grow_vocabulary_rows(weights, state_dict(model));
+  if (grown > 0 && is_main)
+    std::cerr << "init_from " << source << ": " << grown
+              << " vocabulary rows added (initialised to the mean pretrained embedding)\n";
+  weights = convert_attention_weights(std::move(weights), state_dict(model), model.options());
+  LoadReport report;
+  try {
+    report = load_state_dict(model, weights, cfg::get_or<bool>(config, "init_strict", false));
+  } catch (const WeightMismatch& e) {
+    throw UserError("init_from '" + source + "': " + e.report().headline() +
+                    "; set init_strict=false to load the " +
+                    std::to_string(e.report().loaded.size()) + " tensors that fit");
+  }
+  if (is_main) std::cerr << "init_from " << source << ":\n" << report.summary() << "\n";
+}
+
+PreparedData prepare_on_rank_zero_first(const YAML::Node& config, DistributedContext& dist) {
+  if (dist.is_main()) prepare_data(config);  // ranks never race on the data cache
+  dist.barrier();
+  return prepare_data(config);
+}
+
+class LmTask : public Task {
+ public:
+  explicit LmTask(const TaskContext& context)
+      : config_(context.config),
+        dist_(context.dist),
+        device_(context.device),
+        data_(prepare_on_rank_zero_first(context.config, context.dist)),
+        model_(build_model(config_, data_.tokenizer->vocab_size())),
+        losses_(config_, model_->options().n_layers),
+        objective_(objective_registry().get(
+            cfg::get_or<std::string>(config_, "objective.name", "autoregressive"))(config_)),
+        seq_len_(cfg::get<int64_t>(config_, "data.seq_len")),
+        batch_size_(cfg::get<int64_t>(config_, "data.batch_size")) {
+    if (cfg::has(config_, "init_from")) load_initial_weights(config_, *model_, dist_.is_main());
+    objective_context_.config = &config_;
+    objective_context_.mask_token = data_.tokenizer->mask();
+    objective_context_.bos_token = data_.tokenizer->bos();
+    objective_context_.generator =
+        at::detail::createCPUGenerator(context.seed + 7919 * dist_.rank());
+    sampler_ = make_sampler(config_, data_.train, dist_.rank(), dist_.world_size(),
+                            data_.tokenizer->eos());
+    eval_set_ = eval_batches(*data_.val, cfg::get_or<int64_t>(config_, "trainer.eval_batches", 20),
+                             batch_size_, seq_len_);
+  }
+
+  torch::nn::Module& model() override { return *model_; }
+  int64_t embedding_parameters() const override {
+    int64_t count = model_->embed->weight.numel();
+    if (model_->pos_embed) count += model_->pos_embed->weight.numel();
+    return count;
+  }
+  double flops_per_token() const override { return gpt_flops_per_token(*model_, seq_len_); }
+  std::string tokenizer_fingerprint() const override { return data_.tokenizer->fingerprint(); }
+
+  Batch next_batch() override { return sampler_->next(); }
+  int64_t tokens_in(const Batch& batch) const override { return batch.input.numel(); }
+  LossResult training_loss(const Batch& batch) override {
+    return objective_->compute(*model_, batch, losses_, objective_context_, /*training=*/true);
+  }
+
+  TaskEvaluation evaluate() override {
+    EvalResult result = attnlab::evaluate(*model_, *objective_, losses_, objective_context_,
+                                          eval_set_, dist_, device_, data_.val_bytes_per_token());
+    TaskEvaluation out;
+    out.loss = result.loss;
+    out.metrics = {{"val/loss", result.loss},
+                   {"val/perplexity", result.perplexity},
+                   {"val/bits_per_byte", result.bits_per_byte}};
+    out.line =
+        "val loss " + std::to_string(result.loss) + " ppl " + std::to_string(result.perplexity);
+    return out;
+  }
+
+  void save_state(TrainState& state) override {
+    state.sampler_state = sampler_->state();
+    state.extra["objective_rng"] = generator_state(objective_context_.generator);
+    for (int r = 0; dist_.is_distributed() && r < dist_.world_size(); ++r)
+      state.extra["objective_rng.rank" + std::to_string(r)] =
+          dist_.broadcast_string(generator_state(objective_context_.generator), r);
+  }
+  void load_state(const TrainState& state) override {
+    sampler_->load_state(state.sampler_state);
+    // Each rank continues its own objective RNG stream (ranks draw different masking noise);
+    // "objective_rng" is rank 0's, for single-process runs and a changed world size.
+    const std::string own = "objective_rng.rank" + std::to_string(dist_.rank());
+    if (dist_.is_distributed() && state.extra.count(own))
+      set_generator_state(objective_context_.generator, state.extra.at(own));
+    else if (state.extra.count("objective_rng"))
+      set_generator_state(objective_context_.generator, state.extra.at("objective_rng"));
+  }
+
+  void finish(TrainSummary& summary, MetricsLogger*) override {
+    summary.results["val_perplexity"] = summary.val_perplexity;
+    summary.results["val_bits_per_byte"] = summary.val_bits_per_byte;
+  }
+
+  std::string report(const TrainSummary& s) const override {
+    char line[256];
+    std::snprintf(line, sizeof(line),
+                  "final: step %lld | val loss %.4f | val ppl %.2f | val bpb %.4f | %.0f tok/s\n",
+                  static_cast<long long>(s.step), s.val_loss, s.val_perplexity, s.val_bits_per_byte,
+                  s.tokens_per_second);
+    return line;
+  }
+
+ private:
+  const YAML::Node& config_;
+  DistributedContext& dist_;
+  torch::Device device_;
+  PreparedData data_;
+  Gpt model_;
+  LossSet losses_;
+  std::unique_ptr<ObjectiveImpl> objective_;
+  ObjectiveContext objective_context_;
+  std::unique_ptr<Sampler> sampler_;
+  std::vector<Batch> eval_set_;
+  int64_t seq_len_, batch_size_;
+};
+
+}  // namespace
+
+std::unique_ptr<Task> make_lm_task(const TaskContext& context) {
+  return std::make_unique<LmTask>(context);
+}
+
+}  // namespace attnlab

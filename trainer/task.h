@@ -1,0 +1,115 @@
+// The task seam of the training loop, as fairseq's Task or torchtitan's TrainSpec: a task
+// supplies the model, the training batches, the loss of one batch, validation and what the end
+// of a run writes and prints. trainer/train_loop.cpp's train() does everything else the same way
+// for every task: run directory, resume, stepping, gradient accumulation, data parallel
+// (MPI / gloo / NCCL), bf16 autocast, the non-finite guard and spike detector, clipping, GradES,
+// checkpoints, signals, evaluation cadence, logging and result.json.
+//
+// Tasks are registered by name (`task.name`) in trainer/task_registry.cpp:
+//   lm              trainer/lm_task.cpp: the GPT with an objective (autoregressive or
+//                   masked_diffusion) on token shards; validation loss, perplexity, bits/byte.
+//   classification  trainer/classification/classification_task.cpp: the encoder classifier on
+//                   a labelled dataset; validation loss and metrics, the final model's test
+//                   metrics and classification_metrics.{json,md}.
+// Adding a task is one file pair and one registry line; the loop does not change.
+#pragma once
+
+#include <torch/torch.h>
+#include <yaml-cpp/yaml.h>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "common/registry.h"
+#include "data/batch.h"
+#include "distributed/distributed.h"
+#include "losses/loss_set.h"
+#include "trainer/checkpoint.h"
+
+namespace attnlab {
+
+class MetricsLogger;
+
+// What a task is built from. The task keeps references: they outlive it.
+struct TaskContext {
+  const YAML::Node& config;  // the composed, resolved config
+  DistributedContext& dist;  // rank and world size (1 when not distributed)
+  torch::Device device;      // where the model will live (the task builds it on the CPU)
+  int64_t seed = 0;
+};
+
+// One validation pass.
+struct TaskEvaluation {
+  double loss = 0.0;                      // what best.ckpt minimises (TrainState::best_val_loss)
+  std::map<std::string, double> metrics;  // logged at the step as they are ("val/loss", ...)
+  std::string line;                       // for the progress display: "val loss 3.21 ppl 24.8"
+};
+
+// The numbers of a run that cmd_train prints and result.json holds.
+struct TrainSummary {
+  std::string task;  // task.name
+  std::string run_dir;
+  int64_t step = 0;         // optimizer steps completed
+  double train_loss = 0.0;  // last step's total loss
+  double val_loss = 0.0;    // last evaluation (nats/token of the objective's main term)
+  double val_perplexity = 0.0;
+  double val_bits_per_byte = 0.0;
+  double tokens_per_second = 0.0;        // mean over the steps run by this process
+  double examples_per_second = 0.0;      // sequences (rows) per second, likewise
+  int64_t parameters = 0;                // every parameter of the model (a tied head counted once)
+  int64_t non_embedding_parameters = 0;  // without the token and position embeddings
+  // The task's own numbers (e.g. "test/macro_f1"), written to result.json beside the above.
+  std::map<std::string, double> results;
+  std::string report;             // what `attnlab train` prints at the end (the task's report)
+  bool interrupted = false;       // stopped by a signal (or trainer.halt_at_step) before max_steps
+  int stop_signal = 0;            // SIGINT, SIGTERM or SIGHUP when one stopped this process
+  bool already_finished = false;  // the run had finished before: its result.json, nothing run
+};
+
+class Task {
+ public:
+  virtual ~Task() = default;
+
+  // The module that is trained, checkpointed and all-reduced (built on the CPU, with init_from
+  // applied; the loop moves it to the device and broadcasts rank 0's weights).
+  virtual torch::nn::Module& model() = 0;
+  // Parameter counts for the log and result.json: all, and those of the embeddings.
+  virtual int64_t embedding_parameters() const = 0;
+  // Model FLOPs per trained token (for MFU); 0 when unknown.
+  virtual double flops_per_token() const = 0;
+  // The tokenizer's fingerprint: a checkpoint of another tokenizer is refused on resume.
+  virtual std::string tokenizer_fingerprint() const = 0;
+
+  // This rank's next training batch (on the CPU), and how many tokens it trains.
+  virtual Batch next_batch() = 0;
+  virtual int64_t tokens_in(const Batch& batch) const = 0;
+  // The training loss of `batch` (already on the device): total and logged terms ("loss/ce",
+  // "aux/...", "stat/..."), as LossSet::compute returns them.
+  virtual LossResult training_loss(const Batch& batch) = 0;
+  // A validation pass over the task's fixed batches (every rank calls it; results agree).
+  virtual TaskEvaluation evaluate() = 0;
+
+  // The task's position and RNG streams, in the checkpoint (sampler_state and extra entries).
+  // save_state is collective when distributed (ranks may exchange their streams).
+  virtual void save_state(TrainState& state) = 0;
+  virtual void load_state(const TrainState& state) = 0;
+
+  // After the last step of a run that was not interrupted (rank 0 writes, every rank calls):
+  // fills summary.results with the task's numbers and may write its own files and log records.
+  virtual void finish(TrainSummary& summary, MetricsLogger* metrics) {
+    (void)summary, (void)metrics;
+  }
+  // What `attnlab train` prints for a finished run (summary.report).
+  virtual std::string report(const TrainSummary& summary) const = 0;
+};
+
+using TaskFactory = std::function<std::unique_ptr<Task>(const TaskContext& context)>;
+Registry<TaskFactory>& task_registry();
+
+// The task a composed config selects: task.name (default "lm"); UserError naming the key and the
+// registered tasks for another name.
+std::string task_name(const YAML::Node& config);
+
+}  // namespace attnlab
