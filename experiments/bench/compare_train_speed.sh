@@ -2,9 +2,10 @@
 # Whole-loop training speed of two attnlab builds on the same config: for refactors of the
 # training loop (e.g. issue #16's one loop with a task seam), whose cost the step benchmarks
 # (bench_gpt_step) do not see. Runs `attnlab train` with each build in turn, ROUNDS times,
-# alternating, so a slow spell of a shared machine hits both; reads step_ms from each run's
-# metrics.jsonl (steps after the first WARMUP) and prints the median ms/step per build and the
-# median of the per-round ratios (candidate / baseline; < 1 = the candidate is faster).
+# alternating, so a slow spell of a shared machine hits both; reads tokens_per_s from each run's
+# metrics.jsonl (steps after the first WARMUP; every attnlab version logs it for every task) and
+# prints the median tokens/s per build and the median of the per-round ratios (candidate /
+# baseline; > 1 = the candidate is faster).
 #
 #   experiments/bench/compare_train_speed.sh BASELINE_DIR CANDIDATE_DIR [overrides...]
 #     BASELINE_DIR / CANDIDATE_DIR: folders holding an `attnlab` and its libattnlab_runtime.so
@@ -23,16 +24,16 @@ python="$root/.venv/bin/python"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
-median_step_ms() {  # metrics.jsonl -> median step_ms after the warm-up steps
+median_tokens_per_s() {  # metrics.jsonl -> median tokens_per_s after the warm-up steps
   "$python" - "$1" "$warmup" <<'EOF'
 import json, statistics, sys
-values = [r["step_ms"] for r in map(json.loads, open(sys.argv[1]))
-          if "step_ms" in r and r["step"] > int(sys.argv[2])]
+values = [r["tokens_per_s"] for r in map(json.loads, open(sys.argv[1]))
+          if "tokens_per_s" in r and r["step"] > int(sys.argv[2])]
 print(statistics.median(values))
 EOF
 }
 
-declare -a base_ms cand_ms ratios
+declare -a base cand ratios
 for ((round = 1; round <= rounds; ++round)); do
   for which in baseline candidate; do
     dir="$baseline"
@@ -42,16 +43,17 @@ for ((round = 1; round <= rounds; ++round)); do
       trainer.eval_every=0 trainer.checkpoint_every=0 trainer.progress=none \
       trainer.tensorboard=false "$@" > "$work/$which-$round.log" 2>&1 ||
       { cat "$work/$which-$round.log" >&2; exit 1; }
-    ms="$(median_step_ms "$run/metrics.jsonl")"
-    if [[ $which == baseline ]]; then base_ms+=("$ms"); else cand_ms+=("$ms"); fi
+    speed="$(median_tokens_per_s "$run/metrics.jsonl")"
+    if [[ $which == baseline ]]; then base+=("$speed"); else cand+=("$speed"); fi
   done
-  ratios+=("$("$python" -c "print(${cand_ms[-1]} / ${base_ms[-1]})")")
-  echo "round $round: baseline ${base_ms[-1]} ms/step, candidate ${cand_ms[-1]} ms/step"
+  ratios+=("$("$python" -c "print(${cand[-1]} / ${base[-1]})")")
+  printf 'round %d: baseline %.0f tokens/s, candidate %.0f tokens/s\n' "$round" "${base[-1]}" \
+    "${cand[-1]}"
 done
-"$python" - "${base_ms[*]}" "${cand_ms[*]}" "${ratios[*]}" <<'EOF'
+"$python" - "${base[*]}" "${cand[*]}" "${ratios[*]}" <<'EOF'
 import statistics, sys
 base, cand, ratios = ([float(x) for x in arg.split()] for arg in sys.argv[1:4])
-print(f"median ms/step: baseline {statistics.median(base):.2f}, candidate {statistics.median(cand):.2f}")
+print(f"median tokens/s: baseline {statistics.median(base):.0f}, candidate {statistics.median(cand):.0f}")
 print(f"median ratio candidate/baseline: {statistics.median(ratios):.3f} "
       f"(rounds: {', '.join(f'{r:.3f}' for r in ratios)})")
 EOF

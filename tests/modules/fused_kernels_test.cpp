@@ -12,6 +12,7 @@
 #include "modules/kernels/rope_rotate.h"
 #include "modules/kernels/rope_rotate_simd.h"
 #include "modules/rope.h"
+#include "tests/support/tiny_gpt.h"
 
 using namespace attnlab;
 
@@ -236,14 +237,7 @@ TEST(FusedKernels, GptStepMatchesTheFloat64Model) {
   // The whole model (fused RMSNorm, RoPE and GELU in float32) against a float64 copy (torch
   // formulas throughout): logits and every parameter's gradient.
   torch::manual_seed(7);
-  GptOptions o;
-  o.vocab_size = 40;
-  o.d_model = 48;
-  o.n_layers = 2;
-  o.n_heads = 4;
-  o.max_seq_len = 32;
-  o.attention = "mha";
-  o.attention_params = YAML::Load("{name: mha, rope: true, bias: false}");
+  const GptOptions o = attnlab::testing::tiny_gpt_options(40, 48, 2, 4, 32);
   Gpt model(o), model64(o);
   {
     torch::NoGradGuard no_grad;

@@ -1,23 +1,18 @@
 // GPT model: causality, KV-cache decoding, overfitting one batch, taps.
+#include "modules/gpt.h"
+
 #include <gtest/gtest.h>
 
-#include "modules/gpt.h"
+#include "tests/support/tiny_gpt.h"
 
 using namespace attnlab;
 
 namespace {
 
 GptOptions tiny_options(const std::string& mlp = "gelu") {
-  GptOptions o;
-  o.vocab_size = 50;
-  o.d_model = 32;
-  o.n_layers = 2;
-  o.n_heads = 4;
+  GptOptions o = attnlab::testing::tiny_gpt_options(50, 32, 2, 4, 32);
   o.n_kv_heads = 2;
-  o.max_seq_len = 32;
   o.mlp = mlp;
-  o.attention = "mha";
-  o.attention_params = YAML::Load("{name: mha, rope: true, bias: false}");
   return o;
 }
 
@@ -48,7 +43,8 @@ TEST(Gpt, KvCacheDecodingEqualsFullForward) {
   options.caches = &caches;
   auto first = model->forward(tokens.narrow(1, 0, 4), options).logits;
   std::vector<torch::Tensor> steps{first};
-  for (int64_t t = 4; t < 10; ++t) steps.push_back(model->forward(tokens.narrow(1, t, 1), options).logits);
+  for (int64_t t = 4; t < 10; ++t)
+    steps.push_back(model->forward(tokens.narrow(1, t, 1), options).logits);
   EXPECT_TRUE(torch::allclose(torch::cat(steps, 1), full, 1e-5, 1e-5));
 }
 
@@ -57,12 +53,14 @@ TEST(Gpt, OverfitsOneBatch) {
   Gpt model(tiny_options());
   auto tokens = torch::randint(0, 50, {4, 17}, torch::kLong);
   auto input = tokens.narrow(1, 0, 16), target = tokens.narrow(1, 1, 16);
-  torch::optim::AdamW optimizer(model->parameters(), torch::optim::AdamWOptions(3e-3).weight_decay(0));
+  torch::optim::AdamW optimizer(model->parameters(),
+                                torch::optim::AdamWOptions(3e-3).weight_decay(0));
   double loss_value = 0;
   for (int step = 0; step < 300; ++step) {
     optimizer.zero_grad();
     auto logits = model->forward(input).logits;
-    auto loss = torch::nn::functional::cross_entropy(logits.reshape({-1, 50}), target.reshape({-1}));
+    auto loss =
+        torch::nn::functional::cross_entropy(logits.reshape({-1, 50}), target.reshape({-1}));
     loss.backward();
     optimizer.step();
     loss_value = loss.item<double>();
@@ -91,8 +89,9 @@ TEST(Gpt, ProducesOnlyRequestedTaps) {
 TEST(Gpt, ParameterNamesFollowTheDocumentedLayout) {
   Gpt model(tiny_options());
   auto params = model->named_parameters();
-  for (const char* name : {"embed.weight", "blocks.0.attn_norm.weight", "blocks.0.attn.q_proj.weight",
-                           "blocks.1.attn.out_proj.weight", "blocks.1.mlp.fc_in.weight",
-                           "blocks.1.mlp_norm.weight", "final_norm.weight"})
+  for (const char* name :
+       {"embed.weight", "blocks.0.attn_norm.weight", "blocks.0.attn.q_proj.weight",
+        "blocks.1.attn.out_proj.weight", "blocks.1.mlp.fc_in.weight", "blocks.1.mlp_norm.weight",
+        "final_norm.weight"})
     EXPECT_NE(params.find(name), nullptr) << name;
 }

@@ -8,6 +8,7 @@
 #include "common/error.h"
 #include "data/tokenizer.h"
 #include "modules/sequence_classifier.h"
+#include "tests/support/tiny_gpt.h"
 #include "trainer/classification/classification_data.h"
 #include "trainer/weights_io.h"
 
@@ -16,14 +17,7 @@ using namespace attnlab;
 namespace {
 
 GptOptions tiny_encoder() {
-  GptOptions o;
-  o.vocab_size = 40;
-  o.d_model = 16;
-  o.n_layers = 2;
-  o.n_heads = 2;
-  o.max_seq_len = 16;
-  o.attention = "mha";
-  o.attention_params = YAML::Load("{name: mha, rope: true, bias: false}");
+  GptOptions o = attnlab::testing::tiny_gpt_options(40, 16, 2, 2, 16);
   o.mask.kind = MaskKind::kBidirectional;
   return o;
 }

@@ -12,6 +12,7 @@
 #include "modules/attention.h"
 #include "modules/attention_math.h"
 #include "modules/gpt.h"
+#include "tests/support/tiny_gpt.h"
 #include "tests/support/train_runs.h"
 #include "trainer/checkpoint.h"
 #include "trainer/train_loop.h"
@@ -101,14 +102,8 @@ TEST(Extension, AttentionAndLossRegisteredFromATestFileTrain) {
 
 TEST(Extension, ModelInitialisesARegisteredModuleThroughItsResetParameters) {
   ASSERT_TRUE(registered);
-  GptOptions options;
-  options.vocab_size = 40;
-  options.d_model = 128;
-  options.n_layers = 3;
-  options.n_heads = 2;
-  options.max_seq_len = 16;
-  options.attention = "test_running_mean";
-  options.attention_params = YAML::Load("{name: test_running_mean}");
+  const GptOptions options = attnlab::testing::tiny_gpt_options(
+      40, 128, 3, 2, 16, "test_running_mean", "{name: test_running_mean}");
   RunningMeanAttentionImpl::reset_calls().clear();
   torch::manual_seed(5);
   const Gpt model(options);
