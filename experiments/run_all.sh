@@ -70,6 +70,8 @@ run focal experiments/focal/run.sh "$root/focal"
 run dataset_decomposition experiments/dataset_decomposition/run.sh "$root/dataset_decomposition"
 run grades experiments/grades/run.sh "$root/grades"
 run attention_ablation experiments/attention_ablation/run.sh "$root/attention_ablation"
+run attention_ablation_larger experiments/attention_ablation/run_larger.sh \
+  "$root/attention_ablation_larger"
 run moh_ablation experiments/moh_ablation/run.sh "$root/moh_ablation"
 run pretrained_conversion experiments/pretrained_conversion/run.sh "$root/pretrained_conversion"
 
