@@ -1,12 +1,13 @@
 // `attnlab grow run_dir=<run dir | checkpoint> attention.n_signal=<new> out=<file.pt>
 //  [noise_std=0] [seed=0]`: group-differentiated growth of a GDA/DIFF model's weights
 // (modules/attention/gda_grow.h). Writes a torch.load-able weights dict; train the grown model
-// with init_from=<out> attention=gda attention.n_signal=<new> attention.n_noise=<unchanged>.
+// with init_from=<out> attention=gda attention.n_signal=<new> attention.n_noise=<unchanged>. In a
+// hybrid stack only the differential layers grow; the others are copied.
 #include <iostream>
 
-#include "modules/attention/gda_grow.h"
 #include "cli/command.h"
 #include "cli/command_options.h"
+#include "modules/attention/gda_grow.h"
 #include "trainer/weights_io.h"
 
 namespace attnlab {
@@ -50,7 +51,8 @@ int run_grow_command(const CommandArgs& args) {
             << report.n_kv << "); wrote " << out << "\ncontinue with: init_from=" << out
             << " attention=gda attention.n_signal=" << grow.n_signal
             << " attention.n_noise=" << report.n_noise << " attention.n_kv_pairs=" << report.n_kv
-            << " (keep the other attention.* keys of the source run)\n";
+            << " (keep the other attention.* keys of the source run, and its "
+               "model.attention_per_layer when it is a hybrid stack)\n";
   return 0;
 }
 

@@ -171,3 +171,40 @@ TEST(HybridStack, ProbeTakesTheLayersOwnModule) {
   EXPECT_TRUE(moh.count("param.qkv.weight"));
   EXPECT_FALSE(moh.count("param.q_proj.weight"));
 }
+
+// `attnlab grow` on a hybrid: the differential layers grow (function-preserving), the others are
+// copied, and the grown weights continue as the same hybrid with more signal heads: its
+// validation loss after a step with optim.lr=0 equals the source run's final one.
+TEST(HybridStack, GrowWidensTheDifferentialLayersOfAHybrid) {
+  const std::string source = scratch("grow_source"), grown_run = scratch("grow_grown");
+  const std::string common =
+      " model.d_model=32 model.n_layers=3 model.n_heads=4 model.max_seq_len=32 data.seq_len=32"
+      " data.batch_size=4 data.max_documents=20 trainer.eval_batches=2 trainer.threads=1"
+      " trainer.progress=none model.attention_per_layer=[mha,gda,gda] attention=gda"
+      " attention.n_noise=1";
+  auto run = test::run_attnlab("train run.dir=" + source + common +
+                               " attention.n_signal=3 trainer.max_steps=4");
+  ASSERT_EQ(run.code, 0) << run.output;
+  const std::string out = source + "/grown.pt";
+  run = test::run_attnlab("grow run_dir=" + source + " attention.n_signal=6 out=" + out);
+  ASSERT_EQ(run.code, 0) << run.output;
+  EXPECT_NE(run.output.find("grew 2 layer(s) from 3 to 6 signal heads"), std::string::npos)
+      << run.output;
+  run = test::run_attnlab("train run.dir=" + grown_run + common + " attention.n_signal=6" +
+                          " init_from=" + out + " init_strict=true trainer.max_steps=1 optim.lr=0");
+  ASSERT_EQ(run.code, 0) << run.output;
+  auto val_loss = [](const std::string& dir) {
+    std::ifstream in(dir + "/result.json");
+    return nlohmann::json::parse(in).at("val_loss").get<double>();
+  };
+  const double before = val_loss(source), after = val_loss(grown_run);
+  EXPECT_NEAR(after, before, 1e-5 * before);
+  std::cerr << "[hybrid grow] val loss " << before << " -> " << after << "\n";
+  // The MHA layer came through unchanged; the GDA layers have twice the signal query rows.
+  const auto source_weights = read_checkpoint_model_state(resolve_checkpoint(source));
+  const auto grown_weights = read_weights(out);
+  EXPECT_TRUE(torch::equal(grown_weights.at("blocks.0.attn.q_proj.weight"),
+                           source_weights.at("blocks.0.attn.q_proj.weight")));
+  EXPECT_EQ(grown_weights.at("blocks.1.attn.q_proj.weight").size(0),
+            source_weights.at("blocks.1.attn.q_proj.weight").size(0) * 7 / 4);
+}
