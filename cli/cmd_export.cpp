@@ -22,6 +22,7 @@
 #include "trainer/hf/hf_model.h"
 #include "trainer/hf/pretrained_config.h"
 #include "trainer/run_setup.h"
+#include "trainer/weight_sources.h"
 #include "trainer/weights_io.h"
 
 namespace attnlab {

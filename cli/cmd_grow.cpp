@@ -8,6 +8,7 @@
 #include "cli/command.h"
 #include "cli/command_options.h"
 #include "modules/attention/gda_grow.h"
+#include "trainer/weight_sources.h"
 #include "trainer/weights_io.h"
 
 namespace attnlab {

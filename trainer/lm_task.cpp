@@ -20,6 +20,7 @@
 #include "trainer/hf/pretrained_config.h"
 #include "trainer/objective.h"
 #include "trainer/run_setup.h"
+#include "trainer/weight_sources.h"
 #include "trainer/weights_io.h"
 
 namespace attnlab {

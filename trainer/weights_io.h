@@ -6,11 +6,8 @@
 //   * save_weights_file / torch_save_bytes: a name -> tensor dict in torch.save's zip format that
 //     Python's torch.load reads as a plain dict, including PyTorch >= 2.6's default
 //     torch.load(weights_only=True) (used by `attnlab export` and the probe files).
-//   * read_weights(path): a checkpoint file, a run dir (its latest checkpoint), a .pt written by
-//     Python's torch.save(model.state_dict(), path) (zip or legacy format), a .safetensors file
-//     or a folder `attnlab import` wrote (memory-mapped), or `hf:<folder>`, a Hugging Face
-//     model folder (trainer/hf/hf_model.h maps its names).
-//   * init_from_config: `init_from=<path>` + `init_strict` (default true) applied to a model.
+// Reading weights from a path (checkpoint, run dir, .pt, safetensors, Hugging Face folder) and
+// init_from are in weight_sources.h, above checkpoint.h, which uses this file's LoadReport.
 #pragma once
 
 #include <torch/torch.h>
@@ -67,10 +64,5 @@ LoadReport load_state_dict(torch::nn::Module& model, const TensorMap& weights, b
 std::vector<char> torch_save_bytes(const TensorMap& weights);
 
 void save_weights_file(const std::string& path, const TensorMap& weights);
-
-TensorMap read_weights(const std::string& path_or_run_dir);
-
-// Applies `init_from` (if set) to `model`; returns the report (empty when init_from is unset).
-LoadReport init_from_config(torch::nn::Module& model, const YAML::Node& config);
 
 }  // namespace attnlab

@@ -14,6 +14,7 @@
 #include "trainer/checkpoint.h"
 #include "trainer/metrics_logger.h"
 #include "trainer/optimizer.h"
+#include "trainer/weight_sources.h"
 #include "trainer/weights_io.h"
 
 namespace attnlab {

@@ -9,10 +9,11 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "cli/command.h"
 #include "common/error.h"
 #include "tests/trainer/trainer_test_util.h"
 #include "trainer/checkpoint.h"
-#include "cli/command.h"
+#include "trainer/weight_sources.h"
 
 namespace attnlab {
 namespace {

@@ -17,6 +17,7 @@
 #include "trainer/classification/classification_metrics.h"
 #include "trainer/metrics_logger.h"
 #include "trainer/run_setup.h"
+#include "trainer/weight_sources.h"
 #include "trainer/weights_io.h"
 
 namespace attnlab {

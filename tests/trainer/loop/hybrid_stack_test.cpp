@@ -18,6 +18,7 @@
 #include "trainer/checkpoint.h"
 #include "trainer/probe.h"
 #include "trainer/train_loop.h"
+#include "trainer/weight_sources.h"
 #include "trainer/weights_io.h"
 
 using namespace attnlab;

@@ -8,11 +8,12 @@
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
+#include "config/config.h"
 #include "tests/support/run_metrics.h"
 #include "tests/support/train_runs.h"
 #include "trainer/checkpoint.h"
-#include "config/config.h"
 #include "trainer/train_loop.h"
+#include "trainer/weight_sources.h"
 #include "trainer/weights_io.h"
 
 using namespace attnlab;

@@ -6,9 +6,10 @@
 
 #include <cstdio>
 
-#include "tests/support/softplus_ref.h"
 #include "config/config.h"
+#include "tests/support/softplus_ref.h"
 #include "trainer/probe.h"
+#include "trainer/weight_sources.h"
 #include "trainer/weights_io.h"
 
 using namespace attnlab;
@@ -79,8 +80,7 @@ TEST(MaskedDiffusionProbeTarget, DumpRecomputesToTheLossAndGradient) {
 
 TEST(MaskedDiffusionProbeTarget, PythonTorchLoadRecomputesLossAndGradient) {
   REQUIRE_PYTHON_WITH("torch");
-  const std::vector<std::string> block_causal{"model.mask=block_causal",
-                                              "model.block_size=4"};
+  const std::vector<std::string> block_causal{"model.mask=block_causal", "model.block_size=4"};
   // Default objective group (its objective.* defaults apply) and clean-context training layout.
   auto clean = block_causal;
   clean.insert(clean.end(), {"objective=masked_diffusion", "objective.clean_context=true"});

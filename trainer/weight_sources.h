@@ -1,0 +1,25 @@
+// Weights from a path, whatever wrote them, and init_from:
+//   * read_weights(path): a checkpoint file, a run dir (its latest checkpoint), a .pt written by
+//     Python's torch.save(model.state_dict(), path) (zip or legacy format), a .safetensors file
+//     or a folder `attnlab import` wrote (memory-mapped), or `hf:<folder>`, a Hugging Face
+//     model folder (trainer/hf/hf_model.h maps its names).
+//   * init_from_config: `init_from=<path>` + `init_strict` applied to a model.
+// Separate from weights_io.h (state dicts in and out) so that checkpoint.cpp, which uses
+// weights_io, and this reader, which uses checkpoints, do not depend on each other.
+#pragma once
+
+#include <torch/torch.h>
+#include <yaml-cpp/yaml.h>
+
+#include <string>
+
+#include "trainer/weights_io.h"
+
+namespace attnlab {
+
+TensorMap read_weights(const std::string& path_or_run_dir);
+
+// Applies `init_from` (if set) to `model`; returns the report (empty when init_from is unset).
+LoadReport init_from_config(torch::nn::Module& model, const YAML::Node& config);
+
+}  // namespace attnlab
