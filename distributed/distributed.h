@@ -69,6 +69,16 @@ class DistributedContext {
   // True on every rank when `flag` is true on any rank (e.g. a pre-emption signal seen by one).
   bool allreduce_any(bool flag);
   void barrier();
+  // Runs `load` on rank 0 first and on the other ranks once it has finished (one barrier), so
+  // ranks never race on a cache that `load` fills (corpora, token shards, tokenizers); returns
+  // `load`'s result on every rank. Rank 0 runs it once.
+  template <typename Load>
+  auto rank_zero_first(Load&& load) {
+    if (!is_main()) barrier();
+    auto result = load();
+    if (is_main()) barrier();
+    return result;
+  }
 
   // Prints `message` prefixed with the rank and terminates every rank (MPI_Abort, or exit for
   // gloo); a plain single-process context exits the process with `exit_code`.

@@ -53,21 +53,9 @@ void load_initial_weights(const YAML::Node& config, GptImpl& model, bool is_main
     std::cerr << "init_from " << source << ": " << grown
               << " vocabulary rows added (initialised to the mean pretrained embedding)\n";
   weights = convert_attention_weights(std::move(weights), state_dict(model), model.options());
-  LoadReport report;
-  try {
-    report = load_state_dict(model, weights, cfg::get_or<bool>(config, "init_strict", false));
-  } catch (const WeightMismatch& e) {
-    throw UserError("init_from '" + source + "': " + e.report().headline() +
-                    "; set init_strict=false to load the " +
-                    std::to_string(e.report().loaded.size()) + " tensors that fit");
-  }
+  const LoadReport report =
+      load_init_weights(model, weights, source, cfg::get_or<bool>(config, "init_strict", false));
   if (is_main) std::cerr << "init_from " << source << ":\n" << report.summary() << "\n";
-}
-
-PreparedData prepare_on_rank_zero_first(const YAML::Node& config, DistributedContext& dist) {
-  if (dist.is_main()) prepare_data(config);  // ranks never race on the data cache
-  dist.barrier();
-  return prepare_data(config);
 }
 
 class LmTask : public Task {
@@ -76,7 +64,7 @@ class LmTask : public Task {
       : config_(context.config),
         dist_(context.dist),
         device_(context.device),
-        data_(prepare_on_rank_zero_first(context.config, context.dist)),
+        data_(context.dist.rank_zero_first([&] { return prepare_data(context.config); })),
         model_(build_model(config_, data_.tokenizer->vocab_size())),
         losses_(config_, model_->options().n_layers),
         objective_(objective_registry().get(

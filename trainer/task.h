@@ -98,6 +98,7 @@ class Task {
 
   // After the last step of a run that was not interrupted (rank 0 writes, every rank calls):
   // fills summary.results with the task's numbers and may write its own files and log records.
+  // The loop's last evaluate() ran on the same, final weights.
   virtual void finish(TrainSummary& summary, MetricsLogger* metrics) {
     (void)summary, (void)metrics;
   }

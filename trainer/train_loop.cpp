@@ -449,10 +449,9 @@ TrainSummary train_body(const YAML::Node& config, const std::vector<std::string>
   }
 
   std::optional<MetricsLogger> metrics;
-  const bool tensorboard = loop.tensorboard;
   if (is_main) {
     metrics.emplace(run_dir, resumed ? std::optional<int64_t>(state.step) : std::nullopt,
-                    tensorboard);
+                    loop.tensorboard);
     metrics->log_text("config", "```\n" + config::to_yaml(config) + "\n```", state.step);
     metrics->log_hparams(hparams_from_overrides(overrides),
                          {"val/loss", "val/perplexity", "train/loss"});
@@ -553,7 +552,7 @@ TrainSummary train_body(const YAML::Node& config, const std::vector<std::string>
     state = restored;
     if (metrics) {
       metrics.reset();  // drops the records logged after the checkpoint, as on resume
-      metrics.emplace(run_dir, state.step, tensorboard);
+      metrics.emplace(run_dir, state.step, loop.tensorboard);
     }
     warn("step " + std::to_string(step) + ": " + fault + "; rolled back to " + loaded->path +
          " (step " + std::to_string(state.step) + "), LR scale now " +

@@ -41,18 +41,22 @@ TensorMap read_weights(const std::string& path_or_run_dir) {
   return read_torch_save_file(path_or_run_dir);
 }
 
+LoadReport load_init_weights(torch::nn::Module& model, const TensorMap& weights,
+                             const std::string& source, bool strict) {
+  try {
+    return load_state_dict(model, weights, strict);
+  } catch (const WeightMismatch& e) {
+    throw UserError("init_from '" + source + "': " + e.report().headline() +
+                    "; set init_strict=false to load the " +
+                    std::to_string(e.report().loaded.size()) + " tensors that fit");
+  }
+}
+
 LoadReport init_from_config(torch::nn::Module& model, const YAML::Node& config) {
   if (!cfg::has(config, "init_from")) return {};
   std::string path = cfg::get<std::string>(config, "init_from");
   bool strict = cfg::get_or<bool>(config, "init_strict", false);  // configs/config.yaml too
-  LoadReport report;
-  try {
-    report = load_state_dict(model, read_weights(path), strict);
-  } catch (const WeightMismatch& e) {
-    throw UserError("init_from '" + path + "': " + e.report().headline() +
-                    "; set init_strict=false to load the " +
-                    std::to_string(e.report().loaded.size()) + " tensors that fit");
-  }
+  const LoadReport report = load_init_weights(model, read_weights(path), path, strict);
   if (!report.complete())
     std::cerr << "warning: init_from '" << path << "': " << report.summary() << "\n";
   return report;

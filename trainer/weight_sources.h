@@ -19,6 +19,11 @@ namespace attnlab {
 
 TensorMap read_weights(const std::string& path_or_run_dir);
 
+// Loads `weights`, read from the init_from `source`, into `model`, strict or partial; a strict
+// mismatch is a UserError naming the source, what did not fit and init_strict=false.
+LoadReport load_init_weights(torch::nn::Module& model, const TensorMap& weights,
+                             const std::string& source, bool strict);
+
 // Applies `init_from` (if set) to `model`; returns the report (empty when init_from is unset).
 LoadReport init_from_config(torch::nn::Module& model, const YAML::Node& config);
 

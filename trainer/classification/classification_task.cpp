@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "common/config_access.h"
 #include "common/error.h"
@@ -37,31 +38,32 @@ std::string split_sizes(const std::vector<int64_t>& counts, const std::vector<st
 }
 
 // The dataset, its split and the tokenizer (trained on the training texts when the tokenizer
-// needs training). Rank 0 loads first, so ranks never race on the download or tokenizer cache.
+// needs training).
 struct LabelledData {
   LabelledDataset dataset;
   StratifiedSplit split;
   std::unique_ptr<Tokenizer> tokenizer;
-
-  LabelledData(const YAML::Node& config, DistributedContext& dist) {
-    if (!dist.is_main()) dist.barrier();
-    dataset = load_labelled_dataset(config);
-    split = split_from_config(dataset, config);
-    tokenizer = load_tokenizer(config, [this] {
-      std::vector<std::string> texts;
-      for (const auto& example : split.train) texts.push_back(example.text);
-      return texts;
-    });
-    if (dist.is_main()) dist.barrier();
-  }
 };
+
+LabelledData load_labelled_data(const YAML::Node& config) {
+  LabelledData data;
+  data.dataset = load_labelled_dataset(config);
+  data.split = split_from_config(data.dataset, config);
+  data.tokenizer = load_tokenizer(config, [&data] {
+    std::vector<std::string> texts;
+    for (const auto& example : data.split.train) texts.push_back(example.text);
+    return texts;
+  });
+  return data;
+}
 
 class ClassificationTask : public Task {
  public:
   explicit ClassificationTask(const TaskContext& context)
       : config_(context.config),
         device_(context.device),
-        data_(context.config, context.dist),
+        // Rank 0 loads first: ranks never race on the download or the tokenizer cache.
+        data_(context.dist.rank_zero_first([&] { return load_labelled_data(context.config); })),
         num_classes_(static_cast<int64_t>(data_.dataset.classes.size())),
         train_counts_(class_counts(data_.split.train, num_classes_)),
         seq_len_(cfg::get<int64_t>(config_, "data.seq_len")),
@@ -118,7 +120,8 @@ class ClassificationTask : public Task {
   }
 
   TaskEvaluation evaluate() override {
-    const SplitEval val = evaluate_split(val_batches_);
+    last_val_ = evaluate_split(val_batches_);
+    const SplitEval& val = *last_val_;
     TaskEvaluation out;
     out.loss = val.loss;
     out.metrics["val/loss"] = val.loss;
@@ -132,9 +135,10 @@ class ClassificationTask : public Task {
   void save_state(TrainState& state) override { state.sampler_state = sampler_->state(); }
   void load_state(const TrainState& state) override { sampler_->load_state(state.sampler_state); }
 
-  // The final model on both held-out splits.
+  // The final model on both held-out splits. Validation is the loop's last evaluate(), which
+  // ran on these same weights (task.h).
   void finish(TrainSummary& summary, MetricsLogger* metrics) override {
-    const SplitEval val = evaluate_split(val_batches_);
+    const SplitEval val = last_val_ ? *last_val_ : evaluate_split(val_batches_);
     const SplitEval test = evaluate_split(test_batches_);
     test_table_ = metrics_to_markdown(test.metrics, "test (final model)");
     summary.results["test_loss"] = test.loss;
@@ -210,7 +214,8 @@ class ClassificationTask : public Task {
   std::unique_ptr<ExampleSampler> sampler_;
   int64_t embedding_parameters_ = 0;
   double flops_per_token_ = 0.0;
-  std::string test_table_;  // the final test metrics, for report()
+  std::optional<SplitEval> last_val_;  // the latest evaluate(), for finish()
+  std::string test_table_;             // the final test metrics, for report()
 };
 
 }  // namespace
