@@ -7,6 +7,7 @@
 #include "common/error.h"
 #include "config/composer.h"
 #include "config/config.h"
+#include "config/group_lists.h"
 #include "config/moved_keys.h"
 #include "config/override_apply.h"
 #include "config/yaml_tree.h"
@@ -50,6 +51,8 @@ Composition compose_with_choices(const ComposeRequest& request) {
     Composition result = compose_defaults_tree(path, groups, *primary, group_overrides);
     reject_moved_keys(result.config);  // an old key from the user's config files
     for (const auto& o : value_overrides) apply_key_override(result.config, o);
+    for (const GroupList& list : group_lists())
+      complete_group_list(result.config, list, path, groups);
     if (request.resolve) result.config = resolve_interpolations(result.config);
     return result;
   });

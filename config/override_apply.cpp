@@ -59,8 +59,9 @@ std::string shown(const YAML::Node& node) {
   throw UserError(message);
 }
 
-// The value to store for `key=value` given the existing default, or a UserError.
-YAML::Node checked_value(const YAML::Node& existing, const YAML::Node& value, const Override& o) {
+}  // namespace
+
+std::optional<YAML::Node> value_for_default(const YAML::Node& existing, const YAML::Node& value) {
   if (has_interpolation(existing) || has_interpolation(value)) return value;
   ValueKind old_kind = value_kind(existing), new_kind = value_kind(value);
   if (old_kind == ValueKind::kNull || new_kind == ValueKind::kNull || old_kind == new_kind)
@@ -73,9 +74,19 @@ YAML::Node checked_value(const YAML::Node& existing, const YAML::Node& value, co
   bool scalar_new =
       new_kind == ValueKind::kInt || new_kind == ValueKind::kFloat || new_kind == ValueKind::kBool;
   if (old_kind == ValueKind::kString && scalar_new) return string_scalar(value.Scalar());
+  return std::nullopt;
+}
+
+std::string shown_value(const YAML::Node& node) { return shown(node); }
+
+namespace {
+
+// The value to store for `key=value` given the existing default, or a UserError.
+YAML::Node checked_value(const YAML::Node& existing, const YAML::Node& value, const Override& o) {
+  if (std::optional<YAML::Node> stored = value_for_default(existing, value)) return *stored;
   throw UserError("cannot set '" + o.key + "' to '" + shown(value) + "': expected " +
-                  kind_name(old_kind) + " like the default '" + shown(existing) + "', got " +
-                  kind_name(new_kind) + " (use ++" + o.key + "=... to force)");
+                  kind_name(value_kind(existing)) + " like the default '" + shown(existing) +
+                  "', got " + kind_name(value_kind(value)) + " (use ++" + o.key + "=... to force)");
 }
 
 }  // namespace

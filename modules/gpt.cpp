@@ -111,17 +111,30 @@ GptOptions gpt_options_from_config(const YAML::Node& config, int64_t vocab_size)
              "model.block_size must be > 0 when model.mask=block_causal");
   const YAML::Node per_layer = cfg::find(config, "model.attention_per_layer");
   if (per_layer.IsDefined() && !per_layer.IsNull())
-    o.layer_attention = parse_layer_attention(per_layer, o.n_layers);
+    o.layer_attention = parse_layer_attention(per_layer, o.n_layers, &o.layer_attention_params);
   return o;
 }
 
-std::vector<std::string> parse_layer_attention(const YAML::Node& node, int64_t n_layers) {
+std::vector<std::string> parse_layer_attention(const YAML::Node& node, int64_t n_layers,
+                                               std::vector<YAML::Node>* params) {
   const std::string key = "config key 'model.attention_per_layer'";
   std::vector<std::string> items;
+  std::vector<YAML::Node> item_params;  // per item: its mapping, or null for a name
   if (node.IsSequence()) {
-    for (const auto& item : node) {
-      check_user(item.IsScalar(), key + ": expected a list of attention names");
+    for (size_t i = 0; i < node.size(); ++i) {
+      const YAML::Node item = node[i];
+      if (item.IsMap()) {
+        const YAML::Node name = item["name"];
+        check_user(name && name.IsScalar(),
+                   key + ": entry " + std::to_string(i) +
+                       " is a mapping without name: <attention> (e.g. {name: moh, routed_k: 2})");
+        items.push_back(name.Scalar());  // a mapping is one layer (no "*count")
+        item_params.push_back(item);
+        continue;
+      }
+      check_user(item.IsScalar(), key + ": expected a list of attention names or mappings");
       items.push_back(item.Scalar());
+      item_params.push_back(YAML::Node(YAML::NodeType::Null));
     }
   } else {
     check_user(node.IsScalar(), key + ": expected \"mha*3,moh\" or a list of attention names");
@@ -131,16 +144,19 @@ std::vector<std::string> parse_layer_attention(const YAML::Node& node, int64_t n
       const size_t comma = text.find(',', start);
       items.push_back(
           text.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
+      item_params.push_back(YAML::Node(YAML::NodeType::Null));
       if (comma == std::string::npos) break;
       start = comma + 1;
     }
   }
   std::vector<std::string> layers;
-  for (std::string item : items) {
+  std::vector<YAML::Node> layer_params;
+  for (size_t i = 0; i < items.size(); ++i) {
+    std::string item = items[i];
     item.erase(0, item.find_first_not_of(" \t"));
     item.erase(item.find_last_not_of(" \t") + 1);
     int64_t repeat = 1;
-    const size_t star = item.find('*');
+    const size_t star = item_params[i].IsMap() ? std::string::npos : item.find('*');
     if (star != std::string::npos) {
       const std::string count = item.substr(star + 1);
       check_user(!count.empty() && count.size() < 6 &&
@@ -158,13 +174,16 @@ std::vector<std::string> parse_layer_attention(const YAML::Node& node, int64_t n
             names += (names.empty() ? "" : ", ") + name;
           return names;
         }());
-    for (int64_t r = 0; r < repeat && static_cast<int64_t>(layers.size()) <= n_layers; ++r)
+    for (int64_t r = 0; r < repeat && static_cast<int64_t>(layers.size()) <= n_layers; ++r) {
       layers.push_back(item);
+      layer_params.push_back(item_params[i]);
+    }
   }
   check_user(static_cast<int64_t>(layers.size()) == n_layers,
              key + ": names " + std::to_string(layers.size()) +
                  (layers.size() > static_cast<size_t>(n_layers) ? " or more" : "") +
                  " layers, the model has model.n_layers=" + std::to_string(n_layers));
+  if (params != nullptr) *params = layer_params;
   return layers;
 }
 
@@ -236,6 +255,16 @@ AttentionOptions attention_options_for_layer(const GptOptions& options, int64_t 
     own["name"] = attention;
     params.reset(own);
   }
+  const YAML::Node layer_params =
+      static_cast<size_t>(layer_index) < options.layer_attention_params.size()
+          ? options.layer_attention_params[layer_index]
+          : YAML::Node(YAML::NodeType::Null);
+  if (layer_params.IsMap()) {
+    // The layer's own options on top (complete already when the config engine composed them).
+    YAML::Node merged = YAML::Clone(params);
+    for (const auto& field : layer_params) merged[field.first.Scalar()] = YAML::Clone(field.second);
+    params.reset(merged);
+  }
   if (options.positions == "learned") {
     // Positions enter once, at the embedding: no rotation inside the attention.
     YAML::Node copy = YAML::Clone(params);
@@ -252,7 +281,16 @@ BlockImpl::BlockImpl(const GptOptions& options, int64_t layer_index) : dropout_(
   const AttentionOptions attention_options =
       attention_options_for_layer(options, layer_index, &attention);
   attn_norm = register_module("attn_norm", Norm(options.d_model, options.norm_eps, options.norm));
-  attn = register_module("attn", make_attention(attention, attention_options));
+  std::shared_ptr<AttentionImpl> module;
+  try {
+    module = make_attention(attention, attention_options);
+  } catch (const UserError& e) {
+    // In a hybrid stack, name the layer whose options the module refused.
+    if (options.layer_attention.empty()) throw;
+    throw UserError("model.attention_per_layer[" + std::to_string(layer_index) + "] (" + attention +
+                    "): " + e.what());
+  }
+  attn = register_module("attn", module);
   mlp_norm = register_module("mlp_norm", Norm(options.d_model, options.norm_eps, options.norm));
   // SwiGLU keeps the parameter count of a GELU MLP by using 2/3 of the hidden width.
   int64_t hidden = static_cast<int64_t>(options.mlp_ratio * options.d_model);

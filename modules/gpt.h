@@ -53,14 +53,22 @@ struct GptOptions {
   // model.attention_backend: auto | sdpa | native (modules/attention_backend.h).
   AttentionBackend attention_backend = AttentionBackend::kAuto;
   // Hybrid stacks (model.attention_per_layer): the attention module of each layer; empty = every
-  // layer uses `attention`. A layer whose module is not `attention` gets that module's built-in
-  // defaults (its params hold only the name); every layer runs with the model's mask.
+  // layer uses `attention`. A layer named by a bare name gets the `attention:` group when it is
+  // the group's module, else that module's built-in defaults; every layer runs with the model's
+  // mask.
   std::vector<std::string> layer_attention;
+  // Per layer, the options of an entry written as a mapping ({name: moh, routed_k: 2}), else a
+  // null node. The config engine completes such entries (config/group_lists.h); the module's
+  // options are then the group's (same module) or the module's defaults, with these on top.
+  std::vector<YAML::Node> layer_attention_params;
 };
 
-// "mha*3,moh" or a list [mha, mha, mha, moh] -> one name per layer; UserError naming the key for a
-// count that does not add up to n_layers, a bad repeat or an unknown module.
-std::vector<std::string> parse_layer_attention(const YAML::Node& node, int64_t n_layers);
+// "mha*3,moh" or a list [mha, mha, {name: moh, routed_k: 2}, moh] -> one name per layer, and in
+// `params` (when given) the mapping of each layer written as one (a null node otherwise);
+// UserError naming the key for a count that does not add up to n_layers, a bad repeat, an
+// unknown module or a mapping without a name.
+std::vector<std::string> parse_layer_attention(const YAML::Node& node, int64_t n_layers,
+                                               std::vector<YAML::Node>* params = nullptr);
 
 // model.rope_scaling (none | linear | llama3) and its factors; UserError naming the key when out
 // of range.

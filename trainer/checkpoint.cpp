@@ -658,6 +658,16 @@ void collect_leaves(const YAML::Node& node, const std::string& prefix,
   }
 }
 
+// A hybrid stack's per-layer list with each mapping entry's sparse_compute (a kernel choice, not
+// the architecture) removed; any other value as it is.
+YAML::Node without_kernel_choices(const YAML::Node& node) {
+  if (!node.IsSequence()) return node;
+  YAML::Node copy = YAML::Clone(node);
+  for (size_t i = 0; i < copy.size(); ++i)
+    if (copy[i].IsMap()) copy[i].remove("sparse_compute");
+  return copy;
+}
+
 bool same_value(const YAML::Node& a, const YAML::Node& b) {
   if (a.IsScalar() && b.IsScalar()) {
     if (a.Scalar() == b.Scalar()) return true;
@@ -701,7 +711,9 @@ std::vector<std::string> model_config_changes(const std::string& checkpoint_conf
       // Kernel choices, not the architecture: the same weights run under either value.
       if (key == "attention.sparse_compute" || key == "model.attention_backend") continue;
       auto now = after.find(key);
-      if (now == after.end() || same_value(old_value, now->second)) continue;
+      if (now == after.end() ||
+          same_value(without_kernel_choices(old_value), without_kernel_choices(now->second)))
+        continue;
       changes.push_back(key + ": " + show(old_value) + " -> " + show(now->second));
     }
   }

@@ -92,8 +92,25 @@ HfExportResult export_hf_folder(const TensorMap& weights, const YAML::Node& conf
 
   HfExportResult result;
   std::string why;
+  // A layer with options of its own (e.g. {name: mha, rope: false}) is not what the group says:
+  // transformers classes have one attention setting for every layer.
+  std::string own_options;
+  for (size_t layer = 0; layer < o.layer_attention_params.size() && own_options.empty(); ++layer) {
+    const YAML::Node& own = o.layer_attention_params[layer];
+    if (!own.IsMap()) continue;
+    for (const auto& field : own) {
+      const YAML::Node group_value = o.attention_params[field.first.Scalar()];
+      if (!group_value || YAML::Dump(group_value) != YAML::Dump(field.second)) {
+        own_options = "layer " + std::to_string(layer) + "'s attention." + field.first.Scalar() +
+                      " differs from the attention group's";
+        break;
+      }
+    }
+  }
   if (!all_mha)
     why = "attention '" + o.attention + "' (or a hybrid stack) has no transformers class";
+  else if (!own_options.empty())
+    why = own_options;
   else if (!causal)
     why = "the mask is not causal";
   if (why.empty() && o.norm == "rms" && o.positions == "rope" && o.mlp == "swiglu" &&

@@ -166,6 +166,29 @@ TEST(HfExport, ModulesWithoutATransformersClassKeepAttnlabsLayout) {
   EXPECT_EQ(std::stoul(output), state_dict(*model).size());
 }
 
+// An all-MHA stack whose layers differ in their options (a NoPE layer: {name: mha, rope: false})
+// is not what a transformers class builds (one attention setting for all layers): it keeps
+// attnlab's layout and says why. Layers that repeat the group's options export as Llama.
+TEST(HfExport, PerLayerAttentionOptionsKeepAttnlabsLayout) {
+  const std::vector<std::string> sizes = {"model=llama", "model.d_model=32", "model.n_layers=2",
+                                          "model.n_heads=4", "model.n_kv_heads=4"};
+  YAML::Node nope = attnlab::testing::compose_shipped(
+      sizes, {"model.attention_per_layer=[mha, {name: mha, rope: false}]"});
+  Gpt model = build_model(nope, 300);
+  HfExportResult result = export_hf_folder(state_dict(*model), nope,
+                                           attnlab::testing::scratch_run_dir("hf_export_nope"), {});
+  EXPECT_EQ(result.model_type, "attnlab");
+  EXPECT_NE(result.reason.find("layer 1's attention.rope differs from the attention group's"),
+            std::string::npos)
+      << result.reason;
+  YAML::Node same =
+      attnlab::testing::compose_shipped(sizes, {"model.attention_per_layer=[mha, {name: mha}]"});
+  model = build_model(same, 300);
+  result = export_hf_folder(state_dict(*model), same,
+                            attnlab::testing::scratch_run_dir("hf_export_same"), {});
+  EXPECT_EQ(result.model_type, "llama") << result.reason;
+}
+
 TEST(HfCli, ImportFineTuneAndExportRoundTrip) {
   REQUIRE_PYTHON_WITH("transformers");
   const fs::path dir = fs::path(reference_dir()) / "llama";

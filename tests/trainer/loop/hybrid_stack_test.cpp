@@ -11,6 +11,7 @@
 #include "common/error.h"
 #include "config/config.h"
 #include "config/yaml_io.h"
+#include "modules/attention/moh.h"
 #include "modules/gpt.h"
 #include "tests/support/attnlab_command.h"
 #include "tests/support/run_metrics.h"
@@ -208,4 +209,102 @@ TEST(HybridStack, GrowWidensTheDifferentialLayersOfAHybrid) {
                            source_weights.at("blocks.0.attn.q_proj.weight")));
   EXPECT_EQ(grown_weights.at("blocks.1.attn.q_proj.weight").size(0),
             source_weights.at("blocks.1.attn.q_proj.weight").size(0) * 7 / 4);
+}
+
+// Per-layer options ({name: moh, routed_k: 3}) reach that layer's module and no other; a module
+// refusing a layer's option names the layer.
+TEST(HybridStack, PerLayerOptionsReachTheirModules) {
+  const std::vector<std::string> sizes = {"model.d_model=32", "model.n_layers=4", "model.n_heads=8",
+                                          "model.max_seq_len=16"};
+  const YAML::Node config = attnlab::testing::compose_shipped(
+      sizes, {"model.attention_per_layer=[mha, {name: moh, routed_k: 3}, "
+              "{name: lssar, power: 3}, moh]"});
+  const GptOptions options = gpt_options_from_config(config, 64);
+  ASSERT_EQ(options.layer_attention, (std::vector<std::string>{"mha", "moh", "lssar", "moh"}));
+  Gpt model(options);
+  auto moh_options = [&](int layer) {
+    auto moh = std::dynamic_pointer_cast<MohAttentionImpl>(model->blocks[layer]->attn);
+    EXPECT_TRUE(moh != nullptr) << "layer " << layer;
+    return moh->options();
+  };
+  EXPECT_EQ(moh_options(1).routed_k, 3);
+  EXPECT_EQ(moh_options(3).routed_k, 2) << "a bare name keeps the default int(0.25 * n_heads)";
+  EXPECT_EQ(moh_options(1).shared_heads, 4);
+  std::string name;
+  EXPECT_EQ(attention_options_for_layer(options, 2, &name).params["power"].as<int>(), 3);
+  EXPECT_EQ(name, "lssar");
+  EXPECT_FALSE(attention_options_for_layer(options, 0, &name).params["power"].IsDefined());
+
+  // A value the config engine cannot check (routed_k may be null, an int or a list) is refused
+  // by the module, and the error names the layer.
+  const YAML::Node bad = attnlab::testing::compose_shipped(
+      sizes, {"model.attention_per_layer=[mha, {name: moh, routed_k: many}, mha, mha]"});
+  try {
+    Gpt refused(gpt_options_from_config(bad, 64));
+    FAIL() << "built a MoH layer with routed_k=many";
+  } catch (const UserError& e) {
+    EXPECT_NE(std::string(e.what()).find("model.attention_per_layer[1] (moh): "), std::string::npos)
+        << e.what();
+  }
+}
+
+// A bare name builds the module from its built-in defaults, a mapping from its shipped
+// configs/attention/<name>.yaml (completed by the config engine). For every module the two give
+// the same parameters, outputs and auxiliary losses, so the shipped defaults and the C++ ones
+// agree.
+TEST(HybridStack, ABareNameBuildsWhatTheModulesShippedConfigBuilds) {
+  const std::vector<std::string> sizes = {"model.d_model=32", "model.n_layers=2", "model.n_heads=4",
+                                          "model.max_seq_len=16"};
+  const torch::Tensor tokens = torch::randint(64, {2, 16}, torch::kLong);
+  // The shipped options (the registry may also hold modules other tests register).
+  std::vector<std::string> shipped;
+  for (const auto& file :
+       fs::directory_iterator(std::string(ATTNLAB_SOURCE_DIR) + "/configs/attention"))
+    shipped.push_back(file.path().stem().string());
+  EXPECT_EQ(shipped.size(), 6u);
+  for (const std::string& module : shipped) {
+    SCOPED_TRACE(module);
+    auto build = [&](const std::string& entry) {
+      const YAML::Node config = attnlab::testing::compose_shipped(
+          sizes, {"model.attention_per_layer=[mha, " + entry + "]"});
+      torch::manual_seed(7);
+      Gpt model(gpt_options_from_config(config, 64));
+      model->train();
+      return model;
+    };
+    Gpt bare = build(module), mapped = build("{name: " + module + "}");
+    const auto bare_params = bare->named_parameters(), mapped_params = mapped->named_parameters();
+    ASSERT_EQ(bare_params.size(), mapped_params.size());
+    for (const auto& item : bare_params)
+      EXPECT_TRUE(torch::equal(item.value(), mapped_params[item.key()])) << item.key();
+    const ModelOutput a = bare->forward(tokens), b = mapped->forward(tokens);
+    EXPECT_TRUE(torch::equal(a.logits, b.logits));
+    ASSERT_EQ(a.aux_losses.size(), b.aux_losses.size());
+    for (const auto& [key, value] : a.aux_losses)
+      EXPECT_TRUE(torch::equal(value, b.aux_losses.at(key))) << key;
+  }
+}
+
+// The completed per-layer options are part of the model: config.yaml records them, resuming
+// with another value is refused naming the list, and a kernel choice (sparse_compute) may change.
+TEST(HybridStack, ResumeChecksPerLayerOptions) {
+  const std::string run_dir = scratch("per_layer_resume");
+  auto train_with = [&](const std::string& moh_entry, int steps) {
+    return test::run_attnlab(
+        "train run.dir=" + run_dir +
+        " model.d_model=32 model.n_layers=2 model.n_heads=4 model.max_seq_len=32 data.seq_len=32"
+        " data.batch_size=4 data.max_documents=20 trainer.eval_batches=1 trainer.threads=1"
+        " trainer.progress=none trainer.max_steps=" +
+        std::to_string(steps) + " \"model.attention_per_layer=[mha, " + moh_entry + "]\"");
+  };
+  auto run = train_with("{name: moh, routed_k: 2}", 2);
+  ASSERT_EQ(run.code, 0) << run.output;
+  const YAML::Node saved = config::load_config_file(run_dir + "/config.yaml").content;
+  EXPECT_EQ(saved["model"]["attention_per_layer"][1]["routed_k"].as<int>(), 2);
+  EXPECT_EQ(saved["model"]["attention_per_layer"][1]["router"].Scalar(), "learned");
+  run = train_with("{name: moh, routed_k: 3}", 3);
+  EXPECT_EQ(run.code, 2) << run.output;
+  EXPECT_NE(run.output.find("model.attention_per_layer"), std::string::npos) << run.output;
+  run = train_with("{name: moh, routed_k: 2, sparse_compute: false}", 3);
+  EXPECT_EQ(run.code, 0) << run.output;
 }
