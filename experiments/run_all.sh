@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
 # Reruns every experiment attnlab ships, in dependency order (the AR -> dLM conversion starts
 # from the length-extrapolation MHA run), each with its own run.sh, and records when and how long.
-#   experiments/run_all.sh            full scale: rewrites each experiments/<name>/results.md (and
-#                                     plots) and the "Last full rerun" line of experiments/RESULTS.md;
-#                                     about 1.8 hours on 2 cores
+#   experiments/run_all.sh [DIR]      full scale, runs under DIR (default runs/all): the scripts of
+#                                     length_extrapolation, ar_to_dlm, decorrelation, focal and
+#                                     pretrained_conversion rewrite their results.md (and plots);
+#                                     the sweeps (dataset_decomposition, grades, the attention and
+#                                     MoH ablations) print their summary table into DIR/<name>.log
+#                                     and DIR/<name>/summary.md, from which their hand-written
+#                                     results.md is updated. Sets the "Last full rerun" line of
+#                                     experiments/RESULTS.md. About 1.5 hours on 2 cores
 #   experiments/run_all.sh --quick [DIR]
 #                                     a smoke pass for CI: every script end to end on tiny settings
 #                                     (4 steps, 2 layers of width 32 with 4 heads, 12 documents), writing its runs
