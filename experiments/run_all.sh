@@ -2,8 +2,9 @@
 # Reruns every experiment attnlab ships, in dependency order (the AR -> dLM conversion starts
 # from the length-extrapolation MHA run), each with its own run.sh, and records when and how long.
 #   experiments/run_all.sh [DIR]      full scale, runs under DIR (default runs/all): the scripts of
-#                                     length_extrapolation, ar_to_dlm, decorrelation, focal and
-#                                     pretrained_conversion rewrite their results.md (and plots);
+#                                     length_extrapolation, ar_to_dlm (and its block-size sweep),
+#                                     decorrelation, focal and pretrained_conversion rewrite their
+#                                     results files (and plots);
 #                                     the sweeps (dataset_decomposition, grades, the attention and
 #                                     MoH ablations) print their summary table into DIR/<name>.log
 #                                     and DIR/<name>/summary.md, from which their hand-written
@@ -70,6 +71,11 @@ run() {  # run <name> <command...>
 RUNS="$root/length_extrapolation" run length_extrapolation experiments/length_extrapolation/run.sh
 RUNS="$root/ar_to_dlm" AR_RUN="$root/length_extrapolation/mha" run ar_to_dlm \
   experiments/ar_to_dlm/run.sh
+# The block-size sweep reuses the conversion runs above as its L' = 16 row (the same settings).
+mkdir -p "$root/ar_to_dlm_blocks"
+ln -sfn "$root/ar_to_dlm" "$root/ar_to_dlm_blocks/block16"
+AR_RUNS="$root/length_extrapolation/mha" run ar_to_dlm_blocks experiments/ar_to_dlm/block_sweep.sh \
+  "$root/ar_to_dlm_blocks"
 run decorrelation experiments/decorrelation/run.sh "$root/decorrelation"
 run focal experiments/focal/run.sh "$root/focal"
 run dataset_decomposition experiments/dataset_decomposition/run.sh "$root/dataset_decomposition"

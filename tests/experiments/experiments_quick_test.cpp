@@ -30,7 +30,9 @@ TEST(Experiments, RunAllQuickRunsEveryScript) {
   fs::remove_all(root);
   std::map<fs::path, std::string> committed;
   for (const auto& entry : fs::recursive_directory_iterator(source / "experiments"))
-    if (entry.path().filename() == "results.md") committed[entry.path()] = read(entry.path());
+    if (entry.path().extension() == ".md" &&
+        entry.path().filename().string().rfind("results", 0) == 0)
+      committed[entry.path()] = read(entry.path());
   ASSERT_GE(committed.size(), 7u);
 
   const std::string command =
@@ -46,6 +48,12 @@ TEST(Experiments, RunAllQuickRunsEveryScript) {
        {"length_extrapolation", "ar_to_dlm", "decorrelation", "focal", "pretrained_conversion"})
     EXPECT_GT(fs::file_size(root / "results" / name / "results.md"), 100u) << name;
   EXPECT_TRUE(fs::exists(root / "results" / "length_extrapolation" / "extrapolation.png"));
+  // The block-size sweep: one row per block size, L' = 16 taken from the ar_to_dlm runs.
+  const std::string blocks = read(root / "results" / "ar_to_dlm_blocks" / "results_block_sweep.md");
+  for (const char* row : {"| 4 |", "| 16 |", "| 64 |", "| 128 |"})
+    EXPECT_NE(blocks.find(row), std::string::npos) << row << " missing from\n" << blocks;
+  EXPECT_NE(read(root / "ar_to_dlm_blocks.log").find("block 16: every seed's runs are there"),
+            std::string::npos);
   EXPECT_TRUE(fs::exists(root / "dataset_decomposition" / "summary.md"));
   EXPECT_TRUE(fs::exists(root / "grades" / "finetune" / "summary.md"));
   EXPECT_TRUE(fs::exists(root / "attention_ablation" / "summary.md"));
