@@ -5,6 +5,7 @@ and from scratch, as mean ± 95% t half-width over seeds, and the paired convert
 difference with its paired t-test p (scipy.stats), plus the AR model's exact NLL for reference.
 Usage: block_report.py ROOT OUT --blocks "4 16 64 128" --seeds "1 2 3" [--seconds S]"""
 import argparse
+import datetime
 import os
 import sys
 
@@ -29,6 +30,12 @@ def main():
     a = p.parse_args()
     seeds = a.seeds.split()
     lines = [
+        f"Block-size sweep of the AR -> dLM conversion, `experiments/ar_to_dlm/block_sweep.sh` "
+        f"({datetime.date.today().isoformat()}): per block size L' the AR weights evaluated as a "
+        "block-causal dLM, then STEPS (default 300) steps of masked-diffusion training from them (init_from) and "
+        "from scratch, as in results.md (L' = 128: one block per window, the MDLM limit). The "
+        "verdict is in experiments/RESULTS.md.",
+        "",
         "| block size L' | AR weights as a dLM (before training) | converted (init_from AR) | "
         "from scratch | converted − scratch (95% CI) | paired p |",
         "|---:|---|---|---|---|---:|",
