@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "common/config_access.h"
+#include "config/yaml_tree.h"
 #include "modules/attention_backend.h"
 #include "modules/kernels/gelu_tanh.h"
 #include "modules/kernels/rms_norm.h"
@@ -262,7 +263,7 @@ AttentionOptions attention_options_for_layer(const GptOptions& options, int64_t 
   if (layer_params.IsMap()) {
     // The layer's own options on top (complete already when the config engine composed them).
     YAML::Node merged = YAML::Clone(params);
-    for (const auto& field : layer_params) merged[field.first.Scalar()] = YAML::Clone(field.second);
+    config::merge_into(merged, layer_params);
     params.reset(merged);
   }
   if (options.positions == "learned") {

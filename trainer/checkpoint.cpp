@@ -17,6 +17,7 @@
 #include "common/config_access.h"
 #include "common/error.h"
 #include "config/moved_keys.h"
+#include "config/yaml_tree.h"
 #include "trainer/atomic_file.h"
 #include "trainer/nonfinite_guard.h"
 #include "trainer/weights_io.h"
@@ -658,13 +659,19 @@ void collect_leaves(const YAML::Node& node, const std::string& prefix,
   }
 }
 
-// A hybrid stack's per-layer list with each mapping entry's sparse_compute (a kernel choice, not
-// the architecture) removed; any other value as it is.
-YAML::Node without_kernel_choices(const YAML::Node& node) {
-  if (!node.IsSequence()) return node;
+// Config group `group` ("model" or "attention") without its kernel choices, which the same
+// weights run under either way: attention.sparse_compute, model.attention_backend, and the
+// sparse_compute of each mapping in a hybrid stack's model.attention_per_layer.
+YAML::Node without_kernel_choices(const YAML::Node& node, const std::string& group) {
+  if (!node.IsMap()) return node;
   YAML::Node copy = YAML::Clone(node);
-  for (size_t i = 0; i < copy.size(); ++i)
-    if (copy[i].IsMap()) copy[i].remove("sparse_compute");
+  if (group == "attention") copy.remove("sparse_compute");
+  if (group != "model") return copy;
+  copy.remove("attention_backend");
+  YAML::Node layers = config::child_node(copy, "attention_per_layer");
+  if (layers.IsSequence())
+    for (size_t i = 0; i < layers.size(); ++i)
+      if (layers[i].IsMap()) layers[i].remove("sparse_compute");
   return copy;
 }
 
@@ -705,15 +712,11 @@ std::vector<std::string> model_config_changes(const std::string& checkpoint_conf
   for (const char* group : {"model", "attention"}) {
     if (!saved.IsMap() || !saved[group] || !config.IsMap() || !config[group]) continue;
     std::map<std::string, YAML::Node> before, after;
-    collect_leaves(saved[group], group, before);
-    collect_leaves(config[group], group, after);
+    collect_leaves(without_kernel_choices(saved[group], group), group, before);
+    collect_leaves(without_kernel_choices(config[group], group), group, after);
     for (const auto& [key, old_value] : before) {
-      // Kernel choices, not the architecture: the same weights run under either value.
-      if (key == "attention.sparse_compute" || key == "model.attention_backend") continue;
       auto now = after.find(key);
-      if (now == after.end() ||
-          same_value(without_kernel_choices(old_value), without_kernel_choices(now->second)))
-        continue;
+      if (now == after.end() || same_value(old_value, now->second)) continue;
       changes.push_back(key + ": " + show(old_value) + " -> " + show(now->second));
     }
   }

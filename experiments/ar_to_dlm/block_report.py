@@ -12,12 +12,7 @@ import sys
 from scipy import stats
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from report import load, mean_ci  # noqa: E402  (same folder)
-
-
-def cell(values):
-    mean, half, _ = mean_ci(values)
-    return f"{mean:.4f}" + (f" ± {half:.4f}" if half == half else "")
+from report import cell, load, mean_ci  # noqa: E402  (same folder)
 
 
 def main():

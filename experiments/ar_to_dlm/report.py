@@ -27,6 +27,12 @@ def mean_ci(values):
     return mean, half, sd
 
 
+def cell(values):
+    """'mean ± 95% half-width' of `values` (just the mean for one value)."""
+    mean, half, _ = mean_ci(values)
+    return f"{mean:.4f}" + (f" ± {half:.4f}" if half == half else "")
+
+
 def load(runs, seed, key):
     path = os.path.join(runs, f"seed{seed}", key + ".json")
     if not os.path.exists(path):
@@ -65,10 +71,8 @@ def main():
             continue
         losses = [r["val_loss"] for r in rows]
         values[key] = losses
-        mean, half, _ = mean_ci(losses)
         bpb = sum(r["val_bits_per_byte"] for r in rows) / len(rows)
-        ci = f" ± {half:.4f}" if half == half else ""
-        lines.append(f"| {label} | {mean:.4f}{ci} | {' / '.join(f'{v:.4f}' for v in losses)} | "
+        lines.append(f"| {label} | {cell(losses)} | {' / '.join(f'{v:.4f}' for v in losses)} | "
                      f"{bpb:.4f} |")
     if "converted" in values and "scratch" in values:
         diffs = [c - s for c, s in zip(values["converted"], values["scratch"])]
