@@ -22,6 +22,7 @@
 #include "trainer/hf/hf_model.h"
 #include "trainer/hf/pretrained_config.h"
 #include "trainer/run_setup.h"
+#include "trainer/task.h"
 #include "trainer/weight_sources.h"
 #include "trainer/weights_io.h"
 
@@ -99,6 +100,9 @@ int run_export_command(const CommandArgs& args) {
               << "\n";
     return 0;
   }
+  const std::string task = task_name(config);
+  check_user(task == "lm", "attnlab export: format=hf writes a causal language model, and " +
+                               origin + " is a '" + task + "' run: export it with format=pt");
   HfExportOptions hf_options;
   hf_options.dtype = parse_weights_dtype(options.get_or("dtype", "float32"), "export");
   if (options.has("max_shard_size"))

@@ -44,4 +44,12 @@ EvalResult evaluate(GptImpl& model, ObjectiveImpl& objective, const LossSet& los
   return result;
 }
 
+EvalRow ObjectiveImpl::evaluation_row(const EvalResult& result, int64_t /*seq_len*/) const {
+  return {{"val_loss", result.loss},
+          {"val_perplexity", result.perplexity},
+          {"val_bits_per_byte", result.bits_per_byte}};
+}
+
+std::string ObjectiveImpl::evaluation_title(int64_t /*t_samples*/) const { return ""; }
+
 }  // namespace attnlab

@@ -67,11 +67,12 @@ class LmTask : public Task {
         data_(context.dist.rank_zero_first([&] { return prepare_data(context.config); })),
         model_(build_model(config_, data_.tokenizer->vocab_size())),
         losses_(config_, model_->options().n_layers),
-        objective_(objective_registry().get(
-            cfg::get_or<std::string>(config_, "objective.name", "autoregressive"))(config_)),
+        objective_name_(cfg::get_or<std::string>(config_, "objective.name", "autoregressive")),
+        objective_(objective_registry().get(objective_name_)(config_)),
         seq_len_(cfg::get<int64_t>(config_, "data.seq_len")),
         batch_size_(cfg::get<int64_t>(config_, "data.batch_size")) {
-    if (cfg::has(config_, "init_from")) load_initial_weights(config_, *model_, dist_.is_main());
+    if (context.initial_weights && cfg::has(config_, "init_from"))
+      load_initial_weights(config_, *model_, dist_.is_main());
     objective_context_.config = &config_;
     objective_context_.mask_token = data_.tokenizer->mask();
     objective_context_.bos_token = data_.tokenizer->bos();
@@ -98,9 +99,30 @@ class LmTask : public Task {
     return objective_->compute(*model_, batch, losses_, objective_context_, /*training=*/true);
   }
 
-  TaskEvaluation evaluate() override {
-    EvalResult result = attnlab::evaluate(*model_, *objective_, losses_, objective_context_,
-                                          eval_set_, dist_, device_, data_.val_bytes_per_token());
+  TaskEvaluation evaluate(const EvalSpec& spec) override {
+    check_user(spec.split == "val",
+               "eval: task 'lm' holds out a validation split only, not '" + spec.split + "'");
+    const int64_t seq_len = spec.seq_len > 0 ? spec.seq_len : seq_len_;
+    int64_t fit = static_cast<int64_t>(eval_set_.size());
+    std::vector<Batch> batches;
+    if (!spec.is_loop_validation()) {
+      // Long lengths may not fit spec.batches batches of the validation split: use as many as
+      // fit. Noise-drawing objectives see every window t_samples times (the evaluator's
+      // generator advances between them).
+      const int64_t batch_size = spec.batch_size > 0 ? spec.batch_size : batch_size_;
+      const int64_t windows = (data_.val->size() - 1) / seq_len;
+      fit = std::min<int64_t>(spec.batches, windows / batch_size);
+      check_user(fit > 0, "eval: the validation split (" + std::to_string(data_.val->size()) +
+                              " tokens) is too short for seq_len " + std::to_string(seq_len) +
+                              " x batch " + std::to_string(batch_size));
+      const std::vector<Batch> once = eval_batches(*data_.val, fit, batch_size, seq_len);
+      for (int64_t k = 0; k < spec.t_samples; ++k)
+        batches.insert(batches.end(), once.begin(), once.end());
+    }
+    const EvalResult result =
+        attnlab::evaluate(*model_, *objective_, losses_, objective_context_,
+                          spec.is_loop_validation() ? eval_set_ : batches, dist_, device_,
+                          data_.val_bytes_per_token(), spec.progress);
     TaskEvaluation out;
     out.loss = result.loss;
     out.metrics = {{"val/loss", result.loss},
@@ -108,7 +130,31 @@ class LmTask : public Task {
                    {"val/bits_per_byte", result.bits_per_byte}};
     out.line =
         "val loss " + std::to_string(result.loss) + " ppl " + std::to_string(result.perplexity);
+    out.row = {{"seq_len", seq_len}, {"batches", fit}};
+    for (auto& column : objective_->evaluation_row(result, seq_len)) out.row.push_back(column);
     return out;
+  }
+
+  EvalPlan eval_plan(const EvalOptions& options) const override {
+    const bool noise = objective_->evaluates_with_noise();
+    const int64_t t_samples = noise ? options.t_samples : 1;
+    check_user(t_samples > 0, "eval.t_samples: expected a positive number of t draws, got " +
+                                  std::to_string(t_samples));
+    EvalPlan plan;
+    for (int64_t seq_len :
+         options.seq_lens.empty() ? std::vector<int64_t>{seq_len_} : options.seq_lens) {
+      check_user(seq_len > 0, "eval.seq_lens: lengths must be positive");
+      EvalSpec spec;
+      spec.seq_len = seq_len;
+      spec.batches = options.batches;
+      spec.batch_size = options.batch_size;
+      spec.t_samples = t_samples;
+      plan.specs.push_back(spec);
+    }
+    plan.title = objective_->evaluation_title(t_samples);
+    plan.header = {{"objective", objective_name_}, {"train_seq_len", seq_len_}};
+    if (noise) plan.header["t_samples"] = t_samples;
+    return plan;
   }
 
   void save_state(TrainState& state) override {
@@ -150,6 +196,7 @@ class LmTask : public Task {
   PreparedData data_;
   Gpt model_;
   LossSet losses_;
+  std::string objective_name_;
   std::unique_ptr<ObjectiveImpl> objective_;
   ObjectiveContext objective_context_;
   std::unique_ptr<Sampler> sampler_;

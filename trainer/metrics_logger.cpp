@@ -5,10 +5,13 @@
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <sstream>
 
 #include "common/error.h"
+#include "config/override_parser.h"
 #include "trainer/atomic_file.h"
 
 namespace attnlab {
@@ -27,6 +30,34 @@ std::string csv_cell(const nlohmann::json& value) {
 }
 
 }  // namespace
+
+std::map<std::string, HParamValue> hparams_from_overrides(
+    const std::vector<std::string>& overrides) {
+  std::map<std::string, HParamValue> hparams;
+  for (const std::string& item : overrides) {
+    config::Override o;
+    try {
+      o = config::parse_override(item);
+    } catch (const UserError&) {
+      continue;
+    }
+    if (!o.has_value || o.op == config::OverrideOp::kDelete || o.is_sweep()) continue;
+    if (!o.value.IsScalar()) {
+      hparams.emplace(o.key, o.value_text);  // a list or map, as typed
+      continue;
+    }
+    const std::string& text = o.value.Scalar();
+    char* end = nullptr;
+    const double number = std::strtod(text.c_str(), &end);
+    if (!text.empty() && end == text.c_str() + text.size() && std::isfinite(number))
+      hparams.emplace(o.key, number);
+    else if (text == "true" || text == "false")
+      hparams.emplace(o.key, text == "true");
+    else
+      hparams.emplace(o.key, text);
+  }
+  return hparams;
+}
 
 std::string tensorboard_dir(const std::string& run_dir) {
   return (fs::path(run_dir) / "tensorboard").string();

@@ -28,6 +28,12 @@
 
 namespace attnlab {
 
+// A run's hyperparameters for TensorBoard's HParams tab: its command-line overrides, read with the
+// override grammar (`optim.lr=3e-4` -> "optim.lr": 0.0003, `attention=moh` -> "attention":
+// "moh"), which in a sweep are exactly what varies. Deletions and unparsable items are left out.
+std::map<std::string, HParamValue> hparams_from_overrides(
+    const std::vector<std::string>& overrides);
+
 class MetricsLogger {
  public:
   // Creates/opens the files in run_dir. Without resume_step, existing files are replaced.

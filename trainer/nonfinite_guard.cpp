@@ -132,6 +132,14 @@ NamedTensors named_optimizer_state(const torch::nn::Module& model,
   return out;
 }
 
+NamedTensors named_parameters_and_moments(const torch::nn::Module& model,
+                                          const torch::optim::Optimizer& optimizer) {
+  NamedTensors tensors = named_parameters_and_buffers(model);
+  NamedTensors moments = named_optimizer_state(model, optimizer);
+  tensors.insert(tensors.end(), moments.begin(), moments.end());
+  return tensors;
+}
+
 void check_finite_weights(const torch::nn::Module& model, const std::string& source) {
   const std::string bad = first_nonfinite(named_parameters_and_buffers(model));
   check_user(bad.empty(), "checkpoint '" + source + "' holds non-finite weights (first: '" + bad +

@@ -59,6 +59,10 @@ NamedTensors named_gradients(const torch::nn::Module& module);
 NamedTensors named_optimizer_state(const torch::nn::Module& model,
                                    const torch::optim::Optimizer& optimizer);
 
+// Parameters, buffers and optimizer moments: what an update may have made non-finite.
+NamedTensors named_parameters_and_moments(const torch::nn::Module& model,
+                                          const torch::optim::Optimizer& optimizer);
+
 // UserError when a loaded model has a non-finite weight: names `source` (a checkpoint) and the
 // tensor. Used by eval and sample, which would otherwise print -nan or fail in multinomial.
 void check_finite_weights(const torch::nn::Module& model, const std::string& source);

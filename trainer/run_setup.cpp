@@ -80,46 +80,88 @@ std::string choose_checkpoint(const std::string& run_dir, const std::string& whi
   return resolve_checkpoint(which);
 }
 
-LoadedRun load_run(const std::string& run_dir, const std::vector<std::string>& overrides,
-                   const std::string& checkpoint) {
+namespace {
+
+// The run's saved config.yaml with `overrides`, read through the config engine's loader, so a
+// damaged or hostile file meets the same input limits (size, depth, aliases) as any config file;
+// a run made before a key moved is read with the key in its new place (config/moved_keys.h).
+// Threads and device are set from it.
+YAML::Node load_run_config(const std::string& run_dir, const std::vector<std::string>& overrides,
+                           torch::Device& device) {
   namespace fs = std::filesystem;
   const fs::path config_path = fs::path(run_dir) / "config.yaml";
   check_user(fs::exists(config_path),
              "run_dir=" + run_dir + " has no config.yaml (is it an attnlab run directory?)");
-  // Through the config engine's loader, so a damaged or hostile config.yaml meets the same input
-  // limits (size, depth, aliases) as any config file; a run made before a key moved is read with
-  // the key in its new place (config/moved_keys.h).
   YAML::Node saved = config::load_saved_config(config_path.string());
   set_error_log_directory(run_dir);  // a failure's full report goes to the run's error.log
-  LoadedRun run;
-  run.config = config::apply_overrides(saved, overrides);
-  configure_threads(run.config);
-  run.device = device_from_config(run.config);
-  run.tokenizer = std::shared_ptr<const Tokenizer>(load_tokenizer(run.config));
-  run.model = build_model(run.config, run.tokenizer->vocab_size());
-  run.checkpoint_path = choose_checkpoint(run_dir, checkpoint);
+  YAML::Node config = config::apply_overrides(saved, overrides);
+  configure_threads(config);
+  device = device_from_config(config);
+  return config;
+}
+
+// Loads `checkpoint` into `model` (strict) after checking its tokenizer; returns its path. A
+// checkpoint that does not fit is one line: the overrides that changed the model, else the first
+// tensor that does not fit.
+std::string load_checkpoint_weights(const std::string& run_dir, const YAML::Node& config,
+                                    const std::string& checkpoint, torch::nn::Module& model,
+                                    const std::string& tokenizer_fingerprint) {
+  const std::string path = choose_checkpoint(run_dir, checkpoint);
   TrainState recorded;
-  const TensorMap weights = read_checkpoint_model_state(run.checkpoint_path, &recorded);
-  check_checkpoint_tokenizer(run.checkpoint_path, recorded.tokenizer, run.tokenizer->fingerprint());
+  const TensorMap weights = read_checkpoint_model_state(path, &recorded);
+  check_checkpoint_tokenizer(path, recorded.tokenizer, tokenizer_fingerprint);
   try {
-    load_state_dict(*run.model, weights, /*strict=*/true);
+    load_state_dict(model, weights, /*strict=*/true);
   } catch (const WeightMismatch& e) {
-    // One line: the overrides that changed the model, else the first tensor that does not fit.
     std::string checkpoint_config;
-    read_checkpoint_state(run.checkpoint_path, &checkpoint_config);
-    const std::vector<std::string> changes = model_config_changes(checkpoint_config, run.config);
-    const std::string file =
-        write_mismatch_report(run_dir, run.checkpoint_path, changes, &e.report());
-    throw UserError("checkpoint '" + run.checkpoint_path + "' does not fit the model " +
+    read_checkpoint_state(path, &checkpoint_config);
+    const std::vector<std::string> changes = model_config_changes(checkpoint_config, config);
+    const std::string file = write_mismatch_report(run_dir, path, changes, &e.report());
+    const std::string config_path = (std::filesystem::path(run_dir) / "config.yaml").string();
+    throw UserError("checkpoint '" + path + "' does not fit the model " +
                     (changes.empty()
-                         ? "of " + config_path.string() + ": " + e.report().headline()
+                         ? "of " + config_path + ": " + e.report().headline()
                          : "that the overrides make (" + first_model_change(changes) +
                                "); the run's model comes from its config.yaml: drop the "
                                "overrides of model.* / attention.* that change it") +
                     (file.empty() ? "" : " (full report: " + file + ")"));
   }
+  return path;
+}
+
+}  // namespace
+
+LoadedRun load_run(const std::string& run_dir, const std::vector<std::string>& overrides,
+                   const std::string& checkpoint) {
+  LoadedRun run;
+  run.config = load_run_config(run_dir, overrides, run.device);
+  const std::string task = task_name(run.config);
+  check_user(task == "lm", "run_dir=" + run_dir + " is a '" + task +
+                               "' run: generating text needs a language-model run (task.name=lm); "
+                               "`attnlab eval run_dir=" +
+                               run_dir + "` evaluates it");
+  run.tokenizer = std::shared_ptr<const Tokenizer>(load_tokenizer(run.config));
+  run.model = build_model(run.config, run.tokenizer->vocab_size());
+  run.checkpoint_path = load_checkpoint_weights(run_dir, run.config, checkpoint, *run.model,
+                                                run.tokenizer->fingerprint());
   run.model->to(run.device);
   run.model->eval();
+  return run;
+}
+
+std::unique_ptr<LoadedTask> load_task(const std::string& run_dir,
+                                      const std::vector<std::string>& overrides,
+                                      const std::string& checkpoint) {
+  auto run = std::make_unique<LoadedTask>();
+  run->config = load_run_config(run_dir, overrides, run->device);
+  TaskContext context{run->config, run->dist, run->device, cfg::get<int64_t>(run->config, "seed")};
+  context.initial_weights = false;
+  run->task = task_registry().get(task_name(run->config))(context);
+  torch::nn::Module& model = run->task->model();
+  run->checkpoint_path = load_checkpoint_weights(run_dir, run->config, checkpoint, model,
+                                                 run->task->tokenizer_fingerprint());
+  model.to(run->device);
+  model.eval();
   return run;
 }
 

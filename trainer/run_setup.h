@@ -33,6 +33,8 @@ Gpt build_model(const YAML::Node& config, int64_t vocab_size);
 #include <vector>
 
 #include "data/tokenizer.h"
+#include "distributed/distributed.h"
+#include "trainer/task.h"
 
 namespace attnlab {
 
@@ -52,5 +54,21 @@ std::string choose_checkpoint(const std::string& run_dir, const std::string& whi
 
 LoadedRun load_run(const std::string& run_dir, const std::vector<std::string>& overrides,
                    const std::string& checkpoint = "best");
+
+// A run reloaded as its task (task.name of its config: lm, classification, ...), for the
+// commands every task serves (`attnlab eval`): the saved config with `overrides`, a single-process
+// context, and the task with the weights of `checkpoint` in its model, on the run's device, in
+// eval mode. init_from is not applied again: the weights come from the checkpoint.
+struct LoadedTask {
+  YAML::Node config;
+  DistributedContext dist;  // one process
+  torch::Device device{torch::kCPU};
+  std::string checkpoint_path;
+  std::unique_ptr<Task> task;
+};
+
+std::unique_ptr<LoadedTask> load_task(const std::string& run_dir,
+                                      const std::vector<std::string>& overrides,
+                                      const std::string& checkpoint = "best");
 
 }  // namespace attnlab

@@ -20,7 +20,10 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "common/registry.h"
 #include "data/batch.h"
@@ -31,6 +34,7 @@
 namespace attnlab {
 
 class MetricsLogger;
+class ProgressMeter;
 
 // What a task is built from. The task keeps references: they outlive it.
 struct TaskContext {
@@ -38,6 +42,40 @@ struct TaskContext {
   DistributedContext& dist;  // rank and world size (1 when not distributed)
   torch::Device device;      // where the model will live (the task builds it on the CPU)
   int64_t seed = 0;
+  // Apply init_from to the new model. False when the weights come from a checkpoint right after
+  // (`attnlab eval` on a run): the run's init_from source need not exist any more.
+  bool initial_weights = true;
+};
+
+// One evaluation. The defaults are the training loop's validation (the task's fixed validation
+// batches); `attnlab eval` asks for others (eval_plan).
+struct EvalSpec {
+  std::string split = "val";  // a held-out split the task has ("val"; classification: "test")
+  int64_t seq_len = 0;        // 0: the training length (data.seq_len)
+  int64_t batches = 0;        // 0: the loop's validation batches
+  int64_t batch_size = 0;     // 0: data.batch_size
+  int64_t t_samples = 1;      // draws of the objective's noise per window (masked diffusion)
+  ProgressMeter* progress = nullptr;  // advanced by one per batch, when given
+
+  bool is_loop_validation() const {
+    return split == "val" && seq_len == 0 && batches == 0 && batch_size == 0 && t_samples == 1;
+  }
+};
+
+// `attnlab eval`'s eval.* options, read by the command.
+struct EvalOptions {
+  std::vector<int64_t> seq_lens;  // empty: the training length
+  int64_t batches = 0;
+  int64_t batch_size = 0;  // 0: data.batch_size
+  int64_t t_samples = 1;
+};
+
+// What `attnlab eval` runs for a task: its evaluations, the line above the table and the fields
+// of eval.json beside "results".
+struct EvalPlan {
+  std::vector<EvalSpec> specs;
+  std::string title;
+  nlohmann::json header = nlohmann::json::object();
 };
 
 // One validation pass.
@@ -45,6 +83,10 @@ struct TaskEvaluation {
   double loss = 0.0;                      // what best.ckpt minimises (TrainState::best_val_loss)
   std::map<std::string, double> metrics;  // logged at the step as they are ("val/loss", ...)
   std::string line;                       // for the progress display: "val loss 3.21 ppl 24.8"
+  // `attnlab eval`: this evaluation's row of the table and of eval.json (columns in order; the
+  // objective's own reading for an LM, e.g. the diffusion bound), and text printed below it.
+  std::vector<std::pair<std::string, nlohmann::json>> row;
+  std::string details;
 };
 
 // The numbers of a run that cmd_train prints and result.json holds.
@@ -88,8 +130,11 @@ class Task {
   // The training loss of `batch` (already on the device): total and logged terms ("loss/ce",
   // "aux/...", "stat/..."), as LossSet::compute returns them.
   virtual LossResult training_loss(const Batch& batch) = 0;
-  // A validation pass over the task's fixed batches (every rank calls it; results agree).
-  virtual TaskEvaluation evaluate() = 0;
+  // An evaluation (every rank calls it; results agree). EvalSpec{} is the loop's validation pass
+  // over the task's fixed batches. UserError when the split is too small for the spec.
+  virtual TaskEvaluation evaluate(const EvalSpec& spec) = 0;
+  // The evaluations `attnlab eval` runs from its eval.* options.
+  virtual EvalPlan eval_plan(const EvalOptions& options) const = 0;
 
   // The task's position and RNG streams, in the checkpoint (sampler_state and extra entries).
   // save_state is collective when distributed (ranks may exchange their streams).

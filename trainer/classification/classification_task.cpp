@@ -27,6 +27,7 @@ namespace {
 
 struct SplitEval {
   double loss = 0.0;
+  int64_t examples = 0;
   ClassificationMetrics metrics;
 };
 
@@ -85,7 +86,7 @@ class ClassificationTask : public Task {
     model_ = SequenceClassifier(
         gpt_options_from_config(config_, data_.tokenizer->vocab_size()), num_classes_,
         parse_pooling(cfg::get_or<std::string>(config_, "task.pooling", "cls")));
-    if (cfg::has(config_, "init_from")) {
+    if (context.initial_weights && cfg::has(config_, "init_from")) {
       // An LM run's weights: everything but the fresh classifier head (init_from_config warns
       // with the report when something is missing, as the head always is).
       LoadReport report = init_from_config(*model_, config_);
@@ -119,17 +120,47 @@ class ClassificationTask : public Task {
                             batch);
   }
 
-  TaskEvaluation evaluate() override {
-    last_val_ = evaluate_split(val_batches_);
-    const SplitEval& val = *last_val_;
+  TaskEvaluation evaluate(const EvalSpec& spec) override {
+    check_user(
+        spec.split == "val" || spec.split == "test",
+        "eval: task 'classification' holds out the splits val and test, not '" + spec.split + "'");
+    check_user(spec.seq_len == 0 || spec.seq_len == seq_len_,
+               "eval.seq_lens: task 'classification' evaluates at its training length (" +
+                   std::to_string(seq_len_) + "); leave eval.seq_lens empty");
+    const SplitEval split = evaluate_split(spec.split == "val" ? val_batches_ : test_batches_);
+    if (spec.is_loop_validation()) last_val_ = split;
     TaskEvaluation out;
-    out.loss = val.loss;
-    out.metrics["val/loss"] = val.loss;
-    for (const auto& [key, value] : flat_metrics(val.metrics, "val/")) out.metrics[key] = value;
-    out.line = "val loss " + std::to_string(val.loss) + " acc " +
-               std::to_string(val.metrics.accuracy) + " macro-F1 " +
-               std::to_string(val.metrics.macro_f1);
+    out.loss = split.loss;
+    out.metrics[spec.split + "/loss"] = split.loss;
+    for (const auto& [key, value] : flat_metrics(split.metrics, spec.split + "/"))
+      out.metrics[key] = value;
+    out.line = spec.split + " loss " + std::to_string(split.loss) + " acc " +
+               std::to_string(split.metrics.accuracy) + " macro-F1 " +
+               std::to_string(split.metrics.macro_f1);
+    out.row = {{"split", spec.split},
+               {"examples", split.examples},
+               {"loss", split.loss},
+               {"accuracy", split.metrics.accuracy},
+               {"macro_f1", split.metrics.macro_f1}};
+    out.details = metrics_to_markdown(split.metrics, spec.split);
     return out;
+  }
+
+  EvalPlan eval_plan(const EvalOptions& options) const override {
+    check_user(options.seq_lens.empty() ||
+                   (options.seq_lens.size() == 1 && options.seq_lens[0] == seq_len_),
+               "eval.seq_lens: task 'classification' evaluates at its training length (" +
+                   std::to_string(seq_len_) + "); leave eval.seq_lens empty");
+    EvalPlan plan;
+    for (const char* split : {"val", "test"}) {
+      EvalSpec spec;
+      spec.split = split;
+      spec.seq_len = seq_len_;
+      plan.specs.push_back(spec);
+    }
+    plan.title = "classification: loss, accuracy and macro-F1 of the held-out splits";
+    plan.header = {{"classes", data_.dataset.classes}};
+    return plan;
   }
 
   void save_state(TrainState& state) override { state.sampler_state = sampler_->state(); }
@@ -197,6 +228,7 @@ class ClassificationTask : public Task {
     SplitEval result;
     result.metrics = classification_metrics(labels, predictions, data_.dataset.classes);
     result.loss = labels.empty() ? 0.0 : loss_sum / static_cast<double>(labels.size());
+    result.examples = static_cast<int64_t>(labels.size());
     return result;
   }
 

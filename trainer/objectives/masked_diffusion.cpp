@@ -6,6 +6,7 @@
 
 #include "common/config_access.h"
 #include "losses/loss_set.h"
+#include "trainer/evaluator.h"
 
 namespace attnlab {
 
@@ -256,6 +257,25 @@ LossResult MaskedDiffusionObjective::compute(GptImpl& model, const Batch& batch,
   result.terms["stat/mask_rate"] = step.decision.masked.to(torch::kFloat).mean().detach();
   result.terms["stat/t_mean"] = step.decision.t.to(torch::kFloat).mean().detach();
   return result;
+}
+
+EvalRow MaskedDiffusionObjective::evaluation_row(const EvalResult& result, int64_t seq_len) const {
+  const int64_t predicted = seq_len - (options_.ignore_bos ? 1 : 0);
+  check_user(predicted > 0, "eval.seq_lens: " + std::to_string(seq_len) +
+                                " leaves no token to predict (objective.ignore_bos)");
+  const double scale = static_cast<double>(seq_len) / static_cast<double>(predicted);
+  const double nelbo = result.loss * scale;
+  return {{"objective_loss", result.loss},
+          {"val_loss", nelbo},
+          {"val_perplexity", std::exp(nelbo)},
+          {"val_bits_per_byte", result.bits_per_byte * scale},
+          {"predicted_tokens_per_window", predicted}};
+}
+
+std::string MaskedDiffusionObjective::evaluation_title(int64_t t_samples) const {
+  return "masked-diffusion NELBO per predicted token (val_loss, an upper bound on the NLL), " +
+         std::to_string(t_samples) +
+         " (t, mask) draw(s) per window from the evaluator's fixed seed";
 }
 
 }  // namespace attnlab

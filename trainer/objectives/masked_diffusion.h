@@ -1,5 +1,5 @@
 // `objective=masked_diffusion`: absorbing-state ([MASK]) masked-diffusion language modelling as in
-// BD3-LM (kuleshov-group/bd3lms) and Efficient-DLM (methods.md §4). A clean sequence x_0 (the
+// BD3-LM (kuleshov-group/bd3lms) and Efficient-DLM (docs/methods.md §4). A clean sequence x_0 (the
 // batch input; there is no token shift — each masked token is predicted at its own position) is
 // corrupted with t ~ U(t_min, t_max) per sequence or per block (optionally antithetic, as bd3lms
 // _sample_t), every token masked iff u ≤ p (p = t, or Efficient-DLM position-dependent p_i), BOS
@@ -101,6 +101,13 @@ class MaskedDiffusionObjective : public ObjectiveImpl {
   explicit MaskedDiffusionObjective(const YAML::Node& config);
   LossResult compute(GptImpl& model, const Batch& batch, const LossSet& losses,
                      ObjectiveContext& context, bool training) override;
+  // The NELBO per predicted token (an upper bound on the NLL, docs/methods.md §4): the loss is
+  // Σ_masked CE/t ÷ (all T tokens), rescaled to ÷ (tokens that can be masked), because position
+  // 0 (objective.ignore_bos) is given as context and never predicted. eval.json keeps the
+  // unscaled objective loss beside it.
+  EvalRow evaluation_row(const EvalResult& result, int64_t seq_len) const override;
+  std::string evaluation_title(int64_t t_samples) const override;
+  bool evaluates_with_noise() const override { return true; }
 
  private:
   MaskedDiffusionOptions options_;

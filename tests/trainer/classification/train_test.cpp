@@ -248,3 +248,47 @@ TEST(ClassificationTask, TrainsOnTheUsersCsvAndJsonl) {
       << missing.output;
   EXPECT_FALSE(fs::exists(root / "bad" / "config.yaml"));
 }
+
+// Every command that loads a run goes through its task: `attnlab eval` on a classification run
+// reports both held-out splits with the per-class table, equal to what training wrote for the
+// same (final) weights; `sample` and `export format=hf` are one clear line each (exit 2), and
+// `export format=pt` writes the classifier's weights.
+TEST(ClassificationTask, EvalSampleAndExportWorkOnAClassificationRun) {
+  const fs::path root = fs::path(ATTNLAB_BINARY_DIR) / "test_classification_tmp" / "commands";
+  fs::remove_all(root);
+  CommandRun train = run_attnlab("train run.dir=" + root.string() + kSmall);
+  ASSERT_EQ(train.code, 0) << train.output;
+  const json report = read_json(root / "classification_metrics.json");
+
+  CommandRun eval = run_attnlab("eval run_dir=" + root.string() + " checkpoint=latest");
+  ASSERT_EQ(eval.code, 0) << eval.output;
+  EXPECT_NE(eval.output.find("| hard_ham |"), std::string::npos) << eval.output;
+  const json evaluated = read_json(root / "eval.json");
+  EXPECT_EQ(evaluated["task"], "classification");
+  ASSERT_EQ(evaluated["results"].size(), 2u);
+  for (size_t i = 0; i < 2; ++i) {
+    const json& row = evaluated["results"][i];
+    const std::string split = i == 0 ? "val" : "test";
+    EXPECT_EQ(row["split"], split);
+    EXPECT_EQ(row["examples"].get<int64_t>(), i == 0 ? 9 : 18);
+    EXPECT_NEAR(row["accuracy"].get<double>(), report[split]["accuracy"].get<double>(), 1e-12);
+    EXPECT_NEAR(row["macro_f1"].get<double>(), report[split]["macro_f1"].get<double>(), 1e-12);
+  }
+
+  CommandRun lengths = run_attnlab("eval run_dir=" + root.string() + " eval.seq_lens=[96]");
+  EXPECT_EQ(lengths.code, 2) << lengths.output;
+  EXPECT_NE(lengths.output.find("eval.seq_lens"), std::string::npos) << lengths.output;
+
+  CommandRun sample = run_attnlab("sample run_dir=" + root.string());
+  EXPECT_EQ(sample.code, 2) << sample.output;
+  EXPECT_NE(sample.output.find("is a 'classification' run"), std::string::npos) << sample.output;
+
+  CommandRun hf = run_attnlab("export run_dir=" + root.string() + " format=hf");
+  EXPECT_EQ(hf.code, 2) << hf.output;
+  EXPECT_NE(hf.output.find("export it with format=pt"), std::string::npos) << hf.output;
+  EXPECT_FALSE(fs::exists(root / "hf"));
+  CommandRun pt = run_attnlab("export run_dir=" + root.string() + " out=" +
+                              (root / "model.pt").string());
+  ASSERT_EQ(pt.code, 0) << pt.output;
+  EXPECT_TRUE(fs::exists(root / "model.pt"));
+}
