@@ -3,7 +3,8 @@
 // > 0, a sample from the trained model (also written to the run's TensorBoard log). `-m` runs a
 // sweep through the configured launcher. Every task (task.name: lm, classification; see
 // trainer/task.h) trains in the same loop and prints its own report.
-// --dry-run prints the composed config and the run directory and does nothing else.
+// --dry-run prints the composed config and the run directory and does nothing else (after binding
+// the groups with typed options, so a bad option value fails the dry run as it would the run).
 // Stopped by SIGINT it exits with 130, by SIGTERM or SIGHUP with 143, after the checkpoint.
 #include <filesystem>
 #include <iostream>
@@ -16,6 +17,7 @@
 #include "trainer/checkpoint.h"
 #include "trainer/hf/pretrained_config.h"
 #include "trainer/metrics_logger.h"
+#include "trainer/option_groups.h"
 #include "trainer/run_setup.h"
 #include "trainer/sampling.h"
 #include "trainer/train_loop.h"
@@ -78,7 +80,10 @@ int run_train_command(const CommandArgs& args) {
   request.overrides = args.overrides;
   request.config_dir = args.config_dir;
   YAML::Node config = compose_with_pretrained(request);
-  if (args.dry_run) return print_dry_run(config);
+  if (args.dry_run) {
+    check_option_groups(config);
+    return print_dry_run(config);
+  }
   TrainSummary summary = train(config, args.overrides, args.argv);
   if (summary.interrupted) {
     std::cout << "stopped at step " << summary.step

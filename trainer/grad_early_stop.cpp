@@ -1,12 +1,15 @@
 // See grad_early_stop.h.
 #include "trainer/grad_early_stop.h"
 
+#include <yaml-cpp/yaml.h>
+
 #include <cmath>
 #include <sstream>
 
 #include "common/config_access.h"
 #include "common/error.h"
 #include "common/glob.h"
+#include "config/options.h"
 
 namespace attnlab {
 namespace {
@@ -37,33 +40,24 @@ std::map<std::string, int64_t> split_counts(const std::string& text, const std::
 
 }  // namespace
 
-GradEarlyStopOptions GradEarlyStopOptions::from_config(const YAML::Node& config) {
-  GradEarlyStopOptions o;
-  o.enabled = cfg::get_or<bool>(config, "trainer.grades.enabled", false);
-  o.tau = cfg::get_or<double>(config, "trainer.grades.tau", o.tau);
-  o.grace_fraction = cfg::get_or<double>(config, "trainer.grades.grace_fraction", o.grace_fraction);
-  o.patience = cfg::get_or<int64_t>(config, "trainer.grades.patience", o.patience);
-  o.params = cfg::get_or<std::vector<std::string>>(config, "trainer.grades.params", o.params);
-  check_user(std::isfinite(o.tau) && o.tau >= 0,
-             "config key 'trainer.grades.tau': expected a finite value >= 0");
-  check_user(o.grace_fraction >= 0 && o.grace_fraction <= 1,
-             "config key 'trainer.grades.grace_fraction': expected a value in [0, 1]");
-  check_user(o.patience >= 1, "config key 'trainer.grades.patience': expected >= 1");
-  check_user(!o.params.empty(), "config key 'trainer.grades.params': expected at least one glob");
-  return o;
+template <class ConfigTree>
+GradEarlyStopOptions GradEarlyStopOptions::from_config(const ConfigTree& config) {
+  return config::bind<GradEarlyStopOptions>(cfg::find(config, "trainer.grades"), "trainer.grades");
 }
+
+template GradEarlyStopOptions GradEarlyStopOptions::from_config(const YAML::Node&);
 
 GradEarlyStop::GradEarlyStop(const GradEarlyStopOptions& options,
                              const std::vector<std::pair<std::string, torch::Tensor>>& model_params,
                              int64_t max_steps, bool skip_backward)
     : options_(options),
-      grace_steps_(
-          static_cast<int64_t>(std::ceil(options.grace_fraction * static_cast<double>(max_steps)))),
+      grace_steps_(static_cast<int64_t>(
+          std::ceil(options.grace_fraction() * static_cast<double>(max_steps)))),
       skip_backward_(skip_backward) {
-  if (!options_.enabled) return;
+  if (!options_.enabled()) return;
   for (const auto& [name, param] : model_params) {
     if (param.dim() != 2 || !param.requires_grad()) continue;
-    for (const auto& pattern : options_.params) {
+    for (const auto& pattern : options_.params()) {
       if (glob_match(pattern, name)) {
         monitored_.emplace_back(name, param);
         break;
@@ -76,7 +70,7 @@ GradEarlyStop::GradEarlyStop(const GradEarlyStopOptions& options,
 
 std::vector<std::string> GradEarlyStop::observe(int64_t step) {
   std::vector<std::string> newly;
-  if (!options_.enabled) return newly;
+  if (!options_.enabled()) return newly;
   torch::NoGradGuard no_grad;
   for (auto& [name, param] : monitored_) {
     if (frozen_.count(name)) {
@@ -85,8 +79,8 @@ std::vector<std::string> GradEarlyStop::observe(int64_t step) {
     }
     if (!param.grad().defined()) continue;
     const double metric = param.grad().abs().mean().item<double>();
-    below_[name] = metric < options_.tau ? below_[name] + 1 : 0;
-    if (step > grace_steps_ && below_[name] >= options_.patience) {
+    below_[name] = metric < options_.tau() ? below_[name] + 1 : 0;
+    if (step > grace_steps_ && below_[name] >= options_.patience()) {
       frozen_[name] = step;
       below_.erase(name);
       newly.push_back(name);
@@ -102,13 +96,13 @@ void GradEarlyStop::freeze(torch::Tensor& param) {
 }
 
 void GradEarlyStop::save(std::map<std::string, std::string>& extra) const {
-  if (!options_.enabled) return;
+  if (!options_.enabled()) return;
   extra["grades.frozen"] = join_counts(frozen_);
   extra["grades.below"] = join_counts(below_);
 }
 
 void GradEarlyStop::load(const std::map<std::string, std::string>& extra) {
-  if (!options_.enabled) return;
+  if (!options_.enabled()) return;
   const auto frozen = extra.find("grades.frozen");
   const auto below = extra.find("grades.below");
   frozen_ = frozen == extra.end() ? std::map<std::string, int64_t>{}

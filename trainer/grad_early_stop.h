@@ -17,23 +17,44 @@
 //     resumed run freezes exactly as an uninterrupted one.
 #pragma once
 
+#include <torch/arg.h>
 #include <torch/torch.h>
-#include <yaml-cpp/yaml.h>
 
 #include <map>
 #include <string>
 #include <vector>
 
+#include "config/option_schema.h"
+
 namespace attnlab {
 
+// trainer.grades (configs/trainer/default.yaml holds the same defaults; a test keeps them equal).
 struct GradEarlyStopOptions {
-  bool enabled = false;
-  double tau = 1e-5;
-  double grace_fraction = 0.5;
-  int64_t patience = 3;
-  std::vector<std::string> params = {"blocks.*.weight"};
-  // Parses trainer.grades.*; UserError naming the key for a bad value.
-  static GradEarlyStopOptions from_config(const YAML::Node& config);
+  TORCH_ARG(bool, enabled) = false;
+  TORCH_ARG(double, tau) = 1e-5;
+  TORCH_ARG(double, grace_fraction) = 0.5;
+  TORCH_ARG(int64_t, patience) = 3;
+  TORCH_ARG(std::vector<std::string>, params) = std::vector<std::string>{"blocks.*.weight"};
+
+ public:
+  template <class V>
+  void visit(V& v) {
+    v("enabled", enabled(), "freeze block matrices whose gradient has converged");
+    v("tau", tau(), "a matrix converges once its mean |grad| stays below tau",
+      config::at_least(0.0), config::finite());
+    v("grace_fraction", grace_fraction(),
+      "no freezing during the first grace_fraction x trainer.max_steps steps",
+      config::in_range(0.0, 1.0));
+    v("patience", patience(), "consecutive steps below tau before a matrix freezes",
+      config::at_least(1));
+    v("params", params(), "globs of the monitored parameters (their 2-D trainable matrices)",
+      config::non_empty());
+  }
+
+  // Binds trainer.grades (config/options.h); UserError naming the key for a bad key or value.
+  // Defined for YAML::Node.
+  template <class ConfigTree>
+  static GradEarlyStopOptions from_config(const ConfigTree& config);
 };
 
 class GradEarlyStop {
@@ -45,7 +66,7 @@ class GradEarlyStop {
                 const std::vector<std::pair<std::string, torch::Tensor>>& model_params,
                 int64_t max_steps, bool skip_backward = false);
 
-  bool enabled() const { return options_.enabled; }
+  bool enabled() const { return options_.enabled(); }
   // After backward (and the all-reduce) of update `step` (1-based): updates the counters,
   // freezes what converged, and drops the gradients of every frozen matrix. Returns the names
   // frozen at this step.

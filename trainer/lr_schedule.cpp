@@ -1,5 +1,8 @@
-// The four schedules of lr_schedule.h and their registry table (one line per schedule).
+// The four schedules of lr_schedule.h, their registry table (one line per schedule) and the
+// binding of the `scheduler` group into the chosen schedule's options.
 #include "trainer/lr_schedule.h"
+
+#include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <cmath>
@@ -8,6 +11,7 @@
 
 #include "common/config_access.h"
 #include "common/error.h"
+#include "config/options.h"
 
 namespace attnlab {
 namespace {
@@ -25,136 +29,180 @@ double cosine_between(double p, double floor) {
   return floor + (1.0 - floor) * 0.5 * (1.0 + std::cos(kPi * p));
 }
 
-class WarmupCosine : public LrSchedule {
+// A value as describe() and messages print it (ostream's default: 0.1, 1e-05).
+template <typename T>
+std::string shown(T value) {
+  std::ostringstream os;
+  os << value;
+  return os.str();
+}
+
+// warmup_cosine and linear: a warmup, then a decay to min_lr_ratio at max_steps.
+class Decaying : public LrSchedule {
  public:
-  using LrSchedule::LrSchedule;
+  Decaying(const ScheduleChoice& choice, const DecayOptions& options)
+      : LrSchedule(choice.name, options.warmup_steps(), choice.max_steps), options_(options) {}
+
+ protected:
+  std::string describe_options() const override {
+    return " min_lr_ratio=" + shown(options_.min_lr_ratio());
+  }
+  DecayOptions options_;
+};
+
+class WarmupCosine : public Decaying {
+ public:
+  using Decaying::Decaying;
   double lr_factor(int64_t step) const override {
     double f;
     if (in_warmup(step, f)) return f;
-    return cosine_between(progress(step, spec_.warmup_steps, spec_.max_steps), spec_.min_lr_ratio);
+    return cosine_between(progress(step, warmup_steps(), max_steps()), options_.min_lr_ratio());
   }
 };
 
 class Constant : public LrSchedule {
  public:
-  using LrSchedule::LrSchedule;
+  Constant(const ScheduleChoice& choice, const WarmupOptions& options)
+      : LrSchedule(choice.name, options.warmup_steps(), choice.max_steps) {}
   double lr_factor(int64_t step) const override {
     double f;
     return in_warmup(step, f) ? f : 1.0;
   }
 };
 
-class Linear : public LrSchedule {
+class Linear : public Decaying {
  public:
-  using LrSchedule::LrSchedule;
+  using Decaying::Decaying;
   double lr_factor(int64_t step) const override {
     double f;
     if (in_warmup(step, f)) return f;
-    double p = progress(step, spec_.warmup_steps, spec_.max_steps);
-    return 1.0 - (1.0 - spec_.min_lr_ratio) * p;
+    double p = progress(step, warmup_steps(), max_steps());
+    return 1.0 - (1.0 - options_.min_lr_ratio()) * p;
   }
 };
 
 class Wsd : public LrSchedule {
  public:
-  using LrSchedule::LrSchedule;
+  Wsd(const ScheduleChoice& choice, const WsdOptions& options)
+      : LrSchedule(choice.name, options.warmup_steps(), choice.max_steps), options_(options) {}
   double lr_factor(int64_t step) const override {
     double f;
     if (in_warmup(step, f)) return f;
-    int64_t decay_steps = std::llround(spec_.decay_fraction * static_cast<double>(spec_.max_steps));
-    int64_t decay_start = std::max(spec_.warmup_steps, spec_.max_steps - decay_steps);
+    const double floor = options_.min_lr_ratio();
+    int64_t decay_steps =
+        std::llround(options_.decay_fraction() * static_cast<double>(max_steps()));
+    int64_t decay_start = std::max(warmup_steps(), max_steps() - decay_steps);
     if (step < decay_start) return 1.0;
-    double p = progress(step, decay_start, spec_.max_steps);
-    if (spec_.decay_shape == "cosine") return cosine_between(p, spec_.min_lr_ratio);
-    return 1.0 - (1.0 - spec_.min_lr_ratio) * p;
+    double p = progress(step, decay_start, max_steps());
+    if (options_.decay_shape() == "cosine") return cosine_between(p, floor);
+    return 1.0 - (1.0 - floor) * p;
   }
+
+ protected:
+  std::string describe_options() const override {
+    return " min_lr_ratio=" + shown(options_.min_lr_ratio()) +
+           " decay_fraction=" + shown(options_.decay_fraction()) +
+           " decay_shape=" + options_.decay_shape();
+  }
+
+ private:
+  WsdOptions options_;
 };
 
-template <typename T>
-ScheduleFactory factory() {
-  return [](const ScheduleSpec& spec) { return std::make_unique<T>(spec); };
+// A registry entry for schedule class T built from options type O.
+template <typename T, typename O>
+ScheduleSpec entry() {
+  return {O{}, [](const ScheduleChoice& choice) -> std::unique_ptr<LrSchedule> {
+            return std::make_unique<T>(choice, std::get<O>(choice.options));
+          }};
 }
 
 }  // namespace
 
-Registry<ScheduleFactory>& schedule_registry() {
-  static Registry<ScheduleFactory> registry("scheduler.name",
-                                            {{"warmup_cosine", factory<WarmupCosine>()},
-                                             {"constant", factory<Constant>()},
-                                             {"linear", factory<Linear>()},
-                                             {"wsd", factory<Wsd>()}});
+Registry<ScheduleSpec>& schedule_registry() {
+  static Registry<ScheduleSpec> registry("scheduler.name",
+                                         {{"warmup_cosine", entry<WarmupCosine, DecayOptions>()},
+                                          {"constant", entry<Constant, WarmupOptions>()},
+                                          {"linear", entry<Linear, DecayOptions>()},
+                                          {"wsd", entry<Wsd, WsdOptions>()}});
   return registry;
 }
 
-ScheduleSpec ScheduleSpec::from_config(const YAML::Node& config) {
-  ScheduleSpec s;
-  s.name = cfg::get_or<std::string>(config, "scheduler.name", s.name);
-  s.warmup_steps = cfg::get_or<int64_t>(config, "scheduler.warmup_steps", s.warmup_steps);
-  s.max_steps = cfg::has(config, "scheduler.max_steps")
-                    ? cfg::get<int64_t>(config, "scheduler.max_steps")
-                    : cfg::get<int64_t>(config, "trainer.max_steps");
-  s.min_lr_ratio = cfg::get_or<double>(config, "scheduler.min_lr_ratio", s.min_lr_ratio);
-  s.decay_fraction = cfg::get_or<double>(config, "scheduler.decay_fraction", s.decay_fraction);
-  s.decay_shape = cfg::get_or<std::string>(config, "scheduler.decay_shape", s.decay_shape);
+namespace {
 
-  auto shown = [](auto v) {
-    std::ostringstream os;
-    os << v;
-    return os.str();
-  };
-  check_user(s.max_steps > 0,
+// scheduler.name; none (a config without the scheduler group): the registry's default entry.
+template <class ConfigTree>
+std::string schedule_name(const ConfigTree& config) {
+  return cfg::has(config, "scheduler.name") ? cfg::get<std::string>(config, "scheduler.name")
+                                            : "warmup_cosine";
+}
+
+}  // namespace
+
+template <class ConfigTree>
+ScheduleOptions schedule_options(const ConfigTree& config) {
+  const std::string name = schedule_name(config);
+  const config::BindScope scope{"scheduler '" + name + "'", {"name"}};
+  const YAML::Node group = cfg::find(config, "scheduler");
+  return std::visit(
+      [&](const auto& defaults) -> ScheduleOptions {
+        return config::bind<std::decay_t<decltype(defaults)>>(group, "scheduler", scope);
+      },
+      schedule_registry().get(name).defaults);
+}
+
+template <class ConfigTree>
+ScheduleChoice schedule_choice(const ConfigTree& config) {
+  ScheduleChoice choice;
+  choice.name = schedule_name(config);
+  choice.options = schedule_options(config);
+  const std::optional<int64_t> own_steps =
+      std::visit([](const auto& o) { return o.max_steps(); }, choice.options);
+  choice.max_steps = own_steps ? *own_steps : cfg::get<int64_t>(config, "trainer.max_steps");
+  check_user(choice.max_steps > 0,
              "config key 'trainer.max_steps' (or scheduler.max_steps): expected "
              "a positive step count, got " +
-                 shown(s.max_steps));
-  check_user(s.warmup_steps >= 0,
-             "config key 'scheduler.warmup_steps': expected a step count "
-             ">= 0, got " +
-                 shown(s.warmup_steps));
-  if (s.warmup_steps > s.max_steps) {
+                 shown(choice.max_steps));
+  return choice;
+}
+
+LrSchedule::LrSchedule(std::string name, int64_t warmup_steps, int64_t max_steps)
+    : name_(std::move(name)), warmup_steps_(warmup_steps), max_steps_(max_steps) {
+  if (warmup_steps_ > max_steps_) {
     // A short run (a smoke test, experiment=tiny) with the default warmup: warm up over the whole
     // run rather than refuse it. Said once per process.
     static bool warned = false;
     if (!warned)
-      std::cerr << "warning: scheduler.warmup_steps=" << s.warmup_steps
-                << " is longer than the run (" << s.max_steps << " steps); warming up over all "
-                << s.max_steps << " steps\n";
+      std::cerr << "warning: scheduler.warmup_steps=" << warmup_steps_
+                << " is longer than the run (" << max_steps_ << " steps); warming up over all "
+                << max_steps_ << " steps\n";
     warned = true;
-    s.warmup_steps = s.max_steps;
+    warmup_steps_ = max_steps_;
   }
-  check_user(s.min_lr_ratio >= 0.0 && s.min_lr_ratio <= 1.0,
-             "config key 'scheduler.min_lr_ratio': expected a value in [0, 1], got " +
-                 shown(s.min_lr_ratio));
-  check_user(s.decay_fraction > 0.0 && s.decay_fraction <= 1.0,
-             "config key 'scheduler.decay_fraction': expected a value in (0, 1], got " +
-                 shown(s.decay_fraction));
-  check_user(
-      s.decay_shape == "linear" || s.decay_shape == "cosine",
-      "config key 'scheduler.decay_shape': expected linear or cosine, got '" + s.decay_shape + "'");
-  return s;
 }
 
 bool LrSchedule::in_warmup(int64_t step, double& factor) const {
-  if (step >= spec_.warmup_steps) return false;
-  factor =
-      static_cast<double>(std::max<int64_t>(step, 0) + 1) / static_cast<double>(spec_.warmup_steps);
+  if (step >= warmup_steps_) return false;
+  factor = static_cast<double>(std::max<int64_t>(step, 0) + 1) / static_cast<double>(warmup_steps_);
   return true;
 }
 
 std::string LrSchedule::describe() const {
-  std::ostringstream os;
-  os << spec_.name << " warmup_steps=" << spec_.warmup_steps << " max_steps=" << spec_.max_steps
-     << " min_lr_ratio=" << spec_.min_lr_ratio;
-  if (spec_.name == "wsd")
-    os << " decay_fraction=" << spec_.decay_fraction << " decay_shape=" << spec_.decay_shape;
-  return os.str();
+  return name_ + " warmup_steps=" + std::to_string(warmup_steps_) +
+         " max_steps=" + std::to_string(max_steps_) + describe_options();
 }
 
-std::unique_ptr<LrSchedule> make_schedule(const ScheduleSpec& spec) {
-  return schedule_registry().get(spec.name)(spec);
+std::unique_ptr<LrSchedule> make_schedule(const ScheduleChoice& choice) {
+  return schedule_registry().get(choice.name).make(choice);
 }
 
-std::unique_ptr<LrSchedule> make_schedule(const YAML::Node& config) {
-  return make_schedule(ScheduleSpec::from_config(config));
+template <class ConfigTree>
+std::unique_ptr<LrSchedule> make_schedule(const ConfigTree& config) {
+  return make_schedule(schedule_choice(config));
 }
+
+template ScheduleOptions schedule_options(const YAML::Node&);
+template ScheduleChoice schedule_choice(const YAML::Node&);
+template std::unique_ptr<LrSchedule> make_schedule(const YAML::Node&);
 
 }  // namespace attnlab

@@ -3,6 +3,8 @@
 // names (optimizer_registry: torch::optim::AdamW or SGD) over them.
 #include "trainer/optimizer.h"
 
+#include <yaml-cpp/yaml.h>
+
 #include <cmath>
 #include <map>
 #include <sstream>
@@ -10,7 +12,7 @@
 #include "common/config_access.h"
 #include "common/error.h"
 #include "common/glob.h"
-#include "losses/term_config.h"
+#include "config/options.h"
 
 namespace attnlab {
 namespace {
@@ -38,100 +40,102 @@ std::string format_multiplier(double m) {
 
 }  // namespace
 
-OptimConfig OptimConfig::from_config(const YAML::Node& config) {
-  OptimConfig c;
-  c.name = cfg::get_or<std::string>(config, "optim.name", c.name);
-  // An unknown name lists the available ones. Each optimizer's own keys: another optimizer's key
-  // (optim.momentum with adamw) is an error, not a silently ignored setting.
-  const OptimizerSpec& spec = optimizer_registry().get(c.name);
-  std::vector<std::string> allowed = {"name", "lr", "weight_decay", "grad_clip"};
-  allowed.insert(allowed.end(), spec.keys.begin(), spec.keys.end());
-  const YAML::Node node = cfg::find(config, "optim");
-  if (node.IsMap()) TermConfig(node, "optim").check_keys(allowed);
-  c.lr = cfg::get_or<double>(config, "optim.lr", c.lr);
-  if (cfg::has(config, "optim.betas")) {
-    auto betas = cfg::get<std::vector<double>>(config, "optim.betas");
-    check_user(betas.size() == 2, "config key 'optim.betas': expected a list of 2 floats, got " +
-                                      std::to_string(betas.size()) + " values");
-    c.beta1 = betas[0];
-    c.beta2 = betas[1];
-  }
-  c.eps = cfg::get_or<double>(config, "optim.eps", c.eps);
-  c.weight_decay = cfg::get_or<double>(config, "optim.weight_decay", c.weight_decay);
-  c.grad_clip = cfg::get_or<double>(config, "optim.grad_clip", c.grad_clip);
-  c.momentum = cfg::get_or<double>(config, "optim.momentum", c.momentum);
-  c.nesterov = cfg::get_or<bool>(config, "optim.nesterov", c.nesterov);
-  check_user(c.lr >= 0, "config key 'optim.lr': expected >= 0, got " + format_multiplier(c.lr));
-  check_user(c.beta1 >= 0 && c.beta1 < 1 && c.beta2 >= 0 && c.beta2 < 1,
-             "config key 'optim.betas': expected values in [0, 1), got [" +
-                 format_multiplier(c.beta1) + ", " + format_multiplier(c.beta2) + "]");
-  check_user(c.eps >= 0, "config key 'optim.eps': expected >= 0, got " + format_multiplier(c.eps));
-  check_user(c.weight_decay >= 0, "config key 'optim.weight_decay': expected >= 0, got " +
-                                      format_multiplier(c.weight_decay));
-  check_user(c.momentum >= 0 && c.momentum < 1,
-             "config key 'optim.momentum': expected a value in [0, 1), got " +
-                 format_multiplier(c.momentum));
-  check_user(!c.nesterov || c.momentum > 0,
-             "config key 'optim.nesterov': Nesterov momentum needs optim.momentum > 0");
-  return c;
+double base_lr(const OptimizerOptions& options) {
+  return std::visit([](const auto& o) { return o.lr(); }, options);
+}
+
+double weight_decay(const OptimizerOptions& options) {
+  return std::visit([](const auto& o) { return o.weight_decay(); }, options);
+}
+
+double grad_clip(const OptimizerOptions& options) {
+  return std::visit([](const auto& o) { return o.grad_clip(); }, options);
 }
 
 namespace {
 
 std::unique_ptr<torch::optim::Optimizer> make_adamw(const std::vector<ParamGroupSpec>& groups,
-                                                    const OptimConfig& c) {
+                                                    const AdamWOptions& o) {
+  const auto betas = std::make_tuple(o.betas()[0], o.betas()[1]);
   std::vector<torch::optim::OptimizerParamGroup> torch_groups;
   for (const auto& group : groups) {
     auto options = std::make_unique<torch::optim::AdamWOptions>(group.lr);
-    options->betas(std::make_tuple(c.beta1, c.beta2)).eps(c.eps).weight_decay(group.weight_decay);
+    options->betas(betas).eps(o.eps()).weight_decay(group.weight_decay);
     torch_groups.emplace_back(group.params, std::move(options));
   }
-  torch::optim::AdamWOptions defaults(c.lr);
-  defaults.betas(std::make_tuple(c.beta1, c.beta2)).eps(c.eps).weight_decay(c.weight_decay);
+  torch::optim::AdamWOptions defaults(o.lr());
+  defaults.betas(betas).eps(o.eps()).weight_decay(o.weight_decay());
   return std::make_unique<torch::optim::AdamW>(std::move(torch_groups), defaults);
 }
 
 std::unique_ptr<torch::optim::Optimizer> make_sgd(const std::vector<ParamGroupSpec>& groups,
-                                                  const OptimConfig& c) {
+                                                  const SGDOptions& o) {
   std::vector<torch::optim::OptimizerParamGroup> torch_groups;
   for (const auto& group : groups) {
     auto options = std::make_unique<torch::optim::SGDOptions>(group.lr);
-    options->momentum(c.momentum).nesterov(c.nesterov).weight_decay(group.weight_decay);
+    options->momentum(o.momentum()).nesterov(o.nesterov()).weight_decay(group.weight_decay);
     torch_groups.emplace_back(group.params, std::move(options));
   }
-  torch::optim::SGDOptions defaults(c.lr);
-  defaults.momentum(c.momentum).nesterov(c.nesterov).weight_decay(c.weight_decay);
+  torch::optim::SGDOptions defaults(o.lr());
+  defaults.momentum(o.momentum()).nesterov(o.nesterov()).weight_decay(o.weight_decay());
   return std::make_unique<torch::optim::SGD>(std::move(torch_groups), defaults);
+}
+
+// A registry entry from a factory of one options type.
+template <class Options>
+OptimizerSpec entry(std::unique_ptr<torch::optim::Optimizer> (*make)(
+    const std::vector<ParamGroupSpec>&, const Options&)) {
+  return {Options{},
+          [make](const std::vector<ParamGroupSpec>& groups, const OptimizerOptions& options) {
+            return make(groups, std::get<Options>(options));
+          }};
 }
 
 }  // namespace
 
 Registry<OptimizerSpec>& optimizer_registry() {
-  static Registry<OptimizerSpec> registry(
-      "optimizer (optim.name)",
-      {{"adamw", {{"betas", "eps"}, make_adamw}}, {"sgd", {{"momentum", "nesterov"}, make_sgd}}});
+  static Registry<OptimizerSpec> registry("optimizer (optim.name)",
+                                          {{"adamw", entry(make_adamw)}, {"sgd", entry(make_sgd)}});
   return registry;
 }
 
-bool is_no_decay(const std::string& name, const torch::Tensor& parameter) {
-  return parameter.dim() < 2 || name.find("embed") != std::string::npos;
+namespace {
+
+// The registry entry whose options type `options` holds.
+const OptimizerSpec& optimizer_entry(const OptimizerOptions& options) {
+  for (const auto& name : optimizer_registry().names()) {
+    const OptimizerSpec& spec = optimizer_registry().get(name);
+    if (spec.defaults.index() == options.index()) return spec;
+  }
+  throw std::logic_error("optimizer options without a registry entry");
 }
 
-OptimizerSetup make_optimizer(torch::nn::Module& model, const YAML::Node& config) {
-  OptimizerSetup setup;
-  setup.config = OptimConfig::from_config(config);
+}  // namespace
 
-  auto named = model.named_parameters(/*recurse=*/true);
-  std::vector<std::string> names;
-  for (const auto& item : named) names.push_back(item.key());
+template <class ConfigTree>
+OptimizerOptions optimizer_options(const ConfigTree& config) {
+  const YAML::Node group = cfg::find(config, "optim");
+  // No optim.name (a config without the optim group): the registry's default entry.
+  const std::string name =
+      cfg::has(config, "optim.name") ? cfg::get<std::string>(config, "optim.name") : "adamw";
+  const config::BindScope scope{"optim '" + name + "'", {"name"}};
+  OptimizerOptions options = std::visit(
+      [&](const auto& defaults) -> OptimizerOptions {
+        return config::bind<std::decay_t<decltype(defaults)>>(group, "optim", scope);
+      },
+      optimizer_registry().get(name).defaults);
+  if (const auto* sgd = std::get_if<SGDOptions>(&options))
+    check_user(!sgd->nesterov() || sgd->momentum() > 0,
+               "optim.nesterov: Nesterov momentum needs optim.momentum > 0");
+  return options;
+}
 
-  std::vector<std::string> freeze_patterns;
+template <class ConfigTree>
+ParameterRules parameter_rules(const ConfigTree& config) {
+  ParameterRules rules;
   if (cfg::has(config, "freeze"))
-    freeze_patterns = cfg::get<std::vector<std::string>>(config, "freeze");
-  for (const auto& pattern : freeze_patterns) check_matches("freeze", pattern, names);
-
+    rules.freeze = cfg::get<std::vector<std::string>>(config, "freeze");
   // Keep the order the user wrote (yaml-cpp preserves map order) so "first match wins" is defined.
-  std::vector<std::pair<std::string, double>> multipliers;
   YAML::Node mult_node = cfg::find(config, "lr_multipliers");
   if (mult_node.IsDefined() && !mult_node.IsNull()) {
     check_user(mult_node.IsMap(),
@@ -143,10 +147,37 @@ OptimizerSetup make_optimizer(torch::nn::Module& model, const YAML::Node& config
       double m = cfg::convert<double>(entry.second, "lr_multipliers." + pattern);
       check_user(m >= 0, "config key 'lr_multipliers." + pattern + "': expected >= 0, got " +
                              format_multiplier(m));
-      check_matches("lr_multipliers", pattern, names);
-      multipliers.emplace_back(pattern, m);
+      rules.lr_multipliers.emplace_back(pattern, m);
     }
   }
+  return rules;
+}
+
+template <class ConfigTree>
+OptimizerSetup make_optimizer(torch::nn::Module& model, const ConfigTree& config) {
+  return make_optimizer(model, optimizer_options(config), parameter_rules(config));
+}
+
+template OptimizerOptions optimizer_options(const YAML::Node&);
+template ParameterRules parameter_rules(const YAML::Node&);
+template OptimizerSetup make_optimizer(torch::nn::Module&, const YAML::Node&);
+
+bool is_no_decay(const std::string& name, const torch::Tensor& parameter) {
+  return parameter.dim() < 2 || name.find("embed") != std::string::npos;
+}
+
+OptimizerSetup make_optimizer(torch::nn::Module& model, const OptimizerOptions& options,
+                              const ParameterRules& rules) {
+  OptimizerSetup setup;
+  setup.options = options;
+
+  auto named = model.named_parameters(/*recurse=*/true);
+  std::vector<std::string> names;
+  for (const auto& item : named) names.push_back(item.key());
+  const std::vector<std::string>& freeze_patterns = rules.freeze;
+  for (const auto& pattern : freeze_patterns) check_matches("freeze", pattern, names);
+  const auto& multipliers = rules.lr_multipliers;
+  for (const auto& [pattern, m] : multipliers) check_matches("lr_multipliers", pattern, names);
 
   // Group key: (decay, multiplier); groups appear in order of their first parameter.
   std::map<std::pair<bool, double>, size_t> group_index;
@@ -189,12 +220,11 @@ OptimizerSetup make_optimizer(torch::nn::Module& model, const YAML::Node& config
   check_user(!setup.trainable.empty(),
              "config key 'freeze': every parameter is frozen; nothing left to train");
 
-  const OptimConfig& c = setup.config;
   std::vector<ParamGroupSpec> specs;
   for (size_t i = 0; i < setup.groups.size(); ++i)
-    specs.push_back({group_params[i], c.lr * setup.groups[i].lr_multiplier,
-                     setup.groups[i].decay ? c.weight_decay : 0.0});
-  setup.optimizer = optimizer_registry().get(c.name).make(specs, c);
+    specs.push_back({group_params[i], base_lr(options) * setup.groups[i].lr_multiplier,
+                     setup.groups[i].decay ? weight_decay(options) : 0.0});
+  setup.optimizer = optimizer_entry(options).make(specs, options);
   return setup;
 }
 
@@ -210,8 +240,8 @@ void clear_gradients(OptimizerSetup& setup) {
 }
 
 double clip_gradients(OptimizerSetup& setup) {
-  if (setup.config.grad_clip > 0)
-    return torch::nn::utils::clip_grad_norm_(setup.trainable, setup.config.grad_clip);
+  if (grad_clip(setup.options) > 0)
+    return torch::nn::utils::clip_grad_norm_(setup.trainable, grad_clip(setup.options));
   // Still report the norm (a logged metric) without changing the gradients.
   double total = 0.0;
   for (const auto& p : setup.trainable)

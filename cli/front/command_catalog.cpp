@@ -9,6 +9,7 @@ const Registry<CommandInfo>& command_catalog() {
     r.add("config", {"print the composed config (--resolve: interpolated; -m: list sweep jobs)",
                      "examples:\n  attnlab config model.d_model=256 attention=moh\n"
                      "  attnlab config --resolve experiment=tiny\n"
+                     "  attnlab config --defaults optim    every option: type, default, meaning\n"
                      "  attnlab config -m seed=1,2,3 'attention=glob(*)'"});
     r.add("export",
           {"write a run's weights as a torch.load-able .pt or a Hugging Face folder",

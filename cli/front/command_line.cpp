@@ -19,6 +19,7 @@ CommandLine parse_command_line(int argc, char** argv) {
   app.add_option("--config-dir", config_dir);
   app.add_flag("-m,--multirun", line.args.multirun);
   app.add_flag("--resolve", line.args.resolve);
+  app.add_flag("--defaults", line.args.defaults);
   app.add_flag("--dry-run", line.args.dry_run);
   app.add_option("command_and_overrides", positional);
   try {
@@ -37,6 +38,8 @@ CommandLine parse_command_line(int argc, char** argv) {
     throw UserError("--dry-run applies to train and submit, not to '" + line.command + "'");
   if (line.args.resolve && !line.help && !line.command.empty() && line.command != "config")
     throw UserError("--resolve applies to config, not to '" + line.command + "'");
+  if (line.args.defaults && !line.help && !line.command.empty() && line.command != "config")
+    throw UserError("--defaults applies to config, not to '" + line.command + "'");
   return line;
 }
 

@@ -14,6 +14,7 @@ struct CommandArgs {
   std::vector<std::string> overrides;     // positional key=value / group=option / ~key / +key=value
   bool multirun = false;                  // -m / --multirun
   bool resolve = false;                   // --resolve (attnlab config)
+  bool defaults = false;                  // --defaults (attnlab config): typed options' defaults
   bool dry_run = false;                   // --dry-run (attnlab train, submit)
   std::optional<std::string> config_dir;  // --config-dir
   std::vector<std::string> argv;          // the full command line, recorded in run dirs

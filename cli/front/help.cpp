@@ -17,6 +17,7 @@ const char* kOptions =
     "                    the source tree's configs/); $ATTNLAB_CONFIG_PATH adds dirs (a:b)\n"
     "  -m, --multirun    run a sweep: a=1,2,3  a=range(0,10,2)  a=choice(x,y)  group=glob(*)\n"
     "  --resolve         resolve ${...} interpolations (attnlab config)\n"
+    "  --defaults        attnlab config --defaults [group]: typed options, defaults, meanings\n"
     "  --dry-run         train/submit: show what would run (config, run dir, jobs); write nothing\n"
     "  -h, --help        this help; attnlab <command> --help for one command\n"
     "  --version         attnlab's, LibTorch's and CUDA's versions\n"

@@ -164,6 +164,53 @@ TEST(Commands, DryRunPrintsWhatWouldRunAndWritesNothing) {
       << eval.output;
 }
 
+// The groups with typed options (optim, scheduler, trainer.grades): a bad value or a key no
+// option has is exit code 2 and one line naming the dotted key, from `train --dry-run` and from
+// `config` (which binds them too); `config --defaults [group]` lists every option with its type,
+// default and meaning, and an unknown group is one line listing the groups.
+TEST(Commands, TypedOptionErrorsAndDefaults) {
+  CommandRun clip = run_attnlab("train --dry-run optim.grad_clip=-1");
+  EXPECT_EQ(clip.code, 2) << clip.output;
+  EXPECT_EQ(clip.output, "error: optim.grad_clip: expected a number >= 0, got -1\n");
+
+  CommandRun typo = run_attnlab("config ++optim.lrr=1");
+  EXPECT_EQ(typo.code, 2) << typo.output;
+  EXPECT_EQ(typo.output,
+            "error: optim.lrr: optim 'adamw' has no option 'lrr'; its options: lr, betas, eps, "
+            "weight_decay, grad_clip (did you mean lr?)\n");
+
+  CommandRun momentum = run_attnlab("config optim=sgd optim.momentum=1.0");
+  EXPECT_EQ(momentum.code, 2) << momentum.output;
+  EXPECT_EQ(momentum.output, "error: optim.momentum: expected a number < 1, got 1\n");
+
+  CommandRun grades = run_attnlab("config -m trainer.grades.patience=2,0");
+  EXPECT_EQ(grades.code, 2) << grades.output;
+  EXPECT_EQ(grades.output, "error: trainer.grades.patience: expected a number >= 1, got 0\n");
+
+  CommandRun optim = run_attnlab("config --defaults optim");
+  ASSERT_EQ(optim.code, 0) << optim.output;
+  EXPECT_EQ(optim.output.rfind("optim=adamw:\n  lr ", 0), 0u) << optim.output;
+  EXPECT_NE(optim.output.find("optim=sgd:\n"), std::string::npos) << optim.output;
+  EXPECT_NE(optim.output.find("  nesterov      bool   true"), std::string::npos) << optim.output;
+
+  CommandRun all = run_attnlab("config --defaults");
+  ASSERT_EQ(all.code, 0) << all.output;
+  for (const std::string heading : {"optim=adamw:", "scheduler=wsd:", "trainer.grades:"})
+    EXPECT_NE(all.output.find(heading), std::string::npos) << heading << "\n" << all.output;
+  EXPECT_NE(all.output.find("decay_shape     string"), std::string::npos) << all.output;
+
+  CommandRun unknown = run_attnlab("config --defaults optimizer");
+  EXPECT_EQ(unknown.code, 2) << unknown.output;
+  EXPECT_EQ(unknown.output,
+            "error: unknown group 'optimizer' for --defaults; groups with typed options: optim, "
+            "scheduler, trainer.grades (did you mean optim?)\n");
+
+  CommandRun elsewhere = run_attnlab("eval --defaults");
+  EXPECT_EQ(elsewhere.code, 2) << elsewhere.output;
+  EXPECT_NE(elsewhere.output.find("--defaults applies to config"), std::string::npos)
+      << elsewhere.output;
+}
+
 // Every experiment file the project ships composes and trains (a few steps, tiny data).
 TEST(Commands, EveryShippedExperimentTrains) {
   const fs::path root = fs::path(ATTNLAB_BINARY_DIR) / "test_train_tmp" / "experiments";

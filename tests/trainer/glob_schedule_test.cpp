@@ -1,6 +1,7 @@
 // glob_match semantics and LR schedule values at key steps. Expected values are worked out by hand
 // from the formulas in lr_schedule.h (e.g. cosine midpoint = min + (1 - min) / 2).
 #include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
 
 #include <cmath>
 
@@ -50,11 +51,16 @@ TEST(LrSchedule, WarmupCosine) {
   EXPECT_NE(s->describe().find("warmup_cosine"), std::string::npos);
 }
 
+// Without a scheduler group: warmup_cosine with DecayOptions' defaults (configs/scheduler/
+// warmup_cosine.yaml's values): 100 warmup steps, floor 0.1.
 TEST(LrSchedule, DefaultIsWarmupCosine) {
-  auto s = schedule("trainer: {max_steps: 100}");
-  EXPECT_EQ(s->spec().name, "warmup_cosine");
-  EXPECT_DOUBLE_EQ(s->lr_factor(0), 1.0);  // no warmup by default
-  EXPECT_NEAR(s->lr_factor(50), 0.55, 1e-12);
+  auto s = schedule("trainer: {max_steps: 1100}");
+  EXPECT_EQ(s->name(), "warmup_cosine");
+  EXPECT_EQ(s->warmup_steps(), 100);
+  EXPECT_DOUBLE_EQ(s->lr_factor(0), 0.01);
+  EXPECT_DOUBLE_EQ(s->lr_factor(99), 1.0);
+  EXPECT_NEAR(s->lr_factor(600), 0.55, 1e-12);
+  EXPECT_EQ(s->describe(), "warmup_cosine warmup_steps=100 max_steps=1100 min_lr_ratio=0.1");
 }
 
 TEST(LrSchedule, ConstantAndLinear) {
@@ -107,6 +113,16 @@ TEST(LrSchedule, BadConfigIsUserError) {
   EXPECT_THROW(schedule("scheduler: {name: wsd, decay_shape: exp}\ntrainer: {max_steps: 10}"),
                UserError);
   EXPECT_THROW(schedule("scheduler: {name: constant}"), UserError);  // no max_steps
+  // Each schedule takes its own options only: min_lr_ratio means nothing to constant.
+  try {
+    schedule("scheduler: {name: constant, min_lr_ratio: 0.1}\ntrainer: {max_steps: 10}");
+    FAIL();
+  } catch (const UserError& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "scheduler.min_lr_ratio: scheduler 'constant' has no option 'min_lr_ratio'; its "
+              "options: warmup_steps, max_steps");
+  }
+  EXPECT_EQ(schedule("scheduler: {name: constant, max_steps: 8}")->max_steps(), 8);
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include "trainer/optimizer.h"
 
 #include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
 
 #include "common/error.h"
 #include "tests/trainer/trainer_test_util.h"

@@ -5,15 +5,16 @@
 #include "trainer/grad_early_stop.h"
 
 #include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
 
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
+#include "config/config.h"
 #include "tests/support/train_runs.h"
 #include "trainer/checkpoint.h"
-#include "config/config.h"
 #include "trainer/train_loop.h"
 
 using namespace attnlab;
