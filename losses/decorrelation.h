@@ -1,4 +1,4 @@
-// `decorrelation` loss term (Llama-AVSR's sink loss; methods.md §6): pushes every prefix token's
+// `decorrelation` loss term (Llama-AVSR sink loss; docs/methods.md §6): pushes each prefix token's
 // hidden state away from the BOS token's, against attention sinks / massive activations:
 //   L = factor * mean_{l in layers} [ sum_{b, s=1..P} cos(h_l[b,0], h_l[b,s])^2 / (B * P) ]
 // cos via L2-normalisation with eps 1e-12 (F.normalize), squared, BOS (position 0) excluded.

@@ -1,4 +1,4 @@
-// Focal loss (Lin et al. 2017; methods.md §5) as a pure function and as the `focal` loss term.
+// Focal loss (Lin et al. 2017; docs/methods.md §5) as a pure function and as the `focal` loss term.
 //
 // softmax mode (multi-class; class dimension = last dim): logits [..., C], targets [...] int64.
 //   pt (default): (1-p_y)^g * [(1-eps) a_y (-log p_y) + eps/C sum_c a_c (-log p_c)]

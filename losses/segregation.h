@@ -1,5 +1,5 @@
 // `segregation` loss term: A-STAR's attention segregation (+ optional retention) loss
-// (Agarwal et al., ICCV 2023; methods.md §7), on attention probabilities [B, H, T_q, T_k].
+// (Agarwal et al., ICCV 2023; docs/methods.md §7), on attention probabilities [B, H, T_q, T_k].
 //
 // Overlap of two non-negative maps a, b: sum min(a, b) / sum (a + b) — the "IoU" with the SUM in
 // the denominator, so it lies in [0, 0.5]: 0 for disjoint maps, 0.5 for identical ones (and 0

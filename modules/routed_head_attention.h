@@ -1,4 +1,4 @@
-// Softmax attention for MoH's routed heads over only their active query rows (methods.md §1:
+// Softmax attention for MoH's routed heads over only their active query rows (docs/methods.md §1:
 // a routed head that the router did not pick for a token contributes nothing to it, so its row
 // need not be computed). For every (batch, head) the active rows are gathered in ascending order
 // into one padded [B, E, n_max, D] batch, so each tile is a few large batched matmuls instead of

@@ -1,4 +1,4 @@
-// Block-wise semi-autoregressive decoding for masked-diffusion models (methods.md §4 "Sampling"):
+// Block-wise semi-autoregressive decoding for masked-diffusion LMs (docs/methods.md §4 "Sampling"):
 // blocks of `block_size` positions (aligned to absolute positions, like the block-causal mask)
 // are generated left to right. A block starts as [MASK] (prompt tokens that fall in it stay) and is
 // filled over several forward passes by either

@@ -45,11 +45,11 @@ const Registry<CommandInfo>& command_catalog() {
            "  temperature=T        sampling temperature        default 1.0 (diffusion: 0)\n"
            "  top_k=K              keep the K most likely (0 = all)            default 0\n"
            "  top_p=P              nucleus sampling                            default 1.0\n"
-           "  sampler=NAME         diffusion runs: confidence | ...       default confidence\n"
+           "  sampler=NAME         diffusion: confidence | first_hitting  default confidence\n"
            "  threshold=X          diffusion runs: confidence threshold        default 0.9\n"
            "  block_size=N         diffusion runs: block size (0 = the run's)  default 0"});
     r.add("eval",
-          {"validation loss of a run, optionally at several sequence lengths",
+          {"evaluate a run: an LM at several lengths, a classifier on val and test",
            "keys (key=value; other key=value are config overrides of the run):\n"
            "  run_dir=DIR          the run                                     required\n"
            "  checkpoint=WHICH     best | latest | <path>                      default best\n"

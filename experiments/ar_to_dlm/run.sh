@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# AR -> dLM conversion (issue #5, methods.md §4), over seeds: validation NLL bounds of an AR model
+# AR -> dLM conversion (issue #5, docs/methods.md §4) over seeds: validation NLL bounds of an AR model
 # before and after turning it into a block-causal masked-diffusion LM with init_from, all on the
 # same first 65,536 validation tokens (32 batches x 16 windows of T = 128). Per seed k:
 #   1. the AR model's exact NLL (attnlab eval, autoregressive objective);

@@ -5,7 +5,7 @@
 # exported with `attnlab export format=hf` (a transformers folder; the script checks that
 # AutoModelForCausalLM loads it) and imported back with `attnlab import`. From that folder:
 #   mha      continue-tuning the model as it is (the reference for every conversion);
-#   moh      MHA -> MoH, MoH-LLaMA3's recipe (methods.md §1): the parameter-free qnorm router,
+#   moh      MHA -> MoH, MoH-LLaMA3's recipe (docs/methods.md §1): the parameter-free qnorm router,
 #            hs = 0.5 h shared heads, K = 0.25 h routed heads active, q/k/v/o copied from the
 #            pretrained heads (grouped KV heads repeated per query head: same function);
 #   diff     MHA -> DIFF: q/k/v/o copied (DIFF head j pairs pretrained heads 2j, 2j+1 as q1/q2,

@@ -1,4 +1,4 @@
-// Differential attention core shared by `diff` and `gda`; see diff.h and methods.md §2.
+// Differential attention core shared by `diff` and `gda`; see diff.h and docs/methods.md §2.
 #include "modules/attention/diff.h"
 
 #include <cmath>

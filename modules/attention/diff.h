@@ -1,4 +1,4 @@
-// `diff`: Differential attention (Ye et al., ICLR 2025; methods.md §2) and the shared core of
+// `diff`: Differential attention (Ye et al., ICLR 2025; docs/methods.md §2) and the shared core of
 // `gda` (grouped differential attention, Motif). Each output head i subtracts a "noise" softmax
 // map from a "signal" map: o_i = (1 − λ_init)·RMSNorm_{2d}((A1_i − λ·A2_{⌊i/G⌋}) V), with
 // λ = exp(λq1·λk1) − exp(λq2·λk2) + λ_init (one scalar per layer). DIFF is the balanced case

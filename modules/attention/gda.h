@@ -1,5 +1,5 @@
 // `gda`: Grouped Differential Attention (Lim et al., Motif Technologies, arXiv 2510.06949;
-// methods.md §2). Differential attention with an unbalanced split: n_signal signal heads and
+// docs/methods.md §2). Differential attention with an unbalanced split: n_signal signal heads and
 // n_noise noise heads (G = n_signal / n_noise signal heads share one noise map, GQA-style). The
 // maths and parameter layout are the DIFF core's (diff.h); this file only reads GDA's options:
 // Motif's λ_init convention (lambda_init_offset = -1) and NeoX (rotate-half) RoPE by default.

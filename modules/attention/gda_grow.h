@@ -1,5 +1,5 @@
 // Group-differentiated growth of a GDA (or DIFF) layer: more signal heads, same noise heads.
-// The paper's exact recipe is unconfirmed (methods.md §2, open question 3); the recipe here is
+// The paper's exact recipe is unconfirmed (docs/methods.md §2, open question 3); the recipe here is
 // function-preserving: inside each noise group the G old signal heads are replicated cyclically
 // up to G' = n_signal' / n_noise (new head j' copies old head j' mod G: its q_proj rows), and
 // each old head's out_proj column block is split evenly over its copies (divided by its copy

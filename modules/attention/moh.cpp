@@ -1,4 +1,4 @@
-// Mixture-of-Head attention; see moh.h and methods.md §1.
+// Mixture-of-Head attention; see moh.h and docs/methods.md §1.
 #include "modules/attention/moh.h"
 
 #include <limits>

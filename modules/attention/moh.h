@@ -1,4 +1,4 @@
-// `moh`: Mixture-of-Head attention (Jin et al., ICML 2025; methods.md §1). Heads 0..h_s-1 are
+// `moh`: Mixture-of-Head attention (Jin et al., ICML 2025; docs/methods.md §1). Heads 0..h_s-1 are
 // shared (always active, weighted by a softmax router W_s), heads h_s..h-1 are routed: a softmax
 // router W_r picks the top-K per token, renormalised over the K chosen and scaled by K; a 2-way
 // router W_h mixes the two groups ([a0, a1] = 2·softmax). Gates multiply head outputs before the

@@ -1,5 +1,5 @@
 // `lssa` / `lssar`: softplus attention with length scaling and (lssar) re-weighting, Gao &
-// Spratling arXiv 2501.13428 (methods.md §3). Per head, with cosine-normalised q̂, k̂ (after RoPE,
+// Spratling arXiv 2501.13428 (docs/methods.md §3). Per head, with l2-normalised q̂, k̂ (after RoPE,
 // which commutes with the l2 norm), d = head dim and N_i = number of keys row i may see:
 //   LSSA:  A_ij = softplus(log d · log N_i · q̂_i·k̂_j) · M_ij,      A_i ← A_i / ‖A_i‖₁
 //   LSSAR: A_ij ← ReLU(A_ij·N_i − O_i)^p,                          A_i ← A_i / ‖A_i‖₁
@@ -7,7 +7,7 @@
 // 1/√d and the mask is multiplicative. N_i and the free rows use absolute positions/visible-key
 // counts, so KV-cached decoding equals the full forward.
 //
-// Choices (methods.md marks them UNCONFIRMED):
+// Choices (docs/methods.md §3 lists them as open points):
 //  * N_i = number of visible keys of row i under the actual mask (causal: position + 1; block-
 //    causal: keys in blocks ≤ the row's block; bidirectional: all keys; padding keys excluded).
 //  * p defaults to 15 (the paper's long-context setting; p = 3 was best at 1K — set power: 3).

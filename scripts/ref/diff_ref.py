@@ -1,4 +1,4 @@
-"""DIFF / GDA reference (methods.md §2), head by head: signal head i uses q row block
+"""DIFF / GDA reference (docs/methods.md §2), head by head: signal head i uses q row block
 (i // G) * (G + 1) + i % G, its noise head g = i // G uses block g * (G + 1) + G (DIFF, G = 1:
 unilm's [q1, q2] interleaving), kv pair p = i // (n_signal / n_kv) with k rows [k1 | k2] and v rows
 [v1 | v2] (flash/vLLM semantics). o_i = (1 - λ_init) · RMSNorm_2d(A1_i V_p - λ A2_g V_p),

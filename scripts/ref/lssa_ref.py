@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Float64 reference for `attention=lssa|lssar`, written from methods.md §3 (not from the C++).
+"""Float64 reference for `attention=lssa|lssar`, written from docs/methods.md §3 (not from the C++).
 
 Reads a torch.load-able dict of tensors (x, positions, optional key_padding, q_proj.weight,
 k_proj.weight, v_proj.weight, out_proj.weight), computes the module output and attention weights

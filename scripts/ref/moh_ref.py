@@ -1,4 +1,4 @@
-"""MoH reference (methods.md §1), written after the official MoH-DiT MoHAttention (router names
+"""MoH reference (docs/methods.md §1), written after the official MoH-DiT MoHAttention (router names
 wg = W_r, wg_0 = W_h, wg_1 = W_s; qkv rows [q|k|v] head-major; gates on head outputs before proj)
 plus what attnlab adds for language models: RoPE (rotate-half) on q/k and a mask kind. The qnorm
 router follows MoH-LLaMA3's inference code (query norms before RoPE / unbiased std, softmax,

@@ -20,7 +20,7 @@ namespace fs = std::filesystem;
 
 TEST(Corpus, BrownTagsAreStripped) {
   // Input and expected output are the first sentence of Brown ca01 and its untagged form as
-  // produced by the sed command in /work/shared/docs/data.md.
+  // produced by sed -E 's#([^ ]+)/[^ ]+#\1#g' (every word/tag becomes word).
   const std::string tagged =
       "\n\n\tThe/at Fulton/np-tl County/nn-tl Grand/jj-tl Jury/nn-tl said/vbd Friday/nr an/at "
       "investigation/nn of/in Atlanta's/np$ recent/jj primary/nn election/nn produced/vbd ``/`` "

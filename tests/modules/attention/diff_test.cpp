@@ -1,4 +1,4 @@
-// DIFF and GDA (methods.md §2): gradients, causality, λ_init schedule, head-count mapping,
+// DIFF and GDA (docs/methods.md §2): gradients, causality, λ_init schedule, head-count mapping,
 // GDA with G = 1 equal to DIFF, KV-cache decoding and the GDA growth recipe.
 #include "modules/attention/diff.h"
 
@@ -57,7 +57,7 @@ TEST(Diff, HeadMappingMatchesMhaParameterShapes) {
 }
 
 TEST(Diff, LambdaInitSchedule) {
-  // unilm: 0.8 - 0.6 exp(-0.3 depth): 0.2, 0.3555, 0.4707, 0.5561 (methods.md §2).
+  // unilm: 0.8 - 0.6 exp(-0.3 depth): 0.2, 0.3555, 0.4707, 0.5561 (docs/methods.md §2).
   const double expected[] = {0.2, 0.3555, 0.4707, 0.5561};
   for (int64_t layer = 0; layer < 4; ++layer) {
     auto module = make("diff", 16, 4, YAML::Node(), 0, layer);

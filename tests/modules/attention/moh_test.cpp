@@ -1,4 +1,4 @@
-// MoH (methods.md §1): gradients, causality, determinism, degenerate head splits, the sparse
+// MoH (docs/methods.md §1): gradients, causality, determinism, degenerate head splits, the sparse
 // (active rows only) path against the dense one, the balance loss, statistics, KV-cache decoding
 // and the MHA -> MoH conversion.
 #include "modules/attention/moh.h"

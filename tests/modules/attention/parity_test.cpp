@@ -1,5 +1,5 @@
 // Parity of `attnlab probe` output (composed config -> one attention layer, float64 forward +
-// backward) with the Python references written from methods.md (scripts/ref/moh_ref.py,
+// backward) with the Python references written from docs/methods.md (scripts/ref/moh_ref.py,
 // diff_ref.py): same parameters -> same y, attention maps, aux losses and gradients.
 #include <gtest/gtest.h>
 

@@ -1,4 +1,4 @@
-// LSSA / LSSAR module output vs the float64 Python reference written from methods.md §3
+// LSSA / LSSAR module output vs the float64 Python reference written from docs/methods.md §3
 // (scripts/ref/lssa_ref.py), under every mask kind, with GQA and key padding. All cases go to
 // one Python process (interpreter start-up dominates the test time).
 #include <gtest/gtest.h>
