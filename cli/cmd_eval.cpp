@@ -22,6 +22,7 @@
 #include "trainer/atomic_file.h"
 #include "trainer/nonfinite_guard.h"
 #include "trainer/run_setup.h"
+#include "trainer/trainer_options.h"
 
 namespace attnlab {
 
@@ -67,9 +68,8 @@ int run_eval_command(const CommandArgs& args) {
   nlohmann::json results = nlohmann::json::array();
   for (EvalSpec spec : plan.specs) {
     ProgressMeter meter("eval " + spec.split + " seq_len " + std::to_string(spec.seq_len), 0.0,
-                        "batches", 1.0,
-                        cfg::get_or<std::string>(run->config, "trainer.progress", "auto"), nullptr,
-                        "trainer.progress");
+                        "batches", 1.0, TrainerOptions::from_config(run->config).loop().progress(),
+                        nullptr, "trainer.progress");
     spec.progress = &meter;
     const TaskEvaluation result = run->task->evaluate(spec);
     meter.finish();

@@ -6,14 +6,15 @@
 // weights is an error (exit 2) naming it and the tensor.
 #include <iostream>
 
-#include "common/config_access.h"
-#include "common/progress_meter.h"
 #include "cli/command.h"
 #include "cli/command_options.h"
+#include "common/config_access.h"
+#include "common/progress_meter.h"
 #include "trainer/diffusion_sampler.h"
 #include "trainer/nonfinite_guard.h"
 #include "trainer/run_setup.h"
 #include "trainer/sampling.h"
+#include "trainer/trainer_options.h"
 
 namespace attnlab {
 
@@ -80,7 +81,7 @@ int run_sample_command(const CommandArgs& args) {
   sample.top_p = parse_number(options, "top_p", 1.0);
   sample.seed = cfg::get<int64_t>(run.config, "seed");
   ProgressMeter meter("sample", static_cast<double>(sample.max_new_tokens), "tokens", 1.0,
-                      cfg::get_or<std::string>(run.config, "trainer.progress", "auto"), nullptr,
+                      TrainerOptions::from_config(run.config).loop().progress(), nullptr,
                       "trainer.progress");
   sample.on_token = [&meter](int64_t generated) { meter.update(static_cast<double>(generated)); };
   SampleResult result = generate(*run.model, ids, sample);

@@ -21,30 +21,31 @@
 #include "trainer/run_setup.h"
 #include "trainer/sampling.h"
 #include "trainer/train_loop.h"
+#include "trainer/trainer_options.h"
 
 namespace attnlab {
 
 namespace {
 
 void print_final_sample(const YAML::Node& config, const TrainSummary& summary) {
-  const int64_t tokens = cfg::get_or<int64_t>(config, "trainer.sample_tokens", 0);
-  if (tokens <= 0) return;
+  const TrainerOptions trainer = TrainerOptions::from_config(config);
+  const FinalSampleOptions& wanted = trainer.final_sample();
+  if (wanted.sample_tokens() <= 0) return;
   LoadedRun run = load_run(summary.run_dir, {}, "latest");
-  const std::string prompt = cfg::get_or<std::string>(config, "trainer.sample_prompt", "\n");
-  const std::vector<int64_t> ids = encode_prompt(*run.tokenizer, prompt);
+  const std::vector<int64_t> ids = encode_prompt(*run.tokenizer, wanted.sample_prompt());
   SampleOptions options;
-  options.max_new_tokens = tokens;
-  options.temperature = cfg::get_or<double>(config, "trainer.sample_temperature", 0.8);
-  options.top_k = cfg::get_or<int64_t>(config, "trainer.sample_top_k", 40);
+  options.max_new_tokens = wanted.sample_tokens();
+  options.temperature = wanted.sample_temperature();
+  options.top_k = wanted.sample_top_k();
   options.seed = cfg::get<int64_t>(config, "seed");
   SampleResult sample = generate(*run.model, ids, options);
   std::vector<int32_t> out(sample.tokens.begin(), sample.tokens.end());
-  const std::string text = prompt + run.tokenizer->decode(out);
-  std::cout << "--- sample (" << tokens << " tokens, temperature " << options.temperature
-            << ") ---\n"
+  const std::string text = wanted.sample_prompt() + run.tokenizer->decode(out);
+  std::cout << "--- sample (" << wanted.sample_tokens() << " tokens, temperature "
+            << options.temperature << ") ---\n"
             << text << "\n---\n";
   // The sample also goes to TensorBoard's Text tab (its own small event file in the run).
-  if (cfg::get_or<bool>(config, "trainer.tensorboard", true)) {
+  if (trainer.loop().tensorboard()) {
     TensorBoardWriter writer(tensorboard_dir(summary.run_dir));
     writer.add_text("sample", "```\n" + text + "\n```", summary.step);
   }

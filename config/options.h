@@ -25,7 +25,10 @@
 //     differs from the struct default, so a test keeps the two homes of a default in step.
 // Field types: bool, int64_t, double, std::string, std::vector of int64_t / double / std::string,
 // std::optional<T> of those (null in the config), and nested options structs (a map, e.g.
-// trainer.grades), which bind recursively under their own prefix.
+// trainer.grades), which bind recursively under their own prefix. A nested struct visited with the
+// empty key ("") is inlined: its fields sit beside the parent's in the same map (the `trainer`
+// group holds the loop's, the guard's and the sampler's keys side by side, each part owning its
+// struct).
 //
 // Component headers include only config/option_schema.h (no yaml-cpp). Their functions that read
 // the config are templates over the config tree type (`template <class ConfigTree>`), defined and
@@ -173,11 +176,19 @@ void read_value(const YAML::Node& value, T& field, const std::string& key) {
   }
 }
 
-// The keys an options struct visits, in order.
+inline bool is_inline(const char* key) { return key[0] == '\0'; }
+
+// The keys an options struct visits, in order (an inlined struct's keys among them).
 struct NameCollector {
   std::vector<std::string> names;
   template <class T, class... Checks>
-  void operator()(const char* key, T&, const char*, const Checks&...) {
+  void operator()(const char* key, T& field, const char*, const Checks&...) {
+    if constexpr (is_options<T>::value) {
+      if (is_inline(key)) {
+        field.visit(*this);
+        return;
+      }
+    }
     names.emplace_back(key);
   }
 };
@@ -192,10 +203,16 @@ class Binder {
 
   template <class T, class... Checks>
   void operator()(const char* key, T& field, const char* /*meaning*/, const Checks&... checks) {
+    if constexpr (is_options<T>::value) {
+      static_assert(sizeof...(Checks) == 0, "a nested options struct checks its own fields");
+      if (is_inline(key)) {
+        field.visit(*this);  // the parent checked the map's keys, the inlined ones included
+        return;
+      }
+    }
     const std::string dotted = join_key(prefix_, key);
     const YAML::Node value = child_node(group_, key);
     if constexpr (is_options<T>::value) {
-      static_assert(sizeof...(Checks) == 0, "a nested options struct checks its own fields");
       bind_into(field, value, dotted, BindScope{});
     } else {
       if (value.IsDefined()) read_value(value, field, dotted);
@@ -237,7 +254,8 @@ class DocCollector {
 
   template <class T, class... Checks>
   void operator()(const char* key, T& field, const char* meaning, const Checks&... checks) {
-    const std::string dotted = prefix_.empty() ? key : prefix_ + "." + key;
+    const std::string dotted =
+        prefix_.empty() || is_inline(key) ? prefix_ + key : prefix_ + "." + key;
     if constexpr (is_options<T>::value) {
       DocCollector nested(docs_, dotted);
       field.visit(nested);
@@ -259,6 +277,10 @@ class YamlCollector {
   template <class T, class... Checks>
   void operator()(const char* key, T& field, const char*, const Checks&...) {
     if constexpr (is_options<T>::value) {
+      if (is_inline(key)) {
+        field.visit(*this);
+        return;
+      }
       YAML::Node nested(YAML::NodeType::Map);
       YamlCollector collector(nested);
       field.visit(collector);

@@ -31,8 +31,8 @@ DivergenceGuard::DivergenceGuard(const NonFiniteOptions& options, std::string ru
     : options_(options),
       run_dir_(std::move(run_dir)),
       warn_(std::move(warn)),
-      loss_spikes_(options.spike_window),
-      grad_spikes_(options.spike_window) {}
+      loss_spikes_(options.spike_window()),
+      grad_spikes_(options.spike_window()) {}
 
 void DivergenceGuard::halt(int64_t step, const std::string& fault,
                            const std::string& why_not_recovered) const {
@@ -49,7 +49,7 @@ void DivergenceGuard::halt(int64_t step, const std::string& fault,
 
 DivergenceGuard::Action DivergenceGuard::handle(int64_t step, const std::string& fault,
                                                 bool update_applied) {
-  switch (options_.policy) {
+  switch (options_.policy()) {
     case NonFinitePolicy::kHalt:
       halt(step, fault, "lower optim.lr, or set trainer.on_nonfinite=skip or rollback");
     case NonFinitePolicy::kSkip:
@@ -57,7 +57,7 @@ DivergenceGuard::Action DivergenceGuard::handle(int64_t step, const std::string&
         halt(step, fault,
              "trainer.on_nonfinite=skip cannot undo an update that was already applied (set "
              "trainer.on_nonfinite=rollback, or lower optim.lr)");
-      if (consecutive_skips_ >= options_.max_consecutive_skips)
+      if (consecutive_skips_ >= options_.max_consecutive_skips())
         halt(step, fault,
              "trainer.on_nonfinite=skip dropped " + std::to_string(consecutive_skips_) +
                  " batches in a row (trainer.max_consecutive_skips); lower optim.lr");
@@ -67,7 +67,7 @@ DivergenceGuard::Action DivergenceGuard::handle(int64_t step, const std::string&
             std::to_string(skipped_batches_) + " so far)");
       return Action::kSkip;
     case NonFinitePolicy::kRollback:
-      if (rollbacks_ >= options_.max_rollbacks)
+      if (rollbacks_ >= options_.max_rollbacks())
         halt(step, fault,
              std::to_string(rollbacks_) +
                  " rollbacks already (trainer.max_rollbacks); lower optim.lr");
@@ -80,22 +80,22 @@ void DivergenceGuard::rolled_back(int64_t step, const std::string& fault,
                                   const std::string& checkpoint, const TrainState& restored) {
   restore_windows(restored);
   rollbacks_ += 1;
-  lr_scale_ *= options_.rollback_lr_factor;
+  lr_scale_ *= options_.rollback_lr_factor();
   warn_("step " + std::to_string(step) + ": " + fault + "; rolled back to " + checkpoint +
         " (step " + std::to_string(restored.step) + "), LR scale now " + short_number(lr_scale_) +
         ", rollback " + std::to_string(rollbacks_) + " of " +
-        std::to_string(options_.max_rollbacks));
+        std::to_string(options_.max_rollbacks()));
 }
 
 bool DivergenceGuard::drop_spike(int64_t step, double loss, double grad_norm) {
-  if (options_.spike_window <= 0) return false;
+  if (options_.spike_window() <= 0) return false;
   const double loss_z = loss_spikes_.zscore(loss), grad_z = grad_spikes_.zscore(grad_norm);
-  if (loss_z <= options_.spike_zscore && grad_z <= options_.spike_zscore) return false;
+  if (loss_z <= options_.spike_zscore() && grad_z <= options_.spike_zscore()) return false;
   ++spikes_;
-  const bool drop = options_.spike_skip && consecutive_skips_ < options_.max_consecutive_skips;
+  const bool drop = options_.spike_skip() && consecutive_skips_ < options_.max_consecutive_skips();
   warn_("step " + std::to_string(step) + ": spike, loss " + short_number(loss) + " (z-score " +
         short_number(loss_z) + "), grad norm " + short_number(grad_norm) + " (z-score " +
-        short_number(grad_z) + ") over the last " + std::to_string(options_.spike_window) +
+        short_number(grad_z) + ") over the last " + std::to_string(options_.spike_window()) +
         " steps" + (drop ? "; batch dropped" : ""));
   if (drop) {
     ++consecutive_skips_;
@@ -111,13 +111,13 @@ void DivergenceGuard::accept(double loss, double grad_norm) {
 }
 
 bool DivergenceGuard::take_injection(int64_t step) {
-  if (injected_ || options_.inject_at_step != step) return false;
+  if (injected_ || options_.inject_nonfinite_at_step() != step) return false;
   injected_ = true;  // once per process: a rollback or skip then recovers
   return true;
 }
 
 bool DivergenceGuard::needs_checkpoint_before_training() const {
-  return options_.policy == NonFinitePolicy::kRollback;
+  return options_.policy() == NonFinitePolicy::kRollback;
 }
 
 void DivergenceGuard::store(TrainState& state) const {

@@ -20,6 +20,7 @@
 #include "trainer/hf/pretrained_config.h"
 #include "trainer/objective.h"
 #include "trainer/run_setup.h"
+#include "trainer/trainer_options.h"
 #include "trainer/weight_sources.h"
 #include "trainer/weights_io.h"
 
@@ -80,7 +81,7 @@ class LmTask : public Task {
         at::detail::createCPUGenerator(context.seed + 7919 * dist_.rank());
     sampler_ = make_sampler(config_, data_.train, dist_.rank(), dist_.world_size(),
                             data_.tokenizer->eos());
-    eval_set_ = eval_batches(*data_.val, cfg::get_or<int64_t>(config_, "trainer.eval_batches", 20),
+    eval_set_ = eval_batches(*data_.val, TrainerOptions::from_config(config_).loop().eval_batches(),
                              batch_size_, seq_len_);
   }
 

@@ -6,50 +6,14 @@
 #include <sstream>
 #include <unordered_map>
 
-#include "common/config_access.h"
 #include "common/error.h"
 
 namespace attnlab {
 
-NonFiniteOptions NonFiniteOptions::from_config(const YAML::Node& config) {
-  NonFiniteOptions o;
-  const std::string policy = cfg::get_or<std::string>(config, "trainer.on_nonfinite", "halt");
-  if (policy == "halt")
-    o.policy = NonFinitePolicy::kHalt;
-  else if (policy == "skip")
-    o.policy = NonFinitePolicy::kSkip;
-  else if (policy == "rollback")
-    o.policy = NonFinitePolicy::kRollback;
-  else
-    throw UserError("trainer.on_nonfinite: expected halt, skip or rollback, got '" + policy + "'");
-  o.max_consecutive_skips =
-      cfg::get_or<int64_t>(config, "trainer.max_consecutive_skips", o.max_consecutive_skips);
-  o.rollback_lr_factor =
-      cfg::get_or<double>(config, "trainer.rollback_lr_factor", o.rollback_lr_factor);
-  o.max_rollbacks = cfg::get_or<int64_t>(config, "trainer.max_rollbacks", o.max_rollbacks);
-  o.spike_window = cfg::get_or<int64_t>(config, "trainer.spike_window", o.spike_window);
-  o.spike_zscore = cfg::get_or<double>(config, "trainer.spike_zscore", o.spike_zscore);
-  o.spike_skip = cfg::get_or<bool>(config, "trainer.spike_skip", o.spike_skip);
-  o.inject_at_step =
-      cfg::get_or<int64_t>(config, "trainer.inject_nonfinite_at_step", o.inject_at_step);
-  check_user(o.max_consecutive_skips >= 1,
-             "trainer.max_consecutive_skips: expected an integer >= 1, got " +
-                 std::to_string(o.max_consecutive_skips));
-  check_user(
-      std::isfinite(o.rollback_lr_factor) && o.rollback_lr_factor > 0 && o.rollback_lr_factor <= 1,
-      "trainer.rollback_lr_factor: expected a number in (0, 1], got " +
-          std::to_string(o.rollback_lr_factor));
-  check_user(o.max_rollbacks >= 0, "trainer.max_rollbacks: expected an integer >= 0, got " +
-                                       std::to_string(o.max_rollbacks));
-  check_user(o.spike_window >= 0 && o.spike_window <= 1000000,
-             "trainer.spike_window: expected 0 (off) to 1000000 steps, got " +
-                 std::to_string(o.spike_window));
-  check_user(o.spike_window == 0 || o.spike_window >= 2,
-             "trainer.spike_window: a z-score needs a window of at least 2 steps (0 = off)");
-  check_user(
-      std::isfinite(o.spike_zscore) && o.spike_zscore > 0,
-      "trainer.spike_zscore: expected a positive number, got " + std::to_string(o.spike_zscore));
-  return o;
+NonFinitePolicy NonFiniteOptions::policy() const {
+  if (on_nonfinite_ == "skip") return NonFinitePolicy::kSkip;
+  if (on_nonfinite_ == "rollback") return NonFinitePolicy::kRollback;
+  return NonFinitePolicy::kHalt;  // the bound value is one of the three
 }
 
 std::string policy_name(NonFinitePolicy policy) {

@@ -6,14 +6,16 @@
 // and a z-score spike detector over a window of recent values (like llm.c's outlier detector).
 #pragma once
 
+#include <torch/arg.h>
 #include <torch/torch.h>
-#include <yaml-cpp/yaml.h>
 
 #include <cstdint>
 #include <deque>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "config/option_schema.h"
 
 namespace attnlab {
 
@@ -24,20 +26,42 @@ enum class NonFinitePolicy {
   kRollback,  // reload the last good checkpoint, skip the data since, lower the LR by a factor
 };
 
+// trainer.on_nonfinite and the spike detector's keys (bound with the `trainer` group by
+// TrainerOptions, trainer/trainer_options.h).
 struct NonFiniteOptions {
-  NonFinitePolicy policy = NonFinitePolicy::kHalt;
-  int64_t max_consecutive_skips = 10;  // skip: halt after this many dropped batches in a row
-  double rollback_lr_factor = 0.5;     // rollback: the LR scale is multiplied by this each time
-  int64_t max_rollbacks = 3;           // rollback: halt when one more would be needed
-  int64_t spike_window = 100;          // spike detector: recent steps compared against; 0 = off
-  double spike_zscore = 6.0;           // a loss or grad norm this many std devs above the mean
-  bool spike_skip = false;             // also drop the batch of a spike (else only log it)
-  int64_t inject_at_step = -1;         // test hook: this step's gradients become NaN, once
+  TORCH_ARG(std::string, on_nonfinite) = "halt";
+  TORCH_ARG(int64_t, max_consecutive_skips) = 10;
+  TORCH_ARG(double, rollback_lr_factor) = 0.5;
+  TORCH_ARG(int64_t, max_rollbacks) = 3;
+  TORCH_ARG(int64_t, spike_window) = 100;
+  TORCH_ARG(double, spike_zscore) = 6.0;
+  TORCH_ARG(bool, spike_skip) = false;
+  TORCH_ARG(int64_t, inject_nonfinite_at_step) = -1;
 
-  // From trainer.on_nonfinite, trainer.max_consecutive_skips, trainer.rollback_lr_factor,
-  // trainer.max_rollbacks, trainer.spike_window, trainer.spike_zscore, trainer.spike_skip and
-  // trainer.inject_nonfinite_at_step; UserError naming the key on a bad value.
-  static NonFiniteOptions from_config(const YAML::Node& config);
+ public:
+  template <class V>
+  void visit(V& v) {
+    v("on_nonfinite", on_nonfinite(), "what a step with a NaN/Inf loss, gradient or update does",
+      config::one_of({"halt", "skip", "rollback"}));
+    v("max_consecutive_skips", max_consecutive_skips(),
+      "skip: halt after this many dropped batches in a row", config::at_least(1));
+    v("rollback_lr_factor", rollback_lr_factor(),
+      "rollback: the LR scale is multiplied by this each time", config::greater_than(0.0),
+      config::at_most(1.0));
+    v("max_rollbacks", max_rollbacks(), "rollback: halt when one more would be needed",
+      config::at_least(0));
+    v("spike_window", spike_window(),
+      "spike detector: recent steps a loss or grad norm is compared with (0: off; else >= 2)",
+      config::in_range(0, 1000000));
+    v("spike_zscore", spike_zscore(), "a spike is this many standard deviations above the mean",
+      config::greater_than(0.0), config::finite());
+    v("spike_skip", spike_skip(), "also drop a spike's batch (else it is only logged)");
+    v("inject_nonfinite_at_step", inject_nonfinite_at_step(),
+      "test hook: this step's gradients become NaN, once per process (-1: never)",
+      config::at_least(-1));
+  }
+
+  NonFinitePolicy policy() const;
 };
 
 std::string policy_name(NonFinitePolicy policy);

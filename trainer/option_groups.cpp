@@ -10,6 +10,7 @@
 #include "trainer/grad_early_stop.h"
 #include "trainer/lr_schedule.h"
 #include "trainer/optimizer.h"
+#include "trainer/trainer_options.h"
 
 namespace attnlab {
 namespace {
@@ -32,7 +33,7 @@ std::vector<OptionGroupDocs> option_group_docs() {
   std::vector<OptionGroupDocs> out;
   add_registry(out, "optim", optimizer_registry());
   add_registry(out, "scheduler", schedule_registry());
-  out.push_back({"trainer.grades", "", config::option_docs<GradEarlyStopOptions>()});
+  out.push_back({"trainer", "", config::option_docs<TrainerOptions>()});
   return out;
 }
 
@@ -66,7 +67,7 @@ template <class ConfigTree>
 void check_option_groups(const ConfigTree& config) {
   optimizer_options(config);
   schedule_options(config);  // not the run length: a config tree of one's own may have none
-  GradEarlyStopOptions::from_config(config);
+  TrainerOptions::from_config(config);
 }
 
 template void check_option_groups(const YAML::Node&);

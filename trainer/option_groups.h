@@ -1,5 +1,6 @@
 // The config groups that bind into typed options (config/options.h): optim (per optimizer),
-// scheduler (per schedule) and trainer.grades. One place lists them, so `attnlab config
+// scheduler (per schedule) and trainer (with trainer.grades). One place lists them, so `attnlab
+// config
 // --defaults [group]` prints every option with its type, default and meaning, and `attnlab config`
 // and `attnlab train --dry-run` bind them all, turning a bad key or value into the same one-line
 // UserError that training would give, before anything runs.
@@ -12,7 +13,7 @@
 
 namespace attnlab {
 
-// One options struct as --defaults prints it: "optim" / "adamw", "trainer.grades" / "".
+// One options struct as --defaults prints it: "optim" / "adamw", "trainer" / "".
 struct OptionGroupDocs {
   std::string group;  // the config group (dotted key)
   std::string entry;  // the registry entry the group's `name` picks; empty for a plain group
@@ -21,7 +22,7 @@ struct OptionGroupDocs {
 
 // Every converted group, in the order above (entries in registry order).
 std::vector<OptionGroupDocs> option_group_docs();
-// The group names of option_group_docs() ("optim", "scheduler", "trainer.grades").
+// The group names of option_group_docs() ("optim", "scheduler", "trainer").
 std::vector<std::string> option_group_names();
 
 // The docs of `group` (every entry), or of one entry as "group/entry" ("optim/sgd"); UserError

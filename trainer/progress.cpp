@@ -7,7 +7,6 @@
 #include <cstdio>
 #include <iostream>
 
-#include "common/config_access.h"
 #include "common/error.h"
 
 namespace attnlab {
@@ -35,11 +34,6 @@ Progress::Progress(const std::string& mode_name, int64_t total_steps, int64_t lo
       out_(out ? out : &std::cerr),
       start_(std::chrono::steady_clock::now()),
       last_draw_(start_ - std::chrono::seconds(1)) {}
-
-Progress Progress::from_config(const YAML::Node& config, int64_t total_steps, int64_t start_step) {
-  return Progress(cfg::get_or<std::string>(config, "trainer.progress", "auto"), total_steps,
-                  cfg::get_or<int64_t>(config, "trainer.log_every", 10), nullptr, start_step);
-}
 
 std::string Progress::format_duration(double seconds) { return attnlab::format_duration(seconds); }
 

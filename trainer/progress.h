@@ -6,8 +6,6 @@
 //   none:  nothing.
 #pragma once
 
-#include <yaml-cpp/yaml.h>
-
 #include <chrono>
 #include <cstdint>
 #include <ostream>
@@ -32,8 +30,6 @@ class Progress {
   // mode_name: auto | bar | plain | none (UserError otherwise). `out` defaults to std::cerr.
   Progress(const std::string& mode_name, int64_t total_steps, int64_t log_every,
            std::ostream* out = nullptr, int64_t start_step = 0);
-  static Progress from_config(const YAML::Node& config, int64_t total_steps,
-                              int64_t start_step = 0);
 
   // Call after every optimizer step.
   void update(const ProgressStats& stats);

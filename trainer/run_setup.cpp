@@ -12,13 +12,17 @@
 namespace attnlab {
 
 torch::Device device_from_config(const YAML::Node& config) {
-  const std::string name = cfg::get_or<std::string>(config, "trainer.device", "cpu");
+  return device_from_config(TrainerOptions::from_config(config));
+}
+
+torch::Device device_from_config(const TrainerOptions& options) {
+  const std::string& name = options.runtime().device();
   // The GPU count is only asked for when a GPU could be meant (it loads the CUDA driver).
   const bool cpu = name == "cpu";
   const torch::Device device =
       resolve_device(name, cpu ? 0 : cuda_device_count(), local_rank_from_env());
   use_device(device);
-  if (device.is_cuda() && cfg::get_or<bool>(config, "trainer.autocast_bf16", false)) {
+  if (device.is_cuda() && options.loop().autocast_bf16()) {
     const CudaDeviceInfo info = cuda_device_info(device.index());
     check_user(info.supports_bf16, "trainer.autocast_bf16=true: " + device.str() + " (" +
                                        info.name + ", compute capability " +
@@ -27,13 +31,16 @@ torch::Device device_from_config(const YAML::Node& config) {
                                        ") has no bfloat16 support (needs 8.0 or newer); set "
                                        "trainer.autocast_bf16=false");
   }
-  configure_determinism(cfg::get_or<bool>(config, "trainer.deterministic", false));
+  configure_determinism(options.runtime().deterministic());
   return device;
 }
 
 int configure_threads(const YAML::Node& config) {
-  int64_t threads = cfg::get_or<int64_t>(config, "trainer.threads", 0);
-  check_user(threads >= 0, "trainer.threads must be >= 0 (0 = all cores)");
+  return configure_threads(TrainerOptions::from_config(config).runtime());
+}
+
+int configure_threads(const RuntimeOptions& options) {
+  int64_t threads = options.threads();
   const int cores = available_cores();
   if (threads == 0) threads = cores;
   // More threads than cores only adds contention, and a huge count (100000) makes OpenMP start

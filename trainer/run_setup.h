@@ -7,6 +7,7 @@
 
 #include "common/cpu_cores.h"
 #include "modules/gpt.h"
+#include "trainer/trainer_options.h"
 
 namespace attnlab {
 
@@ -14,10 +15,12 @@ namespace attnlab {
 // current device; also checks trainer.autocast_bf16 against the GPU and applies
 // trainer.deterministic. UserError when the device cannot be used.
 torch::Device device_from_config(const YAML::Node& config);
+torch::Device device_from_config(const TrainerOptions& options);
 
 // `trainer.threads` (0 = all cores) for intra-op parallelism; returns the count in use. A count
 // above available_cores() is clamped to it with a one-line warning on stderr.
 int configure_threads(const YAML::Node& config);
+int configure_threads(const RuntimeOptions& options);
 
 // `batch` with every defined tensor (input, target, loss_mask, key_padding, labels) on `device`.
 Batch batch_to_device(Batch batch, const torch::Device& device);

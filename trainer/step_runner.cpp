@@ -63,7 +63,7 @@ StepRunner::StepRunner(Task& task, torch::nn::Module& model, OptimizerSetup& opt
 // The micro-batches of one step. Loss terms stay on the device through the micro-steps and are
 // read back once (one host sync however many terms and micro-steps), in float64.
 void StepRunner::accumulate_gradients(StepOutcome& outcome) {
-  const int64_t accum = loop_.grad_accum_steps;
+  const int64_t accum = loop_.grad_accum_steps();
   std::map<std::string, torch::Tensor> step_terms;
   auto add_term = [&](const std::string& name, const torch::Tensor& value) {
     auto term = value.detach().to(torch::kFloat64) / static_cast<double>(accum);
@@ -81,7 +81,7 @@ void StepRunner::accumulate_gradients(StepOutcome& outcome) {
     reducer_.begin_step(/*sync=*/micro == accum - 1);
     LossResult result;
     {
-      AutocastGuard autocast(loop_.autocast_bf16, device_);
+      AutocastGuard autocast(loop_.autocast_bf16(), device_);
       result = task_.training_loss(batch);
     }
     (result.total / static_cast<double>(accum)).backward();

@@ -33,6 +33,7 @@
 #include "trainer/run_setup.h"
 #include "trainer/step_runner.h"
 #include "trainer/stop_signals.h"
+#include "trainer/trainer_options.h"
 
 namespace attnlab {
 
@@ -128,7 +129,7 @@ void save(Run& run, bool is_best) {
   run.grades.save(run.state.extra);
   run.state.scheduler = run.schedule.describe();
   SaveOptions options;
-  options.keep_last = run.loop.keep_last;
+  options.keep_last = run.loop.keep_last();
   options.is_best = is_best;
   if (run.is_main())
     save_checkpoint(run.dir, run.model, run.optim.optimizer.get(), run.state,
@@ -166,7 +167,7 @@ void roll_back(Run& run, int64_t step, const std::string& fault) {
   run.state = restored;
   if (run.metrics) {
     run.metrics.reset();  // drops the records logged after the checkpoint, as on resume
-    run.metrics.emplace(run.dir, run.state.step, run.loop.tensorboard);
+    run.metrics.emplace(run.dir, run.state.step, run.loop.tensorboard());
   }
 }
 
@@ -195,7 +196,7 @@ void record_step(Run& run, const StepOutcome& outcome, double lr, double seconds
   if (run.grades.enabled())
     logged["grades/frozen"] = static_cast<double>(run.grades.frozen_count());
   const int64_t step = run.state.step;
-  if (step % run.loop.log_every == 0 || step == run.loop.max_steps) {
+  if (step % run.loop.log_cadence() == 0 || step == run.loop.max_steps()) {
     logged["peak_rss_mib"] = peak_rss_mib();
     if (run.dist.is_distributed())
       logged["exposed_comm_ms"] = reducer.stats().last_exposed_comm_s * 1000;
@@ -219,7 +220,7 @@ void requeue_if_preempted(const Run& run) {
 // same command reports its result; nothing is trained, evaluated, logged or rewritten. An
 // unreadable result.json, or one of another step, is rewritten by finishing the run again.
 std::optional<TrainSummary> finished_result(Run& run, bool resumed, const std::string& task_label) {
-  if (!resumed || run.state.step < run.loop.max_steps) return std::nullopt;
+  if (!resumed || run.state.step < run.loop.max_steps()) return std::nullopt;
   std::optional<TrainSummary> done = read_result_file(run.dir, task_label);
   if (!done || done->step != run.state.step) return std::nullopt;
   done->run_dir = run.dir;
@@ -237,7 +238,7 @@ void start_writing(Run& run, config::RunDirectoryLock& lock,
   std::cerr << "model: " << summary.parameters << " parameters ("
             << summary.non_embedding_parameters << " without embeddings)\n";
   run.metrics.emplace(run.dir, resumed ? std::optional<int64_t>(run.state.step) : std::nullopt,
-                      run.loop.tensorboard);
+                      run.loop.tensorboard());
   run.metrics->log_text("config", "```\n" + config::to_yaml(run.config) + "\n```", run.state.step);
   run.metrics->log_hparams(hparams_from_overrides(overrides),
                            {"val/loss", "val/perplexity", "train/loss"});
@@ -269,10 +270,10 @@ TrainSummary new_summary(const std::string& task_label, const std::string& run_d
 
 TrainSummary train_body(const YAML::Node& config, const std::vector<std::string>& overrides,
                         const std::vector<std::string>& argv, DistributedContext& dist) {
-  configure_threads(config);
-  const torch::Device device = device_from_config(config);
-  const NonFiniteOptions safety = NonFiniteOptions::from_config(config);
-  const LoopOptions loop = LoopOptions::from_config(config);
+  const TrainerOptions options = TrainerOptions::from_config(config);
+  const LoopOptions& loop = options.loop();
+  configure_threads(options.runtime());
+  const torch::Device device = device_from_config(options);
   const std::string task_label = task_name(config);
   check_ranks_agree_on_config(dist, config);
   std::optional<config::RunDirectoryLock> lock;
@@ -286,14 +287,13 @@ TrainSummary train_body(const YAML::Node& config, const std::vector<std::string>
   model.to(device);
   dist.broadcast_module(model);
   OptimizerSetup optim = make_optimizer(model, config);
-  GradEarlyStop grades(GradEarlyStopOptions::from_config(config),
-                       model.named_parameters(true).pairs(), loop.max_steps,
+  GradEarlyStop grades(options.grades(), model.named_parameters(true).pairs(), loop.max_steps(),
                        /*skip_backward=*/!dist.is_distributed());
   std::unique_ptr<LrSchedule> schedule = make_schedule(config);
   // Measured before resuming: its matmuls draw from the global RNG, which a checkpoint restores.
   const double peak_flops = measure_matmul_peak(device).flops_per_s;
   Announcer out{dist.is_main(), std::nullopt};
-  DivergenceGuard guard(safety, run_dir,
+  DivergenceGuard guard(options.nonfinite(), run_dir,
                         [&out](const std::string& text) { out.say("warning: " + text); });
   Run run{config, dist, loop, run_dir, *task, model, optim, *schedule, grades, guard, {}, out};
   run.state.tokenizer = task->tokenizer_fingerprint();  // another tokenizer's checkpoint: error
@@ -302,8 +302,8 @@ TrainSummary train_body(const YAML::Node& config, const std::vector<std::string>
   if (std::optional<TrainSummary> done = finished_result(run, resumed, task_label)) return *done;
   // Validated: from here on the run directory is written.
   if (run.is_main()) start_writing(run, *lock, overrides, argv, resumed, summary);
-  out.progress = run.is_main() ? Progress::from_config(config, loop.max_steps, run.state.step)
-                               : Progress("none", loop.max_steps, 1);
+  out.progress = Progress(run.is_main() ? loop.progress() : "none", loop.max_steps(),
+                          loop.log_cadence(), nullptr, run.state.step);
   const double flops_per_token = task->flops_per_token();
   GradientReducer reducer(dist, model, static_cast<size_t>(dist.options().bucket_mb * 1024 * 1024));
   StepRunner steps(*task, model, optim, reducer, dist, device, loop, guard, grades,
@@ -317,10 +317,11 @@ TrainSummary train_body(const YAML::Node& config, const std::vector<std::string>
 
   Throughput throughput;
   model.train();
-  while (run.state.step < loop.max_steps) {
+  while (run.state.step < loop.max_steps()) {
     const auto start = std::chrono::steady_clock::now();
     const int64_t step = run.state.step + 1;
-    const double lr = loop.lr * schedule->lr_factor(run.state.step) * guard.lr_scale();
+    const double lr =
+        base_lr(optim.options) * schedule->lr_factor(run.state.step) * guard.lr_scale();
     const StepOutcome outcome = steps.run(step, lr);
     if (outcome.kind == StepOutcome::Kind::kNonFinite) {
       if (guard.handle(step, outcome.fault, outcome.update_applied) ==
@@ -336,13 +337,14 @@ TrainSummary train_body(const YAML::Node& config, const std::vector<std::string>
     record_step(run, outcome, lr, seconds, flops_per_token, peak_flops, reducer, throughput);
 
     const bool best =
-        (due(loop.eval_every, step) || step == loop.max_steps) && evaluate(run, summary);
+        (due(loop.eval_every(), step) || step == loop.max_steps()) && evaluate(run, summary);
     const int stop_signal = received_stop_signal();
-    const bool stop =
-        dist.allreduce_any(stop_signal != 0 || preemption_requested()) || step == loop.halt_at_step;
-    if (due(loop.checkpoint_every, step) || step == loop.max_steps || stop || best) save(run, best);
+    const bool stop = dist.allreduce_any(stop_signal != 0 || preemption_requested()) ||
+                      step == loop.halt_at_step();
+    if (due(loop.checkpoint_every(), step) || step == loop.max_steps() || stop || best)
+      save(run, best);
     if (stop) {
-      summary.interrupted = step < loop.max_steps;
+      summary.interrupted = step < loop.max_steps();
       summary.stop_signal = stop_signal;
       requeue_if_preempted(run);
       break;

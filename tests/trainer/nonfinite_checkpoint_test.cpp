@@ -12,6 +12,7 @@
 #include "trainer/checkpoint.h"
 #include "trainer/nonfinite_guard.h"
 #include "trainer/optimizer.h"
+#include "trainer/trainer_options.h"
 
 namespace attnlab {
 namespace {
@@ -116,10 +117,10 @@ TEST(NonFiniteGuardParts, SpikeDetectorZScoresAndRoundTrip) {
 
 TEST(NonFiniteGuardParts, OptionsRejectBadValues) {
   auto options = [](const std::string& yaml) {
-    return NonFiniteOptions::from_config(YAML::Load(yaml));
+    return TrainerOptions::from_config(YAML::Load(yaml)).nonfinite();
   };
-  EXPECT_EQ(options("trainer: {on_nonfinite: rollback}").policy, NonFinitePolicy::kRollback);
-  EXPECT_EQ(options("trainer: {}").policy, NonFinitePolicy::kHalt);
+  EXPECT_EQ(options("trainer: {on_nonfinite: rollback}").policy(), NonFinitePolicy::kRollback);
+  EXPECT_EQ(options("trainer: {}").policy(), NonFinitePolicy::kHalt);
   EXPECT_THROW(options("trainer: {on_nonfinite: retry}"), UserError);
   EXPECT_THROW(options("trainer: {rollback_lr_factor: 0}"), UserError);
   EXPECT_THROW(options("trainer: {max_rollbacks: -1}"), UserError);

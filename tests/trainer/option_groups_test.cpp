@@ -12,12 +12,14 @@
 #include <variant>
 #include <vector>
 
+#include "common/config_access.h"
 #include "common/error.h"
 #include "config/options.h"
 #include "tests/support/train_runs.h"
 #include "trainer/grad_early_stop.h"
 #include "trainer/lr_schedule.h"
 #include "trainer/optimizer.h"
+#include "trainer/trainer_options.h"
 
 namespace attnlab {
 namespace {
@@ -62,12 +64,19 @@ TEST(OptionGroups, ShippedSchedulerFilesHoldTheStructDefaults) {
   EXPECT_EQ(expect_files_match_defaults("scheduler", schedule_registry()), 4u);
 }
 
-TEST(OptionGroups, ShippedTrainerGradesHoldTheStructDefaults) {
+TEST(OptionGroups, ShippedTrainerGroupHoldsTheStructDefaults) {
   const YAML::Node trainer = shipped_file("trainer/default.yaml");
   ASSERT_TRUE(trainer["grades"].IsMap());
   const std::vector<std::string> differences =
-      config::differing_defaults<GradEarlyStopOptions>(trainer["grades"], "trainer.grades");
+      config::differing_defaults<TrainerOptions>(trainer, "trainer");
   EXPECT_TRUE(differences.empty()) << lines(differences);
+  // Every key of the file is an option (differing_defaults binds strictly), and every option is
+  // in the file: the file documents each default the struct holds.
+  const auto docs = config::option_docs<TrainerOptions>();
+  for (const auto& doc : docs)
+    EXPECT_TRUE(cfg::find(trainer, doc.key).IsDefined())
+        << "configs/trainer/default.yaml lacks " << doc.key;
+  EXPECT_EQ(docs.size(), 31u);
 }
 
 // The composed default config (and the ones that switch optimizer or schedule) binds, with the
@@ -97,15 +106,14 @@ TEST(OptionGroups, DefaultsDocsByGroupAndEntry) {
   ASSERT_EQ(sgd.size(), 1u);
   EXPECT_EQ(sgd[0].options[0].key, "lr");
   EXPECT_EQ(sgd[0].options[0].default_value, "0.1");
-  EXPECT_EQ(option_group_names(),
-            (std::vector<std::string>{"optim", "scheduler", "trainer.grades"}));
+  EXPECT_EQ(option_group_names(), (std::vector<std::string>{"optim", "scheduler", "trainer"}));
   try {
     option_group_docs("optimm");
     FAIL() << "an unknown group must be a UserError";
   } catch (const UserError& error) {
     EXPECT_EQ(std::string(error.what()),
               "unknown group 'optimm' for --defaults; groups with typed options: optim, "
-              "scheduler, trainer.grades (did you mean optim?)");
+              "scheduler, trainer (did you mean optim?)");
   }
   EXPECT_THROW(option_group_docs("optim/lion"), UserError);
 }

@@ -23,9 +23,9 @@ struct Recorder {
   }
 };
 
-NonFiniteOptions options_with(NonFinitePolicy policy) {
+NonFiniteOptions options_with(const std::string& policy) {
   NonFiniteOptions o;
-  o.policy = policy;
+  o.on_nonfinite(policy);
   return o;
 }
 
@@ -40,7 +40,7 @@ std::string empty_run_dir() {
 
 TEST(DivergenceGuard, HaltNamesTheStepTheFaultAndThatNoCheckpointExists) {
   Recorder out;
-  DivergenceGuard guard(options_with(NonFinitePolicy::kHalt), empty_run_dir(), out.warn());
+  DivergenceGuard guard(options_with("halt"), empty_run_dir(), out.warn());
   try {
     guard.handle(7, "the loss is nan", false);
     FAIL() << "halt must throw";
@@ -52,8 +52,8 @@ TEST(DivergenceGuard, HaltNamesTheStepTheFaultAndThatNoCheckpointExists) {
 }
 
 TEST(DivergenceGuard, SkipDropsUpToMaxConsecutiveSkipsThenHalts) {
-  NonFiniteOptions o = options_with(NonFinitePolicy::kSkip);
-  o.max_consecutive_skips = 2;
+  NonFiniteOptions o = options_with("skip");
+  o.max_consecutive_skips(2);
   Recorder out;
   DivergenceGuard guard(o, empty_run_dir(), out.warn());
   EXPECT_EQ(guard.handle(1, "f", false), DivergenceGuard::Action::kSkip);
@@ -71,10 +71,10 @@ TEST(DivergenceGuard, SkipDropsUpToMaxConsecutiveSkipsThenHalts) {
 }
 
 TEST(DivergenceGuard, RollbackKeepsCountersReloadsWindowsAndLowersTheLr) {
-  NonFiniteOptions o = options_with(NonFinitePolicy::kRollback);
-  o.max_rollbacks = 1;
-  o.rollback_lr_factor = 0.25;
-  o.spike_window = 4;
+  NonFiniteOptions o = options_with("rollback");
+  o.max_rollbacks(1);
+  o.rollback_lr_factor(0.25);
+  o.spike_window(4);
   Recorder out;
   DivergenceGuard guard(o, empty_run_dir(), out.warn());
   EXPECT_TRUE(guard.needs_checkpoint_before_training());
@@ -106,10 +106,10 @@ TEST(DivergenceGuard, RollbackKeepsCountersReloadsWindowsAndLowersTheLr) {
 
 TEST(DivergenceGuard, SpikesAreDroppedOnlyWithSpikeSkipAndWithinTheSkipBudget) {
   NonFiniteOptions o;
-  o.spike_window = 3;
-  o.spike_zscore = 2.0;
-  o.spike_skip = true;
-  o.max_consecutive_skips = 1;
+  o.spike_window(3);
+  o.spike_zscore(2.0);
+  o.spike_skip(true);
+  o.max_consecutive_skips(1);
   Recorder out;
   DivergenceGuard guard(o, empty_run_dir(), out.warn());
   for (double v : {1.0, 1.1, 0.9}) {
@@ -128,7 +128,7 @@ TEST(DivergenceGuard, SpikesAreDroppedOnlyWithSpikeSkipAndWithinTheSkipBudget) {
 
 TEST(DivergenceGuard, InjectionFiresOnceAtItsStep) {
   NonFiniteOptions o;
-  o.inject_at_step = 3;
+  o.inject_nonfinite_at_step(3);
   DivergenceGuard guard(o, empty_run_dir(), nullptr);
   EXPECT_FALSE(guard.take_injection(2));
   EXPECT_TRUE(guard.take_injection(3));
