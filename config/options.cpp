@@ -130,7 +130,29 @@ YAML::Node encode_value(const std::string& value) { return string_scalar(value);
 std::string format_value(bool value) { return value ? "true" : "false"; }
 std::string format_value(int64_t value) { return std::to_string(value); }
 std::string format_value(double value) { return format_float(value); }
-std::string format_value(const std::string& value) { return value; }
+// Plain text, or double-quoted with C escapes when it is empty or holds a control character
+// (sample_prompt's "\n"), so a listing line stays one line and shows what the value is.
+std::string format_value(const std::string& value) {
+  bool plain = !value.empty();
+  for (unsigned char c : value) plain = plain && c >= 0x20;
+  if (plain) return value;
+  std::string out = "\"";
+  for (unsigned char c : value) {
+    if (c == '\n')
+      out += "\\n";
+    else if (c == '\t')
+      out += "\\t";
+    else if (c == '"' || c == '\\')
+      out += std::string("\\") + static_cast<char>(c);
+    else if (c < 0x20) {
+      char code[8];
+      std::snprintf(code, sizeof(code), "\\x%02x", c);
+      out += code;
+    } else
+      out += static_cast<char>(c);
+  }
+  return out + "\"";
+}
 
 void wrong_type(const std::string& key, const std::string& type, const YAML::Node& value) {
   const std::string got = value.IsNull() ? "null" : "'" + shown_value(value) + "'";

@@ -4,6 +4,9 @@
     .venv/bin/python scripts/docs/gen_config_reference.py            # rewrite the page
     .venv/bin/python scripts/docs/gen_config_reference.py --check    # exit 1 if it is stale
 
+The page ends with the typed options as the code declares them (`attnlab config --defaults`
+of the binary, --binary, default build/attnlab).
+
 For the primary config (configs/config.yaml) and every option file configs/<group>/<option>.yaml
 the page lists each key (dotted, as it is overridden on the command line), its type (inferred
 from the default), the default, the allowed values where a comment lists them as `a | b | c`,
@@ -28,6 +31,7 @@ order. Needs PyYAML (scripts/requirements.txt).
 import argparse
 import os
 import re
+import subprocess
 import sys
 
 try:
@@ -380,7 +384,29 @@ def table(rows):
     return out
 
 
-def render(configs_dir):
+def typed_options(binary):
+    """The `attnlab config --defaults` listing: the groups bound into typed option structs, with
+    each option's type, default, meaning and checks as the code declares them."""
+    result = subprocess.run([binary, "config", "--defaults"], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SystemExit(f"gen_config_reference.py: '{binary} config --defaults' failed: "
+                         f"{(result.stderr or result.stdout).strip()}")
+    return [
+        "## Typed options (from the code)",
+        "",
+        "These groups are bound into typed option structs, each default in one place in the code",
+        "(a test keeps the files above equal to them); a key they do not have, a wrong type or a",
+        "value out of range is an error naming the key. The listing is",
+        "`attnlab config --defaults` (key, type, default, meaning, allowed range):",
+        "",
+        "```text",
+        *result.stdout.rstrip("\n").split("\n"),
+        "```",
+        "",
+    ]
+
+
+def render(configs_dir, binary=None):
     primary_rel, groups = find_files(configs_dir)
     lines = [
         "# Configuration reference",
@@ -431,6 +457,8 @@ def render(configs_dir):
                 lines += table(f.rows) + [""]
             else:
                 lines += ["No keys.", ""]
+    if binary:
+        lines += typed_options(binary)
     while lines and lines[-1] == "":
         lines.pop()
     return "\n".join(lines) + "\n"
@@ -535,8 +563,15 @@ def main(argv=None):
                         help="the configs directory (default: the repository's)")
     parser.add_argument("--out", default=os.path.join(REPO, OUT_REL),
                         help=f"the page (default: {OUT_REL})")
+    parser.add_argument("--binary", default=os.path.join(REPO, "build", "attnlab"),
+                        help="the attnlab binary whose `config --defaults` lists the typed "
+                             "options (default: build/attnlab)")
     args = parser.parse_args(argv)
-    page = render(args.configs)
+    if not os.access(args.binary, os.X_OK):
+        print(f"gen_config_reference.py: no attnlab binary at {args.binary} (build it, or pass "
+              "--binary)", file=sys.stderr)
+        return 2
+    page = render(args.configs, args.binary)
     shown = os.path.relpath(args.out, REPO) if args.out.startswith(REPO) else args.out
     if args.check:
         try:
