@@ -9,7 +9,10 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <stdexcept>
+
+#include "common/error.h"
 
 extern char** environ;
 
@@ -33,9 +36,11 @@ pid_t spawn_process(const std::vector<std::string>& argv, const std::string& log
 
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log_path.c_str(),
-                                   O_WRONLY | O_CREAT | O_APPEND, 0644);
-  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+  if (!log_path.empty()) {
+    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log_path.c_str(),
+                                     O_WRONLY | O_CREAT | O_APPEND, 0644);
+    posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+  }
   posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
   pid_t pid = -1;
   const int error = posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
@@ -77,6 +82,23 @@ std::string current_executable() {
 std::string project_python() {
   const char* env = std::getenv("ATTNLAB_PYTHON");
   return env != nullptr && *env ? env : ATTNLAB_PYTHON;
+}
+
+std::string project_script(const std::string& name) {
+  namespace fs = std::filesystem;
+  if (const char* dir = std::getenv("ATTNLAB_SCRIPTS_DIR"); dir != nullptr && *dir) {
+    const fs::path path = fs::path(dir) / name;
+    if (fs::exists(path)) return path.string();
+  }
+  std::error_code error;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", error);
+  for (fs::path dir = exe.parent_path(); !error && !dir.empty() && dir != dir.root_path();
+       dir = dir.parent_path()) {
+    if (fs::exists(dir / "scripts" / name)) return (dir / "scripts" / name).string();
+  }
+  if (fs::exists(fs::path("scripts") / name)) return (fs::path("scripts") / name).string();
+  throw UserError("cannot find scripts/" + name +
+                  "; set ATTNLAB_SCRIPTS_DIR to the repository's scripts/ directory");
 }
 
 }  // namespace attnlab

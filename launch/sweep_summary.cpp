@@ -227,11 +227,20 @@ void label_rows(SweepSummary& summary, const std::vector<JobRecord>& jobs) {
   }
 }
 
-// Plots with the project Python + matplotlib; returns false when unavailable or failing.
+// summary.png and summary_series.json, drawn by scripts/plot_metrics.py --sweep (the script
+// `attnlab plot` runs too) from the rows' headline metric and every job's metrics.jsonl. False
+// when the project Python or the script is missing, or the script fails (matplotlib missing,
+// ...): its output is then kept in summary_plot.log.
 bool write_plot(const fs::path& sweep_dir, const SweepSummary& summary,
                 const std::vector<JobRecord>& jobs, const std::map<int, std::string>& job_config) {
   const std::string python = project_python();
   if (summary.metrics.empty() || !fs::exists(python)) return false;
+  std::string script;
+  try {
+    script = project_script("plot_metrics.py");
+  } catch (const UserError&) {
+    return false;
+  }
   json data;
   data["metric"] = summary.metrics.front();
   data["rows"] = json::array();
@@ -253,105 +262,21 @@ bool write_plot(const fs::path& sweep_dir, const SweepSummary& summary,
     data["jobs"].push_back({{"config", label_of[job_config.at(job.index)]},
                             {"metrics", (job.dir / "metrics.jsonl").string()}});
   }
-  data["series_json"] = (sweep_dir / "summary_series.json").string();
   const fs::path data_path = sweep_dir / ".summary_plot.json";
-  const fs::path script_path = sweep_dir / ".summary_plot.py";
-  std::ofstream(data_path) << data.dump();
-  std::ofstream(script_path) << R"PY(
-import json, math, os, sys, textwrap
-import matplotlib
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
-data = json.load(open(sys.argv[1]))
-rows = [r for r in data["rows"] if r["mean"] is not None]
-
-# Loss curves: every logged evaluation (val/loss, else train/loss) of every job, grouped by
-# configuration; per step the mean over the jobs that logged it and their sample std.
-runs = {}
-curve_key = None
-for key in ("val/loss", "train/loss"):
-    for job in data["jobs"]:
-        if not os.path.exists(job["metrics"]):
-            continue
-        points = {}
-        for line in open(job["metrics"]):
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(record, dict) and key in record and "step" in record:
-                points[record["step"]] = record[key]
-        if points:
-            runs.setdefault(job["config"], []).append(points)
-    if runs:
-        curve_key = key
-        break
-
-def mean_std(values):
-    m = sum(values) / len(values)
-    s = math.sqrt(sum((v - m) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 else 0.0
-    return m, s
-
-fig, axes = plt.subplots(1, 2 if runs else 1, figsize=(12 if runs else 7, 4.5))
-axes = list(axes) if runs else [axes]
-names = [textwrap.fill(r["name"], 40, break_long_words=False) for r in rows]  # long labels wrap instead of squashing
-# Points with error bars (bars would have to start at 0, which hides the differences).
-points = axes[0].errorbar([r["mean"] for r in rows], range(len(rows)),
-                          xerr=[r["std"] for r in rows], fmt="o", color="tab:blue", capsize=3)
-axes[0].grid(axis="x", alpha=0.3)
-axes[0].set_yticks(range(len(rows)))
-axes[0].set_yticklabels(names, fontsize=8)
-axes[0].invert_yaxis()
-axes[0].set_xlabel(data["metric"] + " (mean ± std over seeds)")
-if rows:  # fit the axis to the data: differences between configurations are what matters
-    lo = min(r["mean"] - r["std"] for r in rows)
-    hi = max(r["mean"] + r["std"] for r in rows)
-    pad = 0.08 * (hi - lo) if hi > lo else 0.05 * max(abs(hi), 1e-12)
-    axes[0].set_xlim(lo - pad, hi + pad)
-if data["common"]:
-    fig.suptitle("all rows: " + data["common"], fontsize=8)
-curves = {}
-if runs:
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for i, (name, group) in enumerate(runs.items()):
-        steps = sorted(set(s for points in group for s in points))
-        stats = [mean_std([p[s] for p in group if s in p]) for s in steps]
-        means = [m for m, _ in stats]
-        stds = [s for _, s in stats]
-        color = colors[i % len(colors)]
-        axes[1].plot(steps, means, color=color, marker="o" if len(steps) < 30 else None,
-                     markersize=3, label=f"{name} (n={len(group)})")
-        if len(group) > 1:
-            axes[1].fill_between(steps, [m - s for m, s in stats], [m + s for m, s in stats],
-                                 color=color, alpha=0.2)
-    axes[1].set_xlabel("step")
-    axes[1].set_ylabel(curve_key + " (mean ± std over seeds)")
-    # Below the axes: long configuration labels would cover the curves.
-    axes[1].legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=1)
-    for line in axes[1].get_lines():
-        curves[line.get_label()] = [[float(x), float(y)] for x, y in
-                                    zip(line.get_xdata(), line.get_ydata())]
-fig.tight_layout()
-fig.savefig(sys.argv[2], dpi=110, bbox_inches="tight")
-# What the figure holds, read back from its axes (the tests check these, not only the PNG).
-series = {"metric": data["metric"],
-          "points": {row["name"]: [float(x)] for row, x in
-                     zip(rows, points.lines[0].get_xdata())},
-          "points_xlim": [float(v) for v in axes[0].get_xlim()],
-          "curve_key": curve_key, "curves": curves,
-          "curve_ylim": [float(v) for v in axes[1].get_ylim()] if runs else None}
-for row in rows:
-    if row["name"] in series["points"]:
-        series["points"][row["name"]].append(row["std"])
-with open(data["series_json"], "w") as f:
-    json.dump(series, f, indent=1)
-)PY";
   const fs::path plot_path = sweep_dir / "summary.png";
-  const std::string command = "'" + python + "' '" + script_path.string() + "' '" +
-                              data_path.string() + "' '" + plot_path.string() + "' >/dev/null 2>&1";
-  const bool ok = std::system(command.c_str()) == 0 && fs::exists(plot_path);
+  const fs::path log_path = sweep_dir / "summary_plot.log";
+  std::ofstream(data_path) << data.dump();
+  fs::remove(log_path);
+  int exit_code = -1;
+  try {
+    exit_code = run_process({python, script, "--sweep", data_path.string(), plot_path.string(),
+                             "--series-json", (sweep_dir / "summary_series.json").string()},
+                            log_path.string());
+  } catch (const std::runtime_error&) {
+  }
   fs::remove(data_path);
-  fs::remove(script_path);
+  const bool ok = exit_code == 0 && fs::exists(plot_path);
+  if (ok) fs::remove(log_path);
   return ok;
 }
 

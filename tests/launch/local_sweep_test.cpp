@@ -1,21 +1,24 @@
 // The local sweep launcher and sweep summaries, with real child processes: a small bash program
 // stands in for `attnlab train` (it reads run.dir/lr/seed from its arguments and writes
 // result.json and metrics.jsonl like the trainer does), so the launcher's process handling,
-// parallelism cap, resumability and aggregation are tested without training a model.
+// parallelism cap, resumability and aggregation are tested without training a model; the summary
+// plot is drawn by the shared scripts/plot_metrics.py (a stand-in script shows it is that one).
 #include "launch/local_sweep.h"
 
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "common/error.h"
+#include "launch/sweep_summary.h"
 #include "tests/support/fake_job.h"
 #include "tests/support/python.h"
-#include "launch/sweep_summary.h"
 
 namespace attnlab {
 namespace {
@@ -178,6 +181,85 @@ TEST_F(SweepFixture, PlotIsWrittenWhenMatplotlibIsAvailable) {
   EXPECT_NEAR(curve[0][1].get<double>(), 3.5, 1e-9);  // (3 + 4) / 2
   EXPECT_NEAR(curve[1][1].get<double>(), 2.5, 1e-9);
   EXPECT_NEAR(series["curves"]["lr=0.3 (n=2)"][1][1].get<double>(), 4.5, 1e-9);
+}
+
+// summary.png comes from scripts/plot_metrics.py --sweep, the script `attnlab plot` runs, not
+// from Python text inside the C++: a stand-in script put where project_script() looks first
+// ($ATTNLAB_SCRIPTS_DIR) is the one that runs, with the rows' data and the output paths. When it
+// fails there is no plot and its output stays in summary_plot.log.
+TEST_F(SweepFixture, PlotIsDrawnByTheSharedPlotScript) {
+  const fs::path scripts = root / "scripts";
+  fs::create_directories(scripts);
+  const fs::path calls = root / "plot_calls.jsonl";
+  auto write_stub = [&](const std::string& body) {
+    std::ofstream(scripts / "plot_metrics.py")
+        << "import json, sys\n"
+        << "data = json.load(open(sys.argv[2])) if sys.argv[1] == '--sweep' else None\n"
+        << "open('" << calls.string() << "', 'a').write(json.dumps("
+        << "{'argv': sys.argv[1:], 'data': data}) + '\\n')\n"
+        << body;
+  };
+  write_stub("open(sys.argv[3], 'wb').write(b'\\x89PNG stand-in')\n");
+  struct ScriptsDir {  // restored at the end: the other tests run the real script
+    explicit ScriptsDir(const fs::path& dir) {
+      if (const char* old = std::getenv("ATTNLAB_SCRIPTS_DIR")) saved = old;
+      setenv("ATTNLAB_SCRIPTS_DIR", dir.c_str(), 1);
+    }
+    ~ScriptsDir() {
+      if (saved.empty())
+        unsetenv("ATTNLAB_SCRIPTS_DIR");
+      else
+        setenv("ATTNLAB_SCRIPTS_DIR", saved.c_str(), 1);
+    }
+    std::string saved;
+  } scripts_dir(scripts);
+
+  const auto jobs = grid({"0.1", "0.3"}, 2);
+  write_multirun_yaml(options.sweep_dir, jobs, {"attnlab", "train", "-m"}, "local");
+  options.summarize = false;
+  EXPECT_EQ(run_local_sweep(jobs, options), 0);
+  const fs::path sweep(options.sweep_dir);
+  SweepSummary summary = summarize_sweep(options.sweep_dir);
+  EXPECT_EQ(summary.plot_path, (sweep / "summary.png").string());
+  std::ifstream png(sweep / "summary.png");
+  std::string content((std::istreambuf_iterator<char>(png)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(content, "\x89PNG stand-in");
+  const auto call_lines = [&] {
+    std::vector<nlohmann::json> out;
+    std::ifstream file(calls);
+    for (std::string line; std::getline(file, line);) out.push_back(nlohmann::json::parse(line));
+    return out;
+  };
+  auto made = call_lines();
+  ASSERT_EQ(made.size(), 1u);
+  const nlohmann::json& argv = made[0]["argv"];
+  ASSERT_EQ(argv.size(), 5u) << argv.dump();
+  EXPECT_EQ(argv[0], "--sweep");
+  EXPECT_EQ(argv[2], (sweep / "summary.png").string());
+  EXPECT_EQ(argv[3], "--series-json");
+  EXPECT_EQ(argv[4], (sweep / "summary_series.json").string());
+  const nlohmann::json& data = made[0]["data"];
+  EXPECT_EQ(data["metric"], "val_loss");
+  ASSERT_EQ(data["rows"].size(), 2u) << data.dump();
+  EXPECT_EQ(data["rows"][0]["name"], "lr=0.1");
+  EXPECT_NEAR(data["rows"][0]["mean"].get<double>(), 2.5, 1e-12);
+  EXPECT_EQ(data["common"], "model.d_model=8");
+  ASSERT_EQ(data["jobs"].size(), 4u);
+  EXPECT_EQ(data["jobs"][3]["config"], "lr=0.3");
+  EXPECT_EQ(data["jobs"][3]["metrics"], (sweep / "3" / "metrics.jsonl").string());
+  // The data file is the run's only leftover: gone afterwards, like any temporary script.
+  EXPECT_FALSE(fs::exists(argv[1].get<std::string>()));
+  EXPECT_FALSE(fs::exists(sweep / ".summary_plot.py"));
+  EXPECT_FALSE(fs::exists(sweep / "summary_plot.log"));
+
+  write_stub("print('no matplotlib here', file=sys.stderr)\nsys.exit(3)\n");
+  fs::remove(sweep / "summary.png");
+  summary = summarize_sweep(options.sweep_dir);
+  EXPECT_EQ(call_lines().size(), 2u);
+  EXPECT_TRUE(summary.plot_path.empty());
+  std::ifstream log(sweep / "summary_plot.log");
+  std::string logged((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+  EXPECT_NE(logged.find("no matplotlib here"), std::string::npos) << logged;
 }
 
 TEST(SweepSummary, ConfigurationKeyDropsSeedAndRunKeys) {

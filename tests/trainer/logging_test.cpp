@@ -1,7 +1,8 @@
 // metrics.jsonl / metrics.csv content (growing header, resume truncation), progress output in
 // plain/bar/none modes, command option parsing, MFU arithmetic, the plot command (its plotted
-// series, not only that a PNG exists) and the TensorBoard mirror, read back with the real
-// `tensorboard` package.
+// series, not only that a PNG exists: loss terms, the modules' auxiliary losses, a classification
+// run's accuracy and macro-F1) and the TensorBoard mirror, read back with the real `tensorboard`
+// package.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -10,11 +11,12 @@
 #include <fstream>
 #include <sstream>
 
+#include "cli/command.h"
+#include "cli/command_options.h"
 #include "common/error.h"
 #include "tests/support/python.h"
 #include "tests/trainer/trainer_test_util.h"
-#include "cli/command.h"
-#include "cli/command_options.h"
+#include "trainer/classification/classification_metrics.h"
 #include "trainer/metrics_logger.h"
 #include "trainer/mfu.h"
 #include "trainer/progress.h"
@@ -212,6 +214,64 @@ TEST(PlotCommand, PlotsTheTrainersLossesTermsAndLr) {
   EXPECT_DOUBLE_EQ(series["lr"][2][1].get<double>(), 3e-3);
   EXPECT_FALSE(series.contains("tokens_per_s"));  // not a loss, not the lr
   EXPECT_FALSE(series.contains("val/perplexity"));
+}
+
+// Every term the trainer logs is drawn: a module's auxiliary loss (train/aux/<name>, what
+// LossSet logs for MoH's balance loss) and a classification run's evaluation metrics, logged
+// under the keys the classification task writes (flat_metrics with "val/" at each evaluation,
+// "test/" once at the end).
+TEST(PlotCommand, PlotsAuxiliaryLossesAndClassificationMetrics) {
+  TempDir dir;
+  setenv("ATTNLAB_SCRIPTS_DIR", (testing::source_dir() + "/scripts").c_str(), 1);
+  const std::vector<std::string> classes = {"ham", "spam"};
+  {
+    MetricsLogger logger(dir.str());
+    for (int step = 10; step <= 40; step += 10)
+      logger.log({{"step", step},
+                  {"train/loss", 1.0 - step / 100.0},
+                  {"train/loss/cross_entropy", 1.0 - step / 100.0 - 0.001 * step},
+                  {"train/aux/moh_balance", 0.001 * step},
+                  {"lr", 1e-3}});
+    // Evaluations at steps 20 and 40: 3 of 4 right, then all 4.
+    const std::vector<std::vector<int64_t>> predictions = {{0, 1, 1, 1}, {0, 0, 1, 1}};
+    for (int eval = 0; eval < 2; ++eval) {
+      nlohmann::json record = {{"step", 20 * (eval + 1)}, {"val/loss", 0.9 - 0.2 * eval}};
+      const auto metrics = classification_metrics({0, 0, 1, 1}, predictions[eval], classes);
+      for (const auto& [key, value] : flat_metrics(metrics, "val/")) record[key] = value;
+      logger.log(record);
+    }
+    nlohmann::json final_record = {{"step", 40}, {"test/loss", 0.8}};
+    const auto test = classification_metrics({0, 0, 1, 1}, {0, 1, 0, 1}, classes);
+    for (const auto& [key, value] : flat_metrics(test, "test/")) final_record[key] = value;
+    logger.log(final_record);
+  }
+  REQUIRE_PYTHON_WITH("matplotlib");
+  const std::string series_path = dir / "series.json";
+  ASSERT_EQ(
+      testing::run_command_quietly("plot", {"run_dir=" + dir.str(), "series_json=" + series_path}),
+      0);
+  std::ifstream in(series_path);
+  const nlohmann::json series = nlohmann::json::parse(in);
+  ASSERT_TRUE(series.contains("train/aux/moh_balance")) << series.dump();
+  ASSERT_EQ(series["train/aux/moh_balance"].size(), 4u);
+  EXPECT_DOUBLE_EQ(series["train/aux/moh_balance"][3][1].get<double>(), 0.04);
+  ASSERT_TRUE(series.contains("val/accuracy")) << series.dump();
+  ASSERT_EQ(series["val/accuracy"].size(), 2u);
+  EXPECT_EQ(series["val/accuracy"][0][0], 20);
+  EXPECT_DOUBLE_EQ(series["val/accuracy"][0][1].get<double>(), 0.75);
+  EXPECT_DOUBLE_EQ(series["val/accuracy"][1][1].get<double>(), 1.0);
+  ASSERT_TRUE(series.contains("val/macro_f1")) << series.dump();
+  // Step 20: ham F1 2/3 (precision 1, recall 1/2), spam F1 0.8 (2/3, 1) -> macro 11/15.
+  EXPECT_NEAR(series["val/macro_f1"][0][1].get<double>(), 11.0 / 15.0, 1e-12);
+  EXPECT_DOUBLE_EQ(series["val/macro_f1"][1][1].get<double>(), 1.0);
+  ASSERT_TRUE(series.contains("test/accuracy")) << series.dump();
+  EXPECT_EQ(series["test/accuracy"].size(), 1u);
+  EXPECT_DOUBLE_EQ(series["test/accuracy"][0][1].get<double>(), 0.5);
+  EXPECT_TRUE(series.contains("test/macro_f1"));
+  EXPECT_FALSE(series.contains("val/precision/spam"));  // per class: classification_metrics.md
+  EXPECT_EQ(series["val/loss"].size(), 2u);
+  const std::string png = dir / "loss.png";
+  EXPECT_GT(std::filesystem::file_size(png), 1000u);
 }
 
 // Every numeric value of metrics.jsonl is a TensorBoard scalar with the same step and value
