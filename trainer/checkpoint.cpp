@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <regex>
 #include <sstream>
 
@@ -133,6 +134,27 @@ uint64_t le64(const char* p) {
   return v;
 }
 
+// CRC32 of a record's content: its bytes when stored (method 0), else (8, deflate: PyTorch
+// compresses its small code records) of the inflated bytes; a record that does not inflate to
+// `uncompressed` bytes gets a CRC of 0 ^ 1 so it never matches by accident.
+uint32_t record_crc(const char* data, uint64_t size, uint16_t method, uint64_t uncompressed) {
+  if (method == 0) return crc_of(data, size);
+  constexpr uint64_t kMaxInflated = uint64_t{64} << 20;  // code records are kilobytes
+  if (uncompressed > kMaxInflated || size > std::numeric_limits<uInt>::max()) return 1;
+  std::string out(static_cast<size_t>(uncompressed), '\0');
+  z_stream stream{};
+  if (inflateInit2(&stream, -MAX_WBITS) != Z_OK) return 1;
+  stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data));
+  stream.avail_in = static_cast<uInt>(size);
+  stream.next_out = reinterpret_cast<Bytef*>(out.data());
+  stream.avail_out = static_cast<uInt>(out.size());
+  const int rc = inflate(&stream, Z_FINISH);
+  const bool complete = rc == Z_STREAM_END && stream.total_out == uncompressed;
+  inflateEnd(&stream);
+  if (!complete) return crc_of(out.data(), out.size()) ^ 1;
+  return crc_of(out.data(), out.size());
+}
+
 // The archive's zip structure, checked the way a reader that trusts it would not: every central
 // directory entry's local header must repeat its name (length and bytes), method and, unless the
 // writer used a data descriptor, its CRC; its data must lie before the central directory; and the
@@ -213,11 +235,13 @@ void check_zip_structure(const std::string& path, const char* data, size_t size)
       throw damaged(record + "'s data runs into the zip directory");
     if (std::memcmp(l + 30, name.data(), name_length) != 0)
       throw damaged(record + ": its local header names another record");
-    if (local_method != method || method != 0 || compressed != uncompressed)
-      throw damaged(record + " is not stored uncompressed as the directory says");
+    if (local_method != method || (method != 0 && method != 8) ||
+        (method == 0 && compressed != uncompressed))
+      throw damaged(record + ": its method or size differs from the directory's");
     if (!(flags & 8) && !(local_flags & 8) && le32(l + 14) != crc)
       throw damaged(record + ": its local header's CRC32 differs from the directory's");
-    if (crc_of(data + data_start, compressed) != crc) throw damaged(record + ": CRC32 mismatch");
+    if (record_crc(data + data_start, compressed, method, uncompressed) != crc)
+      throw damaged(record + ": CRC32 mismatch");
     at += 46 + name_length + extra_length + comment_length;
   }
 }
