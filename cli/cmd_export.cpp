@@ -71,6 +71,18 @@ int run_export_command(const CommandArgs& args) {
   const std::string format = options.get_or("format", "pt");
   check_user(format == "pt" || format == "hf",
              "attnlab export: format='" + format + "': expected pt or hf");
+  // `out=` (empty) wrote ./.tmp and failed; a folder as a format=pt file left <folder>.tmp.
+  check_user(!options.has("out") || !options.get("out").empty(),
+             "attnlab export: out= is empty; give a file (format=pt) or a folder (format=hf), or "
+             "leave out= off for the default next to the run");
+  if (format == "pt" && options.has("out")) {
+    std::error_code error;
+    check_user(!std::filesystem::is_directory(options.get("out"), error),
+               "attnlab export: out='" + options.get("out") +
+                   "' is a folder, and format=pt writes one file; name a file (e.g. out=" +
+                   (std::filesystem::path(options.get("out")) / "model.pt").string() +
+                   ") or use format=hf for a folder");
+  }
   // A folder `attnlab import` wrote: its safetensors and config.yaml.
   const bool import_folder = fs::is_regular_file(fs::path(source) / kPretrainedSettingsFile) &&
                              fs::is_regular_file(fs::path(source) / "config.yaml");

@@ -51,7 +51,15 @@ YAML::Node upgrade_saved_config(const YAML::Node& saved) {
 }
 
 YAML::Node load_saved_config(const std::string& path) {
-  return upgrade_saved_config(load_config_file(path).content);
+  const YAML::Node content = load_config_file(path).content;
+  // An empty (or truncated to nothing) config.yaml would fail later as "missing config key
+  // 'tokenizer.name'", naming no file.
+  check_user(content.IsMap() && content.size() > 0,
+             "'" + path + "' is " +
+                 (content.IsMap() || content.IsNull() ? "empty" : "not a mapping") +
+                 "; it should hold the run's composed config (the run dir is damaged: restore "
+                 "the file, or print one with `attnlab config` and the run's overrides)");
+  return upgrade_saved_config(content);
 }
 
 YAML::Node parse_saved_config(const std::string& text, const std::string& origin) {

@@ -40,6 +40,7 @@ void reject_moved_keys(const YAML::Node& config);
 YAML::Node upgrade_saved_config(const YAML::Node& saved);
 
 // Readers of saved configs: load_config_file / parse_yaml (yaml_io.h), then upgrade_saved_config.
+// load_saved_config: a file that is empty or not a mapping is a UserError naming it.
 YAML::Node load_saved_config(const std::string& path);
 YAML::Node parse_saved_config(const std::string& text, const std::string& origin);
 

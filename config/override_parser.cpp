@@ -123,6 +123,8 @@ class ValueParser {
     return plain_scalar(parse_primitive(context));
   }
 
+  // Quoted text: \<quote> and \\ are the characters; every other backslash stays as typed
+  // (so "\n\n" is the four characters \n\n, as it is unquoted; see override_parser.h).
   std::string parse_quoted() {
     char quote = s_[pos_++];
     std::string out;
@@ -137,8 +139,10 @@ class ValueParser {
     return out;
   }
 
-  // Unquoted text up to a delimiter of the context; ${...} interpolations are kept whole and
-  // "\," style escapes produce the literal character.
+  // Unquoted text up to a delimiter of the context; ${...} interpolations are kept whole.
+  // "\," style escapes of punctuation produce the character; a backslash before a letter or
+  // digit (\n, \t, \r, \s, \1 ...) stays as typed, as in quoted values, for the keys that read
+  // escapes themselves (data.separator, regular expressions).
   std::string parse_primitive(Context context) {
     std::string out;
     int interpolation_depth = 0;
@@ -146,7 +150,8 @@ class ValueParser {
       char c = s_[pos_];
       if (c == '\\' && pos_ + 1 < s_.size()) {
         char next = s_[pos_ + 1];
-        if (next == '$') out += '\\';  // keep "\${" so interpolation sees the escape
+        // keep "\${" so interpolation sees the escape, and "\n" for the key's reader
+        if (next == '$' || std::isalnum(static_cast<unsigned char>(next))) out += '\\';
         out += next;
         pos_ += 2;
         continue;

@@ -7,6 +7,13 @@
 // maps {a: 1, b: x}, interpolations kept verbatim (${model.d_model}, ${now:%H-%M}). Sweeps for
 // -m: a=1,2,3, a=range(0,10,2) (ints or floats), a=choice(x,y), group=glob(*) / glob(m*), and
 // a=zip(x,y) b=zip(1,2): every zip() override is one axis together (a=x b=1, then a=y b=2).
+//
+// Escapes (the same quoted and unquoted): \\ is one backslash; \' and \" are the quote; in
+// unquoted values a backslash before punctuation (\, \[ \] \{ \} \( \) \: \= \space) is that
+// character. A backslash before a letter or digit (\n \t \r \s ...) is kept as typed, both
+// characters, so 'data.separator=\n\n' and 'data.separator="\n\n"' both give the text \n\n,
+// which data.separator turns into two newlines (data/user_files.cpp: \n \t \r \\), as it does
+// for separator: '\n\n' in a YAML file. \${ keeps an interpolation literal.
 #pragma once
 
 #include <yaml-cpp/yaml.h>

@@ -6,8 +6,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "common/config_access.h"
@@ -48,6 +50,60 @@ class FileLock {
   int fd_ = -1;
 };
 
+// Whether this process is rank 0 of its launcher (or runs alone): only rank 0 reports.
+bool launcher_rank_zero() {
+  for (const char* name : {"OMPI_COMM_WORLD_RANK", "PMI_RANK", "SLURM_PROCID"}) {
+    const char* rank = std::getenv(name);
+    if (rank && std::string(rank) != "0") return false;
+  }
+  return true;
+}
+
+// Removes what an interrupted prepare (kill -9) left in the shard folder `dir`: temporary shard
+// and meta files (<name>.tmp<pid>) and the token-split scratch shard all.bin. Called with the
+// folder's lock held, so no other prepare is writing them.
+void remove_stale_temporaries(const fs::path& dir) {
+  std::error_code error;
+  if (!fs::is_directory(dir, error)) return;
+  std::vector<fs::path> stale;
+  for (const auto& entry : fs::directory_iterator(dir, error)) {
+    const std::string name = entry.path().filename().string();
+    const size_t tmp = name.rfind(".tmp");
+    const bool temporary = tmp != std::string::npos && tmp + 4 < name.size() &&
+                           name.find_first_not_of("0123456789", tmp + 4) == std::string::npos;
+    if (temporary || name == "all.bin") stale.push_back(entry.path());
+  }
+  for (const auto& path : stale) fs::remove(path, error);
+}
+
+// True when <dir>/meta.json is a JSON object naming this tokenizer and both splits: prepare
+// writes it last, so a prepare killed after the shard renames leaves none, and the shards are
+// written again instead of being reported "up to date".
+bool complete_meta(const fs::path& dir, const Tokenizer& tokenizer) {
+  std::error_code error;
+  const fs::path file = dir / "meta.json";
+  if (!fs::is_regular_file(file, error)) return false;
+  try {
+    std::ifstream in(file);
+    const nlohmann::json meta = nlohmann::json::parse(in);
+    return meta.is_object() && meta.value("tokenizer", std::string()) == tokenizer.fingerprint() &&
+           meta.contains("train") && meta.contains("val");
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+// The split of meta.json ("documents", "tokens" or "files"); "" when not recorded.
+std::string recorded_split(const fs::path& dir) {
+  try {
+    std::ifstream in(dir / "meta.json");
+    const nlohmann::json meta = nlohmann::json::parse(in);
+    return meta.value("split", std::string());
+  } catch (const std::exception&) {
+    return "";
+  }
+}
+
 // data.workers (0: every core this process may use) and the progress display: trainer.progress,
 // silenced on every launcher rank but 0 (under MPI or Slurm only rank 0 reports).
 EncodeOptions encode_options(const YAML::Node& config) {
@@ -59,10 +115,7 @@ EncodeOptions encode_options(const YAML::Node& config) {
       workers == 0 ? available_cores() : std::min<int64_t>(workers, 4 * available_cores()));
   options.progress = cfg::get_or<std::string>(config, "trainer.progress", "auto");
   parse_progress_mode(options.progress, "trainer.progress");  // bad values fail before any write
-  for (const char* name : {"OMPI_COMM_WORLD_RANK", "PMI_RANK", "SLURM_PROCID"}) {
-    const char* rank = std::getenv(name);
-    if (rank && std::string(rank) != "0") options.progress = "none";
-  }
+  if (!launcher_rank_zero()) options.progress = "none";
   return options;
 }
 
@@ -138,12 +191,15 @@ PreparedData prepare_user_files(const YAML::Node& config) {
   const fs::path val_path = data.dir / "val.bin";
 
   const FileLock lock(data.dir.string() + ".lock");
-  if (!fs::exists(train_path) || !fs::exists(val_path)) {
+  remove_stale_temporaries(data.dir);
+  std::string split;
+  if (!fs::exists(train_path) || !fs::exists(val_path) || !complete_meta(data.dir, tokenizer)) {
     ShardInfo base;
     base.vocab_size = static_cast<uint64_t>(tokenizer.vocab_size());
     base.fingerprint = tokenizer.fingerprint();
     base.corpus_hash = content;
-    write_files_shards(spec, tokenizer, train_path, val_path, base, encode_options(config));
+    split = write_files_shards(spec, tokenizer, train_path, val_path, base, encode_options(config))
+                .split;
     data.built = true;
   }
   data.train = TokenShard::open(train_path, expectation(tokenizer, content, ShardRole::kTrain));
@@ -152,12 +208,14 @@ PreparedData prepare_user_files(const YAML::Node& config) {
     nlohmann::json meta;
     meta["source"] = "files";
     meta["settings"] = spec.key();
+    meta["split"] = split;
     meta["train_files"] = nlohmann::json::array();
     for (const auto& path : spec.train_files) meta["train_files"].push_back(path.string());
     meta["val_files"] = nlohmann::json::array();
     for (const auto& path : spec.val_files) meta["val_files"].push_back(path.string());
     write_meta(data.dir, meta, tokenizer, data.train->info(), data.val->info());
   }
+  data.split = recorded_split(data.dir);
   return data;
 }
 
@@ -182,9 +240,50 @@ fs::path shard_dir(const YAML::Node& config, const Tokenizer& tokenizer) {
          (corpora + "-" + tokenizer.fingerprint() + "-" + settings);
 }
 
+namespace {
+
+std::string count_of(uint64_t count, const std::string& what) {
+  return std::to_string(count) + " " + what + (count == 1 ? "" : "s");
+}
+
+PreparedData prepare_corpus(const YAML::Node& config);
+
+}  // namespace
+
+std::string describe_split(const PreparedData& data) {
+  const ShardInfo& train = data.train->info();
+  const ShardInfo& val = data.val->info();
+  std::string line = "data split: train " + count_of(train.document_count, "document") + ", " +
+                     count_of(train.token_count, "token") + " | validation ";
+  if (val.token_count == 0) return line + "none (data.val_fraction is 0)";
+  const double share = 100.0 * static_cast<double>(val.token_count) /
+                       static_cast<double>(train.token_count + val.token_count);
+  char percent[32];
+  std::snprintf(percent, sizeof(percent), "%.1f%%", share);
+  line += count_of(val.document_count, "document") + ", " + count_of(val.token_count, "token") +
+          " (" + percent + " of the tokens";
+  if (data.split == "tokens")
+    line += ": the last data.val_fraction of the tokens, too few documents to hold out whole ones";
+  else if (data.split == "bin")
+    line += ": the last data.val_fraction of the .bin tokens";
+  else if (data.split == "files")
+    line += ": the data.val files";
+  else if (data.split == "documents")
+    line += ", whole documents";
+  return line + ")";
+}
+
 PreparedData prepare_data(const YAML::Node& config) {
   encode_options(config);  // checks data.workers and trainer.progress even when the shards exist
-  if (uses_user_files(config)) return prepare_user_files(config);
+  PreparedData data = uses_user_files(config) ? prepare_user_files(config) : prepare_corpus(config);
+  // Once per run, before training: which text trains and which validates.
+  if (launcher_rank_zero()) std::cerr << describe_split(data) << "\n";
+  return data;
+}
+
+namespace {
+
+PreparedData prepare_corpus(const YAML::Node& config) {
   const CorpusSpec spec = corpus_spec(config);
   const fs::path cache = data_cache_dir(config);
   // The split is loaded lazily: a cached byte/gpt2 tokenizer with existing shards needs no text.
@@ -211,7 +310,8 @@ PreparedData prepare_data(const YAML::Node& config) {
   const ShardExpectation expect_val = expectation(tokenizer, corpus, ShardRole::kVal);
 
   const FileLock lock(data.dir.string() + ".lock");
-  if (!fs::exists(train_path) || !fs::exists(val_path)) {
+  remove_stale_temporaries(data.dir);
+  if (!fs::exists(train_path) || !fs::exists(val_path) || !complete_meta(data.dir, tokenizer)) {
     const EncodeOptions options = encode_options(config);
     double total_bytes = 0;
     for (const auto* docs : {&get_split().train, &get_split().val})
@@ -241,9 +341,13 @@ PreparedData prepare_data(const YAML::Node& config) {
     nlohmann::json meta;
     meta["corpora"] = spec.corpora;
     meta["settings"] = spec.key();
+    meta["split"] = "documents";
     write_meta(data.dir, meta, tokenizer, data.train->info(), data.val->info());
   }
+  data.split = "documents";
   return data;
 }
+
+}  // namespace
 
 }  // namespace attnlab

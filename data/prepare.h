@@ -11,6 +11,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <string>
 
 #include "data/token_shard.h"
 #include "data/tokenizer.h"
@@ -23,6 +24,10 @@ struct PreparedData {
   std::shared_ptr<const TokenShard> val;  // empty (0 tokens) when data.val_fraction is 0
   std::filesystem::path dir;
   bool built = false;  // true when this call wrote the shards
+  // How validation was chosen (meta.json's "split"): "documents", "tokens" (too few documents:
+  // the last data.val_fraction of the tokens), "bin" (.bin files: the same) or "files"
+  // (data.val); "" for shards from before the field.
+  std::string split;
 
   // UTF-8 bytes of the validation text per validation token (EOS separators counted as tokens);
   // bits per byte = mean token loss in nats / ln 2 / val_bytes_per_token().
@@ -33,7 +38,13 @@ struct PreparedData {
 // data.cache_dir/derived_dir and the tokenizer group. Fetches missing corpora, trains/loads the
 // tokenizer, writes missing shards.
 // A corrupted existing shard or one written by another tokenizer is a UserError naming it.
+// Shards count as present only with a complete meta.json (written last); temporaries left by a
+// killed prepare are removed. Rank 0 prints describe_split() to stderr.
 PreparedData prepare_data(const YAML::Node& config);
+
+// "data split: train 9 documents, 1200 tokens | validation 1 document, 130 tokens (9.8% of the
+// tokens, whole documents)": one line for the start of a run.
+std::string describe_split(const PreparedData& data);
 
 // The shard folder prepare_data would use for this config and tokenizer.
 std::filesystem::path shard_dir(const YAML::Node& config, const Tokenizer& tokenizer);

@@ -474,15 +474,24 @@ std::unique_ptr<Sampler> make_sampler(const YAML::Node& config,
 
 std::vector<Batch> eval_batches(const TokenShard& shard, int64_t n_batches, int64_t batch_size,
                                 int64_t seq_len, int64_t rank, int64_t world_size) {
+  check_user(n_batches > 0,
+             "config key 'trainer.eval_batches': expected at least 1 evaluation "
+             "batch, got " +
+                 std::to_string(n_batches));
   check_options(SamplerOptions{batch_size, seq_len, 0, rank, world_size});
   const int64_t available = std::max<int64_t>(0, (shard.size() - 1) / seq_len) / batch_size;
   int64_t total = std::min(n_batches, available);
   total -= total % world_size;
-  check_user(total > 0, "token shard " + shard.path().string() + " (" +
-                            std::to_string(shard.size()) + " tokens) is too short for " +
-                            "evaluation batches of " + std::to_string(batch_size) + " x " +
-                            std::to_string(seq_len) + " tokens on " + std::to_string(world_size) +
-                            " rank(s)");
+  // Name the cause (the validation split's size) and the keys that change it.
+  const int64_t needed = batch_size * seq_len * world_size + 1;
+  check_user(total > 0,
+             "the validation split " + shard.path().string() + " has " +
+                 std::to_string(shard.size()) + " tokens, too few for one evaluation batch of " +
+                 std::to_string(batch_size) + " x " + std::to_string(seq_len) + " tokens" +
+                 (world_size > 1 ? " on each of " + std::to_string(world_size) + " ranks" : "") +
+                 " (" + std::to_string(needed) +
+                 " tokens): raise data.val_fraction (or give data.val files), or lower "
+                 "data.batch_size or data.seq_len");
   std::vector<Batch> batches;
   std::vector<int64_t> buffer;
   for (int64_t i = rank; i < total; i += world_size) {

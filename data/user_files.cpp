@@ -215,6 +215,18 @@ void count_text(const Tokenizer& tokenizer, const int32_t* ids, size_t count, Sh
   info.utf8_bytes += tokenizer.decode(text).size();
 }
 
+// How many of `total` bytes stay in training when the last `val_fraction` is held out.
+size_t train_bytes_of(size_t total, double val_fraction) {
+  return total - static_cast<size_t>(std::floor(static_cast<double>(total) * val_fraction));
+}
+
+// `at`, moved back to the start of the UTF-8 character it falls in.
+size_t char_boundary(const std::string& text, size_t at) {
+  at = std::min(at, text.size());
+  while (at > 0 && at < text.size() && (static_cast<unsigned char>(text[at]) & 0xC0) == 0x80) --at;
+  return at;
+}
+
 FilesShards write_bin_shards(const FilesSpec& spec, const Tokenizer& tokenizer,
                              TokenShardWriter& train, TokenShardWriter& val) {
   check_user(
@@ -249,6 +261,7 @@ FilesShards write_bin_shards(const FilesSpec& spec, const Tokenizer& tokenizer,
   }
   check_user(train.token_count() > 0, "config key 'data.train': the .bin files hold no tokens");
   FilesShards shards;
+  shards.split = spec.val_files.empty() ? "bin" : "files";
   shards.val = val.finish();
   shards.train = train.finish();
   return shards;
@@ -388,6 +401,10 @@ void for_each_document(const FilesSpec& spec, const std::vector<fs::path>& files
   read_documents(spec, files, /*warn=*/true, visit);
 }
 
+bool splits_by_tokens(size_t documents, double val_fraction) {
+  return val_fraction > 0 && std::floor(static_cast<double>(documents) * val_fraction) < 1;
+}
+
 CorpusSplit load_files_split(const FilesSpec& spec) {
   check_user(!spec.bin, "load_files_split: .bin files hold token ids, not documents");
   CorpusSplit split;
@@ -395,9 +412,28 @@ CorpusSplit load_files_split(const FilesSpec& spec) {
     std::vector<Document> docs;
     for_each_document(spec, spec.train_files, [&](Document&& doc) { docs.push_back(doc); });
     const size_t n = docs.size();
-    for (size_t i = 0; i < n; ++i)
-      (is_val_document(i, n, spec.val_fraction) ? split.val : split.train)
-          .push_back(std::move(docs[i]));
+    if (splits_by_tokens(n, spec.val_fraction)) {
+      // Too few documents to hold out whole ones: the last val_fraction of the text (by bytes
+      // here, without a tokenizer; the shards cut by tokens) is validation.
+      size_t total = 0;
+      for (const auto& doc : docs) total += doc.text.size();
+      size_t keep = train_bytes_of(total, spec.val_fraction);
+      for (auto& doc : docs) {
+        if (keep >= doc.text.size()) {
+          keep -= doc.text.size();
+          split.train.push_back(std::move(doc));
+          continue;
+        }
+        const size_t cut = char_boundary(doc.text, keep);
+        keep = 0;
+        if (cut > 0) split.train.push_back({doc.name, doc.text.substr(0, cut)});
+        split.val.push_back({doc.name, doc.text.substr(cut)});
+      }
+    } else {
+      for (size_t i = 0; i < n; ++i)
+        (is_val_document(i, n, spec.val_fraction) ? split.val : split.train)
+            .push_back(std::move(docs[i]));
+    }
   } else {
     for_each_document(spec, spec.train_files,
                       [&](Document&& doc) { split.train.push_back(std::move(doc)); });
@@ -415,15 +451,33 @@ std::vector<std::string> files_training_texts(const FilesSpec& spec, int64_t max
              "tokenizer=gpt2 or tokenizer=byte, or tokenizer.model_path for a bpe model");
   // Streams the training documents and keeps the first ones that fit in max_bytes (at least
   // one), so a corpus of any size trains the tokenizer in bounded memory.
-  size_t n = 0;
+  size_t n = 0, total_bytes = 0;
   if (spec.val_files.empty())
-    read_documents(spec, spec.train_files, /*warn=*/false, [&n](Document&&) { ++n; });
+    read_documents(spec, spec.train_files, /*warn=*/false, [&](Document&& doc) {
+      ++n;
+      total_bytes += doc.text.size();
+    });
+  // With too few documents the validation text is the tail of the text: leave it out.
+  const bool by_tokens = spec.val_files.empty() && splits_by_tokens(n, spec.val_fraction);
+  size_t train_bytes_left = by_tokens ? train_bytes_of(total_bytes, spec.val_fraction) : SIZE_MAX;
   std::vector<std::string> texts;
   size_t i = 0;
   int64_t kept_bytes = 0;
   bool full = false;
   for_each_document(spec, spec.train_files, [&](Document&& doc) {
-    if (full || (spec.val_files.empty() && is_val_document(i++, n, spec.val_fraction))) return;
+    if (full) return;
+    if (by_tokens) {
+      if (train_bytes_left == 0) return;
+      if (doc.text.size() > train_bytes_left) {
+        doc.text.resize(char_boundary(doc.text, train_bytes_left));
+        train_bytes_left = 0;  // the held-out tail starts inside this document
+      } else {
+        train_bytes_left -= doc.text.size();
+      }
+      if (doc.text.empty()) return;
+    } else if (spec.val_files.empty() && is_val_document(i++, n, spec.val_fraction)) {
+      return;
+    }
     const auto size = static_cast<int64_t>(doc.text.size());
     if (max_bytes > 0 && !texts.empty() && kept_bytes + size > max_bytes) {
       full = true;
@@ -438,7 +492,9 @@ std::vector<std::string> files_training_texts(const FilesSpec& spec, int64_t max
 
 uint64_t files_hash(const FilesSpec& spec) {
   Fnv64 hash;
-  hash.update(std::string("files-v1")).update(spec.key());
+  // v2: too few documents hold out the last val_fraction of the tokens (v1 held out a whole
+  // document, or none of one file); a new version keeps v1's shards from being reused.
+  hash.update(std::string("files-v2")).update(spec.key());
   for (const auto& [role, files] :
        {std::pair{"train", &spec.train_files}, std::pair{"val", &spec.val_files}}) {
     for (const auto& path : *files)
@@ -446,6 +502,72 @@ uint64_t files_hash(const FilesSpec& spec) {
   }
   return hash.digest() == 0 ? 1 : hash.digest();  // 0 means "not recorded" in a shard header
 }
+
+namespace {
+
+// Too few documents to hold out whole ones (see splits_by_tokens): every document is encoded into
+// one temporary shard (<dir>/all.bin, removed afterwards), whose first tokens become train and
+// whose last floor(tokens * val_fraction) become validation, as for .bin files.
+FilesShards write_token_split(const FilesSpec& spec, const Tokenizer& tokenizer,
+                              const fs::path& train_path, TokenShardWriter& train,
+                              TokenShardWriter& val, const EncodeOptions& options,
+                              double total_bytes) {
+  const fs::path all_path = train_path.parent_path() / "all.bin";
+  struct RemoveOnExit {
+    fs::path path;
+    ~RemoveOnExit() {
+      std::error_code ignored;
+      fs::remove(path, ignored);
+    }
+  } remove_all{all_path};
+  {
+    ShardInfo all_info = train.info();
+    all_info.role = ShardRole::kUnspecified;
+    TokenShardWriter all(all_path, all_info);
+    ProgressMeter meter("prepare", total_bytes, "MB", 1e6, options.progress);
+    ParallelEncoder encoder(tokenizer, options.workers,
+                            [&](int, const Document& doc, std::vector<int32_t>&& ids) {
+                              ids.push_back(tokenizer.eos());
+                              all.append(ids);
+                              meter.add(static_cast<double>(doc.text.size()));
+                            });
+    for_each_document(spec, spec.train_files,
+                      [&](Document&& doc) { encoder.push(0, std::move(doc)); });
+    encoder.finish();
+    meter.finish();
+    all.finish();
+  }
+  const auto all = TokenShard::open(all_path);
+  const int64_t total = all->size();
+  const auto held_out =
+      static_cast<int64_t>(std::floor(static_cast<double>(total) * spec.val_fraction));
+  const int64_t cut = total - held_out;
+  constexpr int64_t kChunk = int64_t{1} << 20;
+  std::vector<int64_t> buffer;
+  std::vector<int32_t> ids;
+  for (int64_t start = 0; start < total; start += kChunk) {
+    const int64_t count = std::min(kChunk, total - start);
+    buffer.resize(static_cast<size_t>(count));
+    all->copy(start, count, buffer.data());
+    ids.assign(buffer.begin(), buffer.end());
+    const auto to_train = static_cast<size_t>(std::clamp<int64_t>(cut - start, 0, count));
+    train.append(ids.data(), to_train);
+    count_text(tokenizer, ids.data(), to_train, train.info());
+    val.append(ids.data() + to_train, ids.size() - to_train);
+    count_text(tokenizer, ids.data() + to_train, ids.size() - to_train, val.info());
+  }
+  // The document the cut falls in has its head in train and its tail in validation.
+  if (cut > 0 && all->token(cut - 1) != tokenizer.eos()) ++train.info().document_count;
+  check_user(train.token_count() > 0,
+             "config key 'data.train': the files leave no training documents (all empty?)");
+  FilesShards shards;
+  shards.split = "tokens";
+  shards.val = val.finish();
+  shards.train = train.finish();
+  return shards;
+}
+
+}  // namespace
 
 FilesShards write_files_shards(const FilesSpec& spec, const Tokenizer& tokenizer,
                                const fs::path& train_path, const fs::path& val_path,
@@ -462,6 +584,14 @@ FilesShards write_files_shards(const FilesSpec& spec, const Tokenizer& tokenizer
   double total_bytes = 0;
   for (const auto* files : {&spec.train_files, &spec.val_files})
     for (const auto& path : *files) total_bytes += static_cast<double>(fs::file_size(path));
+  // Without data.val, count first (no warnings), then route document i by the rule of
+  // load_split, or hold out tokens when the documents are too few for it.
+  size_t n = 0;
+  if (spec.val_files.empty()) {
+    read_documents(spec, spec.train_files, /*warn=*/false, [&n](Document&&) { ++n; });
+    if (splits_by_tokens(n, spec.val_fraction))
+      return write_token_split(spec, tokenizer, train_path, train, val, options, total_bytes);
+  }
   ProgressMeter meter("prepare", total_bytes, "MB", 1e6, options.progress);
   enum Tag { kTrainTag = 0, kValTag = 1 };
   ParallelEncoder encoder(tokenizer, options.workers,
@@ -473,16 +603,16 @@ FilesShards write_files_shards(const FilesSpec& spec, const Tokenizer& tokenizer
                             ++writer.info().document_count;
                             meter.add(static_cast<double>(doc.text.size()));
                           });
+  FilesShards shards;
   if (spec.val_files.empty()) {
-    // Count first (no warnings), then route document i by the rule of load_split.
-    size_t n = 0;
-    read_documents(spec, spec.train_files, /*warn=*/false, [&n](Document&&) { ++n; });
+    shards.split = "documents";
     size_t i = 0;
     for_each_document(spec, spec.train_files, [&](Document&& doc) {
       encoder.push(is_val_document(i++, n, spec.val_fraction) ? kValTag : kTrainTag,
                    std::move(doc));
     });
   } else {
+    shards.split = "files";
     for_each_document(spec, spec.train_files,
                       [&](Document&& doc) { encoder.push(kTrainTag, std::move(doc)); });
     for_each_document(spec, spec.val_files,
@@ -492,7 +622,6 @@ FilesShards write_files_shards(const FilesSpec& spec, const Tokenizer& tokenizer
   meter.finish();
   check_user(train.info().document_count > 0,
              "config key 'data.train': the files leave no training documents (all empty?)");
-  FilesShards shards;
   shards.val = val.finish();
   shards.train = train.finish();
   return shards;

@@ -7,9 +7,11 @@
 // except for BPE training, which gets every training document like it does for a bundled corpus.
 //
 // Split: without data.val, document i of the n training documents (in file order, files sorted
-// by name within each pattern) is validation by the rule of load_split (corpus.h); for .bin the
-// last floor(n·val_fraction) tokens of the concatenated files are. With data.val, the files are
-// used as given and val_fraction is ignored.
+// by name within each pattern) is validation by the rule of load_split (corpus.h), as long as
+// that holds out at least one whole document (floor(n·val_fraction) >= 1). With fewer documents
+// (a single input.txt, or 4 files at 0.1, where one document would be 25% of the text) the last
+// floor(tokens·val_fraction) tokens of the concatenated documents are validation instead, as for
+// .bin files. With data.val, the files are used as given and val_fraction is ignored.
 //
 // Caching: files_hash() covers the settings, each file's absolute path and its SHA-256, so a
 // changed file or setting selects a new shard folder (and a new BPE model) instead of reusing or
@@ -79,7 +81,12 @@ FileFormat file_format(const FilesSpec& spec, const std::filesystem::path& file)
 void for_each_document(const FilesSpec& spec, const std::vector<std::filesystem::path>& files,
                        const std::function<void(Document&&)>& visit);
 
-// The split in memory (for BPE training and tests); text formats only.
+// Whether `documents` documents are too few to hold out whole ones at `val_fraction` (so the last
+// val_fraction of the tokens is held out instead): val_fraction > 0 and documents·val_fraction < 1.
+bool splits_by_tokens(size_t documents, double val_fraction);
+
+// The split in memory (for BPE training and tests); text formats only. When splits_by_tokens,
+// the last val_fraction of the text's bytes is validation (the shards cut by tokens).
 CorpusSplit load_files_split(const FilesSpec& spec);
 
 // The training documents' texts, for tokenizer training (BPE): the first ones whose text fits in
@@ -93,6 +100,9 @@ uint64_t files_hash(const FilesSpec& spec);
 struct FilesShards {
   ShardInfo train;
   ShardInfo val;
+  // How validation was chosen: "documents" (whole documents), "tokens" (too few documents: the
+  // last val_fraction of the tokens), "bin" (.bin files: the same) or "files" (data.val).
+  std::string split;
 };
 
 // How write_files_shards works: tokenizing threads (data/parallel_encoder.h) and the progress

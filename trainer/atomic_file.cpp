@@ -57,8 +57,40 @@ void write_new_folder(const std::string& out, const std::string& what,
   fsync_directory(final_path.parent_path().string());
 }
 
-void write_file_atomic(const std::string& path, const std::string& data) {
+namespace {
+
+// `path` with its symbolic links followed (also a dangling one, to the file it names), so a file
+// written through a link replaces the link's target and keeps the link.
+std::string link_target(const std::string& path) {
+  namespace fs = std::filesystem;
+  fs::path current = path;
+  std::error_code error;
+  for (int hops = 0; hops < 40 && fs::is_symlink(current, error); ++hops) {
+    const fs::path next = fs::read_symlink(current, error);
+    if (error) break;
+    current = next.is_absolute() ? next : current.parent_path() / next;
+  }
+  return current.string();
+}
+
+}  // namespace
+
+void write_file_atomic(const std::string& requested_path, const std::string& data) {
+  namespace fs = std::filesystem;
+  check_user(!requested_path.empty(), "cannot write a file with an empty name");
+  const std::string path = link_target(requested_path);
+  std::error_code error;
+  check_user(!fs::is_directory(path, error),
+             "cannot write '" + requested_path + "': it is a folder (name a file)");
   std::string tmp = path + ".tmp";
+  // On any failure (a full disk, a rename refused) the temporary file goes too.
+  auto fail = [&](const std::string& what, const std::string& which) {
+    const int saved = errno;
+    std::error_code ignored;
+    fs::remove(tmp, ignored);
+    errno = saved;
+    io_fail(what, which);
+  };
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) io_fail("cannot create", tmp);
   size_t written = 0;
@@ -69,7 +101,7 @@ void write_file_atomic(const std::string& path, const std::string& data) {
       int saved = errno;
       ::close(fd);
       errno = saved;
-      io_fail("cannot write", tmp);
+      fail("cannot write", tmp);
     }
     written += static_cast<size_t>(n);
   }
@@ -77,10 +109,10 @@ void write_file_atomic(const std::string& path, const std::string& data) {
     int saved = errno;
     ::close(fd);
     errno = saved;
-    io_fail("cannot fsync", tmp);
+    fail("cannot fsync", tmp);
   }
-  ::close(fd);
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) io_fail("cannot rename into", path);
+  if (::close(fd) != 0) fail("cannot write", tmp);
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) fail("cannot rename into", path);
   fsync_directory(std::filesystem::path(path).parent_path().string());
 }
 

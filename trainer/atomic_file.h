@@ -10,7 +10,9 @@
 
 namespace attnlab {
 
-// Atomically replaces `path` with `data` (UserError naming the path on I/O failure).
+// Atomically replaces `path` with `data` (UserError naming the path on I/O failure, such as a full
+// disk, after removing the temporary file; UserError for an empty path or a folder). A symbolic
+// link is followed: its target is replaced and the link kept.
 void write_file_atomic(const std::string& path, const std::string& data);
 
 // fsyncs a directory so a rename inside it is durable.

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <regex>
 #include <sstream>
 
@@ -18,6 +19,7 @@
 #include "common/error.h"
 #include "config/moved_keys.h"
 #include "config/yaml_tree.h"
+#include "data/hash.h"
 #include "trainer/atomic_file.h"
 #include "trainer/nonfinite_guard.h"
 #include "trainer/weights_io.h"
@@ -115,6 +117,191 @@ void check_archive_records(const std::string& path, const char* data, size_t siz
   }
 }
 
+// Little-endian fields of the zip structures.
+uint16_t le16(const char* p) {
+  uint16_t v;
+  std::memcpy(&v, p, 2);
+  return v;
+}
+uint32_t le32(const char* p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+uint64_t le64(const char* p) {
+  uint64_t v;
+  std::memcpy(&v, p, 8);
+  return v;
+}
+
+// CRC32 of a record's content: its bytes when stored (method 0), else (8, deflate: PyTorch
+// compresses its small code records) of the inflated bytes; a record that does not inflate to
+// `uncompressed` bytes gets a CRC of 0 ^ 1 so it never matches by accident.
+uint32_t record_crc(const char* data, uint64_t size, uint16_t method, uint64_t uncompressed) {
+  if (method == 0) return crc_of(data, size);
+  constexpr uint64_t kMaxInflated = uint64_t{64} << 20;  // code records are kilobytes
+  if (uncompressed > kMaxInflated || size > std::numeric_limits<uInt>::max()) return 1;
+  std::string out(static_cast<size_t>(uncompressed), '\0');
+  z_stream stream{};
+  if (inflateInit2(&stream, -MAX_WBITS) != Z_OK) return 1;
+  stream.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data));
+  stream.avail_in = static_cast<uInt>(size);
+  stream.next_out = reinterpret_cast<Bytef*>(out.data());
+  stream.avail_out = static_cast<uInt>(out.size());
+  const int rc = inflate(&stream, Z_FINISH);
+  const bool complete = rc == Z_STREAM_END && stream.total_out == uncompressed;
+  inflateEnd(&stream);
+  if (!complete) return crc_of(out.data(), out.size()) ^ 1;
+  return crc_of(out.data(), out.size());
+}
+
+// The archive's zip structure, checked the way a reader that trusts it would not: every central
+// directory entry's local header must repeat its name (length and bytes), method and, unless the
+// writer used a data descriptor, its CRC; its data must lie before the central directory; and the
+// data must have the CRC32 the directory records. PyTorch's reader finds a record's data through
+// the local header's name and extra lengths and does not check CRCs, so one damaged length (a
+// writer bug behind a re-fixed file checksum) made it read a tensor from the wrong offset.
+void check_zip_structure(const std::string& path, const char* data, size_t size) {
+  auto damaged = [&](const std::string& why) {
+    return UserError("checkpoint '" + path + "' is damaged: " + why +
+                     "; use an earlier checkpoint");
+  };
+  if (size < 22) throw damaged("no zip end record");
+  // End of central directory: the last signature within the final 64 KiB + 22 bytes.
+  size_t eocd = std::string::npos;
+  const size_t lowest = size > 22 + 65535 ? size - 22 - 65535 : 0;
+  for (size_t at = size - 22 + 1; at-- > lowest;) {
+    if (le32(data + at) == 0x06054b50) {
+      eocd = at;
+      break;
+    }
+  }
+  if (eocd == std::string::npos) throw damaged("no zip end record");
+  uint64_t entries = le16(data + eocd + 10);
+  uint64_t directory_size = le32(data + eocd + 12);
+  uint64_t directory = le32(data + eocd + 16);
+  if (entries == 0xFFFF || directory_size == 0xFFFFFFFF || directory == 0xFFFFFFFF) {
+    if (eocd < 20 || le32(data + eocd - 20) != 0x07064b50) throw damaged("no zip64 locator");
+    const uint64_t record = le64(data + eocd - 20 + 8);
+    if (record > size - 56 || le32(data + record) != 0x06064b50)
+      throw damaged("bad zip64 end record");
+    entries = le64(data + record + 32);
+    directory_size = le64(data + record + 40);
+    directory = le64(data + record + 48);
+  }
+  if (directory > size || directory_size > size - directory)
+    throw damaged("the zip directory lies outside the archive");
+  uint64_t at = directory;
+  const uint64_t directory_end = directory + directory_size;
+  for (uint64_t i = 0; i < entries; ++i) {
+    if (at + 46 > directory_end || le32(data + at) != 0x02014b50)
+      throw damaged("zip directory entry " + std::to_string(i) + " is malformed");
+    const char* c = data + at;
+    const uint16_t flags = le16(c + 8), method = le16(c + 10);
+    const uint32_t crc = le32(c + 16);
+    uint64_t compressed = le32(c + 20), uncompressed = le32(c + 24);
+    const uint16_t name_length = le16(c + 28), extra_length = le16(c + 30);
+    const uint16_t comment_length = le16(c + 32);
+    uint64_t local = le32(c + 42);
+    if (at + 46 + name_length + extra_length + comment_length > directory_end)
+      throw damaged("zip directory entry " + std::to_string(i) + " is malformed");
+    const std::string name(c + 46, name_length);
+    // zip64 sizes and offset, in this order, for the fields that hold 0xFFFFFFFF.
+    for (const char* e = c + 46 + name_length; e + 4 <= c + 46 + name_length + extra_length;) {
+      const uint16_t id = le16(e), length = le16(e + 2);
+      const char* field = e + 4;
+      if (id == 0x0001) {
+        const char* field_end = field + length;
+        if (uncompressed == 0xFFFFFFFF && field + 8 <= field_end)
+          uncompressed = le64(field), field += 8;
+        if (compressed == 0xFFFFFFFF && field + 8 <= field_end)
+          compressed = le64(field), field += 8;
+        if (local == 0xFFFFFFFF && field + 8 <= field_end) local = le64(field);
+      }
+      e += 4 + length;
+    }
+    const std::string record = "zip record '" + name + "'";
+    if (local > directory || directory - local < 30 || le32(data + local) != 0x04034b50)
+      throw damaged(record + " has no local header where the directory says");
+    const char* l = data + local;
+    const uint16_t local_flags = le16(l + 6), local_method = le16(l + 8);
+    const uint16_t local_name_length = le16(l + 26), local_extra_length = le16(l + 28);
+    if (local_name_length != name_length)
+      throw damaged(record + ": its local header's name length is " +
+                    std::to_string(local_name_length) + ", the directory's " +
+                    std::to_string(name_length));
+    const uint64_t data_start = local + 30 + local_name_length + local_extra_length;
+    if (data_start > directory || compressed > directory - data_start)
+      throw damaged(record + "'s data runs into the zip directory");
+    if (std::memcmp(l + 30, name.data(), name_length) != 0)
+      throw damaged(record + ": its local header names another record");
+    if (local_method != method || (method != 0 && method != 8) ||
+        (method == 0 && compressed != uncompressed))
+      throw damaged(record + ": its method or size differs from the directory's");
+    if (!(flags & 8) && !(local_flags & 8) && le32(l + 14) != crc)
+      throw damaged(record + ": its local header's CRC32 differs from the directory's");
+    if (record_crc(data + data_start, compressed, method, uncompressed) != crc)
+      throw damaged(record + ": CRC32 mismatch");
+    at += 46 + name_length + extra_length + comment_length;
+  }
+}
+
+// XXH64 of a tensor's bytes, seeded with its dtype and shape, as 16 hex digits: recorded for
+// every tensor when a checkpoint is written, compared when it is read.
+std::string tensor_hash(const torch::Tensor& tensor) {
+  const torch::Tensor cpu = tensor.detach().to(torch::kCPU).contiguous();
+  std::ostringstream layout;
+  layout << cpu.scalar_type() << cpu.sizes();
+  const uint64_t seed = Fnv64().update(layout.str()).digest();
+  char hex[17];
+  std::snprintf(hex, sizeof(hex), "%016llx",
+                static_cast<unsigned long long>(xxh64(cpu.data_ptr(), cpu.nbytes(), seed)));
+  return hex;
+}
+
+c10::Dict<std::string, std::string> hashes_of(const NamedTensors& tensors) {
+  c10::Dict<std::string, std::string> out;
+  for (const auto& [name, tensor] : tensors)
+    if (tensor.defined()) out.insert_or_assign(name, tensor_hash(tensor));
+  return out;
+}
+
+// The hashes recorded under `key` of a checkpoint's meta section (empty for a checkpoint written
+// before they were: it loads unchecked, as before).
+std::map<std::string, std::string> recorded_hashes(torch::serialize::InputArchive& meta,
+                                                   const std::string& key) {
+  std::map<std::string, std::string> out;
+  c10::IValue v;
+  if (!meta.try_read(key, v)) return out;
+  for (const auto& entry : v.toGenericDict())
+    out[entry.key().toStringRef()] = entry.value().toStringRef();
+  return out;
+}
+
+// UserError naming the first tensor of `tensors` whose bytes differ from what was recorded, or a
+// recorded tensor that is missing.
+void check_tensor_hashes(const std::string& path,
+                         const std::map<std::string, std::string>& recorded,
+                         const NamedTensors& tensors, const std::string& what) {
+  if (recorded.empty()) return;
+  std::map<std::string, const torch::Tensor*> present;
+  for (const auto& [name, tensor] : tensors) present[name] = &tensor;
+  for (const auto& [name, hash] : recorded) {
+    auto found = present.find(name);
+    if (found == present.end())
+      throw UserError("checkpoint '" + path + "' is damaged: " + what + " tensor '" + name +
+                      "' is missing; use an earlier checkpoint");
+    if (tensor_hash(*found->second) != hash)
+      throw UserError("checkpoint '" + path + "' is damaged: " + what + " tensor '" + name +
+                      "' differs from the one written (its hash changed); use an earlier "
+                      "checkpoint");
+  }
+}
+
+NamedTensors named(const TensorMap& tensors) {
+  return NamedTensors(tensors.begin(), tensors.end());
+}
+
 // Reads and parses the archive of a checkpoint file.
 // Tensors are mapped to `device` (the model's device when resuming, CPU for export/init_from), so
 // a checkpoint written on a GPU loads on a CPU-only machine and vice versa.
@@ -122,6 +309,7 @@ torch::serialize::InputArchive open_archive(const std::string& path,
                                             c10::optional<torch::Device> device) {
   std::string bytes = read_checkpoint_bytes(path);
   size_t size = verified_archive_size(path, bytes);
+  check_zip_structure(path, bytes.data(), size);
   check_archive_records(path, bytes.data(), size);
   torch::serialize::InputArchive archive;
   try {
@@ -254,6 +442,13 @@ std::string read_pointer(const fs::path& file) {
   return text;
 }
 
+// `latest` names a checkpoint that is gone (deleted by hand, or a copy without it): the newest
+// step file is used instead, and the user is told.
+void warn_missing_latest(const fs::path& dir, const fs::path& target) {
+  std::cerr << "warning: " << (dir / "latest").string() << " names " << target.filename().string()
+            << ", which does not exist; using the newest step file instead\n";
+}
+
 fs::path checkpoints_of(const std::string& path) {
   fs::path p(path);
   return fs::is_directory(p / "checkpoints") ? p / "checkpoints" : p;
@@ -312,6 +507,7 @@ std::string resolve_checkpoint(const std::string& path) {
   if (fs::exists(dir / "latest")) {
     fs::path target = dir / read_pointer(dir / "latest");
     if (fs::is_regular_file(target)) return target.string();
+    warn_missing_latest(dir, target);
   }
   auto files = list_checkpoints(dir.string());
   check_user(!files.empty(),
@@ -369,6 +565,17 @@ std::string save_checkpoint(const std::string& run_dir, const torch::nn::Module&
   meta.write("extra", c10::IValue(extra));
   meta.write("config_yaml", c10::IValue(config_yaml));
   if (!state.tokenizer.empty()) meta.write("tokenizer", c10::IValue(state.tokenizer));
+  // A hash of every model and optimizer tensor, so a tensor changed anywhere between here and a
+  // load (a writer bug, a flip behind re-fixed checksums) is found and named at load.
+  NamedTensors model_tensors;
+  for (const auto& item : model.named_parameters(true))
+    model_tensors.emplace_back(item.key(), item.value());
+  for (const auto& item : model.named_buffers(true))
+    model_tensors.emplace_back(item.key(), item.value());
+  meta.write("tensor_hashes", c10::IValue(hashes_of(model_tensors)));
+  if (optimizer)
+    meta.write("optimizer_hashes",
+               c10::IValue(hashes_of(named_optimizer_state(model, *optimizer))));
   archive.write("meta", meta);
 
   std::string bytes;
@@ -477,15 +684,19 @@ LoadedCheckpoint load_checkpoint(const std::string& path_or_dir, torch::nn::Modu
   }
   torch::serialize::InputArchive archive = open_archive(path, device);
   std::string config_yaml;
+  std::map<std::string, std::string> model_hashes, optimizer_hashes;
   // Everything is read and checked before the model, optimizer or RNG are touched.
   TrainState loaded_state = guarded(path, [&] {
     auto meta = sub_archive(archive, "meta", path);
+    model_hashes = recorded_hashes(meta, "tensor_hashes");
+    optimizer_hashes = recorded_hashes(meta, "optimizer_hashes");
     return read_meta(meta, &config_yaml);
   });
   const std::string expected_tokenizer = state ? state->tokenizer : "";
   check_checkpoint_tokenizer(path, loaded_state.tokenizer, expected_tokenizer);
   if (loaded_state.tokenizer.empty()) loaded_state.tokenizer = expected_tokenizer;
   TensorMap weights = guarded(path, [&] { return read_model_tensors(archive, path); });
+  guarded(path, [&] { check_tensor_hashes(path, model_hashes, named(weights), "model"); });
   guarded(path, [&] {
     try {
       load_state_dict(model, weights, /*strict=*/true);
@@ -523,6 +734,10 @@ LoadedCheckpoint load_checkpoint(const std::string& path_or_dir, torch::nn::Modu
       } else {
         optimizer->load(optim_archive);
       }
+      // After loading (the state is keyed by the model's parameters only then); a damaged
+      // tensor makes resume fall back, and the fallback's load replaces all of this state.
+      check_tensor_hashes(path, optimizer_hashes, named_optimizer_state(model, *optimizer),
+                          "optimizer");
     } catch (const UserError&) {
       throw;
     } catch (const c10::Error& e) {
@@ -552,7 +767,10 @@ std::optional<LoadedCheckpoint> resume_latest(const std::string& run_dir, torch:
   std::vector<std::string> candidates;
   if (fs::exists(dir / "latest")) {
     fs::path target = dir / read_pointer(dir / "latest");
-    if (fs::is_regular_file(target)) candidates.push_back(target.string());
+    if (fs::is_regular_file(target))
+      candidates.push_back(target.string());
+    else
+      warn_missing_latest(dir, target);
   }
   for (const auto& file : list_checkpoints(dir.string()))
     if (std::find(candidates.begin(), candidates.end(), file) == candidates.end())
@@ -583,11 +801,17 @@ std::map<std::string, torch::Tensor> read_checkpoint_model_state(const std::stri
                                                                  TrainState* state) {
   auto archive = open_archive(path, torch::Device(torch::kCPU));
   return guarded(path, [&] {
-    if (state) {
-      auto meta = sub_archive(archive, "meta", path);
-      *state = read_meta(meta, nullptr);
+    std::map<std::string, std::string> hashes;
+    torch::serialize::InputArchive meta;
+    if (archive.try_read("meta", meta)) {
+      hashes = recorded_hashes(meta, "tensor_hashes");
+      if (state) *state = read_meta(meta, nullptr);
+    } else if (state) {
+      throw UserError("checkpoint '" + path + "' has no 'meta' section");
     }
-    return read_model_tensors(archive, path);
+    TensorMap weights = read_model_tensors(archive, path);
+    check_tensor_hashes(path, hashes, named(weights), "model");
+    return weights;
   });
 }
 

@@ -9,8 +9,12 @@
 // is `checkpoints/latest` (a one-line pointer) replaced the same way. A crash at any point leaves
 // the previous checkpoint and pointer valid.
 //
-// Loading checks the trailer (magic, size) before reading the file and the CRC and every archive
-// record's size before parsing, and turns any failure while parsing or applying the archive
+// Loading checks the trailer (magic, size) before reading the file and the CRC, the zip structure
+// (every local header against the central directory, each record's data against its CRC32) and
+// every archive record's size before parsing. The meta section records an XXH64 hash of every
+// model and optimizer tensor ("tensor_hashes", "optimizer_hashes"); a tensor whose bytes differ
+// at load is named in the error (checkpoints written before the hashes load unchecked). Any
+// failure while parsing or applying the archive
 // (c10::Error, bad_alloc, ...) into a UserError naming the file, so resume falls back to the
 // previous checkpoint whatever is wrong with the newer one. A checkpoint records the tokenizer's
 // fingerprint; resuming or evaluating it with a different tokenizer is an error.
@@ -148,7 +152,8 @@ std::optional<LoadedCheckpoint> resume_per_config(const YAML::Node& config,
                                                   TrainState* state);
 
 // A checkpoint file path from a file, a checkpoints/ dir or a run dir (via `latest`, else the
-// highest step). UserError when nothing is found.
+// highest step, with a warning line when `latest` names a file that is gone). UserError when
+// nothing is found.
 std::string resolve_checkpoint(const std::string& path);
 
 // Step files of a run dir, newest first.

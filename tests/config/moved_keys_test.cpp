@@ -128,3 +128,15 @@ TEST(MovedKeys, SavedConfigsFromBeforeTheMoveReadBackAtTheNewKeys) {
   const YAML::Node evaluated = apply_overrides(loaded, {"model.mask=causal"});
   EXPECT_EQ(find_node(evaluated, "model.mask").Scalar(), "causal");
 }
+
+// An empty config.yaml in a run dir gave "missing config key 'tokenizer.name'", naming no file.
+TEST(SavedConfig, AnEmptyOrNonMappingFileIsAnErrorNamingIt) {
+  TempDir dir;
+  const std::string path = dir.path() + "/config.yaml";
+  for (const std::string text : {"", "\n# only a comment\n", "just text\n", "[1, 2]\n"}) {
+    std::ofstream(path, std::ios::trunc) << text;
+    const std::string message = message_of([&] { load_saved_config(path); });
+    EXPECT_NE(message.find("'" + path + "'"), std::string::npos) << "'" << text << "': " << message;
+    EXPECT_NE(message.find("run's composed config"), std::string::npos) << message;
+  }
+}

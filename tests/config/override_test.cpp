@@ -66,6 +66,23 @@ TEST(OverrideParser, StringsListsMapsAndInterpolations) {
   EXPECT_TRUE(parse_override("k={}").value.IsMap());
 }
 
+// 'data.separator=\n\n' (README's example) was the two letters "nn": an unquoted backslash
+// dropped itself before any character. Letters and digits after a backslash now stay as typed,
+// as they do quoted, for the keys that read escapes (data.separator: \n \t \r \\).
+TEST(OverrideParser, BackslashEscapesOfLettersStayAsTypedQuotedOrNot) {
+  EXPECT_EQ(parse_override("data.separator=\\n\\n").value.Scalar(), "\\n\\n");
+  EXPECT_EQ(parse_override("data.separator=\"\\n\\n\"").value.Scalar(), "\\n\\n");
+  EXPECT_EQ(parse_override("data.separator='\\n\\n'").value.Scalar(), "\\n\\n");
+  EXPECT_EQ(parse_override("k=\\n").value.Scalar(), "\\n");
+  EXPECT_EQ(parse_override("k=a\\tb\\r").value.Scalar(), "a\\tb\\r");
+  EXPECT_EQ(parse_override("k=\\s+\\d").value.Scalar(), "\\s+\\d");
+  // \\ is one backslash in both forms; punctuation escapes stay what they were.
+  EXPECT_EQ(parse_override("k=a\\\\b").value.Scalar(), "a\\b");
+  EXPECT_EQ(parse_override("k='a\\\\b'").value.Scalar(), "a\\b");
+  EXPECT_EQ(parse_override("k=a\\,b").value.Scalar(), "a,b");
+  EXPECT_EQ(parse_override("k=[\\n, x]").value[0].Scalar(), "\\n");
+}
+
 TEST(OverrideParser, SyntaxErrors) {
   EXPECT_USER_ERROR(parse_override("novalue"), "missing '='", "'novalue'");
   EXPECT_USER_ERROR(parse_override("=3"), "missing key");

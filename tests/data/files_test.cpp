@@ -288,6 +288,127 @@ TEST(UserFiles, ErrorsNameTheFileKeyOrLine) {
       {"data.vocab_size", "50257", "260"});
 }
 
+// The shard folder `attnlab prepare` reports ("wrote <dir>" or "up to date: <dir>").
+fs::path prepared_dir(const std::string& output) {
+  for (const std::string prefix : {"wrote ", "up to date: "}) {
+    const size_t at = output.find(prefix);
+    if (at != std::string::npos) {
+      const size_t begin = at + prefix.size();
+      return output.substr(begin, output.find('\n', begin) - begin);
+    }
+  }
+  ADD_FAILURE() << "no shard folder in: " << output;
+  return {};
+}
+
+// README's 'data.separator=\n\n', typed unquoted, was the two letters "nn": one document where
+// there are ten. It is the same as the quoted form now, two newlines.
+TEST(UserFiles, ASeparatorTypedUnquotedSplitsOnNewlines) {
+  const fs::path dir = fresh_dir("separator_typed");
+  std::string text;
+  for (int k = 0; k < 10; ++k) text += (k ? "\n\n" : "") + document(k) + "\nsecond line";
+  write_text(dir / "input.txt", text);
+  const std::string train = quoted("data.train=" + (dir / "input.txt").string());
+  CommandRun run = run_attnlab("config data=files " + train + " 'data.separator=\\n\\n'");
+  ASSERT_EQ(run.code, 0) << run.output;
+  EXPECT_EQ(run.output.find("separator: nn"), std::string::npos) << run.output;
+  for (const std::string& separator : {"'data.separator=\\n\\n'", "'data.separator=\"\\n\\n\"'"}) {
+    run = run_attnlab("prepare data=files data.derived_dir=" + (dir / "derived").string() + " " +
+                      train + " " + separator);
+    ASSERT_EQ(run.code, 0) << run.output;
+    const fs::path shards = prepared_dir(run.output);
+    EXPECT_EQ(TokenShard::open(shards / "train.bin")->info().document_count, 9u) << separator;
+    EXPECT_EQ(TokenShard::open(shards / "val.bin")->info().document_count, 1u) << separator;
+  }
+}
+
+// nanoGPT-style: one input.txt. Its one document could not be split, so validation was empty and
+// training stopped with "val.bin (0 tokens) is too short". The last data.val_fraction of the
+// tokens is validation now, and every run says how the data was split.
+TEST(UserFiles, ASingleTextFileTrainsWithItsLastTokensHeldOut) {
+  const fs::path dir = fresh_dir("single_file");
+  std::string text;
+  for (int k = 0; k < 30; ++k) text += document(k) + "\n";
+  write_text(dir / "input.txt", text);
+  const CommandRun run = run_attnlab("train data=files run.dir=" + (dir / "run").string() +
+                                     " data.derived_dir=" + (dir / "derived").string() +
+                                     " data.train=" + (dir / "input.txt").string() + kTiny);
+  ASSERT_EQ(run.code, 0) << run.output;
+  EXPECT_NE(run.output.find("final: step 4"), std::string::npos) << run.output;
+  const uint64_t total = text.size() + 1;  // byte ids and one EOS
+  const uint64_t held_out = total / 10;
+  EXPECT_NE(run.output.find("data split: train 1 document, " + std::to_string(total - held_out) +
+                            " tokens | validation 1 document, " + std::to_string(held_out) +
+                            " tokens (10.0% of the tokens: the last data.val_fraction"),
+            std::string::npos)
+      << run.output;
+
+  const PreparedData data = prepare_data(files_config(dir, (dir / "input.txt").string()));
+  EXPECT_FALSE(data.built);  // the run's shards
+  ASSERT_EQ(static_cast<uint64_t>(data.val->size()), held_out);
+  ASSERT_EQ(static_cast<uint64_t>(data.train->size()), total - held_out);
+  EXPECT_EQ(data.train->token(0), static_cast<unsigned char>(text[0]));
+  EXPECT_EQ(data.val->token(0), static_cast<unsigned char>(text[total - held_out]));
+  EXPECT_EQ(data.val->token(data.val->size() - 1), 257);  // EOS
+  EXPECT_EQ(data.val->info().utf8_bytes, held_out - 1);
+  EXPECT_EQ(data.train->info().utf8_bytes, total - held_out);
+  EXPECT_FALSE(fs::exists(data.dir / "all.bin"));
+
+  // BPE trains on the training part only: the held-out tail is not in its text.
+  const std::vector<std::string> texts =
+      files_training_texts(files_spec(files_config(dir, (dir / "input.txt").string())));
+  ASSERT_EQ(texts.size(), 1u);
+  EXPECT_EQ(texts[0], text.substr(0, text.size() - text.size() / 10));
+}
+
+// 4 files at data.val_fraction 0.1 held out one whole file (25% of the text); fewer documents
+// than 1 / val_fraction now hold out 10% of the tokens.
+TEST(UserFiles, FewFilesHoldOutTheFractionOfTokensNotAWholeFile) {
+  const fs::path dir = fresh_dir("few_files");
+  uint64_t total = 0;
+  for (int f = 0; f < 4; ++f) {
+    std::string text;
+    for (int k = 0; k < 5 + 3 * f; ++k) text += document(k) + "\n";
+    write_text(dir / ("part" + std::to_string(f) + ".txt"), text);
+    total += text.size() + 1;
+  }
+  const PreparedData data = prepare_data(files_config(dir, (dir / "*.txt").string()));
+  EXPECT_EQ(data.split, "tokens");
+  EXPECT_EQ(static_cast<uint64_t>(data.val->size()), total / 10);
+  EXPECT_EQ(static_cast<uint64_t>(data.train->size()), total - total / 10);
+  EXPECT_EQ(data.train->info().document_count, 4u);  // the last file is split between them
+  EXPECT_EQ(data.val->info().document_count, 1u);
+  EXPECT_NE(describe_split(data).find("10.0% of the tokens"), std::string::npos)
+      << describe_split(data);
+}
+
+// Too little validation text, or trainer.eval_batches < 1: one line naming the keys to change.
+TEST(UserFiles, TooLittleValidationDataNamesTheKeysThatFixIt) {
+  const fs::path dir = fresh_dir("too_little");
+  write_text(dir / "small.txt", document(1) + document(2) + document(3));  // 15 held-out tokens
+  const std::string base = "train data=files run.dir=" + (dir / "run").string() +
+                           " data.derived_dir=" + (dir / "derived").string() +
+                           " data.train=" + (dir / "small.txt").string() + kTiny;
+  CommandRun run = run_attnlab(base);
+  EXPECT_EQ(run.code, 2) << run.output;
+  size_t error_at = run.output.find("error: ");
+  ASSERT_NE(error_at, std::string::npos) << run.output;
+  std::string line = run.output.substr(error_at, run.output.find('\n', error_at) - error_at);
+  for (const char* key :
+       {"validation split", "data.val_fraction", "data.batch_size", "data.seq_len"})
+    EXPECT_NE(line.find(key), std::string::npos) << line;
+
+  for (const char* count : {"0", "-1"}) {
+    run = run_attnlab(base + " trainer.eval_batches=" + count);
+    EXPECT_EQ(run.code, 2) << run.output;
+    error_at = run.output.find("error: ");
+    ASSERT_NE(error_at, std::string::npos) << run.output;
+    line = run.output.substr(error_at, run.output.find('\n', error_at) - error_at);
+    EXPECT_NE(line.find("trainer.eval_batches"), std::string::npos) << line;
+    EXPECT_EQ(line.find("too few"), std::string::npos) << line;
+  }
+}
+
 // Number of cached BPE models under `dir`.
 int bpe_models(const fs::path& dir) {
   int count = 0;

@@ -12,6 +12,7 @@
 #include "common/error.h"
 #include "data/corpus.h"
 #include "data/data_cache.h"
+#include "data/hash.h"
 #include "data/prepare.h"
 #include "data/sha256.h"
 #include "data/token_shard.h"
@@ -64,6 +65,20 @@ fs::path copy_of_moby_dick(const std::string& name) {
   fs::create_directories(cache);
   fs::copy(shared / "moby-dick", cache / "moby-dick", fs::copy_options::recursive);
   return cache;
+}
+
+// XXH64 (checkpoint tensor hashes): the reference values (xxHash's own, and LLVM's xxHash64 for
+// the longer inputs, which cover the 32-byte stripes and every tail length).
+TEST(Xxh64, MatchesTheReferenceImplementation) {
+  EXPECT_EQ(xxh64("", 0), 0xef46db3751d8e999ULL);
+  EXPECT_EQ(xxh64("abc", 3), 0x44bc2cf5ad770999ULL);
+  std::string bytes(1000, '\0');
+  for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<char>(i * 7 + 3);
+  EXPECT_EQ(xxh64(bytes.data(), 5), 0xc7608efddb7051feULL);
+  EXPECT_EQ(xxh64(bytes.data(), 13), 0xf78b031308f5bfc8ULL);
+  EXPECT_EQ(xxh64(bytes.data(), 33), 0x50a7cfc7ba588784ULL);
+  EXPECT_EQ(xxh64(bytes.data(), 1000), 0x5f235fa033f1a3fbULL);
+  EXPECT_NE(xxh64(bytes.data(), 1000, 1), xxh64(bytes.data(), 1000));
 }
 
 TEST(DatasetIntegrity, CorpusFileTruncatedBehindItsMarkerIsAnErrorNamingIt) {

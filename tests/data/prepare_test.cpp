@@ -141,6 +141,31 @@ TEST(Prepare, CorruptedShardIsAUserErrorNamingTheFile) {
   EXPECT_TRUE(prepare_data(config).built);
 }
 
+// A prepare killed with kill -9 left *.bin.tmp<pid> files that no later run removed, and one
+// killed between the shard renames and meta.json left no meta.json while prepare said "up to
+// date". The next prepare of the folder removes the temporaries and, without a complete
+// meta.json, writes the shards again.
+TEST(Prepare, AKilledPrepareIsRedoneAndItsTemporariesRemoved) {
+  YAML::Node config = test::data_config("byte", 8);
+  const PreparedData first = prepare_data(config);
+  ASSERT_TRUE(first.built);
+  const std::vector<std::string> leftovers = {"train.bin.tmp123456", "val.bin.tmp99",
+                                              "meta.json.tmp7", "all.bin"};
+  for (const auto& name : leftovers) std::ofstream(first.dir / name) << "partial";
+  fs::remove(first.dir / "meta.json");
+  const PreparedData again = prepare_data(config);
+  EXPECT_TRUE(again.built) << "no meta.json, yet the shards counted as up to date";
+  EXPECT_TRUE(fs::exists(first.dir / "meta.json"));
+  for (const auto& name : leftovers) EXPECT_FALSE(fs::exists(first.dir / name)) << name;
+  EXPECT_FALSE(prepare_data(config).built);
+
+  for (const std::string damaged : {"{\"train\": ", "[]", "{}"}) {
+    std::ofstream(first.dir / "meta.json", std::ios::trunc) << damaged;
+    EXPECT_TRUE(prepare_data(config).built) << damaged;
+  }
+  EXPECT_FALSE(prepare_data(config).built);
+}
+
 TEST(Prepare, ShardFromAnotherTokenizerIsRejected) {
   YAML::Node config = test::data_config("byte", 6);
   const PreparedData data = prepare_data(config);

@@ -5,7 +5,9 @@
 #include "trainer/weights_io.h"
 
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 
+#include <csignal>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -213,6 +215,72 @@ TEST(WeightsIo, ExportChoosesBestLatestOrAPathLikeEvalAndSample) {
   EXPECT_TRUE(exported_equals({"checkpoint=best"}, best_model));
   EXPECT_TRUE(exported_equals({"checkpoint=latest"}, latest_model));
   EXPECT_TRUE(exported_equals({"checkpoint=" + best_file}, best_model));
+}
+
+// The files in `dir` whose names end in ".tmp" (what write_file_atomic leaves when it fails).
+std::vector<std::string> temporaries(const std::filesystem::path& dir) {
+  std::vector<std::string> out;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    const std::string name = entry.path().filename().string();
+    if (name.size() >= 4 && name.compare(name.size() - 4, 4, ".tmp") == 0) out.push_back(name);
+  }
+  return out;
+}
+
+std::string export_error(const std::vector<std::string>& args) {
+  try {
+    testing::run_command_quietly("export", args);
+  } catch (const UserError& error) {
+    return error.what();
+  }
+  return "";
+}
+
+// export out= (empty) left ./.tmp; out=<folder> (format=pt) left <folder>.tmp; a full disk left
+// m.pt.tmp; exporting through a symbolic link replaced the link with a file.
+TEST(WeightsIo, ExportLeavesNoTemporariesAndWritesThroughALink) {
+  TempDir dir;
+  torch::manual_seed(13);
+  TinyModel source;
+  save_checkpoint(dir / "run", *source, nullptr, TrainState{}, "");
+  const std::string run = "run_dir=" + (dir / "run");
+
+  const auto cwd = std::filesystem::current_path();
+  std::filesystem::current_path(dir.path());
+  const std::string empty = export_error({run, "out="});
+  std::filesystem::current_path(cwd);
+  EXPECT_NE(empty.find("out= is empty"), std::string::npos) << empty;
+  EXPECT_TRUE(temporaries(dir.path()).empty());
+
+  std::filesystem::create_directories(dir / "folder");
+  const std::string folder = export_error({run, "out=" + (dir / "folder")});
+  EXPECT_NE(folder.find("is a folder"), std::string::npos) << folder;
+  EXPECT_TRUE(temporaries(dir.path()).empty());
+
+  // A file size limit stands in for a full disk (the write fails with EFBIG instead of ENOSPC).
+  rlimit old_limit{};
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &old_limit), 0);
+  auto* old_handler = std::signal(SIGXFSZ, SIG_IGN);
+  rlimit small = old_limit;
+  small.rlim_cur = 512;
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &small), 0);
+  const std::string full = export_error({run, "out=" + (dir / "m.pt")});
+  ::setrlimit(RLIMIT_FSIZE, &old_limit);
+  std::signal(SIGXFSZ, old_handler);
+  EXPECT_NE(full.find("cannot write"), std::string::npos) << full;
+  EXPECT_FALSE(std::filesystem::exists(dir / "m.pt"));
+  EXPECT_TRUE(temporaries(dir.path()).empty());
+
+  std::filesystem::create_directories(dir / "models");
+  std::ofstream(dir / "models/real.pt") << "old";
+  std::filesystem::create_symlink("models/real.pt", dir / "link.pt");
+  EXPECT_EQ(testing::run_command_quietly("export", {run, "out=" + (dir / "link.pt")}), 0);
+  EXPECT_TRUE(std::filesystem::is_symlink(dir / "link.pt"));
+  const TensorMap through_link = read_weights(dir / "models/real.pt");
+  for (const auto& [name, t] : state_dict(*source))
+    EXPECT_TRUE(torch::equal(t, through_link.at(name)));
+  EXPECT_TRUE(temporaries(dir.path()).empty());
+  EXPECT_TRUE(temporaries(dir / "models").empty());
 }
 
 }  // namespace

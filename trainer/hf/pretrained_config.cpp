@@ -35,6 +35,38 @@ std::vector<std::pair<std::string, std::string>> pretrained_settings(const std::
   return settings;
 }
 
+namespace {
+
+// The model's vocabulary size among pretrained settings (0 when not recorded).
+int64_t pretrained_vocab(const std::vector<std::pair<std::string, std::string>>& settings) {
+  for (const auto& [key, value] : settings) {
+    if (key != "model.vocab_size") continue;
+    try {
+      return std::stoll(value);
+    } catch (const std::exception&) {
+      return 0;
+    }
+  }
+  return 0;
+}
+
+// A pretrained folder without a tokenizer, and no tokenizer chosen on the command line: the
+// default byte tokenizer would train GPT-2's 50257-row embedding on byte ids, a silently wrong
+// run. Stops with the tokenizer= choices whose ids fit the model's vocabulary.
+[[noreturn]] void require_tokenizer_choice(const std::string& init_from, int64_t vocab) {
+  std::string choices;
+  if (vocab >= 50257 && vocab <= 50259) choices += "tokenizer=gpt2 (GPT-2's 50257 ids), ";
+  if (vocab >= 256 && vocab <= 512)
+    choices += "tokenizer=byte (256 bytes + 4 special ids, for a byte-level model), ";
+  choices += "or tokenizer=hf tokenizer.path=<the model's tokenizer.json>";
+  throw UserError(
+      "init_from=" + init_from + " has no tokenizer.json, and a model with " +
+      (vocab > 0 ? std::to_string(vocab) + " vocabulary rows" : "a vocabulary") +
+      " needs the tokenizer it was trained with; choose it on the command line: " + choices);
+}
+
+}  // namespace
+
 YAML::Node compose_with_pretrained(const config::ComposeRequest& request) {
   YAML::Node config = config::compose(request);
   const std::string init_from = cfg::get_or<std::string>(config, "init_from", "");
@@ -54,6 +86,11 @@ YAML::Node compose_with_pretrained(const config::ComposeRequest& request) {
     }
     return false;
   };
+  bool folder_tokenizer = false;
+  for (const auto& setting : settings)
+    if (setting.first.rfind("tokenizer", 0) == 0) folder_tokenizer = true;
+  if (!folder_tokenizer && !user_sets("tokenizer"))
+    require_tokenizer_choice(init_from, pretrained_vocab(settings));
   config::ComposeRequest again = request;
   again.overrides.clear();
   for (const auto& [key, value] : settings)

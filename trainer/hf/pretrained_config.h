@@ -24,7 +24,10 @@ std::vector<std::pair<std::string, std::string>> pretrained_settings(const std::
 
 // config::compose, then, when the composed init_from is a pretrained folder, composes again with
 // its settings ahead of request.overrides (skipping keys the user set; any tokenizer override of
-// the user's keeps the whole tokenizer choice).
+// the user's keeps the whole tokenizer choice). A folder without a tokenizer needs the user's
+// tokenizer= on the command line: without one, a UserError lists the choices that fit the
+// model's vocabulary (tokenizer=gpt2 for 50257 rows, tokenizer=byte for a byte-level model,
+// tokenizer=hf tokenizer.path=...), instead of training it on the default byte tokenizer.
 YAML::Node compose_with_pretrained(const config::ComposeRequest& request);
 
 // Pretrained weights with fewer vocabulary rows than the model (a tokenizer that appends a MASK

@@ -199,9 +199,10 @@ TEST(HfCli, ImportFineTuneAndExportRoundTrip) {
   EXPECT_TRUE(fs::exists(fs::path(imported) / kPretrainedSettingsFile));
 
   // init_from=<import folder> sets the architecture (d_model 64 over experiment=tiny's) and
-  // trains; the byte tokenizer's ids fit the 320-row vocabulary.
+  // trains; the byte tokenizer's ids fit the 320-row vocabulary (the folder has no tokenizer, so
+  // the choice is the user's: without tokenizer= the run stops, see the test below).
   const std::string run_dir = attnlab::testing::scratch_run_dir("hf_cli_finetune");
-  run = run_attnlab("train experiment=tiny init_strict=true init_from=" + imported +
+  run = run_attnlab("train experiment=tiny tokenizer=byte init_strict=true init_from=" + imported +
                     " trainer.max_steps=4 trainer.eval_every=4 trainer.checkpoint_every=4 "
                     "data.batch_size=2 trainer.progress=plain run.dir=" +
                     run_dir);
@@ -213,7 +214,7 @@ TEST(HfCli, ImportFineTuneAndExportRoundTrip) {
 
   // The same straight from the Hugging Face folder.
   const std::string direct_dir = attnlab::testing::scratch_run_dir("hf_cli_direct");
-  run = run_attnlab("train experiment=tiny init_from=hf:" + (dir / "hf").string() +
+  run = run_attnlab("train experiment=tiny tokenizer=byte init_from=hf:" + (dir / "hf").string() +
                     " init_strict=true trainer.max_steps=2 trainer.eval_every=2 "
                     "trainer.checkpoint_every=2 data.batch_size=2 trainer.progress=plain run.dir=" +
                     direct_dir);
@@ -284,6 +285,40 @@ TEST(HfCli, AFolderWithATokenizerTrainsWithItAndExportsIt) {
       0)
       << output;
   EXPECT_NE(output.find("321 torch.bfloat16"), std::string::npos) << output;
+}
+
+// A GPT-2 folder without tokenizer files trained with the default byte tokenizer on its 50257-row
+// embedding, and said nothing (config: tokenizer.name byte). Without a tokenizer in the folder or
+// on the command line, train, prepare and config stop with one line listing the choices that fit.
+TEST(HfCli, AFolderWithoutATokenizerNeedsTheUsersChoice) {
+  const std::string folder = attnlab::testing::scratch_run_dir("hf_no_tokenizer");
+  fs::create_directories(folder);
+  std::ofstream(fs::path(folder) / "config.json")
+      << R"({"model_type": "gpt2", "n_embd": 32, "n_head": 2, "n_layer": 2, "n_positions": 64,
+             "vocab_size": 50257})";
+  const std::string run_dir = attnlab::testing::scratch_run_dir("hf_no_tokenizer_run");
+  for (const std::string command : {"train --dry-run", "prepare", "config"}) {
+    auto run =
+        run_attnlab(command + " experiment=tiny init_from=hf:" + folder + " run.dir=" + run_dir);
+    EXPECT_EQ(run.code, 2) << command << "\n" << run.output;
+    EXPECT_NE(run.output.find("has no tokenizer.json"), std::string::npos) << run.output;
+    EXPECT_NE(run.output.find("50257 vocabulary rows"), std::string::npos) << run.output;
+    EXPECT_NE(run.output.find("tokenizer=gpt2"), std::string::npos) << run.output;
+    EXPECT_EQ(run.output.find("tokenizer=byte"), std::string::npos) << run.output;
+  }
+  // A choice on the command line is the user's, even one that does not fit.
+  auto run = run_attnlab("train --dry-run experiment=tiny tokenizer=byte init_from=hf:" + folder +
+                         " run.dir=" + run_dir);
+  EXPECT_EQ(run.code, 0) << run.output;
+  EXPECT_NE(run.output.find("name: byte"), std::string::npos) << run.output;
+  // A byte-sized vocabulary gets tokenizer=byte among the choices.
+  std::ofstream(fs::path(folder) / "config.json")
+      << R"({"model_type": "gpt2", "n_embd": 32, "n_head": 2, "n_layer": 2, "n_positions": 64,
+             "vocab_size": 260})";
+  run = run_attnlab("config experiment=tiny init_from=hf:" + folder);
+  EXPECT_EQ(run.code, 2) << run.output;
+  EXPECT_NE(run.output.find("tokenizer=byte"), std::string::npos) << run.output;
+  EXPECT_EQ(run.output.find("tokenizer=gpt2"), std::string::npos) << run.output;
 }
 
 // Copies a reference folder into a scratch folder a test can damage.
