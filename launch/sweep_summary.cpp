@@ -113,6 +113,64 @@ std::string format_number(double value) {
   return buffer;
 }
 
+// summary.md's rounding: `digits` significant digits, trailing zeros kept (4.000 next to 4.078
+// says both are known to the same precision), without an exponent between 1e-4 and 1e15 (12345
+// to 3 digits is "12300"); digits = 0: a whole number. Zero is "0".
+std::string format_rounded(double value, int digits) {
+  if (!std::isfinite(value)) return format_number(value);
+  char buffer[64];
+  if (digits == 0) {
+    std::snprintf(buffer, sizeof(buffer), "%.0f", value);
+    return std::string(buffer) == "-0" ? "0" : buffer;
+  }
+  if (value == 0) return "0";
+  std::snprintf(buffer, sizeof(buffer), "%.*e", digits - 1, value);
+  if (std::abs(value) < 1e-4 || std::abs(value) >= 1e15) return buffer;
+  const double rounded = std::strtod(buffer, nullptr);
+  const int exponent = static_cast<int>(std::floor(std::log10(std::abs(rounded))));
+  std::snprintf(buffer, sizeof(buffer), "%.*f", std::max(0, digits - 1 - exponent), rounded);
+  return buffer;
+}
+
+// How summary.md rounds a metric: counts (step, parameters, ...) to integers, rates (tokens/s,
+// examples/s) to 3 significant digits, everything else (losses, perplexities, accuracies) to 4.
+int metric_digits(const std::string& metric) {
+  auto ends_with = [&](const std::string& suffix) {
+    return metric.size() >= suffix.size() &&
+           metric.compare(metric.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
+  if (metric == "step" || metric == "steps" || ends_with("parameters") || ends_with("params"))
+    return 0;
+  if (ends_with("_per_s") || ends_with("/s")) return 3;
+  return 4;
+}
+
+std::string format_metric(double value, const std::string& metric) {
+  return format_rounded(value, metric_digits(metric));
+}
+
+// The metrics (other than the headline one, which carries the interval and test columns) whose
+// value is the same in every job of every row: summary.md lists them once above the table
+// instead of as a column of "100 ± 0". None with fewer than two jobs.
+std::vector<std::string> constant_metrics(const SweepSummary& summary) {
+  std::vector<std::string> out;
+  for (size_t i = 1; i < summary.metrics.size(); ++i) {
+    const std::string& metric = summary.metrics[i];
+    std::vector<double> all;
+    bool everywhere = !summary.rows.empty();
+    for (const auto& row : summary.rows) {
+      const auto values = row.values.find(metric);
+      everywhere = everywhere && values != row.values.end();
+      if (values != row.values.end())
+        all.insert(all.end(), values->second.begin(), values->second.end());
+    }
+    if (everywhere && all.size() >= 2 &&
+        std::all_of(all.begin(), all.end(), [&](double v) { return v == all.front(); }))
+      out.push_back(metric);
+  }
+  return out;
+}
+
 std::string csv_quote(const std::string& text) {
   if (text.find_first_of(",\"\n") == std::string::npos) return text;
   std::string out = "\"";
@@ -132,8 +190,10 @@ std::vector<std::string> order_metrics(const std::map<std::string, int>& seen) {
   return out;
 }
 
-// "+0.0123" / "-0.5": a difference with its sign.
-std::string format_signed(double value) { return (value >= 0 ? "+" : "") + format_number(value); }
+// "+0.0123" / "-0.5": a difference of a metric's means with its sign, rounded like the metric.
+std::string format_signed(double value, const std::string& metric) {
+  return (value >= 0 ? "+" : "") + format_metric(value, metric);
+}
 
 // p-values: three significant digits, "< 1e-4" below that.
 std::string format_p(double p) {
@@ -381,53 +441,79 @@ SweepSummary summarize_sweep(const std::string& sweep_dir_text,
     }
     csv << "\n";
   }
-  // Markdown: mean ± std per metric.
+  // Markdown: mean ± std per metric, rounded (metric_digits), the constant metrics once above
+  // the table, and what the columns mean.
   std::ostringstream md;
   if (!summary.common.empty()) md << "Every row also has: " << summary.common << "\n\n";
-  md << "| configuration | n |";
+  const std::vector<std::string> constant = constant_metrics(summary);
+  std::vector<std::string> columns;
+  for (const auto& metric : summary.metrics)
+    if (std::find(constant.begin(), constant.end(), metric) == constant.end())
+      columns.push_back(metric);
+  if (!constant.empty()) {
+    md << "constant:";
+    for (size_t i = 0; i < constant.size(); ++i)
+      md << (i ? ", " : " ") << constant[i] << " = "
+         << format_metric(summary.rows.front().mean.at(constant[i]), constant[i]);
+    md << "\n\n";
+  }
   const bool compared = summary.baseline >= 0;
   const bool targeted = !std::isnan(summary.target);
-  for (size_t i = 0; i < summary.metrics.size(); ++i) {
-    md << " " << summary.metrics[i] << " |";
+  if (!columns.empty()) {
+    md << "Cells are mean ± sample standard deviation over a row's n seeds (n − 1 in the "
+          "denominator; ± 0 for a single seed): the spread of the seeds, not an interval for the "
+          "mean. 95% CI: the Student-t 95% confidence interval of the mean of "
+       << columns.front() << ", mean ± t(0.975, n − 1) · std / √n (— below 2 seeds).";
+    if (compared)
+      md << " Δ vs baseline: the row's mean minus the baseline row's; p (Welch): two-sided "
+            "Welch's t-test of the row's seeds against the baseline's.";
+    if (targeted)
+      md << " Steps to target: the mean over the seeds that reached it of the first logged "
+            "step with val/loss at or below it (reached/seeds).";
+    md << " Rounded to 4 significant digits (tokens/s and other rates 3, steps and parameter "
+          "counts whole); summary.csv holds the unrounded values of every column.\n\n";
+  }
+  md << "| configuration | n |";
+  for (size_t i = 0; i < columns.size(); ++i) {
+    md << " " << columns[i] << " |";
     if (i == 0) {
       md << " 95% CI |";
       if (compared) md << " Δ vs baseline | p (Welch) |";
       if (targeted)
-        md << " steps to " << summary.metrics[0] << " ≤ " << format_number(summary.target) << " |";
+        md << " steps to " << columns[0] << " ≤ " << format_number(summary.target) << " |";
     }
   }
   md << "\n|---|---|";
   const size_t extra = 1 + (compared ? 2 : 0) + (targeted ? 1 : 0);
-  for (size_t i = 0; i < summary.metrics.size() + (summary.metrics.empty() ? 0 : extra); ++i)
-    md << "---|";
+  for (size_t i = 0; i < columns.size() + (columns.empty() ? 0 : extra); ++i) md << "---|";
   md << "\n";
   for (const auto& row : summary.rows) {
     md << "| " << row.label << " | " << row.jobs.size();
     if (row.missing) md << " (+" << row.missing << " missing)";
     md << " |";
-    for (size_t i = 0; i < summary.metrics.size(); ++i) {
-      const std::string& metric = summary.metrics[i];
+    for (size_t i = 0; i < columns.size(); ++i) {
+      const std::string& metric = columns[i];
       if (row.mean.count(metric))
-        md << " " << format_number(row.mean.at(metric)) << " ± "
-           << format_number(row.stddev.at(metric)) << " |";
+        md << " " << format_metric(row.mean.at(metric), metric) << " ± "
+           << format_metric(row.stddev.at(metric), metric) << " |";
       else
         md << " — |";
       if (i != 0) continue;
       const bool has = row.mean.count(metric) > 0;
       if (has && !std::isnan(row.ci95))
-        md << " [" << format_number(row.mean.at(metric) - row.ci95) << ", "
-           << format_number(row.mean.at(metric) + row.ci95) << "] |";
+        md << " [" << format_metric(row.mean.at(metric) - row.ci95, metric) << ", "
+           << format_metric(row.mean.at(metric) + row.ci95, metric) << "] |";
       else
         md << " — |";
       if (compared) {
         if (&row == &summary.rows[static_cast<size_t>(summary.baseline)])
           md << " baseline | |";
         else
-          md << " " << (has ? format_signed(row.difference) : "—") << " | "
+          md << " " << (has ? format_signed(row.difference, metric) : "—") << " | "
              << (std::isnan(row.p_value) ? "—" : format_p(row.p_value)) << " |";
       }
       if (targeted)
-        md << " " << (row.reached ? format_number(row.target_step) : "—") << " (" << row.reached
+        md << " " << (row.reached ? format_rounded(row.target_step, 0) : "—") << " (" << row.reached
            << "/" << row.jobs.size() << ") |";
     }
     md << "\n";

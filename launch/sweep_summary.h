@@ -6,13 +6,16 @@
 // val/loss reached it (common/statistics.h). Final metrics are read from every job's result.json
 // (or, for a job without one, the last record of each numeric key in metrics.jsonl). Rows are
 // labelled by the overrides that differ between them; the ones they share are printed once above
-// the table. Writes summary.csv (full configurations), summary.md and, with the project Python +
-// matplotlib, summary.png drawn by scripts/plot_metrics.py --sweep (the script `attnlab plot`
-// runs): the first metric per configuration as a point with a ±std bar over seeds on an axis
-// fitted to the data (not from 0), and each configuration's loss curve over every logged
-// evaluation (val/loss, else train/loss), mean over seeds with a ±std band. summary_series.json
-// holds exactly what was drawn, read back from the figure; when the plot fails, the script's
-// output is left in summary_plot.log.
+// the table. Writes summary.csv (full configurations, every metric, unrounded), summary.md (a
+// legend saying what "±" and the other columns are; numbers rounded: 4 significant digits, rates
+// such as tokens/s 3, steps and parameter counts whole; metrics with one value in every job, such
+// as step, listed once above the table as "constant: step = 100" instead of as columns) and,
+// with the project Python + matplotlib, summary.png drawn by scripts/plot_metrics.py --sweep (the
+// script `attnlab plot` runs): the first metric per configuration as a point with a ±std bar over
+// seeds on an axis fitted to the data (not from 0), and each configuration's loss curve over every
+// logged evaluation (val/loss, else train/loss), mean over seeds with a ±std band.
+// summary_series.json holds exactly what was drawn, read back from the figure; when the plot
+// fails, the script's output is left in summary_plot.log.
 //
 // Jobs are found from multirun.yaml (local sweeps and Slurm arrays both write it) or, without
 // one, from the numbered sub-directories and their overrides.yaml.

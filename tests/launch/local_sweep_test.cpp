@@ -96,7 +96,8 @@ TEST_F(SweepFixture, RunsAllJobsAndAggregatesMeanAndStdOverSeeds) {
   EXPECT_EQ(summary.common, "model.d_model=8");
   EXPECT_NE(summary.markdown.find("Every row also has: model.d_model=8"), std::string::npos)
       << summary.markdown;
-  EXPECT_NE(summary.markdown.find("| lr=0.2 | 3 | 4 ± 1 |"), std::string::npos) << summary.markdown;
+  EXPECT_NE(summary.markdown.find("| lr=0.2 | 3 | 4.000 ± 1.000 |"), std::string::npos)
+      << summary.markdown;
 }
 
 TEST_F(SweepFixture, ParallelCapIsRespected) {

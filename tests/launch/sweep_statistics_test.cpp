@@ -1,19 +1,21 @@
 // The statistics of sweep summaries (common/statistics.h) against scipy.stats, computed in the
 // same run by the project Python: Student t CDF and quantiles, 95% confidence intervals of a
 // mean, Welch's t-test; and `attnlab summarize` with baseline= and target= on a sweep directory
-// whose numbers are known.
+// whose numbers are known, and the summary.md a reader gets: what "±" is, rounded numbers, and
+// metrics with one value everywhere stated once instead of as columns.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
 #include "common/statistics.h"
-#include "tests/support/python.h"
 #include "launch/sweep_summary.h"
+#include "tests/support/python.h"
 
 namespace attnlab {
 namespace {
@@ -162,6 +164,79 @@ TEST(SweepStatistics, SummarizeReportsIntervalsTestsAndStepsToTarget) {
               std::string::npos)
         << e.what();
   }
+  fs::remove_all(dir);
+}
+
+// summary.md as a reader sees it: one legend saying that "±" is the sample std over seeds (and
+// what the 95% CI, Δ and p columns are), numbers rounded (losses 4 significant digits, tokens/s
+// 3), and step and parameters — the same in every job — stated once above the table instead of
+// as "40 ± 0" columns. summary.csv keeps every column unrounded. The expected cells were computed
+// with Python (statistics.stdev, scipy.stats.t.ppf and ttest_ind(equal_var=False)).
+TEST(SweepStatistics, SummaryMarkdownExplainsPlusMinusRoundsAndStatesConstantsOnce) {
+  const fs::path dir =
+      fs::temp_directory_path() / ("attnlab_sweep_md_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  const std::vector<std::vector<double>> val = {{4.0712345, 4.1123456, 4.0498765},
+                                                {4.1534567, 4.1911111, 4.1234567}};
+  const std::vector<std::vector<double>> train = {{3.99991, 4.00012, 4.00004},
+                                                  {4.0801, 4.0702, 4.0903}};
+  const std::vector<std::vector<double>> speed = {{12345.678, 12401.2, 12388.9},
+                                                  {9876.54, 9901.23, 9855.5}};
+  std::string multirun = "jobs:\n";
+  for (int job = 0; job < 6; ++job) {
+    const int config = job / 3, seed = job % 3;
+    fs::create_directories(dir / std::to_string(job));
+    multirun += "  - index: " + std::to_string(job) +
+                "\n    overrides: [\"attention=" + (config == 0 ? "mha" : "diff") +
+                "\", \"seed=" + std::to_string(seed) + "\"]\n";
+    std::ofstream(dir / std::to_string(job) / "result.json") << json{
+        {"val_loss", val[config][seed]},
+        {"train_loss", train[config][seed]},
+        {"tokens_per_s", speed[config][seed]},
+        {"step", 40},
+        {"parameters", 1234567}}.dump();
+  }
+  std::ofstream(dir / "multirun.yaml") << multirun;
+  SweepSummaryOptions options;
+  options.plot = false;
+  const SweepSummary summary = summarize_sweep(dir.string(), options);
+  const std::string& md = summary.markdown;
+
+  EXPECT_NE(md.find("constant: step = 40, parameters = 1234567\n"), std::string::npos) << md;
+  EXPECT_NE(md.find("mean ± sample standard deviation over a row's n seeds"), std::string::npos)
+      << md;
+  EXPECT_NE(md.find("mean ± t(0.975, n − 1) · std / √n"), std::string::npos) << md;
+  EXPECT_NE(md.find("Welch's t-test"), std::string::npos) << md;
+  EXPECT_NE(md.find("| configuration | n | val_loss | 95% CI | Δ vs baseline | p (Welch) | "
+                    "train_loss | tokens_per_s |\n"),
+            std::string::npos)
+      << md;
+  EXPECT_NE(md.find("| attention=mha | 3 | 4.078 ± 0.03175 | [3.999, 4.157] | baseline | | "
+                    "4.000 ± 0.0001060 | 12400 ± 29.2 |\n"),
+            std::string::npos)
+      << md;
+  EXPECT_NE(md.find("| attention=diff | 3 | 4.156 ± 0.03390 | [4.072, 4.240] | +0.07819 | 0.0437 "
+                    "| 4.080 ± 0.01005 | 9880 ± 22.9 |\n"),
+            std::string::npos)
+      << md;
+  EXPECT_EQ(md.find("| step |"), std::string::npos) << md;
+  EXPECT_EQ(md.find("parameters |"), std::string::npos) << md;
+  EXPECT_EQ(md.find(" ± 0 |"), std::string::npos) << md;
+  // The legend is said once.
+  const std::string legend = "sample standard deviation";
+  EXPECT_EQ(md.find(legend, md.find(legend) + 1), std::string::npos) << md;
+
+  std::ifstream file(summary.markdown_path);
+  const std::string written((std::istreambuf_iterator<char>(file)),
+                            std::istreambuf_iterator<char>());
+  EXPECT_NE(written.find(md), std::string::npos);
+  std::ifstream csv(summary.csv_path);
+  std::string header, row;
+  std::getline(csv, header);
+  std::getline(csv, row);
+  EXPECT_NE(header.find("step_mean,step_std"), std::string::npos) << header;
+  EXPECT_NE(header.find("parameters_mean"), std::string::npos) << header;
+  EXPECT_NE(row.find("4.07782,0.0317508"), std::string::npos) << row;  // %.6g, as before
   fs::remove_all(dir);
 }
 
