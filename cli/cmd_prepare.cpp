@@ -3,11 +3,12 @@
 // that `attnlab train` runs first — then prints where the shards are and what they hold.
 // Re-running with the same config finds everything in place and returns at once.
 #include <cstdio>
+#include <iostream>
 
-#include "data/prepare.h"
-#include "trainer/hf/pretrained_config.h"
 #include "cli/command.h"
 #include "config/config.h"
+#include "data/prepare.h"
+#include "trainer/hf/pretrained_config.h"
 
 namespace attnlab {
 
@@ -17,6 +18,7 @@ int run_prepare_command(const CommandArgs& args) {
   request.config_dir = args.config_dir;
   const YAML::Node composed = compose_with_pretrained(request);
   const PreparedData data = prepare_data(composed);
+  std::cerr << describe_split(data) << "\n";
   std::printf("%s %s\n", data.built ? "wrote" : "up to date:", data.dir.c_str());
   std::printf("tokenizer %s (vocab %lld)\n", data.tokenizer->fingerprint().c_str(),
               static_cast<long long>(data.tokenizer->vocab_size()));

@@ -275,10 +275,7 @@ std::string describe_split(const PreparedData& data) {
 
 PreparedData prepare_data(const YAML::Node& config) {
   encode_options(config);  // checks data.workers and trainer.progress even when the shards exist
-  PreparedData data = uses_user_files(config) ? prepare_user_files(config) : prepare_corpus(config);
-  // Once per run, before training: which text trains and which validates.
-  if (launcher_rank_zero()) std::cerr << describe_split(data) << "\n";
-  return data;
+  return uses_user_files(config) ? prepare_user_files(config) : prepare_corpus(config);
 }
 
 namespace {

@@ -39,7 +39,7 @@ struct PreparedData {
 // tokenizer, writes missing shards.
 // A corrupted existing shard or one written by another tokenizer is a UserError naming it.
 // Shards count as present only with a complete meta.json (written last); temporaries left by a
-// killed prepare are removed. Rank 0 prints describe_split() to stderr.
+// killed prepare are removed. Callers print describe_split() once nothing can fail any more.
 PreparedData prepare_data(const YAML::Node& config);
 
 // "data split: train 9 documents, 1200 tokens | validation 1 document, 130 tokens (9.8% of the

@@ -94,7 +94,13 @@ class LmTask : public Task {
   double flops_per_token() const override { return gpt_flops_per_token(*model_, seq_len_); }
   std::string tokenizer_fingerprint() const override { return data_.tokenizer->fingerprint(); }
 
-  Batch next_batch() override { return sampler_->next(); }
+  Batch next_batch() override {
+    // Once, when training starts (after every check, so a failing command stays one line):
+    // which text trains and which validates.
+    if (!split_reported_ && dist_.is_main()) std::cerr << describe_split(data_) << "\n";
+    split_reported_ = true;
+    return sampler_->next();
+  }
   int64_t tokens_in(const Batch& batch) const override { return batch.input.numel(); }
   LossResult training_loss(const Batch& batch) override {
     return objective_->compute(*model_, batch, losses_, objective_context_, /*training=*/true);
@@ -203,6 +209,7 @@ class LmTask : public Task {
   std::unique_ptr<Sampler> sampler_;
   std::vector<Batch> eval_set_;
   int64_t seq_len_, batch_size_;
+  bool split_reported_ = false;
 };
 
 }  // namespace
