@@ -13,9 +13,9 @@
 #include <sstream>
 
 #include "common/error.h"
+#include "launch/sweep_summary.h"
 #include "tests/support/fake_job.h"
 #include "tests/support/python.h"
-#include "launch/sweep_summary.h"
 
 namespace attnlab {
 namespace {
@@ -98,8 +98,7 @@ TEST_F(SweepFixture, RunsAllJobsAndAggregatesMeanAndStdOverSeeds) {
 
 TEST_F(SweepFixture, ParallelCapIsRespected) {
   const auto jobs = grid({"0.1", "0.2"}, 3);
-  options.parallel = 3;
-  options.summarize = false;
+  options.launcher.parallel(3).summarize(false);
   EXPECT_EQ(run_local_sweep(jobs, options), 0);
   int most = 0;
   for (const auto& line : lines("concurrency")) most = std::max(most, std::stoi(line));
