@@ -23,6 +23,9 @@ import re
 import subprocess
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from reference_page import write_or_check  # noqa: E402
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 OUT_REL = "docs/reference/cli.md"
 REGENERATE = ".venv/bin/python scripts/docs/gen_cli_reference.py"
@@ -140,26 +143,7 @@ def main(argv=None):
               file=sys.stderr)
         return 2
     page = render(binary)
-    shown = os.path.relpath(args.out, REPO) if args.out.startswith(REPO) else args.out
-    if args.check:
-        try:
-            with open(args.out, encoding="utf-8") as f:
-                committed = f.read()
-        except OSError:
-            print(f"{shown} is missing; regenerate with: {REGENERATE}")
-            return 1
-        if committed == page:
-            print(f"{shown} is up to date")
-            return 0
-        for message in stale_items(page, committed):
-            print(f"{shown} is stale: {message}; regenerate with: {REGENERATE}")
-        return 1
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, "w", encoding="utf-8") as f:
-        f.write(page)
-    print(f"wrote {shown}")
-    return 0
-
+    return write_or_check(page, args.out, REPO, args.check, stale_items, REGENERATE)
 
 if __name__ == "__main__":
     sys.exit(main())
