@@ -102,8 +102,9 @@ YAML::Node load_run_config(const std::string& run_dir, const std::vector<std::st
   YAML::Node saved = config::load_saved_config(config_path.string());
   set_error_log_directory(run_dir);  // a failure's full report goes to the run's error.log
   YAML::Node config = config::apply_overrides(saved, overrides);
-  configure_threads(config);
-  device = device_from_config(config);
+  const TrainerOptions trainer = TrainerOptions::from_config(config);  // bound once
+  configure_threads(trainer.runtime());
+  device = device_from_config(trainer);
   return config;
 }
 
