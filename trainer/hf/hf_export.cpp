@@ -243,6 +243,10 @@ HfExportResult export_hf_folder(const TensorMap& weights, const YAML::Node& conf
   cfg_json["dtype"] = dtype_text(options.dtype);
   cfg_json["torch_dtype"] = dtype_text(options.dtype);
   cfg_json["attnlab_exported"] = true;
+  // A built-in tokenizer (byte, gpt2) has no tokenizer.json to travel with the folder; its name
+  // does, so that importing the folder back trains with the ids the model was trained on.
+  const std::string tokenizer = cfg::get_or<std::string>(config, "tokenizer.name", "byte");
+  if (tokenizer == "byte" || tokenizer == "gpt2") cfg_json["attnlab_tokenizer"] = tokenizer;
 
   const fs::path final_path = fs::absolute(out);
   write_new_folder(out, "export out", [&](const fs::path& folder) {

@@ -206,6 +206,11 @@ HfArchitecture read_hf_architecture(const std::string& folder) {
   if (fs::is_regular_file(fs::path(folder) / "tokenizer.json", error)) {
     set("tokenizer", "hf");
     set("tokenizer.path", folder);
+  } else if (c.has("attnlab_tokenizer")) {
+    // Written by attnlab's export for its built-in tokenizers, which have no tokenizer.json.
+    const std::string name = c.text_or("attnlab_tokenizer", "");
+    if (name != "byte" && name != "gpt2") c.fail("attnlab_tokenizer", "byte or gpt2");
+    set("tokenizer", name);
   }
   return a;
 }

@@ -242,6 +242,18 @@ TEST(HfCli, ImportFineTuneAndExportRoundTrip) {
   SafetensorsFile hf_logits(logits_file);
   EXPECT_LE(relative_error(logits_of(model, ids, torch::kFloat64), hf_logits.tensor("logits64")),
             1e-6);
+
+  // The exported folder names the run's built-in tokenizer (it has no tokenizer.json), so it
+  // imports back and fine-tunes with no tokenizer= on the command line.
+  const std::string reimported = attnlab::testing::scratch_run_dir("hf_cli_reimport");
+  run = run_attnlab("import hf_dir=" + exported + " out=" + reimported);
+  ASSERT_EQ(run.code, 0) << run.output;
+  for (const std::string from : {reimported, "hf:" + exported}) {
+    run = run_attnlab("train --dry-run experiment=tiny init_from=" + from +
+                      " run.dir=" + attnlab::testing::scratch_run_dir("hf_cli_reimport_run"));
+    EXPECT_EQ(run.code, 0) << from << "\n" << run.output;
+    EXPECT_NE(run.output.find("name: byte"), std::string::npos) << run.output;
+  }
 }
 
 TEST(HfCli, AFolderWithATokenizerTrainsWithItAndExportsIt) {
