@@ -1,12 +1,13 @@
 // `attnlab config [overrides]`: prints the composed config as YAML (with --resolve, interpolations
 // resolved); with -m, lists the sweep's jobs with their run dirs and overrides, composing each one
 // so a bad job fails here rather than mid-sweep. Either way the groups with typed options
-// (trainer/option_groups.h) are bound, so a bad option value fails here too.
+// (cli/option_groups.h) are bound, so a bad option value fails here too.
 // `attnlab config --defaults [group]`: every typed option of the group (default: all groups) with
 // its type, default and meaning.
 #include <iostream>
 
 #include "cli/command.h"
+#include "cli/option_groups.h"
 #include "common/error.h"
 #include "common/suggestions.h"
 #include "config/config.h"
@@ -15,7 +16,6 @@
 #include "config/yaml_io.h"
 #include "config/yaml_tree.h"
 #include "trainer/hf/pretrained_config.h"
-#include "trainer/option_groups.h"
 
 namespace attnlab {
 namespace {

@@ -19,6 +19,7 @@
 #include "cli/command_options.h"
 #include "common/config_access.h"
 #include "common/progress_meter.h"
+#include "config/options.h"
 #include "trainer/atomic_file.h"
 #include "trainer/nonfinite_guard.h"
 #include "trainer/run_setup.h"
@@ -29,12 +30,7 @@ namespace attnlab {
 namespace {
 
 EvalOptions eval_options(const YAML::Node& config) {
-  EvalOptions options;
-  options.seq_lens = cfg::get_or<std::vector<int64_t>>(config, "eval.seq_lens", {});
-  options.batches = cfg::get_or<int64_t>(config, "eval.batches", 20);
-  options.batch_size = cfg::get_or<int64_t>(config, "eval.batch_size", 0);
-  options.t_samples = cfg::get_or<int64_t>(config, "eval.t_samples", 4);
-  return options;
+  return config::bind<EvalOptions>(cfg::find(config, "eval"), "eval");
 }
 
 std::string cell(const nlohmann::json& value) {

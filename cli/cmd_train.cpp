@@ -10,6 +10,7 @@
 #include <iostream>
 
 #include "cli/command.h"
+#include "cli/option_groups.h"
 #include "common/config_access.h"
 #include "config/config.h"
 #include "config/yaml_io.h"
@@ -17,7 +18,6 @@
 #include "trainer/checkpoint.h"
 #include "trainer/hf/pretrained_config.h"
 #include "trainer/metrics_logger.h"
-#include "trainer/option_groups.h"
 #include "trainer/run_setup.h"
 #include "trainer/sampling.h"
 #include "trainer/train_loop.h"
@@ -81,10 +81,10 @@ int run_train_command(const CommandArgs& args) {
   request.overrides = args.overrides;
   request.config_dir = args.config_dir;
   YAML::Node config = compose_with_pretrained(request);
-  if (args.dry_run) {
-    check_option_groups(config);
-    return print_dry_run(config);
-  }
+  // Every typed group binds (a bad key or value is one line before anything is written), and a
+  // top-level key nothing reads is refused.
+  check_option_groups(config);
+  if (args.dry_run) return print_dry_run(config);
   TrainSummary summary = train(config, args.overrides, args.argv);
   if (summary.interrupted) {
     std::cout << "stopped at step " << summary.step

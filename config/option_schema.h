@@ -7,10 +7,15 @@
 // include it without seeing the config tree.
 #pragma once
 
+#include <any>
 #include <cstddef>
 #include <functional>
 #include <string>
 #include <vector>
+
+namespace YAML {
+class Node;  // only declared: binding (config/options.h) is where the config tree is read
+}
 
 namespace attnlab::config {
 
@@ -61,6 +66,27 @@ struct OptionDoc {
   std::string default_value;  // "0.001", "[0.9, 0.95]", "null"
   std::string meaning;
   std::string constraints;  // "a number >= 0; a number < 1" (empty when none)
+};
+
+// How a bound group is named in messages, and the keys of the group that are not options.
+struct BindScope {
+  std::string owner;                  // "optim 'adamw'"; empty: the prefix
+  std::vector<std::string> reserved;  // e.g. {"name"}: the registry key that chose the options
+};
+
+// One registry entry's options struct behind a type-erased interface (made by
+// config::erase_options<Options>() in config/options.h, where the tree is read): bind a config
+// group into the struct (returned in a std::any), list its docs, and compare a shipped config
+// file with its defaults. Registries whose entries live in their own rooms hold one of these per
+// entry, so adding an entry touches no shared variant.
+struct ErasedOptions {
+  std::function<std::any(const YAML::Node& group, const std::string& prefix,
+                         const BindScope& scope)>
+      bind;
+  std::function<std::vector<OptionDoc>()> docs;
+  std::function<std::vector<std::string>(const YAML::Node& shipped, const std::string& prefix,
+                                         const BindScope& scope)>
+      differing_defaults;
 };
 
 // Aligned "key  type  default  meaning (constraints)" lines, each starting with `indent`.

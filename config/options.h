@@ -52,12 +52,6 @@
 
 namespace attnlab::config {
 
-// How a bound group is named in messages, and the keys of the group that are not options.
-struct BindScope {
-  std::string owner;                  // "optim 'adamw'"; empty: the prefix
-  std::vector<std::string> reserved;  // e.g. {"name"}: the registry key that chose the options
-};
-
 namespace detail {
 
 struct AnyVisitor {
@@ -164,7 +158,19 @@ void read_value(const YAML::Node& value, T& field, const std::string& key) {
       wrong_type(key, type_label<T>(), value);
     }
   }
-  std::optional<YAML::Node> stored = value_for_default(encode_value(field), value);
+  using Stored =
+      typename std::conditional_t<is_optional<T>::value, T, std::optional<T>>::value_type;
+  YAML::Node given = value;
+  if constexpr (is_vector<Stored>::value) {
+    // One value where a list is expected is a list of one ("routed_k: 2" for every layer).
+    // reset(), not `=`: assigning to a node that refers to the config's node writes through.
+    if (value.IsScalar()) {
+      YAML::Node list(YAML::NodeType::Sequence);
+      list.push_back(YAML::Clone(value));
+      given.reset(list);
+    }
+  }
+  std::optional<YAML::Node> stored = value_for_default(encode_value(field), given);
   if (!stored) wrong_type(key, type_label<T>(), value);
   try {
     if constexpr (is_optional<T>::value)
@@ -339,6 +345,23 @@ std::vector<std::string> differing_defaults(const YAML::Node& shipped, const std
                             ": the shipped config says " + configured[i].default_value +
                             ", the struct default is " + defaults[i].default_value);
   return differences;
+}
+
+// The options struct of a registry entry behind one interface (config::ErasedOptions in
+// option_schema.h), for registries whose entries are added from their own rooms (attention
+// modules): binding returns the struct in a std::any.
+template <class Options>
+ErasedOptions erase_options() {
+  ErasedOptions erased;
+  erased.bind = [](const YAML::Node& group, const std::string& prefix, const BindScope& scope) {
+    return std::any(bind<Options>(group, prefix, scope));
+  };
+  erased.docs = [] { return option_docs<Options>(); };
+  erased.differing_defaults = [](const YAML::Node& shipped, const std::string& prefix,
+                                 const BindScope& scope) {
+    return differing_defaults<Options>(shipped, prefix, scope);
+  };
+  return erased;
 }
 
 }  // namespace attnlab::config

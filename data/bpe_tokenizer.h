@@ -23,10 +23,12 @@ struct BpeTrainOptions {
   int64_t threads = 1;
 };
 
-// tokenizer.max_train_bytes: BPE trains on the first training documents whose text fits in it
-// (at least one; 0: all), which bounds memory and time on a large corpus. UserError when < 0.
-// Defined with the tokenizer table (tokenizer_registry.cpp).
-int64_t tokenizer_max_train_bytes(const YAML::Node& config);
+// tokenizer.max_train_bytes (BpeTokenizerOptions): BPE trains on the first training documents
+// whose text fits in it (at least one; 0: all), which bounds memory and time on a large corpus.
+// 0 when tokenizer.name is not bpe (nothing trains). UserError naming the key for a bad value.
+// Defined with the tokenizer table (tokenizer_registry.cpp), for YAML::Node.
+template <class ConfigTree>
+int64_t tokenizer_max_train_bytes(const ConfigTree& config);
 
 class BpeTokenizer : public Tokenizer {
  public:

@@ -10,6 +10,7 @@
 #include "common/config_access.h"
 #include "common/error.h"
 #include "data/data_cache.h"
+#include "data/data_options.h"
 #include "data/hash.h"
 
 namespace attnlab {
@@ -107,15 +108,12 @@ CorpusSpec corpus_spec(const YAML::Node& config) {
 }
 
 SplitSettings split_settings(const YAML::Node& config) {
+  const DataOptions options = data_options(config);
+  const LanguageModelDataOptions& data = language_model_data(options);
   SplitSettings s;
-  s.val_fraction = cfg::get_or<double>(config, "data.val_fraction", 0.1);
-  check_user(s.val_fraction >= 0.0 && s.val_fraction < 1.0,
-             "config key 'data.val_fraction': expected a value in [0, 1), got " +
-                 std::to_string(s.val_fraction));
-  s.max_documents = cfg::get_or<int64_t>(config, "data.max_documents", 0);
-  s.max_bytes = cfg::get_or<int64_t>(config, "data.max_bytes", 0);
-  check_user(s.max_documents >= 0, "config key 'data.max_documents': expected >= 0");
-  check_user(s.max_bytes >= 0, "config key 'data.max_bytes': expected >= 0");
+  s.val_fraction = data.val_fraction();
+  s.max_documents = data.max_documents();
+  s.max_bytes = data.max_bytes();
   return s;
 }
 

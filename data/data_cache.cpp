@@ -11,6 +11,7 @@
 
 #include "common/config_access.h"
 #include "common/error.h"
+#include "data/data_options.h"
 #include "data/sha256.h"
 
 namespace attnlab {
@@ -59,7 +60,7 @@ fs::path source_dir() {
 }
 
 fs::path data_cache_dir(const YAML::Node& config) {
-  std::string configured = cfg::get_or<std::string>(config, "data.cache_dir", "");
+  std::string configured = data_cache_setting(data_options(config)).value_or("");
   if (configured.empty()) {
     if (const char* env = std::getenv("ATTNLAB_DATA"); env && *env) configured = env;
   }
@@ -77,7 +78,7 @@ fs::path data_cache_dir(const YAML::Node& config) {
 }
 
 fs::path derived_data_dir(const YAML::Node& config) {
-  const std::string configured = cfg::get_or<std::string>(config, "data.derived_dir", "");
+  const std::string configured = data_derived_setting(data_options(config)).value_or("");
   if (configured.empty()) return data_cache_dir(config);
   fs::path path(configured);
   return path.is_absolute() ? path : source_dir() / path;

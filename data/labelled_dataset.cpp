@@ -9,6 +9,7 @@
 #include "common/error.h"
 #include "common/suggestions.h"
 #include "data/data_cache.h"
+#include "data/data_options.h"
 #include "data/hash.h"
 #include "data/labelled_files.h"
 #include "data/spam_assassin.h"
@@ -90,15 +91,13 @@ StratifiedSplit stratified_split(const LabelledDataset& dataset, double val_frac
 
 LabelledDataset load_labelled_dataset(const YAML::Node& config) {
   const std::string name = cfg::get<std::string>(config, "data.dataset");
-  check_user(labelled_dataset_registry().contains(name),
-             "config key 'data.dataset': unknown labelled dataset '" + name +
-                 "'; available: " + join_names(labelled_dataset_registry().names()));
+  const DataOptions data = data_options(config);  // an unknown data.dataset is a UserError here
+  const LabelledDataOptions& labelled = labelled_data(data);
   LabelledDatasetOptions options;
   options.cache = data_cache_dir(config);
-  options.max_per_class = cfg::get_or<int64_t>(config, "data.max_per_class", 0);
-  check_user(options.max_per_class >= 0,
-             "config key 'data.max_per_class': expected >= 0 (0 = all)");
-  options.headers = cfg::get_or<std::vector<std::string>>(config, "data.keep_headers", {});
+  options.max_per_class = labelled.max_per_class();
+  if (const auto* spam = std::get_if<SpamAssassinDataOptions>(&data))
+    options.headers = spam->keep_headers();
   if (name == "files") {
     options.train_files =
         expand_file_patterns(file_patterns_at(config, "data.train"), "data.train");
@@ -107,8 +106,9 @@ LabelledDataset load_labelled_dataset(const YAML::Node& config) {
                "glob or a list of them (.csv, .tsv or .jsonl, e.g. data.train=reviews.csv)");
     options.val_files = expand_file_patterns(file_patterns_at(config, "data.val"), "data.val");
     options.test_files = expand_file_patterns(file_patterns_at(config, "data.test"), "data.test");
-    options.text_key = cfg::get_or<std::string>(config, "data.text_key", "text");
-    options.label_key = cfg::get_or<std::string>(config, "data.label_key", "label");
+    const auto& files = std::get<LabelledFilesDataOptions>(data);
+    options.text_key = files.text_key();
+    options.label_key = files.label_key();
     check_user(!options.text_key.empty() && !options.label_key.empty() &&
                    options.text_key != options.label_key,
                "config keys 'data.text_key' and 'data.label_key': expected two different, "
@@ -120,9 +120,11 @@ LabelledDataset load_labelled_dataset(const YAML::Node& config) {
 }
 
 StratifiedSplit split_from_config(const LabelledDataset& dataset, const YAML::Node& config) {
-  const int64_t seed = cfg::get_or<int64_t>(config, "data.split_seed", 0);
-  double val_fraction = cfg::get_or<double>(config, "data.val_fraction", 0.1);
-  double test_fraction = cfg::get_or<double>(config, "data.test_fraction", 0.2);
+  const DataOptions data = data_options(config);
+  const LabelledDataOptions& labelled = labelled_data(data);
+  const int64_t seed = labelled.split_seed();
+  double val_fraction = labelled.val_fraction();
+  double test_fraction = labelled.test_fraction();
   // A split given as files (data.val / data.test) takes nothing from the others by fraction.
   for (const auto& example : dataset.examples) {
     if (example.split == FixedSplit::kVal) val_fraction = 0.0;

@@ -19,6 +19,7 @@
 #include "data/bpe_tokenizer.h"
 #include "data/corpus.h"
 #include "data/data_cache.h"
+#include "data/data_options.h"
 #include "data/hash.h"
 #include "data/parallel_encoder.h"
 #include "data/user_files.h"
@@ -108,9 +109,7 @@ std::string recorded_split(const fs::path& dir) {
 // silenced on every launcher rank but 0 (under MPI or Slurm only rank 0 reports).
 EncodeOptions encode_options(const YAML::Node& config) {
   EncodeOptions options;
-  const int64_t workers = cfg::get_or<int64_t>(config, "data.workers", 0);
-  check_user(workers >= 0, "config key 'data.workers': expected >= 0 (0: every core), got " +
-                               std::to_string(workers));
+  const int64_t workers = language_model_data(data_options(config)).workers();
   options.workers = static_cast<int>(
       workers == 0 ? available_cores() : std::min<int64_t>(workers, 4 * available_cores()));
   options.progress = cfg::get_or<std::string>(config, "trainer.progress", "auto");

@@ -4,6 +4,8 @@
 // batches on every platform, and a sampler's whole state is a few integers.
 #include "data/sampler.h"
 
+#include <yaml-cpp/yaml.h>
+
 #include <algorithm>
 #include <map>
 #include <sstream>
@@ -256,22 +258,25 @@ DecompositionSampler::DecompositionSampler(std::shared_ptr<const TokenShard> sha
   check_user(is_power_of_two(options_.seq_len),
              where + "data.seq_len must be a power of two (the longest bucket), got " +
                  std::to_string(options_.seq_len));
-  check_user(is_power_of_two(options_.min_len) && options_.min_len <= options_.seq_len,
-             "config key 'data.decomposition.min_len': expected a power of two <= data.seq_len, "
-             "got " +
-                 std::to_string(options_.min_len));
-  check_user(options_.curriculum == "uniform" || options_.curriculum == "short_to_long" ||
-                 options_.curriculum == "cyclic",
-             "config key 'data.decomposition.curriculum': expected uniform, short_to_long or "
-             "cyclic, got '" +
-                 options_.curriculum + "'");
-  check_user(options_.cycles >= 1, "config key 'data.decomposition.cycles': expected >= 1");
+  const DecompositionOptions& decomposition = options_.decomposition;
+  check_user(
+      is_power_of_two(decomposition.min_len()) && decomposition.min_len() <= options_.seq_len,
+      "data.decomposition.min_len: expected a power of two <= data.seq_len, got " +
+          std::to_string(decomposition.min_len()));
+  check_user(
+      decomposition.curriculum() == "uniform" || decomposition.curriculum() == "short_to_long" ||
+          decomposition.curriculum() == "cyclic",
+      "data.decomposition.curriculum: expected one of uniform, short_to_long, cyclic, got '" +
+          decomposition.curriculum() + "'");
+  check_user(decomposition.cycles() >= 1,
+             "data.decomposition.cycles: expected a number >= 1, got " +
+                 std::to_string(decomposition.cycles()));
   // Documents: [start, end] with end the separator (or the shard's last token).
   const int64_t n = shard_->size();
   int64_t doc_start = 0;
   auto decompose = [&](int64_t start, int64_t end) {
     int64_t pos = start, targets = end - start;  // L - 1 targets for L tokens
-    while (targets >= options_.min_len) {
+    while (targets >= options_.decomposition.min_len()) {
       const int64_t len = std::min(options_.seq_len, int64_t{1} << floor_log2(targets));
       pieces_.push_back({pos, floor_log2(len)});
       pos += len;
@@ -311,7 +316,7 @@ void DecompositionSampler::plan_for(int64_t epoch) const {
           {log2_len, std::vector<int64_t>(order.begin() + static_cast<std::ptrdiff_t>(b),
                                           order.begin() + static_cast<std::ptrdiff_t>(b + rows))});
   }
-  if (options_.curriculum == "uniform") {
+  if (options_.decomposition.curriculum() == "uniform") {
     std::vector<std::pair<int64_t, std::vector<int64_t>>> all;
     for (auto& [log2_len, batches] : by_bucket)
       for (auto& batch : batches) all.push_back(std::move(batch));
@@ -320,7 +325,8 @@ void DecompositionSampler::plan_for(int64_t epoch) const {
     shuffle_with(order, base ^ 0x5EEDULL);
     for (int64_t i : order) plan_.push_back(std::move(all[static_cast<size_t>(i)]));
   } else {
-    const int64_t cycles = options_.curriculum == "cyclic" ? options_.cycles : 1;
+    const int64_t cycles =
+        options_.decomposition.curriculum() == "cyclic" ? options_.decomposition.cycles() : 1;
     for (int64_t c = 0; c < cycles; ++c) {
       for (auto& [log2_len, batches] : by_bucket) {  // ascending length
         const auto count = static_cast<int64_t>(batches.size());
@@ -454,23 +460,25 @@ Registry<SamplerFactory>& sampler_registry() {
   return registry;
 }
 
-std::unique_ptr<Sampler> make_sampler(const YAML::Node& config,
+template <class ConfigTree>
+std::unique_ptr<Sampler> make_sampler(const ConfigTree& config,
                                       std::shared_ptr<const TokenShard> shard, int64_t rank,
                                       int64_t world_size, int64_t document_separator) {
   SamplerOptions options;
   options.document_separator = document_separator;
-  options.min_len = cfg::get_or<int64_t>(config, "data.decomposition.min_len", options.min_len);
-  options.curriculum =
-      cfg::get_or<std::string>(config, "data.decomposition.curriculum", options.curriculum);
-  options.cycles = cfg::get_or<int64_t>(config, "data.decomposition.cycles", options.cycles);
+  const DataOptions data = data_options(config);
+  options.decomposition = language_model_data(data).decomposition();
   options.batch_size = cfg::get<int64_t>(config, "data.batch_size");
   options.seq_len = cfg::get<int64_t>(config, "data.seq_len");
   options.seed = static_cast<uint64_t>(cfg::get_or<int64_t>(config, "seed", 0));
   options.rank = rank;
   options.world_size = world_size;
-  const std::string name = cfg::get_or<std::string>(config, "data.sampler", "random");
+  const std::string& name = language_model_data(data).sampler();
   return sampler_registry().get(name)(std::move(shard), options);
 }
+
+template std::unique_ptr<Sampler> make_sampler(const YAML::Node&, std::shared_ptr<const TokenShard>,
+                                               int64_t, int64_t, int64_t);
 
 std::vector<Batch> eval_batches(const TokenShard& shard, int64_t n_batches, int64_t batch_size,
                                 int64_t seq_len, int64_t rank, int64_t world_size) {

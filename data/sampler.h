@@ -23,8 +23,6 @@
 // restores them all. Batches are CPU int64 [B, T]; the trainer moves them.
 #pragma once
 
-#include <yaml-cpp/yaml.h>
-
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -33,8 +31,9 @@
 #include <vector>
 
 #include "common/registry.h"
-#include "data/token_shard.h"
 #include "data/batch.h"
+#include "data/data_options.h"
+#include "data/token_shard.h"
 
 namespace attnlab {
 
@@ -44,12 +43,8 @@ struct SamplerOptions {
   uint64_t seed = 0;
   int64_t rank = 0;
   int64_t world_size = 1;
-  int64_t document_separator = -1;  // the EOS id between documents (bos_aligned needs it)
-  // dataset_decomposition (data.decomposition.*): the shortest bucket (a power of two; shorter
-  // document remainders are not trained on), the curriculum and its number of cycles.
-  int64_t min_len = 32;
-  std::string curriculum = "short_to_long";
-  int64_t cycles = 1;
+  int64_t document_separator = -1;     // the EOS id between documents (bos_aligned needs it)
+  DecompositionOptions decomposition;  // dataset_decomposition only
 };
 
 class Sampler {
@@ -169,9 +164,12 @@ using SamplerFactory = std::function<std::unique_ptr<Sampler>(std::shared_ptr<co
 // name -> factory (random, sequential); the table is in sampler.cpp.
 Registry<SamplerFactory>& sampler_registry();
 
-// The sampler named by data.sampler with data.batch_size, data.seq_len and seed;
-// `document_separator` is the tokenizer's EOS (what the shards put between documents).
-std::unique_ptr<Sampler> make_sampler(const YAML::Node& config,
+// The sampler named by data.sampler with data.batch_size, data.seq_len, seed and
+// data.decomposition (the data group bound as its kind's options, data/data_options.h);
+// `document_separator` is the tokenizer's EOS (what the shards put between documents). Defined
+// for YAML::Node.
+template <class ConfigTree>
+std::unique_ptr<Sampler> make_sampler(const ConfigTree& config,
                                       std::shared_ptr<const TokenShard> shard, int64_t rank = 0,
                                       int64_t world_size = 1, int64_t document_separator = -1);
 

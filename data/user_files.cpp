@@ -16,6 +16,7 @@
 #include "common/error.h"
 #include "common/progress_meter.h"
 #include "data/data_cache.h"
+#include "data/data_options.h"
 #include "data/hash.h"
 #include "data/parallel_encoder.h"
 #include "data/sha256.h"
@@ -329,9 +330,11 @@ bool uses_user_files(const YAML::Node& config) {
 }
 
 FilesSpec files_spec(const YAML::Node& config) {
+  const DataOptions data = data_options(config);
+  const FilesDataOptions* files = std::get_if<FilesDataOptions>(&data);
   FilesSpec spec;
   spec.train_patterns = file_patterns_at(config, "data.train");
-  check_user(!spec.train_patterns.empty(),
+  check_user(files != nullptr && !spec.train_patterns.empty(),
              "config key 'data.train': data=files needs the training files, a path, a glob or a "
              "list of them (e.g. data.train='my_texts/*.txt')");
   spec.val_patterns = file_patterns_at(config, "data.val");
@@ -342,11 +345,7 @@ FilesSpec files_spec(const YAML::Node& config) {
     check_user(!train_set.count(path),
                "config key 'data.val': " + path.string() + " is also a training file (data.train)");
 
-  spec.format = cfg::get_or<std::string>(config, "data.format", "auto");
-  check_user(
-      spec.format == "auto" || spec.format == "txt" || spec.format == "jsonl" ||
-          spec.format == "bin",
-      "config key 'data.format': expected auto, txt, jsonl or bin, got '" + spec.format + "'");
+  spec.format = files->format();
   // .bin files hold token ids and text files documents: a set is all of one kind.
   const fs::path& first = spec.train_files.front();
   spec.bin = file_format(spec, first) == FileFormat::kBin;
@@ -358,14 +357,14 @@ FilesSpec files_spec(const YAML::Node& config) {
     }
   }
 
-  if (cfg::has(config, "data.separator")) {
-    spec.separator = unescape(cfg::get<std::string>(config, "data.separator"));
+  if (files->separator()) {
+    spec.separator = unescape(*files->separator());
     check_user(!spec.separator->empty(),
                "config key 'data.separator': expected a non-empty string or null (whole file)");
   }
-  spec.text_key = cfg::get_or<std::string>(config, "data.text_key", "text");
+  spec.text_key = files->text_key();
   check_user(!spec.text_key.empty(), "config key 'data.text_key': expected a non-empty string");
-  spec.vocab_size = cfg::get_or<int64_t>(config, "data.vocab_size", 0);
+  spec.vocab_size = files->vocab_size().value_or(0);  // null: none (text files)
   if (spec.bin) {
     check_user(spec.vocab_size > 0,
                "config key 'data.vocab_size': .bin token files need it (ids run from 0 to "

@@ -56,7 +56,7 @@ c10::intrusive_ptr<c10d::Store> make_rendezvous_store(const DistOptions& options
     store_options.timeout = timeout;
     return c10::make_intrusive<c10d::TCPStore>(master, store_options);
   }
-  std::string path = options.store;
+  std::string path = options.store.value_or("");  // null or "": a file in /tmp
   if (path.empty()) {
     const std::string id = launch_id();
     check_user(!id.empty(), "dist.backend=" + backend +

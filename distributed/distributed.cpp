@@ -3,6 +3,7 @@
 #include "distributed/distributed.h"
 
 #include <unistd.h>
+#include <yaml-cpp/yaml.h>
 
 #include <chrono>
 #include <cstdlib>
@@ -12,6 +13,7 @@
 
 #include "common/config_access.h"
 #include "common/error.h"
+#include "config/options.h"
 #include "device/cuda_device.h"
 #include "distributed/collectives.h"
 
@@ -46,25 +48,12 @@ void allreduce_in_place(DistributedContext& context, Collectives& comm, torch::T
 
 }  // namespace
 
-DistOptions dist_options_from_config(const YAML::Node& config) {
-  DistOptions options;
-  options.backend = cfg::get_or<std::string>(config, "dist.backend", options.backend);
-  options.bucket_mb = cfg::get_or<double>(config, "dist.bucket_mb", options.bucket_mb);
-  options.timeout_s = cfg::get_or<double>(config, "dist.timeout_s", options.timeout_s);
-  options.store = cfg::get_or<std::string>(config, "dist.store", options.store);
-  check_user(
-      options.backend == "mpi" || options.backend == "gloo" || options.backend == "nccl",
-      "config key 'dist.backend': expected one of mpi, gloo, nccl, got '" + options.backend + "'");
-  check_user(options.bucket_mb > 0,
-             "config key 'dist.bucket_mb': expected a positive size in "
-             "MiB, got " +
-                 std::to_string(options.bucket_mb));
-  check_user(options.timeout_s > 0,
-             "config key 'dist.timeout_s': expected a positive number of "
-             "seconds, got " +
-                 std::to_string(options.timeout_s));
-  return options;
+template <class ConfigTree>
+DistOptions dist_options_from_config(const ConfigTree& config) {
+  return config::bind<DistOptions>(cfg::find(config, "dist"), "dist");
 }
+
+template DistOptions dist_options_from_config(const YAML::Node&);
 
 bool launched_by_mpi_launcher() {
   // mpirun (Open MPI), MPICH/Hydra (PMI_SIZE), PMIx launchers, and an srun step with several
@@ -113,7 +102,8 @@ void start_launcher_watchdog(int rank) {
 
 }  // namespace
 
-std::shared_ptr<DistributedContext> init_distributed(const YAML::Node& config) {
+template <class ConfigTree>
+std::shared_ptr<DistributedContext> init_distributed(const ConfigTree& config) {
   auto context = std::make_shared<DistributedContext>();
   context->options_ = dist_options_from_config(config);
   const std::string& backend = context->options_.backend;
@@ -159,6 +149,8 @@ std::shared_ptr<DistributedContext> init_distributed(const YAML::Node& config) {
     start_launcher_watchdog(context->rank_);
   return context;
 }
+
+template std::shared_ptr<DistributedContext> init_distributed(const YAML::Node&);
 
 DistributedContext::DistributedContext() = default;
 DistributedContext::~DistributedContext() = default;

@@ -10,24 +10,45 @@
 #pragma once
 
 #include <torch/torch.h>
-#include <yaml-cpp/yaml.h>
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+
+#include "config/option_schema.h"
 
 namespace attnlab {
 
+// dist.* (configs/dist/mpi.yaml holds the same defaults; a test keeps them equal). Plain public
+// fields rather than TORCH_ARG ones: the trainer reads options().bucket_mb, and config::bind only
+// needs the visit list.
 struct DistOptions {
-  std::string backend = "mpi";  // mpi | gloo | nccl
-  double bucket_mb = 25.0;      // gradient bucket size (c10d/fairseq default)
-  double timeout_s = 600.0;     // any collective waiting longer aborts the job
-  std::string store;            // gloo rendezvous file ("" = /tmp, named after the launch)
+  std::string backend = "mpi";
+  double bucket_mb = 25.0;
+  double timeout_s = 600.0;
+  std::optional<std::string> store;
+
+  template <class V>
+  void visit(V& v) {
+    v("backend", backend,
+      "collectives: mpi, gloo (c10d ProcessGroupGloo) or nccl (CUDA builds, one GPU per rank)",
+      config::one_of({"mpi", "gloo", "nccl"}));
+    v("bucket_mb", bucket_mb,
+      "gradient bucket size in MiB; all-reduces start as buckets fill during backward",
+      config::greater_than(0.0), config::finite());
+    v("timeout_s", timeout_s, "a collective waiting longer aborts the whole job with a message",
+      config::greater_than(0.0), config::finite());
+    v("store", store,
+      "gloo/nccl rendezvous file; null: /tmp, named after the launch (several nodes: set "
+      "MASTER_ADDR/MASTER_PORT for a TCP store instead)");
+  }
 };
 
-// Reads `dist.backend`, `dist.bucket_mb`, `dist.timeout_s`, `dist.store` (all optional);
-// UserError on bad values.
-DistOptions dist_options_from_config(const YAML::Node& config);
+// Binds the dist group (config/options.h); UserError naming the dotted key for an unknown key, a
+// wrong type or a bad value. Without the group: the defaults. Defined for YAML::Node.
+template <class ConfigTree>
+DistOptions dist_options_from_config(const ConfigTree& config);
 
 // True when this process was started by mpirun/srun/torchrun with more than one task.
 bool launched_by_mpi_launcher();
@@ -89,7 +110,8 @@ class DistributedContext {
   void wait_or_abort(PendingOp& op, const std::string& what);
 
  private:
-  friend std::shared_ptr<DistributedContext> init_distributed(const YAML::Node& config);
+  template <class ConfigTree>
+  friend std::shared_ptr<DistributedContext> init_distributed(const ConfigTree& config);
   int rank_ = 0;
   int world_size_ = 1;
   DistOptions options_;
@@ -98,8 +120,9 @@ class DistributedContext {
 
 // Creates the process group described by `config` (`dist.*`). Starts the backend only when
 // launched by mpirun/srun/torchrun; nccl needs a visible GPU and trainer.device=cuda
-// One context per process: MPI can be initialised only once.
-std::shared_ptr<DistributedContext> init_distributed(const YAML::Node& config);
+// One context per process: MPI can be initialised only once. Defined for YAML::Node.
+template <class ConfigTree>
+std::shared_ptr<DistributedContext> init_distributed(const ConfigTree& config);
 
 // Runs `body`; an exception on any rank of a multi-rank job prints its message and aborts the
 // whole job (other ranks would otherwise wait forever in the next collective). Single-process

@@ -72,8 +72,8 @@ void write_multirun_yaml(const std::string& sweep_dir, const std::vector<config:
 }
 
 int run_local_sweep(const std::vector<config::SweepJob>& jobs, const LocalSweepOptions& options) {
-  check_user(options.parallel >= 1, "config key 'launcher.parallel': expected >= 1, got " +
-                                        std::to_string(options.parallel));
+  check_user(options.launcher.parallel() >= 1, "launcher.parallel: expected a number >= 1, got " +
+                                                   std::to_string(options.launcher.parallel()));
   check_user(!options.sweep_dir.empty(), "run_local_sweep: empty sweep dir");
   const std::string executable =
       options.executable.empty() ? current_executable() : options.executable;
@@ -91,7 +91,7 @@ int run_local_sweep(const std::vector<config::SweepJob>& jobs, const LocalSweepO
   }
   if (!options.quiet) {
     std::cout << "[sweep] " << jobs.size() << " jobs in " << options.sweep_dir << ": " << skipped
-              << " already complete, " << todo.size() << " to run, " << options.parallel
+              << " already complete, " << todo.size() << " to run, " << options.launcher.parallel()
               << " at a time" << std::endl;
   }
 
@@ -99,7 +99,8 @@ int run_local_sweep(const std::vector<config::SweepJob>& jobs, const LocalSweepO
   size_t next = 0;
   int failed = 0;
   while (next < todo.size() || !running.empty()) {
-    while (next < todo.size() && static_cast<int>(running.size()) < options.parallel) {
+    while (next < todo.size() &&
+           static_cast<int64_t>(running.size()) < options.launcher.parallel()) {
       const config::SweepJob& job = jobs[todo[next]];
       const fs::path dir = fs::path(options.sweep_dir) / std::to_string(job.index);
       fs::create_directories(dir);
@@ -132,7 +133,7 @@ int run_local_sweep(const std::vector<config::SweepJob>& jobs, const LocalSweepO
     }
     running.erase(it);
   }
-  if (options.summarize) {
+  if (options.launcher.summarize()) {
     try {
       SweepSummary summary = summarize_sweep(options.sweep_dir);
       if (!options.quiet)
@@ -153,10 +154,8 @@ int run_multirun(const CommandArgs& args, const std::string& command) {
   request.config_dir = args.config_dir;
   const std::vector<config::SweepJob> jobs = config::expand_sweep(request);
   YAML::Node first = config::compose_sweep_job(request, jobs.front());
-  const std::string launcher = cfg::get_or<std::string>(first, "launcher.name", "local");
-  if (launcher == "slurm") return submit_to_slurm(args, command);
-  check_user(launcher == "local",
-             "config key 'launcher.name': expected local or slurm, got '" + launcher + "'");
+  const LauncherOptions launcher = launcher_options(first);
+  if (std::holds_alternative<SlurmOptions>(launcher)) return submit_to_slurm(args, command);
 
   const std::string sweep_dir = resolve_sweep_dir(request, jobs);
   if (args.dry_run) {  // the jobs and where they would run; nothing is written or started
@@ -183,8 +182,7 @@ int run_multirun(const CommandArgs& args, const std::string& command) {
     options.command.push_back("--config-dir");
     options.command.push_back(*args.config_dir);
   }
-  options.parallel = cfg::get_or<int>(first, "launcher.parallel", 1);
-  options.summarize = cfg::get_or<bool>(first, "launcher.summarize", true);
+  options.launcher = std::get<LocalLauncherOptions>(launcher);
   return run_local_sweep(jobs, options) == 0 ? 0 : 1;
 }
 

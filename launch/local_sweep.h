@@ -14,6 +14,7 @@
 
 #include "cli/front/command_line.h"
 #include "config/config.h"
+#include "launch/launcher_options.h"
 
 namespace attnlab {
 
@@ -21,8 +22,7 @@ struct LocalSweepOptions {
   std::string sweep_dir;                         // jobs run in <sweep_dir>/<index>
   std::string executable;                        // default: this executable
   std::vector<std::string> command = {"train"};  // argv after the executable, before overrides
-  int parallel = 1;                              // jobs at once
-  bool summarize = true;                         // write summary.* when all jobs are done
+  LocalLauncherOptions launcher;                 // launcher.parallel, launcher.summarize
   bool quiet = false;                            // no progress lines on stdout
 };
 

@@ -4,35 +4,82 @@
 // overrides by SLURM_ARRAY_TASK_ID.
 #pragma once
 
-#include <yaml-cpp/yaml.h>
+#include <torch/arg.h>
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "config/option_schema.h"
+
 namespace attnlab {
 
+// launcher=slurm (configs/launcher/slurm.yaml holds the same values; a test keeps them equal).
 struct SlurmOptions {
-  int nodes = 1;
-  int tasks_per_node = 1;  // MPI ranks per node
-  int cpus_per_task = 1;
-  int gpus_per_node = 0;
-  std::string mem;  // e.g. "8G"; empty = cluster default
-  std::string time = "01:00:00";
-  std::string partition, account, qos;
-  std::string job_name = "attnlab";
-  int array_parallelism = 16;  // the %N cap of a sweep's job array
-  std::string signal = "USR1";
-  int signal_delay_s = 120;  // --signal=USR1@120: warning before the time limit
-  bool requeue = true;
-  std::string mpi = "pmix";               // srun --mpi=...; "none" for a single task without MPI
-  std::vector<std::string> sbatch_extra;  // extra "#SBATCH" options, e.g. "--constraint=a100"
-  std::vector<std::string> setup;         // shell lines before srun, e.g. "module load openmpi"
-  std::vector<std::string> srun_args;     // extra srun options
-  std::string sbatch = "sbatch";          // the submit program
+  TORCH_ARG(int64_t, nodes) = 1;
+  TORCH_ARG(int64_t, tasks_per_node) = 1;
+  TORCH_ARG(int64_t, cpus_per_task) = 1;
+  TORCH_ARG(int64_t, gpus_per_node) = 0;
+  TORCH_ARG(std::optional<std::string>, mem) = std::nullopt;
+  TORCH_ARG(std::string, time) = "01:00:00";
+  TORCH_ARG(std::optional<std::string>, partition) = std::nullopt;
+  TORCH_ARG(std::optional<std::string>, account) = std::nullopt;
+  TORCH_ARG(std::optional<std::string>, qos) = std::nullopt;
+  TORCH_ARG(std::optional<std::string>, job_name) = std::nullopt;
+  TORCH_ARG(int64_t, array_parallelism) = 16;
+  TORCH_ARG(std::string, signal) = "USR1";
+  TORCH_ARG(int64_t, signal_delay_s) = 120;
+  TORCH_ARG(bool, requeue) = true;
+  TORCH_ARG(std::string, mpi) = "pmix";
+  TORCH_ARG(std::vector<std::string>, sbatch_extra) = std::vector<std::string>{};
+  TORCH_ARG(std::vector<std::string>, setup) = std::vector<std::string>{};
+  TORCH_ARG(std::vector<std::string>, srun_args) = std::vector<std::string>{};
+  TORCH_ARG(std::string, sbatch) = "sbatch";
+  TORCH_ARG(bool, summarize) = true;
+
+ public:
+  template <class V>
+  void visit(V& v) {
+    v("nodes", nodes(), "nodes of the job (#SBATCH --nodes)", config::at_least(1));
+    v("tasks_per_node", tasks_per_node(), "MPI ranks per node (data-parallel replicas)",
+      config::at_least(1));
+    v("cpus_per_task", cpus_per_task(), "threads per rank (OMP_NUM_THREADS)", config::at_least(1));
+    v("gpus_per_node", gpus_per_node(), "GPUs per node (#SBATCH --gpus-per-node); 0: none",
+      config::at_least(0));
+    v("mem", mem(), "memory per node, e.g. 16G; null: the cluster default");
+    v("time", time(), "time limit, e.g. 01:00:00");
+    v("partition", partition(), "Slurm partition; null: the cluster default");
+    v("account", account(), "Slurm account; null: the cluster default");
+    v("qos", qos(), "Slurm QOS; null: the cluster default");
+    v("job_name", job_name(), "job name; null: the run's name (config key name)");
+    v("array_parallelism", array_parallelism(),
+      "a sweep's job array runs at most this many tasks at once (--array=0-N%this)",
+      config::at_least(1));
+    v("signal", signal(),
+      "signal Slurm sends signal_delay_s before the time limit (checkpoint, "
+      "requeue)");
+    v("signal_delay_s", signal_delay_s(), "seconds before the time limit; 0: no signal",
+      config::at_least(0));
+    v("requeue", requeue(), "#SBATCH --requeue (else --no-requeue)");
+    v("mpi", mpi(), "srun --mpi=<this>; pmi2 or none on clusters without PMIx");
+    v("sbatch_extra", sbatch_extra(), "extra #SBATCH options, e.g. [--constraint=a100]");
+    v("setup", setup(), "shell lines before srun, e.g. [module load openmpi]");
+    v("srun_args", srun_args(), "extra srun options");
+    v("sbatch", sbatch(), "the submit program");
+    v("summarize", summarize(),
+      "no effect with Slurm (a job array writes no summary; run attnlab summarize <sweep dir>); "
+      "accepted so launcher.summarize is valid for either launcher");
+  }
 };
 
-// launcher.* of a composed config; UserError on bad values.
-SlurmOptions slurm_options_from_config(const YAML::Node& config);
+// Binds the launcher group (configs/launcher/slurm.yaml) of a composed config into SlurmOptions
+// (config/options.h): a key of another launcher, a wrong type or value is one UserError naming
+// the dotted key, and so is launcher.name other than slurm. Also checks the resources against
+// trainer.device (a cuda run needs a GPU per rank). A null job_name becomes the config's `name`.
+// Defined for YAML::Node.
+template <class ConfigTree>
+SlurmOptions slurm_options_from_config(const ConfigTree& config);
 
 struct SlurmJobSpec {
   std::string workdir;                 // --chdir (relative paths in overrides resolve here)

@@ -26,12 +26,13 @@ torch::Tensor cross_entropy_mean(const torch::Tensor& logits, const torch::Tenso
   return sum / count.to(sum.scalar_type());
 }
 
-CrossEntropyTerm::CrossEntropyTerm(const TermConfig& config) {
-  options_.ignore_index = config.get_or<int64_t>("ignore_index", -100);
-  options_.label_smoothing = config.get_or<double>("label_smoothing", 0.0);
+CrossEntropyTerm::CrossEntropyTerm(const CrossEntropyTermOptions& options,
+                                   const LossTermContext& context) {
+  options_.ignore_index = options.ignore_index();
+  options_.label_smoothing = options.label_smoothing();
   if (options_.label_smoothing < 0.0 || options_.label_smoothing > 1.0)
-    config.fail("label_smoothing",
-                "expected a value in [0, 1], got " + std::to_string(options_.label_smoothing));
+    context.fail("label_smoothing",
+                 "expected a value in [0, 1], got " + std::to_string(options_.label_smoothing));
 }
 
 TapRequest CrossEntropyTerm::taps(int64_t) const {

@@ -6,9 +6,25 @@
 //   (1-eps) * -log p_y + eps/C * sum_c -log p_c).
 #pragma once
 
+#include <torch/arg.h>
+
 #include "losses/loss_term.h"
 
 namespace attnlab {
+
+// The `cross_entropy` term's keys (besides name and weight).
+struct CrossEntropyTermOptions {
+  TORCH_ARG(int64_t, ignore_index) = -100;
+  TORCH_ARG(double, label_smoothing) = 0.0;
+
+ public:
+  template <class V>
+  void visit(V& v) {
+    v("ignore_index", ignore_index(), "target id that contributes nothing");
+    v("label_smoothing", label_smoothing(), "eps of PyTorch's label smoothing",
+      config::in_range(0.0, 1.0));
+  }
+};
 
 struct CrossEntropyOptions {
   int64_t ignore_index = -100;
@@ -21,8 +37,7 @@ torch::Tensor cross_entropy_mean(const torch::Tensor& logits, const torch::Tenso
 
 class CrossEntropyTerm : public LossTerm {
  public:
-  explicit CrossEntropyTerm(const TermConfig& config);
-  static std::vector<std::string> keys() { return {"ignore_index", "label_smoothing"}; }
+  CrossEntropyTerm(const CrossEntropyTermOptions& options, const LossTermContext& context);
   TapRequest taps(int64_t n_layers) const override;
   torch::Tensor compute(const ModelOutput& output, const Batch& batch,
                         std::map<std::string, torch::Tensor>& stats) const override;

@@ -36,20 +36,23 @@ torch::Tensor bos_decorrelation(const torch::Tensor& hidden, int64_t prefix_leng
   return (squared * mask).sum() / mask.sum().clamp_min(1);
 }
 
-DecorrelationTerm::DecorrelationTerm(const TermConfig& config, int64_t n_layers)
-    : where_(config.where()) {
-  std::vector<int64_t> fallback;
-  for (int64_t l = 0; l + 1 < n_layers; ++l) fallback.push_back(l);
-  if (fallback.empty() && !config.has("layers"))
-    config.fail("layers",
-                "the default (every block but the last) is empty for a 1-block model; "
-                "list the blocks explicitly, e.g. layers: [0]");
-  layers_ = config.layers_or("layers", n_layers, fallback);
-  prefix_length_ = config.get_or<int64_t>("prefix_length", -1);
-  if (config.has("prefix_length") && prefix_length_ < 1)
-    config.fail("prefix_length", "expected a positive number of tokens after BOS");
-  token_mask_ = config.choice_or("token_mask", {"none", "loss_mask", "key_padding"}, "none");
-  factor_ = config.get_or<double>("factor", 1.0);
+DecorrelationTerm::DecorrelationTerm(const DecorrelationTermOptions& options,
+                                     const LossTermContext& context)
+    : where_(context.where) {
+  if (options.layers()) {
+    layers_ = context.resolve_layers("layers", *options.layers());
+  } else {
+    for (int64_t l = 0; l + 1 < context.n_layers; ++l) layers_.push_back(l);
+    if (layers_.empty())
+      context.fail("layers",
+                   "the default (every block but the last) is empty for a 1-block model; "
+                   "list the blocks explicitly, e.g. layers: [0]");
+  }
+  prefix_length_ = options.prefix_length().value_or(-1);
+  if (options.prefix_length() && prefix_length_ < 1)
+    context.fail("prefix_length", "expected a positive number of tokens after BOS");
+  token_mask_ = options.token_mask();
+  factor_ = options.factor();
 }
 
 TapRequest DecorrelationTerm::taps(int64_t) const {

@@ -14,7 +14,12 @@
 // stat/max_act/layer<l> (max |activation| of the block output, "massive activations").
 #pragma once
 
+#include <torch/arg.h>
 #include <torch/torch.h>
+
+#include <optional>
+#include <string>
+#include <vector>
 
 #include "losses/loss_term.h"
 
@@ -28,12 +33,30 @@ torch::Tensor bos_decorrelation(const torch::Tensor& hidden, int64_t prefix_leng
 // Cosines cos(h[b,0], h[b,s]) for s = 1..P: [B, P] (fp32 or double).
 torch::Tensor bos_cosines(const torch::Tensor& hidden, int64_t prefix_length);
 
+// The `decorrelation` term's keys (besides name and weight); configs/loss/decorrelation.yaml.
+struct DecorrelationTermOptions {
+  TORCH_ARG(std::optional<std::vector<int64_t>>, layers) = std::nullopt;
+  TORCH_ARG(std::optional<int64_t>, prefix_length) = std::nullopt;
+  TORCH_ARG(std::string, token_mask) = "none";
+  TORCH_ARG(double, factor) = 1.0;
+
+ public:
+  template <class V>
+  void visit(V& v) {
+    v("layers", layers(),
+      "blocks whose output is decorrelated (negatives count from the end); null: every block but "
+      "the last");
+    v("prefix_length", prefix_length(), "tokens after BOS compared with it; null: all",
+      config::at_least(1));
+    v("token_mask", token_mask(), "none | loss_mask | key_padding: which tokens count",
+      config::one_of({"none", "loss_mask", "key_padding"}));
+    v("factor", factor(), "multiplies the term before its weight", config::finite());
+  }
+};
+
 class DecorrelationTerm : public LossTerm {
  public:
-  DecorrelationTerm(const TermConfig& config, int64_t n_layers);
-  static std::vector<std::string> keys() {
-    return {"layers", "prefix_length", "token_mask", "factor"};
-  }
+  DecorrelationTerm(const DecorrelationTermOptions& options, const LossTermContext& context);
   TapRequest taps(int64_t n_layers) const override;
   torch::Tensor compute(const ModelOutput& output, const Batch& batch,
                         std::map<std::string, torch::Tensor>& stats) const override;

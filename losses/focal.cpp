@@ -1,6 +1,8 @@
 // Implementation of the focal loss and the `focal` term (losses/focal.h).
 #include "losses/focal.h"
 
+#include <cmath>
+
 #include "losses/targets.h"
 
 namespace attnlab {
@@ -161,46 +163,59 @@ torch::Tensor inverse_frequency_alpha(const std::vector<int64_t>& counts) {
   return torch::tensor(inverse, torch::kDouble);
 }
 
-FocalTerm::FocalTerm(const TermConfig& config) : where_(config.where()) {
-  std::string mode = config.choice_or("mode", {"softmax", "sigmoid"}, "softmax");
-  options_.mode = mode == "softmax" ? FocalMode::kSoftmax : FocalMode::kSigmoid;
-  options_.gamma = config.get_or<double>("gamma", 2.0);
-  if (options_.gamma < 0.0) config.fail("gamma", "expected a value >= 0");
-  options_.ignore_index = config.get_or<int64_t>("ignore_index", -100);
-  options_.label_smoothing = config.get_or<double>("label_smoothing", 0.0);
+FocalTerm::FocalTerm(const FocalTermOptions& options, const LossTermContext& context)
+    : where_(context.where) {
+  options_.mode = options.mode() == "softmax" ? FocalMode::kSoftmax : FocalMode::kSigmoid;
+  options_.gamma = options.gamma();
+  if (options_.gamma < 0.0) context.fail("gamma", "expected a value >= 0");
+  options_.ignore_index = options.ignore_index();
+  options_.label_smoothing = options.label_smoothing();
   if (options_.label_smoothing < 0.0 || options_.label_smoothing > 1.0)
-    config.fail("label_smoothing", "expected a value in [0, 1]");
-  options_.smoothing = config.choice_or("smoothing_mode", {"pt", "soft"}, "pt") == "pt"
-                           ? FocalSmoothing::kPt
-                           : FocalSmoothing::kSoft;
-  std::string reduction = config.choice_or("reduction", {"mean", "sum", "weighted_mean"}, "mean");
-  options_.reduction = parse_reduction(reduction);
+    context.fail("label_smoothing", "expected a value in [0, 1]");
+  options_.smoothing =
+      options.smoothing_mode() == "soft" ? FocalSmoothing::kSoft : FocalSmoothing::kPt;
+  options_.reduction = parse_reduction(options.reduction());
 
   const bool sigmoid = options_.mode == FocalMode::kSigmoid;
-  if (!config.has("alpha")) {
+  if (!options.alpha()) {
     if (sigmoid) options_.alpha = torch::tensor(0.25, torch::kDouble);  // torchvision default
     return;
   }
-  YAML::Node alpha = config.node()["alpha"];
-  if (alpha.IsScalar() && (alpha.Scalar() == "auto" || alpha.Scalar() == "none")) {
-    if (alpha.Scalar() == "none") return;
-    if (sigmoid) config.fail("alpha", "'auto' is only supported with mode: softmax");
+  const std::vector<std::string>& alpha = *options.alpha();
+  if (alpha.empty()) context.fail("alpha", "expected a non-empty list");
+  if (alpha.size() == 1 && (alpha[0] == "auto" || alpha[0] == "none")) {
+    if (alpha[0] == "none") return;
+    if (sigmoid) context.fail("alpha", "'auto' is only supported with mode: softmax");
     alpha_auto_ = true;
-  } else if (alpha.IsSequence()) {
-    auto values = config.get<std::vector<double>>("alpha");
-    if (values.empty()) config.fail("alpha", "expected a non-empty list");
-    for (double v : values) {
-      if (v < 0.0 || (sigmoid && v > 1.0))
-        config.fail("alpha",
-                    std::string("per-class values must lie in ") +
-                        (sigmoid ? "[0, 1] (sigmoid: 1-alpha weights negatives)" : "[0, inf)"));
-    }
-    options_.alpha = torch::tensor(values, torch::kDouble);
-  } else {
-    double value = config.get<double>("alpha");
-    if (!sigmoid && value < 0.0) config.fail("alpha", "expected a value >= 0 in softmax mode");
-    options_.alpha = torch::tensor(value, torch::kDouble);
+    return;
   }
+  std::vector<double> values;
+  for (const std::string& text : alpha) {
+    size_t used = 0;
+    double value = 0.0;
+    try {
+      value = std::stod(text, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used == 0 || used != text.size() || !std::isfinite(value))
+      context.fail("alpha",
+                   "expected a number, a list of numbers, auto or none, got '" + text + "'");
+    values.push_back(value);
+  }
+  if (values.size() == 1) {
+    // One number: a scalar alpha (torchvision's sigmoid alpha; < 0 disables it there).
+    if (!sigmoid && values[0] < 0.0) context.fail("alpha", "expected a value >= 0 in softmax mode");
+    options_.alpha = torch::tensor(values[0], torch::kDouble);
+    return;
+  }
+  for (double v : values) {
+    if (v < 0.0 || (sigmoid && v > 1.0))
+      context.fail("alpha",
+                   std::string("per-class values must lie in ") +
+                       (sigmoid ? "[0, 1] (sigmoid: 1-alpha weights negatives)" : "[0, inf)"));
+  }
+  options_.alpha = torch::tensor(values, torch::kDouble);
 }
 
 void FocalTerm::set_class_counts(const std::vector<int64_t>& counts) {

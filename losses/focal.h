@@ -28,11 +28,44 @@
 // classification trainer calls it) and softmax mode.
 #pragma once
 
+#include <torch/arg.h>
 #include <torch/torch.h>
+
+#include <optional>
+#include <string>
+#include <vector>
 
 #include "losses/loss_term.h"
 
 namespace attnlab {
+
+// The `focal` term's keys (besides name and weight); configs/loss/focal.yaml lists them.
+struct FocalTermOptions {
+  TORCH_ARG(std::string, mode) = "softmax";
+  TORCH_ARG(double, gamma) = 2.0;
+  TORCH_ARG(std::optional<std::vector<std::string>>, alpha) = std::nullopt;
+  TORCH_ARG(int64_t, ignore_index) = -100;
+  TORCH_ARG(double, label_smoothing) = 0.0;
+  TORCH_ARG(std::string, smoothing_mode) = "pt";
+  TORCH_ARG(std::string, reduction) = "mean";
+
+ public:
+  template <class V>
+  void visit(V& v) {
+    v("mode", mode(), "softmax (multi-class) | sigmoid (binary / multi-label)",
+      config::one_of({"softmax", "sigmoid"}));
+    v("gamma", gamma(), "focusing exponent", config::at_least(0.0), config::finite());
+    v("alpha", alpha(),
+      "one number, a list per class, auto (inverse class frequency, softmax) or none; null: "
+      "none for softmax, 0.25 for sigmoid");
+    v("ignore_index", ignore_index(), "target id that contributes nothing");
+    v("label_smoothing", label_smoothing(), "eps", config::in_range(0.0, 1.0));
+    v("smoothing_mode", smoothing_mode(), "pt | soft: the two readings of label smoothing",
+      config::one_of({"pt", "soft"}));
+    v("reduction", reduction(), "mean | sum | weighted_mean",
+      config::one_of({"mean", "sum", "weighted_mean"}));
+  }
+};
 
 enum class FocalMode { kSoftmax, kSigmoid };
 enum class FocalSmoothing { kPt, kSoft };
@@ -57,11 +90,7 @@ torch::Tensor inverse_frequency_alpha(const std::vector<int64_t>& counts);
 
 class FocalTerm : public LossTerm {
  public:
-  explicit FocalTerm(const TermConfig& config);
-  static std::vector<std::string> keys() {
-    return {"mode",           "gamma",    "alpha", "ignore_index", "label_smoothing",
-            "smoothing_mode", "reduction"};
-  }
+  FocalTerm(const FocalTermOptions& options, const LossTermContext& context);
   TapRequest taps(int64_t n_layers) const override;
   torch::Tensor compute(const ModelOutput& output, const Batch& batch,
                         std::map<std::string, torch::Tensor>& stats) const override;

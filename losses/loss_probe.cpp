@@ -2,6 +2,7 @@
 #include "losses/loss_probe.h"
 
 #include "common/config_access.h"
+#include "config/options.h"
 #include "losses/loss_set.h"
 
 namespace attnlab {
@@ -75,8 +76,9 @@ std::map<std::string, torch::Tensor> run_probe(const LossSet& losses,
 
 }  // namespace
 
+template <class ConfigTree>
 std::map<std::string, torch::Tensor> probe_loss_term(const std::string& name,
-                                                     const YAML::Node& term,
+                                                     const ConfigTree& term,
                                                      const LossProbeInputs& inputs,
                                                      int64_t n_layers) {
   YAML::Node entry = YAML::Clone(term);
@@ -87,7 +89,8 @@ std::map<std::string, torch::Tensor> probe_loss_term(const std::string& name,
   return run_probe(LossSet(config, n_layers), inputs);
 }
 
-std::map<std::string, torch::Tensor> probe_loss_set(const YAML::Node& config,
+template <class ConfigTree>
+std::map<std::string, torch::Tensor> probe_loss_set(const ConfigTree& config,
                                                     const LossProbeInputs& inputs,
                                                     int64_t n_layers) {
   LossSet losses(config, n_layers);
@@ -102,12 +105,19 @@ std::map<std::string, torch::Tensor> probe_loss_set(const YAML::Node& config,
   return run_probe(losses, inputs);
 }
 
-std::map<std::string, torch::Tensor> probe_loss_from_config(const YAML::Node& config) {
+template <class ConfigTree>
+ProbeOptions probe_options(const ConfigTree& config) {
+  return config::bind<ProbeOptions>(cfg::find(config, "probe"), "probe");
+}
+
+template <class ConfigTree>
+std::map<std::string, torch::Tensor> probe_loss_from_config(const ConfigTree& config) {
+  const ProbeOptions probe = probe_options(config);
   LossProbeShape shape;
-  shape.batch = cfg::get_or<int64_t>(config, "probe.batch", shape.batch);
-  shape.seq_len = cfg::get_or<int64_t>(config, "probe.seq_len", shape.seq_len);
-  shape.vocab = cfg::get_or<int64_t>(config, "probe.loss_vocab", shape.vocab);
-  shape.classification = cfg::get_or<bool>(config, "probe.loss_classification", false);
+  shape.batch = probe.batch();
+  shape.seq_len = probe.seq_len();
+  shape.vocab = probe.loss_vocab();
+  shape.classification = probe.loss_classification();
   shape.d_model = cfg::get<int64_t>(config, "model.d_model");
   shape.n_heads = cfg::get<int64_t>(config, "model.n_heads");
   shape.n_layers = cfg::get<int64_t>(config, "model.n_layers");
@@ -117,16 +127,20 @@ std::map<std::string, torch::Tensor> probe_loss_from_config(const YAML::Node& co
                                    std::to_string(shape.vocab));
   check_user(shape.d_model > 0 && shape.n_heads > 0 && shape.n_layers > 0,
              "model.d_model, model.n_heads and model.n_layers must be positive");
-  shape.dtype = probe_dtype(config);
+  shape.dtype = probe_dtype(probe);
   const auto seed = static_cast<uint64_t>(cfg::get_or<int64_t>(config, "seed", 0));
   return probe_loss_set(config, synthetic_loss_inputs(shape, seed), shape.n_layers);
 }
 
-torch::ScalarType probe_dtype(const YAML::Node& config) {
-  const std::string name = cfg::get_or<std::string>(config, "probe.dtype", "float32");
-  if (name == "float32") return torch::kFloat;
-  if (name == "float64") return torch::kDouble;
-  throw UserError("probe.dtype: expected float32 or float64, got '" + name + "'");
+torch::ScalarType probe_dtype(const ProbeOptions& options) {
+  return options.dtype() == "float64" ? torch::kDouble : torch::kFloat;
 }
+
+template ProbeOptions probe_options(const YAML::Node&);
+template std::map<std::string, torch::Tensor> probe_loss_term(const std::string&, const YAML::Node&,
+                                                              const LossProbeInputs&, int64_t);
+template std::map<std::string, torch::Tensor> probe_loss_set(const YAML::Node&,
+                                                             const LossProbeInputs&, int64_t);
+template std::map<std::string, torch::Tensor> probe_loss_from_config(const YAML::Node&);
 
 }  // namespace attnlab

@@ -1,34 +1,21 @@
-// The loss-term registry: one line per term. Adding a term = one new file pair under losses/,
-// one line here (its accepted keys come from the term's static keys()).
+// The loss-term registry: one line per term. Adding a term = one new file pair under losses/ (the
+// term and its options struct) and one line here.
 #include "losses/cross_entropy.h"
 #include "losses/decorrelation.h"
 #include "losses/focal.h"
 #include "losses/loss_term.h"
+#include "losses/loss_term_entry.h"
 #include "losses/segregation.h"
 
 namespace attnlab {
 
-namespace {
-// Terms constructed from (config) or (config, n_layers).
-template <typename Term>
-LossTermSpec spec() {
-  LossTermSpec s;
-  s.keys = Term::keys();
-  s.make = [](const TermConfig& config, int64_t n_layers) -> std::unique_ptr<LossTerm> {
-    if constexpr (std::is_constructible_v<Term, const TermConfig&, int64_t>)
-      return std::make_unique<Term>(config, n_layers);
-    else
-      return std::make_unique<Term>(config);
-  };
-  return s;
-}
-}  // namespace
-
 Registry<LossTermSpec>& loss_registry() {
-  static Registry<LossTermSpec> registry("loss term", {{"cross_entropy", spec<CrossEntropyTerm>()},
-                                                       {"focal", spec<FocalTerm>()},
-                                                       {"decorrelation", spec<DecorrelationTerm>()},
-                                                       {"segregation", spec<SegregationTerm>()}});
+  static Registry<LossTermSpec> registry(
+      "loss term",
+      {{"cross_entropy", loss_term_entry<CrossEntropyTerm, CrossEntropyTermOptions>()},
+       {"focal", loss_term_entry<FocalTerm, FocalTermOptions>()},
+       {"decorrelation", loss_term_entry<DecorrelationTerm, DecorrelationTermOptions>()},
+       {"segregation", loss_term_entry<SegregationTerm, SegregationTermOptions>()}});
   return registry;
 }
 

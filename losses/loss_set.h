@@ -12,7 +12,6 @@
 #pragma once
 
 #include <torch/torch.h>
-#include <yaml-cpp/yaml.h>
 
 #include <map>
 #include <memory>
@@ -32,7 +31,9 @@ struct LossResult {
 class LossSet {
  public:
   // `config`: the composed run config (reads `loss.terms`); `n_layers`: the model's block count.
-  LossSet(const YAML::Node& config, int64_t n_layers);
+  // Defined for YAML::Node.
+  template <class ConfigTree>
+  LossSet(const ConfigTree& config, int64_t n_layers);
 
   TapRequest taps() const { return taps_; }
   LossResult compute(const ModelOutput& output, const Batch& batch) const;

@@ -6,8 +6,9 @@
 #pragma once
 
 #include <torch/torch.h>
-#include <yaml-cpp/yaml.h>
 
+#include <any>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
@@ -15,7 +16,7 @@
 #include <vector>
 
 #include "common/registry.h"
-#include "losses/term_config.h"
+#include "config/option_schema.h"
 #include "modules/model_output.h"
 
 namespace attnlab {
@@ -35,19 +36,38 @@ class LossTerm {
   virtual void set_class_counts(const std::vector<int64_t>& counts) { (void)counts; }
 };
 
-// A registry entry: the term-specific keys it accepts (besides `name` and `weight`, which every
-// term accepts) and a factory. `n_layers` lets terms resolve layer lists at construction.
+// Where a term is built: its entry in the config (for messages) and the model's depth (to resolve
+// layer lists).
+struct LossTermContext {
+  std::string where;  // "loss.terms[2]"
+  int64_t n_layers = 1;
+
+  // "loss.terms[2].gamma"
+  std::string key_name(const std::string& key) const { return where + "." + key; }
+  // A UserError naming the term's key: "config key 'loss.terms[2].gamma': <what>".
+  [[noreturn]] void fail(const std::string& key, const std::string& what) const;
+  // Block indices (Python-style negatives: -1 = the last block) checked against n_layers,
+  // sorted and without repeats; UserError naming `key` when one is out of range or none is left.
+  std::vector<int64_t> resolve_layers(const std::string& key, std::vector<int64_t> layers) const;
+};
+
+// A registry entry: the term's options struct (its keys besides `name` and `weight`, which every
+// term has) and its factory, which receives the bound struct in a std::any. Made by
+// loss_term_entry<Term, Options>() (losses/loss_term_entry.h).
 struct LossTermSpec {
-  std::vector<std::string> keys;
-  std::function<std::unique_ptr<LossTerm>(const TermConfig& config, int64_t n_layers)> make;
+  config::ErasedOptions options;
+  std::function<std::unique_ptr<LossTerm>(const std::any& options, const LossTermContext& context)>
+      make;
 };
 
 // loss_registry.cpp: one line per term.
 Registry<LossTermSpec>& loss_registry();
 
-// Builds a term from its config map (validates keys against the spec). `where` names the map in
-// messages, e.g. "loss.terms[1]".
-std::unique_ptr<LossTerm> make_loss_term(const YAML::Node& term, const std::string& where,
+// Builds a term from its config map ({name: focal, weight: 1.0, gamma: 2}): the name picks the
+// entry, the other keys bind strictly into its options. `where` names the map in messages, e.g.
+// "loss.terms[1]". Defined for YAML::Node.
+template <class ConfigTree>
+std::unique_ptr<LossTerm> make_loss_term(const ConfigTree& term, const std::string& where,
                                          int64_t n_layers);
 
 }  // namespace attnlab

@@ -34,40 +34,42 @@ torch::Tensor retention_loss(const torch::Tensor& maps, const torch::Tensor& ref
   return 1.0 - safe_ratio(torch::minimum(maps, reference).sum(-1), (maps + reference).sum(-1));
 }
 
-SegregationTerm::SegregationTerm(const TermConfig& config, int64_t n_layers)
-    : where_(config.where()) {
-  by_heads_ = config.choice_or("groups", {"heads", "tokens"}, "heads") == "heads";
-  std::vector<int64_t> all;
-  for (int64_t l = 0; l < n_layers; ++l) all.push_back(l);
-  layers_ = config.layers_or("layers", n_layers, all);
-  heads_ = config.get_or<std::vector<int64_t>>("heads", {});
-  if (config.has("heads") && heads_.empty()) config.fail("heads", "expected at least one head");
-  for (int64_t h : heads_)
-    if (h < 0) config.fail("heads", "head indices must be >= 0, got " + std::to_string(h));
-  if (by_heads_) {
-    if (config.has("heads") && heads_.size() < 2)
-      config.fail("heads", "groups: heads needs at least 2 heads to form pairs");
-    for (const char* key : {"concept_positions", "concept_token_ids"})
-      if (config.has(key)) config.fail(key, "only used with groups: tokens");
+SegregationTerm::SegregationTerm(const SegregationTermOptions& options,
+                                 const LossTermContext& context)
+    : where_(context.where) {
+  by_heads_ = options.groups() == "heads";
+  if (options.layers()) {
+    layers_ = context.resolve_layers("layers", *options.layers());
   } else {
-    concept_positions_ = config.get_or<std::vector<int64_t>>("concept_positions", {});
-    concept_token_ids_ = config.get_or<std::vector<int64_t>>("concept_token_ids", {});
-    if (concept_positions_.empty() == concept_token_ids_.empty())
-      config.fail("concept_positions",
-                  "groups: tokens needs exactly one of concept_positions or concept_token_ids");
-    for (int64_t p : concept_positions_)
-      if (p < 0) config.fail("concept_positions", "positions must be >= 0");
+    for (int64_t l = 0; l < context.n_layers; ++l) layers_.push_back(l);
   }
-  std::string pair_reduction =
-      config.choice_or("pair_reduction", {"mean", "sum"}, by_heads_ ? "mean" : "sum");
-  pair_sum_ = pair_reduction == "sum";
-  retention_weight_ = config.get_or<double>("retention_weight", 0.0);
-  if (retention_weight_ < 0.0) config.fail("retention_weight", "expected a value >= 0");
-  retention_threshold_ = config.get_or<double>("retention_threshold", 0.5);
+  heads_ = options.heads().value_or(std::vector<int64_t>{});
+  if (options.heads() && heads_.empty()) context.fail("heads", "expected at least one head");
+  for (int64_t h : heads_)
+    if (h < 0) context.fail("heads", "head indices must be >= 0, got " + std::to_string(h));
+  if (by_heads_) {
+    if (options.heads() && heads_.size() < 2)
+      context.fail("heads", "groups: heads needs at least 2 heads to form pairs");
+    if (options.concept_positions())
+      context.fail("concept_positions", "only used with groups: tokens");
+    if (options.concept_token_ids())
+      context.fail("concept_token_ids", "only used with groups: tokens");
+  } else {
+    concept_positions_ = options.concept_positions().value_or(std::vector<int64_t>{});
+    concept_token_ids_ = options.concept_token_ids().value_or(std::vector<int64_t>{});
+    if (concept_positions_.empty() == concept_token_ids_.empty())
+      context.fail("concept_positions",
+                   "groups: tokens needs exactly one of concept_positions or concept_token_ids");
+    for (int64_t p : concept_positions_)
+      if (p < 0) context.fail("concept_positions", "positions must be >= 0");
+  }
+  pair_sum_ = options.pair_reduction().value_or(by_heads_ ? "mean" : "sum") == "sum";
+  retention_weight_ = options.retention_weight();
+  if (retention_weight_ < 0.0) context.fail("retention_weight", "expected a value >= 0");
+  retention_threshold_ = options.retention_threshold();
   if (retention_threshold_ < 0.0 || retention_threshold_ > 1.0)
-    config.fail("retention_threshold", "expected a value in [0, 1]");
-  reference_previous_ =
-      config.choice_or("retention_reference", {"previous", "current"}, "previous") == "previous";
+    context.fail("retention_threshold", "expected a value in [0, 1]");
+  reference_previous_ = options.retention_reference() == "previous";
 }
 
 TapRequest SegregationTerm::taps(int64_t) const {

@@ -29,9 +29,13 @@
 // retention_reference (previous | current). Requests prob taps for its layers only.
 #pragma once
 
+#include <torch/arg.h>
 #include <torch/torch.h>
 
 #include <map>
+#include <optional>
+#include <string>
+#include <vector>
 
 #include "losses/loss_term.h"
 
@@ -44,20 +48,43 @@ torch::Tensor binarize_maps(const torch::Tensor& maps, double threshold);
 // maps, reference [N, G, D] -> [N, G]: 1 - sum min(maps, ref) / sum (maps + ref).
 torch::Tensor retention_loss(const torch::Tensor& maps, const torch::Tensor& reference);
 
+// The `segregation` term's keys (besides name and weight); configs/loss/segregation.yaml.
+struct SegregationTermOptions {
+  TORCH_ARG(std::string, groups) = "heads";
+  TORCH_ARG(std::optional<std::vector<int64_t>>, layers) = std::nullopt;
+  TORCH_ARG(std::optional<std::vector<int64_t>>, heads) = std::nullopt;
+  TORCH_ARG(std::optional<std::vector<int64_t>>, concept_positions) = std::nullopt;
+  TORCH_ARG(std::optional<std::vector<int64_t>>, concept_token_ids) = std::nullopt;
+  TORCH_ARG(std::optional<std::string>, pair_reduction) = std::nullopt;
+  TORCH_ARG(double, retention_weight) = 0.0;
+  TORCH_ARG(double, retention_threshold) = 0.5;
+  TORCH_ARG(std::string, retention_reference) = "previous";
+
+ public:
+  template <class V>
+  void visit(V& v) {
+    v("groups", groups(), "heads (maps of heads) | tokens (maps of concept tokens)",
+      config::one_of({"heads", "tokens"}));
+    v("layers", layers(), "blocks whose attention is read (negatives from the end); null: all");
+    v("heads", heads(), "heads that form the pairs; null: all", config::at_least(0));
+    v("concept_positions", concept_positions(), "groups: tokens, concepts by position",
+      config::at_least(0));
+    v("concept_token_ids", concept_token_ids(), "groups: tokens, concepts by token id");
+    v("pair_reduction", pair_reduction(), "mean | sum over pairs; null: mean (heads), sum (tokens)",
+      config::one_of({"mean", "sum"}));
+    v("retention_weight", retention_weight(), "weight of the retention loss", config::at_least(0.0),
+      config::finite());
+    v("retention_threshold", retention_threshold(), "binarisation threshold of the maps",
+      config::in_range(0.0, 1.0));
+    v("retention_reference", retention_reference(),
+      "previous (the maps of the previous step) | current",
+      config::one_of({"previous", "current"}));
+  }
+};
+
 class SegregationTerm : public LossTerm {
  public:
-  SegregationTerm(const TermConfig& config, int64_t n_layers);
-  static std::vector<std::string> keys() {
-    return {"groups",
-            "layers",
-            "heads",
-            "concept_positions",
-            "concept_token_ids",
-            "pair_reduction",
-            "retention_weight",
-            "retention_threshold",
-            "retention_reference"};
-  }
+  SegregationTerm(const SegregationTermOptions& options, const LossTermContext& context);
   TapRequest taps(int64_t n_layers) const override;
   torch::Tensor compute(const ModelOutput& output, const Batch& batch,
                         std::map<std::string, torch::Tensor>& stats) const override;

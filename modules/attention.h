@@ -8,14 +8,15 @@
 #pragma once
 
 #include <torch/torch.h>
-#include <yaml-cpp/yaml.h>
 
+#include <any>
 #include <functional>
 #include <map>
 #include <memory>
 #include <string>
 
 #include "common/registry.h"
+#include "config/option_schema.h"
 #include "modules/rope.h"
 
 namespace attnlab {
@@ -96,9 +97,25 @@ struct AttentionOptions {
   // AttentionContext unless a caller asks for another; modules read the mask of each call from
   // the context, this is for code that runs one module alone (attnlab probe).
   MaskSpec mask;
-  // The composed `attention:` config group: module-specific hyper-parameters by name.
-  YAML::Node params;
+  // false: the model adds learned positions at the embedding (model.positions=learned), so no
+  // module rotates q/k whatever its own `rope` option says.
+  bool rotary_positions = true;
+  // The module's own options: its `attention:` group (and a hybrid layer's own entry) bound into
+  // the struct its registry entry declares (e.g. MohModuleOptions); empty = that struct's
+  // defaults. Read with module_options<T>(options).
+  std::any module_options;
 };
+
+// The module's own options held by `options` (its defaults when none were bound); a
+// std::logic_error when they are another module's (a programming error, not a config one).
+template <class T>
+T module_options(const AttentionOptions& options) {
+  if (!options.module_options.has_value()) return T{};
+  const T* held = std::any_cast<T>(&options.module_options);
+  if (held == nullptr)
+    throw std::logic_error("AttentionOptions::module_options holds another module's options");
+  return *held;
+}
 
 // The model's init scheme, handed to every module's reset_parameters(): GPT-2's N(0, std) for
 // projections that read the residual stream, N(0, residual_std) for those that write into it
@@ -124,8 +141,16 @@ class AttentionImpl : public torch::nn::Module {
 
 using AttentionFactory = std::function<std::shared_ptr<AttentionImpl>(const AttentionOptions&)>;
 
-// name -> factory; the table lives in modules/attention_registry.cpp (one line per module).
-Registry<AttentionFactory>& attention_registry();
+// A registry entry: the module's factory and its own options struct (the keys of the
+// `attention:` group besides `name`, each default in that struct). Made by attention_entry<Impl,
+// Options>() (modules/attention_entry.h), which a module's room or a test calls.
+struct AttentionSpec {
+  AttentionFactory make;
+  config::ErasedOptions options;
+};
+
+// name -> spec; the table lives in modules/attention_registry.cpp (one line per module).
+Registry<AttentionSpec>& attention_registry();
 
 // Convenience: attention_registry().get(name)(options).
 std::shared_ptr<AttentionImpl> make_attention(const std::string& name,

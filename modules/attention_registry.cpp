@@ -1,30 +1,25 @@
 // The attention registry: one line per module. Adding an attention = one new file under
-// modules/attention/, one line here, one configs/attention/<name>.yaml.
+// modules/attention/ (the module and its options struct), one line here, one
+// configs/attention/<name>.yaml.
 #include "modules/attention.h"
 #include "modules/attention/diff.h"
 #include "modules/attention/gda.h"
 #include "modules/attention/mha.h"
 #include "modules/attention/moh.h"
 #include "modules/attention/softplus_attention.h"
+#include "modules/attention_entry.h"
 #include "modules/weight_conversion.h"
 
 namespace attnlab {
 
-namespace {
-template <typename Impl>
-AttentionFactory factory() {
-  return [](const AttentionOptions& options) { return std::make_shared<Impl>(options); };
-}
-}  // namespace
-
-Registry<AttentionFactory>& attention_registry() {
-  static Registry<AttentionFactory> registry("attention",
-                                             {{"mha", factory<MhaAttentionImpl>()},
-                                              {"moh", factory<MohAttentionImpl>()},
-                                              {"diff", factory<DiffAttentionImpl>()},
-                                              {"gda", factory<GdaAttentionImpl>()},
-                                              {"lssa", factory<LssaAttentionImpl>()},
-                                              {"lssar", factory<LssarAttentionImpl>()}});
+Registry<AttentionSpec>& attention_registry() {
+  static Registry<AttentionSpec> registry(
+      "attention", {{"mha", attention_entry<MhaAttentionImpl, MhaModuleOptions>()},
+                    {"moh", attention_entry<MohAttentionImpl, MohModuleOptions>()},
+                    {"diff", attention_entry<DiffAttentionImpl, DiffModuleOptions>()},
+                    {"gda", attention_entry<GdaAttentionImpl, GdaModuleOptions>()},
+                    {"lssa", attention_entry<LssaAttentionImpl, LssaModuleOptions>()},
+                    {"lssar", attention_entry<LssarAttentionImpl, LssarModuleOptions>()}});
   return registry;
 }
 
@@ -35,14 +30,14 @@ Registry<WeightConversion>& weight_conversion_registry() {
 }
 
 StateDict convert_attention_weights(StateDict source, const StateDict& target_state,
-                                    const GptOptions& options, std::vector<std::string>* applied) {
-  std::vector<std::string> modules = {options.attention};
-  modules.insert(modules.end(), options.layer_attention.begin(), options.layer_attention.end());
+                                    const std::vector<std::string>& modules,
+                                    const AttentionShape& shape,
+                                    std::vector<std::string>* applied) {
   for (const std::string& name : weight_conversion_registry().names()) {
     const WeightConversion& conversion = weight_conversion_registry().get(name);
     if (std::find(modules.begin(), modules.end(), conversion.target) == modules.end()) continue;
     if (!conversion.accepts(source)) continue;
-    source = conversion.convert(source, target_state, options);
+    source = conversion.convert(source, target_state, shape);
     if (applied != nullptr) applied->push_back(name);
   }
   return source;
@@ -50,7 +45,7 @@ StateDict convert_attention_weights(StateDict source, const StateDict& target_st
 
 std::shared_ptr<AttentionImpl> make_attention(const std::string& name,
                                               const AttentionOptions& options) {
-  return attention_registry().get(name)(options);
+  return attention_registry().get(name).make(options);
 }
 
 }  // namespace attnlab

@@ -4,189 +4,13 @@
 #include <cmath>
 #include <sstream>
 
-#include "common/config_access.h"
-#include "config/yaml_tree.h"
+#include "common/error.h"
 #include "modules/attention_backend.h"
 #include "modules/kernels/gelu_tanh.h"
 #include "modules/kernels/rms_norm.h"
 #include "modules/masks.h"
 
 namespace attnlab {
-
-namespace {
-
-// A double as a config value would print it (2, -0.5, 1e+38), for error messages.
-std::string format_number(double value) {
-  std::ostringstream out;
-  out << value;
-  return out.str();
-}
-
-}  // namespace
-
-RopeScaling rope_scaling_from_config(const YAML::Node& config) {
-  RopeScaling r;
-  r.type = cfg::get_or<std::string>(config, "model.rope_scaling", "none");
-  r.factor = cfg::get_or<double>(config, "model.rope_factor", 1.0);
-  r.low_freq_factor = cfg::get_or<double>(config, "model.rope_low_freq_factor", 1.0);
-  r.high_freq_factor = cfg::get_or<double>(config, "model.rope_high_freq_factor", 4.0);
-  r.original_max_positions =
-      cfg::get_or<double>(config, "model.rope_original_max_positions", 8192.0);
-  check_user(r.type == "none" || r.type == "linear" || r.type == "llama3",
-             "model.rope_scaling: expected none, linear or llama3, got '" + r.type + "'");
-  check_user(std::isfinite(r.factor) && r.factor > 0.0,
-             "model.rope_factor: expected a positive number, got " + format_number(r.factor));
-  check_user(r.type != "llama3" || (r.high_freq_factor > r.low_freq_factor &&
-                                    r.low_freq_factor > 0.0 && r.original_max_positions > 0.0),
-             "model.rope_scaling=llama3 needs 0 < model.rope_low_freq_factor < "
-             "model.rope_high_freq_factor and model.rope_original_max_positions > 0");
-  return r;
-}
-
-GptOptions gpt_options_from_config(const YAML::Node& config, int64_t vocab_size) {
-  GptOptions o;
-  o.vocab_size = vocab_size;
-  o.d_model = cfg::get<int64_t>(config, "model.d_model");
-  o.n_layers = cfg::get<int64_t>(config, "model.n_layers");
-  o.n_heads = cfg::get<int64_t>(config, "model.n_heads");
-  o.n_kv_heads = cfg::get_or<int64_t>(config, "model.n_kv_heads", 0);
-  o.mlp_ratio = cfg::get_or<double>(config, "model.mlp_ratio", 4.0);
-  o.mlp = cfg::get_or<std::string>(config, "model.mlp", "gelu");
-  o.dropout = cfg::get_or<double>(config, "model.dropout", 0.0);
-  o.max_seq_len = cfg::get<int64_t>(config, "model.max_seq_len");
-  o.rope_theta = cfg::get_or<double>(config, "model.rope_theta", 10000.0);
-  o.rope_scaling = rope_scaling_from_config(config);
-  o.norm_eps = cfg::get_or<double>(config, "model.norm_eps", 1e-5);
-  o.norm = cfg::get_or<std::string>(config, "model.norm", "rms");
-  o.positions = cfg::get_or<std::string>(config, "model.positions", "rope");
-  o.max_positions = cfg::get_or<int64_t>(config, "model.max_positions", 0);
-  o.tie_embeddings = cfg::get_or<bool>(config, "model.tie_embeddings", true);
-  o.mlp_bias = cfg::get_or<bool>(config, "model.mlp_bias", false);
-  o.attention_bias = cfg::get_or<bool>(config, "model.attention_bias", false);
-  o.qkv_bias = o.attention_bias || cfg::get_or<bool>(config, "model.qkv_bias", false);
-  o.mlp_hidden = cfg::get_or<int64_t>(config, "model.mlp_hidden", 0);
-  // model.vocab_size pads the vocabulary (pretrained models round it up); the tokenizer's ids
-  // always fit, so a smaller value (a tokenizer that appends MASK) gives the tokenizer's count.
-  const int64_t model_vocab = cfg::get_or<int64_t>(config, "model.vocab_size", 0);
-  check_user(model_vocab >= 0, "model.vocab_size: expected a positive count or null, got " +
-                                   std::to_string(model_vocab));
-  o.vocab_size = std::max(vocab_size, model_vocab);
-  o.attention = cfg::get<std::string>(config, "attention.name");
-  o.attention_params = cfg::require(config, "attention");
-  o.mask.kind = parse_mask_kind(cfg::get_or<std::string>(config, "model.mask", "causal"));
-  o.mask.block_size = cfg::get_or<int64_t>(config, "model.block_size", 0);
-  o.attention_backend =
-      parse_attention_backend(cfg::get_or<std::string>(config, "model.attention_backend", "auto"));
-  check_user(o.d_model > 0 && o.n_layers > 0 && o.n_heads > 0,
-             "model.d_model, model.n_layers and model.n_heads must be positive");
-  // Checked here, where they are parsed: out of range they abort inside LibTorch or build
-  // zero-width layers.
-  check_user(std::isfinite(o.dropout) && o.dropout >= 0.0 && o.dropout < 1.0,
-             "model.dropout: expected a probability in [0, 1), got " + format_number(o.dropout));
-  check_user(std::isfinite(o.mlp_ratio) && o.mlp_ratio > 0.0 &&
-                 o.mlp_ratio * static_cast<double>(o.d_model) >= 1.0,
-             "model.mlp_ratio: expected a ratio > 0 giving an MLP width of at least 1, got " +
-                 format_number(o.mlp_ratio));
-  check_user(o.max_seq_len > 0,
-             "model.max_seq_len: expected a positive length, got " + std::to_string(o.max_seq_len));
-  check_user(o.n_kv_heads >= 0,
-             "model.n_kv_heads: expected >= 0 (0 = n_heads), got " + std::to_string(o.n_kv_heads));
-  check_user(std::isfinite(o.rope_theta) && o.rope_theta > 0.0,
-             "model.rope_theta: expected a positive number, got " + format_number(o.rope_theta));
-  check_user(std::isfinite(o.norm_eps) && o.norm_eps >= 0.0,
-             "model.norm_eps: expected a number >= 0, got " + format_number(o.norm_eps));
-  check_user(o.mlp == "gelu" || o.mlp == "swiglu",
-             "model.mlp: expected gelu or swiglu, got '" + o.mlp + "'");
-  check_user(o.norm == "rms" || o.norm == "layer",
-             "model.norm: expected rms or layer, got '" + o.norm + "'");
-  check_user(o.positions == "rope" || o.positions == "learned",
-             "model.positions: expected rope or learned, got '" + o.positions + "'");
-  check_user(o.max_positions >= 0,
-             "model.max_positions: expected >= 0 (0 = model.max_seq_len), got " +
-                 std::to_string(o.max_positions));
-  check_user(o.mlp_hidden >= 0, "model.mlp_hidden: expected >= 0 (0 = from model.mlp_ratio), got " +
-                                    std::to_string(o.mlp_hidden));
-  check_user(o.mask.block_size >= 0,
-             "model.block_size: expected >= 0, got " + std::to_string(o.mask.block_size));
-  check_user(o.mask.kind != MaskKind::kBlockCausal || o.mask.block_size > 0,
-             "model.block_size must be > 0 when model.mask=block_causal");
-  const YAML::Node per_layer = cfg::find(config, "model.attention_per_layer");
-  if (per_layer.IsDefined() && !per_layer.IsNull())
-    o.layer_attention = parse_layer_attention(per_layer, o.n_layers, &o.layer_attention_params);
-  return o;
-}
-
-std::vector<std::string> parse_layer_attention(const YAML::Node& node, int64_t n_layers,
-                                               std::vector<YAML::Node>* params) {
-  const std::string key = "config key 'model.attention_per_layer'";
-  std::vector<std::string> items;
-  std::vector<YAML::Node> item_params;  // per item: its mapping, or null for a name
-  if (node.IsSequence()) {
-    for (size_t i = 0; i < node.size(); ++i) {
-      const YAML::Node item = node[i];
-      if (item.IsMap()) {
-        const YAML::Node name = item["name"];
-        check_user(name && name.IsScalar(),
-                   key + ": entry " + std::to_string(i) +
-                       " is a mapping without name: <attention> (e.g. {name: moh, routed_k: 2})");
-        items.push_back(name.Scalar());  // a mapping is one layer (no "*count")
-        item_params.push_back(item);
-        continue;
-      }
-      check_user(item.IsScalar(), key + ": expected a list of attention names or mappings");
-      items.push_back(item.Scalar());
-      item_params.push_back(YAML::Node(YAML::NodeType::Null));
-    }
-  } else {
-    check_user(node.IsScalar(), key + ": expected \"mha*3,moh\" or a list of attention names");
-    std::string text = node.Scalar();
-    size_t start = 0;
-    while (start <= text.size()) {
-      const size_t comma = text.find(',', start);
-      items.push_back(
-          text.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
-      item_params.push_back(YAML::Node(YAML::NodeType::Null));
-      if (comma == std::string::npos) break;
-      start = comma + 1;
-    }
-  }
-  std::vector<std::string> layers;
-  std::vector<YAML::Node> layer_params;
-  for (size_t i = 0; i < items.size(); ++i) {
-    std::string item = items[i];
-    item.erase(0, item.find_first_not_of(" \t"));
-    item.erase(item.find_last_not_of(" \t") + 1);
-    int64_t repeat = 1;
-    const size_t star = item_params[i].IsMap() ? std::string::npos : item.find('*');
-    if (star != std::string::npos) {
-      const std::string count = item.substr(star + 1);
-      check_user(!count.empty() && count.size() < 6 &&
-                     count.find_first_not_of("0123456789") == std::string::npos &&
-                     std::stoll(count) > 0,
-                 key + ": '" + item + "' needs a positive count after '*' (e.g. mha*3)");
-      repeat = std::stoll(count);
-      item = item.substr(0, star);
-    }
-    check_user(
-        attention_registry().contains(item),
-        key + ": unknown attention '" + item + "'; available: " + [] {
-          std::string names;
-          for (const auto& name : attention_registry().names())
-            names += (names.empty() ? "" : ", ") + name;
-          return names;
-        }());
-    for (int64_t r = 0; r < repeat && static_cast<int64_t>(layers.size()) <= n_layers; ++r) {
-      layers.push_back(item);
-      layer_params.push_back(item_params[i]);
-    }
-  }
-  check_user(static_cast<int64_t>(layers.size()) == n_layers,
-             key + ": names " + std::to_string(layers.size()) +
-                 (layers.size() > static_cast<size_t>(n_layers) ? " or more" : "") +
-                 " layers, the model has model.n_layers=" + std::to_string(n_layers));
-  if (params != nullptr) *params = layer_params;
-  return layers;
-}
 
 NormImpl::NormImpl(int64_t dim, double eps, const std::string& kind)
     : eps_(eps), layer_norm_(kind == "layer") {
@@ -244,35 +68,18 @@ AttentionOptions attention_options_for_layer(const GptOptions& options, int64_t 
   attention_options.qkv_bias = options.qkv_bias;
   attention_options.backend = options.attention_backend;
   attention_options.mask = options.mask;
-  // The layer's `attention:` node. Replaced with Node::reset, never `=`: assigning to a YAML::Node
-  // that already refers to a node writes through it, here into the run config's `attention:`
-  // group, which every later layer (and config.yaml) would then see.
-  YAML::Node params = options.attention_params;
+  attention_options.rotary_positions = options.positions == "rope";
+  // The module's own options: the group's, or in a hybrid stack the layer's (bound by the config
+  // reader, gpt_config.cpp: the layer's module, its own entry's keys on top).
   std::string attention = options.attention;
-  if (!options.layer_attention.empty() && options.layer_attention[layer_index] != attention) {
-    // Another module in this layer: its built-in defaults (the mask is the model's).
+  attention_options.module_options = options.attention_module_options;
+  if (!options.layer_attention.empty()) {
     attention = options.layer_attention[layer_index];
-    YAML::Node own;
-    own["name"] = attention;
-    params.reset(own);
+    if (static_cast<size_t>(layer_index) < options.layer_module_options.size())
+      attention_options.module_options = options.layer_module_options[layer_index];
+    else if (attention != options.attention)
+      attention_options.module_options.reset();  // another module: its defaults
   }
-  const YAML::Node layer_params =
-      static_cast<size_t>(layer_index) < options.layer_attention_params.size()
-          ? options.layer_attention_params[layer_index]
-          : YAML::Node(YAML::NodeType::Null);
-  if (layer_params.IsMap()) {
-    // The layer's own options on top (complete already when the config engine composed them).
-    YAML::Node merged = YAML::Clone(params);
-    config::merge_into(merged, layer_params);
-    params.reset(merged);
-  }
-  if (options.positions == "learned") {
-    // Positions enter once, at the embedding: no rotation inside the attention.
-    YAML::Node copy = YAML::Clone(params);
-    copy["rope"] = false;
-    params.reset(copy);
-  }
-  attention_options.params.reset(params);
   if (attention_name != nullptr) *attention_name = attention;
   return attention_options;
 }

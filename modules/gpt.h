@@ -14,16 +14,90 @@
 // where the options ask for them (norm=layer, mlp_bias=true).
 #pragma once
 
+#include <torch/arg.h>
 #include <torch/torch.h>
-#include <yaml-cpp/yaml.h>
 
+#include <any>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "modules/attention.h"
 #include "modules/model_output.h"
 
 namespace attnlab {
+
+// The `model:` group as configs write it (configs/model/gpt.yaml holds the same defaults; a test
+// keeps every configs/model/*.yaml in step with this struct), bound by gpt_options_from_config;
+// model.attention_per_layer (names or mappings) is read there too.
+struct ModelOptions {
+  TORCH_ARG(int64_t, d_model) = 128;
+  TORCH_ARG(int64_t, n_layers) = 4;
+  TORCH_ARG(int64_t, n_heads) = 4;
+  TORCH_ARG(int64_t, n_kv_heads) = 0;
+  TORCH_ARG(double, mlp_ratio) = 4.0;
+  TORCH_ARG(std::string, mlp) = "gelu";
+  TORCH_ARG(double, dropout) = 0.0;
+  TORCH_ARG(int64_t, max_seq_len) = 256;
+  TORCH_ARG(double, rope_theta) = 10000.0;
+  TORCH_ARG(std::string, rope_scaling) = "none";
+  TORCH_ARG(double, rope_factor) = 1.0;
+  TORCH_ARG(double, rope_low_freq_factor) = 1.0;
+  TORCH_ARG(double, rope_high_freq_factor) = 4.0;
+  TORCH_ARG(double, rope_original_max_positions) = 8192.0;
+  TORCH_ARG(double, norm_eps) = 1e-5;
+  TORCH_ARG(std::optional<int64_t>, vocab_size) = std::nullopt;
+  TORCH_ARG(std::string, norm) = "rms";
+  TORCH_ARG(std::string, positions) = "rope";
+  TORCH_ARG(int64_t, max_positions) = 0;
+  TORCH_ARG(bool, tie_embeddings) = true;
+  TORCH_ARG(int64_t, mlp_hidden) = 0;
+  TORCH_ARG(bool, mlp_bias) = false;
+  TORCH_ARG(bool, attention_bias) = false;
+  TORCH_ARG(bool, qkv_bias) = false;
+  TORCH_ARG(std::string, mask) = "causal";
+  TORCH_ARG(int64_t, block_size) = 0;
+  TORCH_ARG(std::string, attention_backend) = "auto";
+
+ public:
+  // Range checks that need several fields (or say more than a bound) are in
+  // gpt_options_from_config, with their own messages.
+  template <class V>
+  void visit(V& v) {
+    v("d_model", d_model(), "residual width");
+    v("n_layers", n_layers(), "transformer blocks");
+    v("n_heads", n_heads(), "query heads");
+    v("n_kv_heads", n_kv_heads(), "key/value heads (grouped-query attention); 0 = n_heads");
+    v("mlp_ratio", mlp_ratio(), "MLP width / d_model (when mlp_hidden is 0)");
+    v("mlp", mlp(), "gelu (tanh GELU) | swiglu");
+    v("dropout", dropout(), "dropout on attention and residual branches, in [0, 1)");
+    v("max_seq_len", max_seq_len(), "longest sequence the model is configured for");
+    v("rope_theta", rope_theta(), "RoPE base");
+    v("rope_scaling", rope_scaling(),
+      "RoPE context extension: none | linear (positions / rope_factor) | llama3 (Llama 3.1's)");
+    v("rope_factor", rope_factor(), "the scaling factor (linear, llama3)");
+    v("rope_low_freq_factor", rope_low_freq_factor(), "llama3's low-frequency factor");
+    v("rope_high_freq_factor", rope_high_freq_factor(), "llama3's high-frequency factor");
+    v("rope_original_max_positions", rope_original_max_positions(),
+      "llama3's original context length");
+    v("norm_eps", norm_eps(), "epsilon of every norm");
+    v("vocab_size", vocab_size(),
+      "embedding rows: max(this, the tokenizer's ids); null = the tokenizer's");
+    v("norm", norm(), "rms | layer (LayerNorm with bias, GPT-2)");
+    v("positions", positions(),
+      "rope (rotary, inside the attention) | learned (GPT-2's position table)");
+    v("max_positions", max_positions(), "rows of the learned position table; 0 = max_seq_len");
+    v("tie_embeddings", tie_embeddings(), "false: a separate output head (lm_head.weight)");
+    v("mlp_hidden", mlp_hidden(), "MLP width; 0 = from mlp_ratio (SwiGLU: 2/3 of it, to 8)");
+    v("mlp_bias", mlp_bias(), "biases in the MLP");
+    v("attention_bias", attention_bias(), "biases on every attention projection (GPT-2)");
+    v("qkv_bias", qkv_bias(), "biases on q/k/v only (Qwen2)");
+    v("mask", mask(), "causal | bidirectional (an encoder) | block_causal (block diffusion)");
+    v("block_size", block_size(), "block_causal's block length (> 0 there)");
+    v("attention_backend", attention_backend(),
+      "softmax attention kernels: auto | sdpa (the device path everywhere) | native");
+  }
+};
 
 struct GptOptions {
   int64_t vocab_size = 0;
@@ -48,8 +122,10 @@ struct GptOptions {
   bool qkv_bias = false;        // biases on q/k/v only (Qwen2); implied by attention_bias
   int64_t mlp_hidden = 0;       // MLP width; 0 = from mlp_ratio (SwiGLU: 2/3 of it, rounded to 8)
   std::string attention = "mha";
-  YAML::Node attention_params;  // the composed `attention:` group
-  MaskSpec mask;                // the model's mask (model.mask / model.block_size)
+  // The `attention:` group bound into the module's options struct (modules/attention_entry.h);
+  // empty = the module's defaults.
+  std::any attention_module_options;
+  MaskSpec mask;  // the model's mask (model.mask / model.block_size)
   // model.attention_backend: auto | sdpa | native (modules/attention_backend.h).
   AttentionBackend attention_backend = AttentionBackend::kAuto;
   // Hybrid stacks (model.attention_per_layer): the attention module of each layer; empty = every
@@ -57,28 +133,31 @@ struct GptOptions {
   // the group's module, else that module's built-in defaults; every layer runs with the model's
   // mask.
   std::vector<std::string> layer_attention;
-  // Per layer, the options of an entry written as a mapping ({name: moh, routed_k: 2}), else a
-  // null node. The config engine completes such entries (config/group_lists.h); the module's
-  // options are then the group's (same module) or the module's defaults, with these on top.
-  std::vector<YAML::Node> layer_attention_params;
+  // With layer_attention, each layer's module options: the group's (same module) or the
+  // module's defaults, with the keys of an entry written as a mapping ({name: moh, routed_k: 2})
+  // on top (the config engine completes such entries, config/group_lists.h).
+  std::vector<std::any> layer_module_options;
+  // Empty, or which layer's own options differ from the `attention:` group's ("layer 2's
+  // attention.routed_k"): transformers classes have one attention setting for every layer.
+  std::string layer_options_differ;
 };
 
 // "mha*3,moh" or a list [mha, mha, {name: moh, routed_k: 2}, moh] -> one name per layer, and in
 // `params` (when given) the mapping of each layer written as one (a null node otherwise);
 // UserError naming the key for a count that does not add up to n_layers, a bad repeat, an
-// unknown module or a mapping without a name.
-std::vector<std::string> parse_layer_attention(const YAML::Node& node, int64_t n_layers,
-                                               std::vector<YAML::Node>* params = nullptr);
+// unknown module or a mapping without a name. Defined for YAML::Node (modules/gpt_config.cpp).
+template <class ConfigTree>
+std::vector<std::string> parse_layer_attention(const ConfigTree& node, int64_t n_layers,
+                                               std::vector<ConfigTree>* params = nullptr);
 
-// model.rope_scaling (none | linear | llama3) and its factors; UserError naming the key when out
-// of range.
-RopeScaling rope_scaling_from_config(const YAML::Node& config);
-
-// Reads GptOptions from a composed config (model.*, attention.*) and the tokenizer's vocab size
-// (model.vocab_size pads it: the model has max(tokenizer ids, model.vocab_size) rows). The mask
-// is model.mask / model.block_size (attention.mask / attention.block_size moved there: a config
-// still holding them is refused by the config engine, config/moved_keys.h).
-GptOptions gpt_options_from_config(const YAML::Node& config, int64_t vocab_size);
+// Reads GptOptions from a composed config: the `model:` group bound into ModelOptions (strict:
+// an unknown model.* key or a wrong type is one line naming it), the `attention:` group bound
+// into its module's options, and the tokenizer's vocab size (model.vocab_size pads it: the model
+// has max(tokenizer ids, model.vocab_size) rows). The mask is model.mask / model.block_size
+// (attention.mask / attention.block_size moved there: a config still holding them is refused by
+// the config engine, config/moved_keys.h). Defined for YAML::Node (modules/gpt_config.cpp).
+template <class ConfigTree>
+GptOptions gpt_options_from_config(const ConfigTree& config, int64_t vocab_size);
 
 // The options the attention module of block `layer_index` is built with (the model's sizes,
 // RoPE, biases, backend and mask, the `attention:` group or, in a hybrid stack, the layer's

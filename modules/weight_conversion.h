@@ -11,31 +11,40 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "common/registry.h"
-#include "modules/gpt.h"
 
 namespace attnlab {
 
 using StateDict = std::map<std::string, torch::Tensor>;
+
+// The shape of the layers a conversion fills (the model's attention width and heads): all a
+// converter needs to know of the model.
+struct AttentionShape {
+  int64_t d_model = 0;
+  int64_t n_heads = 0;
+  int64_t n_kv_heads = 0;  // 0 = n_heads
+};
 
 struct WeightConversion {
   std::string target;  // the attention module whose layers this converter fills (e.g. "moh")
   // True when `source` holds weights this converter reads (e.g. MHA's q_proj layout).
   std::function<bool(const StateDict& source)> accepts;
   std::function<StateDict(const StateDict& source, const StateDict& target_state,
-                          const GptOptions& options)>
+                          const AttentionShape& shape)>
       convert;
 };
 
 // "mha->moh" -> conversion; the table lives in modules/attention_registry.cpp.
 Registry<WeightConversion>& weight_conversion_registry();
 
-// Applies every registered conversion whose target module is used by a layer of `options` and
-// which accepts `source`; returns `source` unchanged when none applies. `applied` receives the
-// names of the conversions used.
+// Applies every registered conversion whose target module is among `layer_modules` (the
+// attention module of each layer) and which accepts `source`; returns `source` unchanged when
+// none applies. `applied` receives the names of the conversions used.
 StateDict convert_attention_weights(StateDict source, const StateDict& target_state,
-                                    const GptOptions& options,
+                                    const std::vector<std::string>& layer_modules,
+                                    const AttentionShape& shape,
                                     std::vector<std::string>* applied = nullptr);
 
 }  // namespace attnlab

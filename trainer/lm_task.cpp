@@ -53,7 +53,12 @@ void load_initial_weights(const YAML::Node& config, GptImpl& model, bool is_main
   if (grown > 0 && is_main)
     std::cerr << "init_from " << source << ": " << grown
               << " vocabulary rows added (initialised to the mean pretrained embedding)\n";
-  weights = convert_attention_weights(std::move(weights), state_dict(model), model.options());
+  const GptOptions& options = model.options();
+  std::vector<std::string> layer_modules = {options.attention};
+  layer_modules.insert(layer_modules.end(), options.layer_attention.begin(),
+                       options.layer_attention.end());
+  weights = convert_attention_weights(std::move(weights), state_dict(model), layer_modules,
+                                      {options.d_model, options.n_heads, options.n_kv_heads});
   const LoadReport report =
       load_init_weights(model, weights, source, cfg::get_or<bool>(config, "init_strict", false));
   if (is_main) std::cerr << "init_from " << source << ":\n" << report.summary() << "\n";

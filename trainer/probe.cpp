@@ -12,14 +12,15 @@ namespace attnlab {
 namespace {
 
 // The layer's options exactly as the GPT builds them (gpt.h), with the probe's dropout.
-AttentionOptions attention_options_from(const YAML::Node& config, std::string* attention_name) {
+AttentionOptions attention_options_from(const YAML::Node& config, const ProbeOptions& probe,
+                                        std::string* attention_name) {
   const GptOptions model = gpt_options_from_config(config, /*vocab_size=*/1);
-  const int64_t layer_index = cfg::get_or<int64_t>(config, "probe.layer_index", 0);
+  const int64_t layer_index = probe.layer_index();
   check_user(
       layer_index >= 0 && layer_index < model.n_layers,
       "probe.layer_index (" + std::to_string(layer_index) + ") must be in [0, model.n_layers)");
   AttentionOptions options = attention_options_for_layer(model, layer_index, attention_name);
-  options.dropout = cfg::get_or<double>(config, "probe.dropout", 0.0);
+  options.dropout = probe.dropout();
   return options;
 }
 
@@ -27,14 +28,15 @@ AttentionOptions attention_options_from(const YAML::Node& config, std::string* a
 
 TensorMap probe_attention(const YAML::Node& config) {
   torch::manual_seed(cfg::get_or<int64_t>(config, "seed", 0));
+  const ProbeOptions probe = probe_options(config);
   std::string attention;
-  AttentionOptions options = attention_options_from(config, &attention);
+  AttentionOptions options = attention_options_from(config, probe, &attention);
   auto module = make_attention(attention, options);
-  const auto dtype = probe_dtype(config);
+  const auto dtype = probe_dtype(probe);
   module->to(dtype);
-  module->train(cfg::get_or<bool>(config, "probe.training", false));
-  const int64_t batch = cfg::get_or<int64_t>(config, "probe.batch", 2);
-  const int64_t length = cfg::get_or<int64_t>(config, "probe.seq_len", 16);
+  module->train(probe.training());
+  const int64_t batch = probe.batch();
+  const int64_t length = probe.seq_len();
   check_user(batch > 0 && length > 0, "probe.batch and probe.seq_len must be positive");
   auto x = torch::randn({batch, length, options.d_model}, torch::TensorOptions().dtype(dtype))
                .requires_grad_(true);
@@ -65,15 +67,15 @@ TensorMap probe_attention(const YAML::Node& config) {
 Registry<ProbeTarget>& probe_registry() {
   static Registry<ProbeTarget> registry("probe target",
                                         {{"attention", probe_attention},
-                                         {"loss", probe_loss_from_config},
+                                         {"loss", probe_loss_from_config<YAML::Node>},
                                          {"masked_diffusion_loss", probe_masked_diffusion_loss}});
   return registry;
 }
 
 std::string run_probe(const YAML::Node& config) {
-  const std::string target = cfg::get_or<std::string>(config, "probe.target", "attention");
-  TensorMap dump = probe_registry().get(target)(config);
-  const std::string path = cfg::get_or<std::string>(config, "probe.out", "probe.pt");
+  const ProbeOptions probe = probe_options(config);
+  TensorMap dump = probe_registry().get(probe.target())(config);
+  const std::string path = probe.out();
   save_weights_file(path, dump);
   return path;
 }

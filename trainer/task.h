@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "common/registry.h"
+#include "config/option_schema.h"
 #include "data/batch.h"
 #include "distributed/distributed.h"
 #include "losses/loss_set.h"
@@ -63,11 +64,23 @@ struct EvalSpec {
 };
 
 // `attnlab eval`'s eval.* options, read by the command.
+// The `eval:` group of `attnlab eval` (configs/config.yaml holds the same defaults; a test keeps
+// them equal). Plain fields: tasks read options.batches.
 struct EvalOptions {
   std::vector<int64_t> seq_lens;  // empty: the training length
-  int64_t batches = 0;
+  int64_t batches = 20;
   int64_t batch_size = 0;  // 0: data.batch_size
-  int64_t t_samples = 1;
+  int64_t t_samples = 4;
+
+  template <class V>
+  void visit(V& v) {
+    v("seq_lens", seq_lens, "validation lengths; empty: the training length", config::at_least(1));
+    v("batches", batches, "batches per length", config::at_least(1));
+    v("batch_size", batch_size, "0: data.batch_size", config::at_least(0));
+    v("t_samples", t_samples,
+      "objective=masked_diffusion: (t, mask) draws per window of the NELBO estimate",
+      config::at_least(1));
+  }
 };
 
 // What `attnlab eval` runs for a task: its evaluations, the line above the table and the fields

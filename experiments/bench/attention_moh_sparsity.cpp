@@ -23,6 +23,7 @@
 
 #include "experiments/bench/bench_timing.h"
 #include "modules/attention.h"
+#include "modules/attention/moh.h"
 #include "modules/block_sparse_attention.h"
 #include "modules/routed_head_attention.h"
 
@@ -131,10 +132,9 @@ int main(int argc, char** argv) {
     std::printf("T=%-5lld mha: forward %.2f ms, train fwd+bwd %.2f ms\n",
                 static_cast<long long>(length), base.forward_ms, base.train_ms);
     for (const Level& level : levels) {
-      YAML::Node params;
-      params["shared_heads"] = level.shared;
-      params["routed_k"] = level.k;
-      options.params = params;
+      options.module_options = MohModuleOptions()
+                                   .shared_heads(std::vector<int64_t>{level.shared})
+                                   .routed_k(std::vector<int64_t>{level.k});
       auto moh = make_attention("moh", options);
       Timing t = time_module(*moh, length, runs);
       const CoreTiming core = time_core(length, level.shared, level.k, runs);
@@ -150,7 +150,7 @@ int main(int argc, char** argv) {
         if (core_ratio > 0.65) target_met = false;
       }
     }
-    options.params = YAML::Node();
+    options.module_options.reset();
   }
   std::printf("target (attention ratio <= 0.65 at 50%% active, T >= 512): %s\n",
               !target_measured ? "not measured (no T >= 512)"

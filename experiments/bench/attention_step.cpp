@@ -37,7 +37,7 @@ int main(int argc, char** argv) {
     AttentionOptions options;
     options.d_model = d_model;
     options.n_heads = heads;
-    options.params = YAML::Node();  // each module's defaults (configs/attention/<name>.yaml)
+    options.module_options.reset();  // each module's defaults (configs/attention/<name>.yaml)
     std::shared_ptr<AttentionImpl> module;
     try {
       module = make_attention(name, options);

@@ -25,6 +25,7 @@
 
 #include "common/allocator_tuning.h"
 #include "common/subprocess.h"
+#include "modules/attention/mha.h"
 #include "modules/gpt.h"
 #include "trainer/mfu.h"
 
@@ -96,7 +97,7 @@ int main(int argc, char** argv) {
   o.n_layers = n_layers;
   o.n_heads = n_heads;
   o.max_seq_len = seq_len;
-  o.attention_params = YAML::Load("{name: mha, rope: true, bias: false}");
+  o.attention_module_options = MhaModuleOptions().rope(true).bias(false);
   torch::manual_seed(0);
   Gpt model(o);
   torch::optim::AdamW optimizer(model->parameters(), torch::optim::AdamWOptions(1e-3));

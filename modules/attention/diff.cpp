@@ -3,7 +3,7 @@
 
 #include <cmath>
 
-#include "common/config_access.h"
+#include "common/error.h"
 #include "modules/attention_math.h"
 #include "modules/masks.h"
 
@@ -31,19 +31,17 @@ DiffOptions diff_options_from(const AttentionOptions& options) {
   check_user(options.d_model % heads == 0, "model.d_model (" + std::to_string(options.d_model) +
                                                ") must be divisible by model.n_heads (" +
                                                std::to_string(heads) + ")");
-  const YAML::Node& p = options.params;
+  const auto own = module_options<DiffModuleOptions>(options);
   DiffOptions o;
   o.d_model = options.d_model;
   o.n_signal = o.n_noise = heads / 2;
   o.n_kv = kv_heads / 2;
   o.head_dim = options.d_model / heads;
-  const double offset = cfg::get_or<double>(p, "lambda_init_offset", 0.0);
   o.lambda_init =
-      cfg::get_or<double>(p, "lambda_init", diff_lambda_init(options.layer_index, offset));
-  o.subln_eps = cfg::get_or<double>(p, "subln_eps", 1e-5);
-  o.rope = cfg::get_or<bool>(p, "rope", true);
-  o.rope_style = parse_rope_style(cfg::get_or<std::string>(p, "rope_style", "interleaved"),
-                                  "attention.rope_style");
+      own.lambda_init().value_or(diff_lambda_init(options.layer_index, own.lambda_init_offset()));
+  o.subln_eps = own.subln_eps();
+  o.rope = own.rope() && options.rotary_positions;
+  o.rope_style = parse_rope_style(own.rope_style(), "attention.rope_style");
   o.rope_theta = options.rope_theta;
   o.rope_scaling = options.rope_scaling;
   o.dropout = options.dropout;

@@ -16,12 +16,79 @@
 // noise head use kv pair ⌊i / (n_signal / n_kv)⌋ (not the naive file's repeat_kv quirk).
 #pragma once
 
+#include <torch/arg.h>
+
+#include <optional>
 #include <string>
 
 #include "modules/attention.h"
 #include "modules/rope.h"
 
 namespace attnlab {
+
+// attention=diff: the `attention:` group's keys (configs/attention/diff.yaml holds the same
+// defaults; a test keeps them equal).
+struct DiffModuleOptions {
+  TORCH_ARG(std::optional<double>, lambda_init) = std::nullopt;
+  TORCH_ARG(double, lambda_init_offset) = 0.0;
+  TORCH_ARG(double, subln_eps) = 1e-5;
+  TORCH_ARG(bool, rope) = true;
+  TORCH_ARG(std::string, rope_style) = "interleaved";
+
+ public:
+  template <class V>
+  void visit(V& v) {
+    v("lambda_init", lambda_init(),
+      "null: the schedule 0.8 - 0.6 exp(-0.3 (layer_index + lambda_init_offset))",
+      config::finite());
+    v("lambda_init_offset", lambda_init_offset(), "0: unilm (0-based depth); -1: Motif",
+      config::finite());
+    v("subln_eps", subln_eps(), "eps of the per-head RMSNorm over 2d (unilm subln)",
+      config::at_least(0.0), config::finite());
+    v("rope", rope(), "rotary positions on q/k (off when model.positions=learned)");
+    v("rope_style", rope_style(),
+      "interleaved (unilm, GPT-J pairs) | rotate_half (NeoX; alias neox)",
+      config::one_of({"interleaved", "rotate_half", "neox"}));
+  }
+};
+
+// attention=gda: DIFF's keys with Motif's defaults, and the signal/noise split
+// (configs/attention/gda.yaml).
+struct GdaModuleOptions {
+  TORCH_ARG(std::optional<int64_t>, n_signal) = std::nullopt;
+  TORCH_ARG(std::optional<int64_t>, n_noise) = std::nullopt;
+  TORCH_ARG(int64_t, group_ratio) = 3;
+  TORCH_ARG(std::optional<int64_t>, n_kv_pairs) = std::nullopt;
+  TORCH_ARG(std::optional<double>, lambda_init) = std::nullopt;
+  TORCH_ARG(double, lambda_init_offset) = -1.0;
+  TORCH_ARG(double, subln_eps) = 1e-5;
+  TORCH_ARG(bool, rope) = true;
+  TORCH_ARG(std::string, rope_style) = "rotate_half";
+
+ public:
+  template <class V>
+  void visit(V& v) {
+    v("n_signal", n_signal(),
+      "signal heads; null with n_noise null: split model.n_heads by group_ratio; one of the "
+      "two set: the other is model.n_heads minus it");
+    v("n_noise", n_noise(), "noise heads (see n_signal)");
+    v("group_ratio", group_ratio(),
+      "G when n_signal and n_noise are null: n_noise = n_heads / (G + 1) (paper: 3:1-4:1 best)",
+      config::greater_than(0));
+    v("n_kv_pairs", n_kv_pairs(), "(k1, k2, v) pairs; null: n_noise");
+    v("lambda_init", lambda_init(),
+      "null: the schedule 0.8 - 0.6 exp(-0.3 (layer_index + lambda_init_offset))",
+      config::finite());
+    v("lambda_init_offset", lambda_init_offset(), "-1: Motif (first layer -0.0099); 0: unilm",
+      config::finite());
+    v("subln_eps", subln_eps(), "eps of the per-head RMSNorm over 2d", config::at_least(0.0),
+      config::finite());
+    v("rope", rope(), "rotary positions on q/k (off when model.positions=learned)");
+    v("rope_style", rope_style(),
+      "rotate_half (Motif / vLLM, NeoX; alias neox) | interleaved (unilm DIFF)",
+      config::one_of({"interleaved", "rotate_half", "neox"}));
+  }
+};
 
 struct DiffOptions {
   int64_t d_model = 0;

@@ -1,7 +1,7 @@
 // Multi-head / grouped-query softmax attention; see mha.h.
 #include "modules/attention/mha.h"
 
-#include "common/config_access.h"
+#include "common/error.h"
 #include "modules/attention_backend.h"
 #include "modules/attention_math.h"
 #include "modules/rope.h"
@@ -20,12 +20,11 @@ MhaAttentionImpl::MhaAttentionImpl(const AttentionOptions& options)
                                                   std::to_string(n_heads_) + ")");
   check_user(n_heads_ % n_kv_heads_ == 0, "model.n_heads must be a multiple of model.n_kv_heads");
   head_dim_ = options.d_model / n_heads_;
-  use_rope_ = cfg::get_or<bool>(options.params, "rope", true);
+  const auto own = module_options<MhaModuleOptions>(options);
+  use_rope_ = own.rope() && options.rotary_positions;
   // attention.bias (null = the model family's: every projection for GPT-2, q/k/v only for Qwen2).
-  const YAML::Node bias_node = cfg::find(options.params, "bias");
-  const bool explicit_bias = bias_node.IsDefined() && !bias_node.IsNull();
-  const bool bias = explicit_bias ? cfg::get<bool>(options.params, "bias") : options.bias;
-  const bool qkv_bias = explicit_bias ? bias : options.qkv_bias;
+  const bool bias = own.bias().value_or(options.bias);
+  const bool qkv_bias = own.bias().value_or(options.qkv_bias);
   auto linear = [&](int64_t in, int64_t out, bool with_bias) {
     return torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(with_bias));
   };

@@ -3,9 +3,29 @@
 // (q_proj, k_proj, v_proj, out_proj; weights [out, in]) so state_dicts exchange with PyTorch code.
 #pragma once
 
+#include <torch/arg.h>
+
+#include <optional>
+
 #include "modules/attention.h"
 
 namespace attnlab {
+
+// attention=mha: the `attention:` group's keys (configs/attention/mha.yaml holds the same
+// defaults; a test keeps them equal).
+struct MhaModuleOptions {
+  TORCH_ARG(bool, rope) = true;
+  TORCH_ARG(std::optional<bool>, bias) = std::nullopt;
+
+ public:
+  template <class V>
+  void visit(V& v) {
+    v("rope", rope(), "rotary positions on q/k (off when model.positions=learned)");
+    v("bias", bias(),
+      "biases on the projections; null: the model family's (model.attention_bias, "
+      "model.qkv_bias), true/false: every projection");
+  }
+};
 
 class MhaAttentionImpl : public AttentionImpl {
  public:

@@ -3,7 +3,7 @@
 
 #include <limits>
 
-#include "common/config_access.h"
+#include "common/error.h"
 #include "modules/attention_backend.h"
 #include "modules/attention_math.h"
 #include "modules/rope.h"
@@ -14,17 +14,15 @@ namespace attnlab {
 
 namespace {
 
-// `attention.<key>` as an int, or element `layer` of a list of ints (MoH-DiT's per-layer lists).
-int64_t per_layer_int(const YAML::Node& params, const std::string& key, int64_t layer,
-                      int64_t fallback) {
-  YAML::Node node = cfg::find(params, key);
-  if (!node.IsDefined() || node.IsNull()) return fallback;
-  if (!node.IsSequence()) return cfg::convert<int64_t>(node, "attention." + key);
-  auto values = cfg::convert<std::vector<int64_t>>(node, "attention." + key);
-  check_user(layer < static_cast<int64_t>(values.size()),
-             "attention." + key + " lists " + std::to_string(values.size()) + " layers but layer " +
-                 std::to_string(layer) + " exists (model.n_layers)");
-  return values[layer];
+// Layer `layer`'s value of a per-layer option (one value: every layer's), or `fallback` (null).
+int64_t per_layer_value(const std::optional<std::vector<int64_t>>& values, const std::string& key,
+                        int64_t layer, int64_t fallback) {
+  if (!values) return fallback;
+  if (values->size() == 1) return values->front();
+  check_user(layer < static_cast<int64_t>(values->size()),
+             "attention." + key + " lists " + std::to_string(values->size()) +
+                 " layers but layer " + std::to_string(layer) + " exists (model.n_layers)");
+  return (*values)[layer];
 }
 
 // torch.finfo(dtype).eps, the official clamp of the routed-gate denominator.
@@ -63,18 +61,18 @@ MohOptions moh_options_from(const AttentionOptions& options) {
   check_user(options.n_kv_heads == 0 || options.n_kv_heads == o.n_heads,
              "attention=moh has no grouped KV heads: model.n_kv_heads must equal model.n_heads");
   o.head_dim = o.d_model / o.n_heads;
-  const YAML::Node& p = options.params;
+  const auto own = module_options<MohModuleOptions>(options);
   const int64_t layer = options.layer_index;
   // Defaults: MoH-LLaMA3's h_s = int(0.5 h), K = int(0.25 h) (75% of heads active per token).
-  o.shared_heads = per_layer_int(p, "shared_heads", layer, o.n_heads / 2);
-  o.routed_k = per_layer_int(p, "routed_k", layer, o.n_heads / 4);
-  o.router = cfg::get_or<std::string>(p, "router", "learned");
-  o.router_init = cfg::get_or<std::string>(p, "router_init", "xavier_uniform");
-  o.balance_coef = cfg::get_or<double>(p, "balance_coef", 0.01);
-  o.qkv_bias = cfg::get_or<bool>(p, "qkv_bias", false);
-  o.proj_bias = cfg::get_or<bool>(p, "proj_bias", true);
-  o.rope = cfg::get_or<bool>(p, "rope", true);
-  o.sparse_compute = cfg::get_or<bool>(p, "sparse_compute", true);
+  o.shared_heads = per_layer_value(own.shared_heads(), "shared_heads", layer, o.n_heads / 2);
+  o.routed_k = per_layer_value(own.routed_k(), "routed_k", layer, o.n_heads / 4);
+  o.router = own.router();
+  o.router_init = own.router_init();
+  o.balance_coef = own.balance_coef();
+  o.qkv_bias = own.qkv_bias();
+  o.proj_bias = own.proj_bias();
+  o.rope = own.rope() && options.rotary_positions;
+  o.sparse_compute = own.sparse_compute();
   o.rope_theta = options.rope_theta;
   o.rope_scaling = options.rope_scaling;
   o.backend = options.backend;
@@ -312,9 +310,9 @@ WeightConversion mha_to_moh_conversion() {
     return source.count("blocks.0.attn.q_proj.weight") > 0;
   };
   conversion.convert = [](const StateDict& source, const StateDict& target,
-                          const GptOptions& options) {
+                          const AttentionShape& shape) {
     return convert_mha_to_moh(source, target, /*zero_routers=*/false,
-                              options.d_model / options.n_heads);
+                              shape.d_model / shape.n_heads);
   };
   return conversion;
 }

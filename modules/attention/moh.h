@@ -14,12 +14,54 @@
 // the visible key prefix, so attention cost scales with the active fraction.
 #pragma once
 
+#include <torch/arg.h>
+
 #include <map>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "modules/attention.h"
 
 namespace attnlab {
+
+// attention=moh: the `attention:` group's keys (configs/attention/moh.yaml holds the same
+// defaults; a test keeps them equal). shared_heads and routed_k take one value for every layer
+// or a list with one per layer (MoH-DiT's per-layer lists).
+struct MohModuleOptions {
+  TORCH_ARG(std::optional<std::vector<int64_t>>, shared_heads) = std::nullopt;
+  TORCH_ARG(std::optional<std::vector<int64_t>>, routed_k) = std::nullopt;
+  TORCH_ARG(std::string, router) = "learned";
+  TORCH_ARG(std::string, router_init) = "xavier_uniform";
+  TORCH_ARG(double, balance_coef) = 0.01;
+  TORCH_ARG(bool, qkv_bias) = false;
+  TORCH_ARG(bool, proj_bias) = true;
+  TORCH_ARG(bool, rope) = true;
+  TORCH_ARG(bool, sparse_compute) = true;
+
+ public:
+  template <class V>
+  void visit(V& v) {
+    v("shared_heads", shared_heads(),
+      "h_s, always-active heads (one value, or one per layer); null: int(0.5 n_heads)",
+      config::at_least(0));
+    v("routed_k", routed_k(),
+      "K, routed heads active per token (one value, or one per layer); null: int(0.25 n_heads)",
+      config::at_least(0));
+    v("router", router(),
+      "learned (softmax routers W_r, W_h, W_s) | qnorm (MoH-LLaMA3's parameter-free router)",
+      config::one_of({"learned", "qnorm"}));
+    v("router_init", router_init(), "xavier_uniform (MoH-DiT) | trunc_normal (MoH-ViT, std 0.02)",
+      config::one_of({"xavier_uniform", "trunc_normal"}));
+    v("balance_coef", balance_coef(), "beta: aux_losses.moh_balance = beta * l_aux (training)",
+      config::at_least(0.0), config::finite());
+    v("qkv_bias", qkv_bias(), "bias on the fused qkv projection (MoH-DiT passes true)");
+    v("proj_bias", proj_bias(), "bias on the output projection (nn.Linear's default)");
+    v("rope", rope(), "rotary positions on q/k (off when model.positions=learned)");
+    v("sparse_compute", sparse_compute(),
+      "compute attention only for active (token, head) pairs (exact; faster on the CPU)");
+  }
+};
 
 struct MohOptions {
   int64_t d_model = 0;

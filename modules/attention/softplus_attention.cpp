@@ -3,7 +3,7 @@
 
 #include <cmath>
 
-#include "common/config_access.h"
+#include "common/error.h"
 #include "modules/attention_math.h"
 #include "modules/masks.h"
 #include "modules/rope.h"
@@ -53,7 +53,8 @@ torch::Tensor softplus_attention_probs(const torch::Tensor& q, const torch::Tens
   return safe_row_divide(powered, powered.sum(-1, /*keepdim=*/true));
 }
 
-SoftplusAttentionImpl::SoftplusAttentionImpl(const AttentionOptions& options, bool reweight)
+SoftplusAttentionImpl::SoftplusAttentionImpl(const AttentionOptions& options,
+                                             const LssarModuleOptions& own, bool reweight)
     : n_heads_(options.n_heads),
       n_kv_heads_(options.n_kv_heads > 0 ? options.n_kv_heads : options.n_heads),
       rope_theta_(options.rope_theta),
@@ -64,15 +65,15 @@ SoftplusAttentionImpl::SoftplusAttentionImpl(const AttentionOptions& options, bo
                  "model.n_heads (" + std::to_string(n_heads_) + ")");
   check_user(n_heads_ % n_kv_heads_ == 0, "model.n_heads must be a multiple of model.n_kv_heads");
   head_dim_ = options.d_model / n_heads_;
-  use_rope_ = cfg::get_or<bool>(options.params, "rope", true);
+  use_rope_ = own.rope() && options.rotary_positions;
   softplus_.reweight = reweight;
-  softplus_.power = cfg::get_or<double>(options.params, "power", 15.0);
-  softplus_.free_rows = cfg::get_or<int64_t>(options.params, "free_rows", 3);
+  softplus_.power = own.power();
+  softplus_.free_rows = own.free_rows();
   // p < 1 has an infinite derivative at 0 (every entry at or below uniform weight).
   check_user(softplus_.power >= 1.0,
              "attention.power must be >= 1 for lssar, got " + std::to_string(softplus_.power));
   check_user(softplus_.free_rows >= 0, "attention.free_rows must be >= 0");
-  const bool bias = cfg::get_or<bool>(options.params, "bias", false);
+  const bool bias = own.bias();
   auto linear = [&](int64_t in, int64_t out) {
     return torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(bias));
   };

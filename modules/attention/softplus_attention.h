@@ -17,9 +17,44 @@
 // Parameter names follow mha (q_proj, k_proj, v_proj, out_proj) so checkpoints convert trivially.
 #pragma once
 
+#include <torch/arg.h>
+
 #include "modules/attention.h"
 
 namespace attnlab {
+
+// attention=lssa: the `attention:` group's keys (configs/attention/lssa.yaml).
+struct LssaModuleOptions {
+  TORCH_ARG(bool, rope) = true;
+  TORCH_ARG(bool, bias) = false;
+
+ public:
+  template <class V>
+  void visit(V& v) {
+    v("rope", rope(), "rotary positions on q/k (off when model.positions=learned)");
+    v("bias", bias(), "biases on q/k/v/out projections");
+  }
+};
+
+// attention=lssar: LSSA's keys and the re-weighting's (configs/attention/lssar.yaml).
+struct LssarModuleOptions {
+  TORCH_ARG(bool, rope) = true;
+  TORCH_ARG(bool, bias) = false;
+  TORCH_ARG(double, power) = 15.0;
+  TORCH_ARG(int64_t, free_rows) = 3;
+
+ public:
+  template <class V>
+  void visit(V& v) {
+    v("rope", rope(), "rotary positions on q/k (off when model.positions=learned)");
+    v("bias", bias(), "biases on q/k/v/out projections");
+    v("power", power(),
+      "p of the re-weighting ReLU(A N - O)^p (the paper's long-context 15; 3 was best at 1K)",
+      config::at_least(1.0), config::finite());
+    v("free_rows", free_rows(), "absolute positions below this use offset O = 0",
+      config::at_least(0));
+  }
+};
 
 struct SoftplusAttentionOptions {
   bool reweight = false;  // false: LSSA, true: LSSAR
@@ -37,7 +72,9 @@ torch::Tensor softplus_attention_probs(const torch::Tensor& q, const torch::Tens
 
 class SoftplusAttentionImpl : public AttentionImpl {
  public:
-  SoftplusAttentionImpl(const AttentionOptions& options, bool reweight);
+  // LSSA's options are LSSAR's without the re-weighting (reweight=false ignores power/free_rows).
+  SoftplusAttentionImpl(const AttentionOptions& options, const LssarModuleOptions& own,
+                        bool reweight);
   AttentionOutput forward(const torch::Tensor& x, const AttentionContext& context) override;
   // As mha: q/k/v_proj ~ N(0, init.std), out_proj ~ N(0, init.residual_std), biases zero; drawn
   // in the order q, k, v, out.
@@ -57,13 +94,20 @@ class SoftplusAttentionImpl : public AttentionImpl {
 class LssaAttentionImpl : public SoftplusAttentionImpl {
  public:
   explicit LssaAttentionImpl(const AttentionOptions& options)
-      : SoftplusAttentionImpl(options, /*reweight=*/false) {}
+      : SoftplusAttentionImpl(options, as_lssar(module_options<LssaModuleOptions>(options)),
+                              /*reweight=*/false) {}
+
+ private:
+  static LssarModuleOptions as_lssar(const LssaModuleOptions& own) {
+    return LssarModuleOptions().rope(own.rope()).bias(own.bias());
+  }
 };
 
 class LssarAttentionImpl : public SoftplusAttentionImpl {
  public:
   explicit LssarAttentionImpl(const AttentionOptions& options)
-      : SoftplusAttentionImpl(options, /*reweight=*/true) {}
+      : SoftplusAttentionImpl(options, module_options<LssarModuleOptions>(options),
+                              /*reweight=*/true) {}
 };
 
 }  // namespace attnlab

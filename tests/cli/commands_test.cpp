@@ -211,6 +211,49 @@ TEST(Commands, TypedOptionErrorsAndDefaults) {
       << elsewhere.output;
 }
 
+// The typed groups of launch/, distributed/ and data/ (launcher, dist, tokenizer): a bad value or
+// a key no option has is exit code 2 and one line naming the dotted key, from the command that
+// binds them (a sweep's launcher before any job starts, submit's before the script is written,
+// dist and tokenizer when training starts).
+TEST(Commands, LauncherDistAndTokenizerOptionErrors) {
+  const fs::path root = fs::path(ATTNLAB_BINARY_DIR) / "test_train_tmp" / "typed_option_errors";
+  fs::remove_all(root);
+  CommandRun parallel = run_attnlab(
+      "train -m --dry-run seed=1,2 launcher.parallel=0 "
+      "run.sweep_dir=" +
+      (root / "sweep").string() + kTiny);
+  EXPECT_EQ(parallel.code, 2) << parallel.output;
+  EXPECT_EQ(parallel.output, "error: launcher.parallel: expected a number >= 1, got 0\n");
+
+  CommandRun nodes =
+      run_attnlab("submit --dry-run launcher.nodes=0 run.dir=" + (root / "slurm").string());
+  EXPECT_EQ(nodes.code, 2) << nodes.output;
+  EXPECT_EQ(nodes.output, "error: launcher.nodes: expected a number >= 1, got 0\n");
+
+  CommandRun typo =
+      run_attnlab("submit --dry-run ++launcher.partiton=gpu run.dir=" + (root / "slurm").string());
+  EXPECT_EQ(typo.code, 2) << typo.output;
+  EXPECT_EQ(typo.output.rfind("error: launcher.partiton: launcher 'slurm' has no option "
+                              "'partiton'; its options: nodes, ",
+                              0),
+            0u)
+      << typo.output;
+  EXPECT_NE(typo.output.find("(did you mean partition?)\n"), std::string::npos) << typo.output;
+
+  CommandRun dist =
+      run_attnlab("train dist.bucket_mb=0 run.dir=" + (root / "dist").string() + kTiny);
+  EXPECT_EQ(dist.code, 2) << dist.output;
+  EXPECT_EQ(dist.output, "error: dist.bucket_mb: expected a number > 0, got 0\n");
+
+  CommandRun tokenizer = run_attnlab("train tokenizer=bpe tokenizer.vocab_size=0 run.dir=" +
+                                     (root / "tokenizer").string() + kTiny);
+  EXPECT_EQ(tokenizer.code, 2) << tokenizer.output;
+  EXPECT_NE(tokenizer.output.find("error: tokenizer.vocab_size: expected a number >= 1, got 0\n"),
+            std::string::npos)
+      << tokenizer.output;
+  fs::remove_all(root);
+}
+
 // Every experiment file the project ships composes and trains (a few steps, tiny data).
 TEST(Commands, EveryShippedExperimentTrains) {
   const fs::path root = fs::path(ATTNLAB_BINARY_DIR) / "test_train_tmp" / "experiments";

@@ -104,7 +104,7 @@ TEST(Options, WrongTypeNamesTheKeyTheTypeAndTheValue) {
   EXPECT_EQ(bind_error("{lr: abc}"), "example.lr: expected float, got 'abc'");
   EXPECT_EQ(bind_error("{steps: 1.5}"), "example.steps: expected int, got '1.5'");
   EXPECT_EQ(bind_error("{enabled: yes}"), "example.enabled: expected bool, got 'yes'");
-  EXPECT_EQ(bind_error("{betas: 0.9}"), "example.betas: expected list of floats, got '0.9'");
+  EXPECT_EQ(bind_error("{betas: abc}"), "example.betas: expected list of floats, got 'abc'");
   EXPECT_EQ(bind_error("{betas: [0.9, x]}"),
             "example.betas: expected list of floats, got '[0.9, x]'");
   EXPECT_EQ(bind_error("{lr: null}"), "example.lr: expected float, got null");
@@ -204,6 +204,25 @@ TEST(Options, FloatsPrintShortestAndStayFloats) {
   EXPECT_EQ(config::format_float(0.1), "0.1");
   EXPECT_EQ(config::format_float(-2.5), "-2.5");
   EXPECT_EQ(config::format_float(0.1 + 0.2), "0.30000000000000004");
+}
+
+}  // namespace
+}  // namespace attnlab
+
+namespace attnlab {
+namespace {
+
+// One value where a list is expected binds as a list of one (`routed_k: 2` for every layer), and
+// the config tree it came from is left as it was (yaml-cpp's Node assignment would write the
+// list through into the group).
+TEST(Options, AScalarForAListIsAListOfOneAndTheConfigIsUnchanged) {
+  const YAML::Node group = YAML::Load("{layers: 3, inner: {params: 'embed.*'}}");
+  const std::string before = YAML::Dump(group);
+  const ExampleOptions bound = config::bind<ExampleOptions>(group, "example");
+  EXPECT_EQ(bound.layers(), (std::vector<int64_t>{3}));
+  EXPECT_EQ(bound.inner().params(), (std::vector<std::string>{"embed.*"}));
+  EXPECT_EQ(YAML::Dump(group), before);
+  EXPECT_THROW(config::bind<ExampleOptions>(YAML::Load("{betas: 0.9}"), "example"), UserError);
 }
 
 }  // namespace

@@ -268,7 +268,7 @@ SamplerOptions decomposition_options(int64_t rank = 0, int64_t world = 1) {
   SamplerOptions o = options(3, rank, world);
   o.batch_size = 2;
   o.seq_len = 16;
-  o.min_len = 2;
+  o.decomposition.min_len(2);
   o.document_separator = 9;
   return o;
 }
@@ -277,7 +277,7 @@ TEST(DatasetDecomposition, PiecesCoverEveryTargetOnceAndComeFromOneDocument) {
   std::vector<int64_t> doc_starts;
   const auto shard = document_shard(300, "dd.bin", &doc_starts);
   SamplerOptions o = decomposition_options();
-  o.min_len = 1;  // nothing dropped: an exact cover
+  o.decomposition.min_len(1);  // nothing dropped: an exact cover
   DecompositionSampler sampler(shard, o);
   // Every next-token target (token i predicted from i - 1 within a document) exactly once.
   std::vector<int> covered(static_cast<size_t>(shard->size()), 0);
@@ -344,8 +344,8 @@ TEST(DatasetDecomposition, ResumesAndShardsAcrossRanksAndCurricula) {
   }
   // cyclic: as many short-to-long rounds as asked (the length drops cycles - 1 times).
   SamplerOptions cyclic = decomposition_options();
-  cyclic.curriculum = "cyclic";
-  cyclic.cycles = 3;
+  cyclic.decomposition.curriculum("cyclic");
+  cyclic.decomposition.cycles(3);
   DecompositionSampler c(shard, cyclic);
   int drops = 0;
   int64_t last = 0;
@@ -359,7 +359,7 @@ TEST(DatasetDecomposition, ResumesAndShardsAcrossRanksAndCurricula) {
   bad.seq_len = 24;
   EXPECT_THROW(DecompositionSampler(shard, bad), UserError);  // not a power of two
   bad = decomposition_options();
-  bad.curriculum = "long_to_short";
+  bad.decomposition.curriculum("long_to_short");
   EXPECT_THROW(DecompositionSampler(shard, bad), UserError);
 }
 
@@ -381,6 +381,30 @@ TEST(EvalBatches, ConsecutiveWindowsFromTheStartAndStable) {
   expect_same(rank1[0], batches[1]);
   expect_same(rank1[2], batches[5]);
   EXPECT_THROW(eval_batches(*shard, 5, 4, 1000), UserError);
+}
+
+// data.decomposition binds strictly: a bad key or value is one line naming the dotted key.
+TEST(Samplers, DecompositionOptionsNameTheDottedKey) {
+  const auto shard = counting_shard(4000, "decomposition_config.bin");
+  const auto error_of = [&](const std::string& yaml) -> std::string {
+    YAML::Node config = test::data_config();
+    config["data"]["decomposition"] = YAML::Load(yaml);
+    try {
+      make_sampler(config, shard);
+    } catch (const UserError& error) {
+      return error.what();
+    }
+    return "";
+  };
+  EXPECT_EQ(error_of("{cycles: 0}"), "data.decomposition.cycles: expected a number >= 1, got 0");
+  EXPECT_EQ(error_of("{curriculum: long_to_short}"),
+            "data.decomposition.curriculum: expected one of uniform, short_to_long, cyclic, got "
+            "'long_to_short'");
+  EXPECT_EQ(error_of("{min_len: short}"), "data.decomposition.min_len: expected int, got 'short'");
+  EXPECT_EQ(error_of("{cycle: 2}")
+                .rfind("data.decomposition.cycle: data.decomposition has no option 'cycle'", 0),
+            0u);
+  EXPECT_EQ(error_of("{min_len: 16, curriculum: cyclic, cycles: 2}"), "");  // random ignores them
 }
 
 }  // namespace

@@ -3,9 +3,12 @@
 #include <gtest/gtest.h>
 
 #include <csignal>
+#include <optional>
+#include <string>
 #include <thread>
 
 #include "common/error.h"
+#include "config/options.h"
 #include "distributed/distributed.h"
 #include "distributed/gradient_reducer.h"
 #include "distributed/preemption.h"
@@ -38,14 +41,48 @@ TEST(DistributedContext, SingleProcessWithoutLauncher) {
   EXPECT_THROW(run_guarded(*context, []() -> int { throw UserError("bad"); }), UserError);
 }
 
+// The message of the UserError that binding dist.* from `yaml` throws ("" when it binds).
+std::string dist_error(const std::string& yaml) {
+  try {
+    dist_options_from_config(config_with(yaml));
+  } catch (const UserError& error) {
+    return error.what();
+  }
+  return "";
+}
+
 TEST(DistributedContext, DefaultsAndValidation) {
   DistOptions defaults = dist_options_from_config(YAML::Node());
   EXPECT_EQ(defaults.backend, "mpi");
   EXPECT_DOUBLE_EQ(defaults.bucket_mb, 25.0);
-  EXPECT_THROW(dist_options_from_config(config_with("dist: {backend: smoke}")), UserError);
-  EXPECT_THROW(dist_options_from_config(config_with("dist: {bucket_mb: 0}")), UserError);
-  EXPECT_THROW(dist_options_from_config(config_with("dist: {timeout_s: -1}")), UserError);
-  EXPECT_THROW(dist_options_from_config(config_with("dist: {timeout_s: soon}")), UserError);
+  EXPECT_DOUBLE_EQ(defaults.timeout_s, 600.0);
+  EXPECT_EQ(defaults.store, std::nullopt);
+  const DistOptions gloo =
+      dist_options_from_config(config_with("dist: {backend: gloo, bucket_mb: 4, store: /s/f}"));
+  EXPECT_EQ(gloo.backend, "gloo");
+  EXPECT_DOUBLE_EQ(gloo.bucket_mb, 4.0);  // an int where the default is a float
+  EXPECT_EQ(gloo.store, std::optional<std::string>("/s/f"));
+  // Each bad key or value: one line naming the dotted key.
+  EXPECT_EQ(dist_error("dist: {backend: smoke}"),
+            "dist.backend: expected one of mpi, gloo, nccl, got 'smoke'");
+  EXPECT_EQ(dist_error("dist: {bucket_mb: 0}"), "dist.bucket_mb: expected a number > 0, got 0");
+  EXPECT_EQ(dist_error("dist: {timeout_s: -1}"), "dist.timeout_s: expected a number > 0, got -1");
+  EXPECT_EQ(dist_error("dist: {timeout_s: soon}"), "dist.timeout_s: expected float, got 'soon'");
+  EXPECT_EQ(dist_error("dist: {bucket: 8}").rfind("dist.bucket: dist has no option 'bucket'", 0),
+            0u)
+      << dist_error("dist: {bucket: 8}");
+}
+
+// configs/dist/mpi.yaml holds exactly DistOptions' defaults (a default changed on one side only
+// fails here).
+TEST(DistributedContext, ShippedDistFileHoldsTheStructDefaults) {
+  const YAML::Node file =
+      YAML::LoadFile(std::string(ATTNLAB_SOURCE_DIR) + "/configs/dist/mpi.yaml");
+  ASSERT_TRUE(file.IsMap());
+  std::string differences;
+  for (const auto& line : config::differing_defaults<DistOptions>(file, "dist"))
+    differences += line + "\n";
+  EXPECT_EQ(differences, "");
 }
 
 TEST(DistributedContext, NcclWithoutAGpuIsAUserError) {

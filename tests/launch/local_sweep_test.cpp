@@ -102,8 +102,7 @@ TEST_F(SweepFixture, RunsAllJobsAndAggregatesMeanAndStdOverSeeds) {
 
 TEST_F(SweepFixture, ParallelCapIsRespected) {
   const auto jobs = grid({"0.1", "0.2"}, 3);
-  options.parallel = 3;
-  options.summarize = false;
+  options.launcher.parallel(3).summarize(false);
   EXPECT_EQ(run_local_sweep(jobs, options), 0);
   int most = 0;
   for (const auto& line : lines("concurrency")) most = std::max(most, std::stoi(line));

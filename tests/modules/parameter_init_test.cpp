@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "modules/attention_entry.h"
 #include "modules/gpt.h"
 
 using namespace attnlab;
@@ -26,7 +27,8 @@ GptOptions base_options(const std::string& attention, int64_t n_layers = 2) {
   o.n_heads = 4;
   o.max_seq_len = 16;
   o.attention = attention;
-  o.attention_params = YAML::Load("{name: " + attention + "}");
+  o.attention_module_options =
+      bind_attention_options(attention, YAML::Load("{name: " + attention + "}"));
   return o;
 }
 
@@ -106,10 +108,7 @@ uint64_t fingerprint(const State& state) {
   return hash;
 }
 
-GptOptions fresh(GptOptions options) {
-  options.attention_params = YAML::Clone(options.attention_params);
-  return options;
-}
+GptOptions fresh(GptOptions options) { return options; }
 
 struct InitCase {
   std::string tag;
@@ -127,7 +126,8 @@ std::vector<InitCase> init_cases() {
   }
   {
     GptOptions o = base_options("moh", 3);
-    o.attention_params = YAML::Load("{name: moh, qkv_bias: true, router_init: trunc_normal}");
+    o.attention_module_options = bind_attention_options(
+        "moh", YAML::Load("{name: moh, qkv_bias: true, router_init: trunc_normal}"));
     o.layer_attention = {"moh", "diff", "mha"};
     cases.push_back({"hybrid_moh_diff_mha_biased_moh", o});
   }

@@ -7,6 +7,7 @@
 
 #include <string>
 
+#include "modules/attention_entry.h"
 #include "modules/gpt.h"
 
 namespace attnlab::testing {
@@ -22,8 +23,9 @@ inline GptOptions tiny_gpt_options(int64_t vocab_size, int64_t d_model, int64_t 
   o.n_heads = n_heads;
   o.max_seq_len = max_seq_len;
   o.attention = attention;
-  o.attention_params =
-      YAML::Load(params.empty() ? "{name: " + attention + ", rope: true, bias: false}" : params);
+  o.attention_module_options = bind_attention_options(
+      attention,
+      YAML::Load(params.empty() ? "{name: " + attention + ", rope: true, bias: false}" : params));
   return o;
 }
 

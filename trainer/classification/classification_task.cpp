@@ -10,6 +10,8 @@
 
 #include "common/config_access.h"
 #include "common/error.h"
+#include "config/options.h"
+#include "data/data_options.h"
 #include "data/labelled_dataset.h"
 #include "data/tokenizer.h"
 #include "modules/sequence_classifier.h"
@@ -58,6 +60,18 @@ LabelledData load_labelled_data(const YAML::Node& config) {
   return data;
 }
 
+}  // namespace
+
+template <class ConfigTree>
+ClassificationTaskOptions classification_task_options(const ConfigTree& config) {
+  return config::bind<ClassificationTaskOptions>(
+      cfg::find(config, "task"), "task", config::BindScope{"task 'classification'", {"name"}});
+}
+
+template ClassificationTaskOptions classification_task_options(const YAML::Node&);
+
+namespace {
+
 class ClassificationTask : public Task {
  public:
   explicit ClassificationTask(const TaskContext& context)
@@ -69,12 +83,13 @@ class ClassificationTask : public Task {
         train_counts_(class_counts(data_.split.train, num_classes_)),
         seq_len_(cfg::get<int64_t>(config_, "data.seq_len")),
         pad_(data_.tokenizer->pad()) {
-    const int64_t max_text_bytes = cfg::get_or<int64_t>(config_, "data.max_text_bytes", 0);
+    const ClassificationTaskOptions task = classification_task_options(config_);
+    const int64_t max_text_bytes = labelled_data(data_options(config_)).max_text_bytes();
     auto encode = [&](const std::vector<LabelledExample>& examples) {
       return encode_examples(examples, *data_.tokenizer, seq_len_, max_text_bytes);
     };
     train_set_ = encode(data_.split.train);
-    const int64_t eval_batch = cfg::get_or<int64_t>(config_, "task.eval_batch_size", 64);
+    const int64_t eval_batch = task.eval_batch_size();
     val_batches_ = ordered_batches(encode(data_.split.val), eval_batch, pad_);
     test_batches_ = ordered_batches(encode(data_.split.test), eval_batch, pad_);
     if (context.dist.is_main())
@@ -83,9 +98,8 @@ class ClassificationTask : public Task {
                 << data_.split.val.size() << ", test " << data_.split.test.size() << "\n";
 
     torch::manual_seed(context.seed);
-    model_ = SequenceClassifier(
-        gpt_options_from_config(config_, data_.tokenizer->vocab_size()), num_classes_,
-        parse_pooling(cfg::get_or<std::string>(config_, "task.pooling", "cls")));
+    model_ = SequenceClassifier(gpt_options_from_config(config_, data_.tokenizer->vocab_size()),
+                                num_classes_, parse_pooling(task.pooling()));
     if (context.initial_weights && cfg::has(config_, "init_from")) {
       // An LM run's weights: everything but the fresh classifier head (init_from_config warns
       // with the report when something is missing, as the head always is).

@@ -18,11 +18,34 @@
 // evaluates the whole (small) validation and test splits, so they agree without a collective.
 #pragma once
 
+#include <torch/arg.h>
+
 #include <memory>
+#include <string>
 
 #include "trainer/task.h"
 
 namespace attnlab {
+
+// The `task:` group of task=classification (configs/task/classification.yaml holds the same
+// defaults; a test keeps them equal).
+struct ClassificationTaskOptions {
+  TORCH_ARG(std::string, pooling) = "cls";
+  TORCH_ARG(int64_t, eval_batch_size) = 64;
+
+ public:
+  template <class V>
+  void visit(V& v) {
+    v("pooling", pooling(), "cls (the state at the prepended BOS) | mean (over non-padding tokens)",
+      config::one_of({"cls", "mean"}));
+    v("eval_batch_size", eval_batch_size(), "examples per validation/test batch",
+      config::at_least(1));
+  }
+};
+
+// Binds the task group of a classification run (strict). Defined for YAML::Node.
+template <class ConfigTree>
+ClassificationTaskOptions classification_task_options(const ConfigTree& config);
 
 std::unique_ptr<Task> make_classification_task(const TaskContext& context);
 

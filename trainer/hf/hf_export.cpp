@@ -5,6 +5,7 @@
 
 #include "common/config_access.h"
 #include "common/error.h"
+#include "modules/attention/mha.h"
 #include "trainer/atomic_file.h"
 #include "trainer/hf/hf_model.h"
 #include "trainer/hf/safetensors.h"
@@ -84,7 +85,9 @@ HfExportResult export_hf_folder(const TensorMap& weights, const YAML::Node& conf
       o.attention == "mha" && std::all_of(o.layer_attention.begin(), o.layer_attention.end(),
                                           [](const std::string& name) { return name == "mha"; });
   const bool causal = o.mask.kind == MaskKind::kCausal;
-  const bool rope_in_attention = cfg::get_or<bool>(config, "attention.rope", true);
+  const bool rope_in_attention =
+      all_mha &&
+      module_options<MhaModuleOptions>(attention_options_for_layer(o, 0, nullptr)).rope();
   auto has = [&](const std::string& name) { return weights.count(name) > 0; };
   const bool qkv_bias = has("blocks.0.attn.q_proj.bias");
   const bool out_bias = has("blocks.0.attn.out_proj.bias");
@@ -94,19 +97,10 @@ HfExportResult export_hf_folder(const TensorMap& weights, const YAML::Node& conf
   std::string why;
   // A layer with options of its own (e.g. {name: mha, rope: false}) is not what the group says:
   // transformers classes have one attention setting for every layer.
-  std::string own_options;
-  for (size_t layer = 0; layer < o.layer_attention_params.size() && own_options.empty(); ++layer) {
-    const YAML::Node& own = o.layer_attention_params[layer];
-    if (!own.IsMap()) continue;
-    for (const auto& field : own) {
-      const YAML::Node group_value = o.attention_params[field.first.Scalar()];
-      if (!group_value || YAML::Dump(group_value) != YAML::Dump(field.second)) {
-        own_options = "layer " + std::to_string(layer) + "'s attention." + field.first.Scalar() +
-                      " differs from the attention group's";
-        break;
-      }
-    }
-  }
+  const std::string own_options =
+      o.layer_options_differ.empty()
+          ? ""
+          : o.layer_options_differ + " differs from the attention group's";
   if (!all_mha)
     why = "attention '" + o.attention + "' (or a hybrid stack) has no transformers class";
   else if (!own_options.empty())

@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "common/config_access.h"
+#include "config/options.h"
 #include "losses/loss_set.h"
 #include "trainer/evaluator.h"
 
@@ -36,22 +37,22 @@ int64_t resolve_block(const MaskedDiffusionOptions& options, const GptImpl& mode
 
 }  // namespace
 
-MaskedDiffusionOptions masked_diffusion_options(const YAML::Node& config) {
+MaskedDiffusionOptions masked_diffusion_options(const MaskedDiffusionObjectiveOptions& group) {
   MaskedDiffusionOptions o;
-  const std::string t_per = cfg::get_or<std::string>(config, "objective.t_per", "sequence");
+  const std::string& t_per = group.t_per();
   check_user(t_per == "sequence" || t_per == "block",
              "config key 'objective.t_per': expected sequence or block, got '" + t_per + "'");
   o.t_per_block = t_per == "block";
-  o.t_min = cfg::get_or<double>(config, "objective.t_min", 1e-3);
-  o.t_max = cfg::get_or<double>(config, "objective.t_max", 1.0);
+  o.t_min = group.t_min();
+  o.t_max = group.t_max();
   check_user(o.t_min > 0 && o.t_min <= o.t_max && o.t_max <= 1.0,
              "config keys 'objective.t_min'/'objective.t_max': need 0 < t_min <= t_max <= 1, got " +
                  std::to_string(o.t_min) + ", " + std::to_string(o.t_max));
-  o.block_size = cfg::get_or<int64_t>(config, "objective.block_size", 0);
+  o.block_size = group.block_size().value_or(0);
   check_user(o.block_size >= 0, "config key 'objective.block_size': expected >= 0");
-  o.antithetic = cfg::get_or<bool>(config, "objective.antithetic", true);
-  o.clean_context = cfg::get_or<bool>(config, "objective.clean_context", false);
-  const std::string pm = cfg::get_or<std::string>(config, "objective.position_masking", "none");
+  o.antithetic = group.antithetic();
+  o.clean_context = group.clean_context();
+  const std::string& pm = group.position_masking();
   if (pm == "none")
     o.position_masking = PositionMasking::kNone;
   else if (pm == "clip")
@@ -61,18 +62,27 @@ MaskedDiffusionOptions masked_diffusion_options(const YAML::Node& config) {
   else
     throw UserError("config key 'objective.position_masking': expected none, clip or count, got '" +
                     pm + "'");
-  o.half_life = cfg::get_or<double>(config, "objective.half_life", 0.1);
+  o.half_life = group.half_life();
   check_user(o.half_life > 0, "config key 'objective.half_life': expected > 0");
-  const std::string weight = cfg::get_or<std::string>(config, "objective.loss_weight", "inv_t");
+  const std::string& weight = group.loss_weight();
   check_user(weight == "inv_t" || weight == "inv_p",
              "config key 'objective.loss_weight': expected inv_t or inv_p, got '" + weight + "'");
   o.weight_inv_p = weight == "inv_p";
   check_user(!(o.weight_inv_p && o.position_masking == PositionMasking::kCount),
              "objective.loss_weight=inv_p needs per-token probabilities, which "
              "objective.position_masking=count does not define; use inv_t or clip");
-  o.ignore_bos = cfg::get_or<bool>(config, "objective.ignore_bos", true);
+  o.ignore_bos = group.ignore_bos();
   return o;
 }
+
+template <class ConfigTree>
+MaskedDiffusionOptions masked_diffusion_options(const ConfigTree& config) {
+  return masked_diffusion_options(config::bind<MaskedDiffusionObjectiveOptions>(
+      cfg::find(config, "objective"), "objective",
+      config::BindScope{"objective 'masked_diffusion'", {"name"}}));
+}
+
+template MaskedDiffusionOptions masked_diffusion_options(const YAML::Node&);
 
 torch::Tensor sample_diffusion_times(int64_t batch, int64_t groups,
                                      const MaskedDiffusionOptions& options,

@@ -15,10 +15,12 @@
 // added as in the autoregressive objective.
 #pragma once
 
+#include <torch/arg.h>
 #include <torch/torch.h>
 #include <yaml-cpp/yaml.h>
 
 #include <map>
+#include <optional>
 #include <string>
 
 #include "trainer/objective.h"
@@ -39,8 +41,46 @@ struct MaskedDiffusionOptions {
   bool ignore_bos = true;
 };
 
-// Reads and validates `objective.*` (UserError naming the key on bad values).
-MaskedDiffusionOptions masked_diffusion_options(const YAML::Node& config);
+// The `objective:` group of objective=masked_diffusion as configs write it
+// (configs/objective/masked_diffusion.yaml holds the same defaults; a test keeps them equal).
+struct MaskedDiffusionObjectiveOptions {
+  TORCH_ARG(std::string, t_per) = "sequence";
+  TORCH_ARG(double, t_min) = 1e-3;
+  TORCH_ARG(double, t_max) = 1.0;
+  TORCH_ARG(std::optional<int64_t>, block_size) = std::nullopt;
+  TORCH_ARG(bool, antithetic) = true;
+  TORCH_ARG(bool, clean_context) = false;
+  TORCH_ARG(std::string, position_masking) = "none";
+  TORCH_ARG(double, half_life) = 0.1;
+  TORCH_ARG(std::string, loss_weight) = "inv_t";
+  TORCH_ARG(bool, ignore_bos) = true;
+
+ public:
+  // Ranges and the combinations that do not fit are checked by masked_diffusion_options, with
+  // their own messages.
+  template <class V>
+  void visit(V& v) {
+    v("t_per", t_per(), "one t per sequence | per block");
+    v("t_min", t_min(), "t ~ U(t_min, t_max), 0 < t_min <= t_max <= 1");
+    v("t_max", t_max(), "see t_min");
+    v("block_size", block_size(),
+      "L' for per-block t and position masking; null: model.block_size, else the sequence");
+    v("antithetic", antithetic(), "stratified t draws, as bd3lms");
+    v("clean_context", clean_context(), "BD3-LM's [x_t ; x_0] input with the three-part mask");
+    v("position_masking", position_masking(),
+      "none | clip | count (Efficient-DLM's position-dependent masking)");
+    v("half_life", half_life(), "lambda of the position weights, > 0");
+    v("loss_weight", loss_weight(), "inv_t | inv_p (1/t or 1/p_i per masked token)");
+    v("ignore_bos", ignore_bos(), "position 0 is context, never masked or predicted");
+  }
+};
+
+// The resolved options of a bound group (UserError naming the key on bad values).
+MaskedDiffusionOptions masked_diffusion_options(const MaskedDiffusionObjectiveOptions& group);
+// Binds `objective.*` (strict: an unknown key is one line naming it) and resolves it. Defined
+// for YAML::Node.
+template <class ConfigTree>
+MaskedDiffusionOptions masked_diffusion_options(const ConfigTree& config);
 
 // t of shape [batch, groups] in [t_min, t_max]; antithetic: bd3lms stratification
 // ((u_j / K + j / K) mod 1 over the K = batch·groups draws).

@@ -15,14 +15,15 @@ TensorMap probe_masked_diffusion_loss(const YAML::Node& config) {
   check_user(mask >= 0, "probe.target=masked_diffusion_loss: tokenizer '" +
                             cfg::get<std::string>(config, "tokenizer.name") +
                             "' has no [MASK] token");
-  const torch::ScalarType dtype = probe_dtype(config);
-  const int64_t batch_size = cfg::get_or<int64_t>(config, "probe.batch", 2);
-  const int64_t length = cfg::get_or<int64_t>(config, "probe.seq_len", 16);
+  const ProbeOptions probe = probe_options(config);
+  const torch::ScalarType dtype = probe_dtype(probe);
+  const int64_t batch_size = probe.batch();
+  const int64_t length = probe.seq_len();
   check_user(batch_size > 0 && length > 0, "probe.batch and probe.seq_len must be positive");
 
   Gpt model = build_model(config, vocab);  // seeds torch's generator with `seed`
   model->to(dtype);
-  model->train(cfg::get_or<bool>(config, "probe.training", false));
+  model->train(probe.training());
   // Clean tokens: uniform over the vocabulary without [MASK] (ids >= mask shift up by one).
   Batch batch;
   batch.input = torch::randint(0, vocab - 1, {batch_size, length}, torch::kLong);

@@ -18,13 +18,13 @@
 #include <regex>
 #include <thread>
 
-#include "tests/support/fake_job.h"
-#include "tests/support/mpi_launch.h"
-#include "tests/support/run_metrics.h"
 #include "distributed/distributed.h"
 #include "launch/local_sweep.h"
 #include "launch/slurm_script.h"
 #include "launch/sweep_summary.h"
+#include "tests/support/fake_job.h"
+#include "tests/support/mpi_launch.h"
+#include "tests/support/run_metrics.h"
 
 namespace attnlab {
 namespace {
@@ -97,10 +97,8 @@ class LocalCluster : public ::testing::Test {
 
 TEST_F(LocalCluster, TwoTaskMpiJobUnderSrun) {
   SlurmOptions options;
-  options.job_name = "attnlab-mpi-test";
-  options.tasks_per_node = 2;
-  options.time = "00:05:00";
-  options.setup = {"export ATTNLAB_SLURM_WORKER_OUT=" + shell_quote(dir_.string())};
+  options.job_name("attnlab-mpi-test").tasks_per_node(2).time("00:05:00");
+  options.setup({"export ATTNLAB_SLURM_WORKER_OUT=" + shell_quote(dir_.string())});
   SlurmJobSpec spec;
   spec.workdir = dir_.string();
   spec.output = (dir_ / "slurm-%j.out").string();
@@ -128,10 +126,7 @@ TEST_F(LocalCluster, JobArrayRunsEveryTaskAndSummarizes) {
       {0, {"lr=0.1", "seed=1"}}, {1, {"lr=0.1", "seed=3"}}, {2, {"lr=0.2", "seed=1"}}};
 
   SlurmOptions options;
-  options.job_name = "attnlab-array-test";
-  options.array_parallelism = 2;
-  options.time = "00:05:00";
-  options.mpi = "none";
+  options.job_name("attnlab-array-test").array_parallelism(2).time("00:05:00").mpi("none");
   SlurmJobSpec spec;
   spec.workdir = dir_.string();
   spec.output = sweep.string() + "/%a/slurm-%A_%a.out";

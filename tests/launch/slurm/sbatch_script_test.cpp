@@ -7,8 +7,8 @@
 #include <fstream>
 
 #include "common/error.h"
-#include "tests/support/mpi_launch.h"
 #include "launch/slurm_script.h"
+#include "tests/support/mpi_launch.h"
 
 namespace attnlab {
 namespace {
@@ -26,7 +26,7 @@ launcher: {name: slurm, nodes: 2, tasks_per_node: 4, cpus_per_task: 3, gpus_per_
            mem: 16G, time: "02:00:00", partition: gpu, account: lab, qos: high,
            signal_delay_s: 90, sbatch_extra: ["--exclusive"], setup: ["module load openmpi"]}
 )"));
-  EXPECT_EQ(options.job_name, "exp1");  // falls back to the run name
+  EXPECT_EQ(options.job_name(), std::optional<std::string>("exp1"));  // falls back to the run name
   SlurmJobSpec spec;
   spec.workdir = "/work dir";
   spec.output = "/runs/x/slurm-%j.out";
@@ -89,7 +89,7 @@ std::string run_with_fake_srun(const std::string& script, int task) {
 
 TEST(SbatchScript, ArrayTasksGetTheirOwnOverridesVerbatim) {
   SlurmOptions options;
-  options.array_parallelism = 2;
+  options.array_parallelism(2);
   SlurmJobSpec spec;
   spec.workdir = "/tmp";
   spec.output = "/tmp/%a/slurm-%A_%a.out";

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "modules/attention.h"
+#include "modules/attention_entry.h"
 #include "modules/masks.h"
 #include "tests/support/python.h"
 
@@ -26,7 +27,7 @@ inline std::shared_ptr<AttentionImpl> make(const std::string& name, int64_t d_mo
   options.n_kv_heads = kv_heads;
   options.layer_index = layer;
   options.n_layers = layer + 1;
-  options.params = params;
+  options.module_options = bind_attention_options(name, params);
   return make_attention(name, options);
 }
 

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "modules/attention/mha.h"
+#include "modules/attention_entry.h"
 #include "tests/modules/attention/attention_test_util.h"
 
 using namespace attnlab;
@@ -196,7 +197,7 @@ TEST(Moh, ConvertedMhaComputesTheSameFunctionWithAllHeadsActive) {
   options.n_heads = 4;
   YAML::Node mha_params;
   mha_params["rope"] = true;
-  options.params = mha_params;
+  options.module_options = bind_attention_options("mha", mha_params);
   auto mha = make_attention("mha", options);
   // h_s = 1 + K = 3 routed of 3: every head active; zero routers -> every gate is exactly 1.
   auto moh = make("moh", 16, 4, moh_params(1, 3));

@@ -6,6 +6,7 @@
 // at 16).
 #include <gtest/gtest.h>
 
+#include "modules/attention_entry.h"
 #include "modules/gpt.h"
 
 using namespace attnlab;
@@ -22,7 +23,9 @@ Gpt short_context_gpt(const std::string& attention) {
   o.n_heads = 2;
   o.max_seq_len = kShort;
   o.attention = attention;
-  o.attention_params = YAML::Load("{name: " + attention + ", rope: true, power: 15, free_rows: 3}");
+  o.attention_module_options = bind_attention_options(
+      attention,
+      YAML::Load(attention == "lssar" ? "{rope: true, power: 15, free_rows: 3}" : "{rope: true}"));
   torch::manual_seed(11);
   Gpt model(o);
   model->to(torch::kDouble);

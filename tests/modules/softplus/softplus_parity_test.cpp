@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "modules/attention/softplus_attention.h"
+#include "modules/attention_entry.h"
 #include "tests/support/softplus_ref.h"
 
 using namespace attnlab;
@@ -39,7 +40,9 @@ std::string prepare(ParityCase& c, int index) {
   options.d_model = d_model;
   options.n_heads = c.heads;
   options.n_kv_heads = c.kv_heads;
-  options.params["power"] = c.power;
+  YAML::Node own;
+  own["power"] = c.power;
+  options.module_options = bind_attention_options(c.attention, own);
   auto module = make_attention(c.attention, options);
   module->to(torch::kDouble);
   auto x = torch::randn({batch, length, d_model}, torch::kDouble);

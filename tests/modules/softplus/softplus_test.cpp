@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "modules/attention/softplus_attention.h"
+#include "modules/attention_entry.h"
 #include "modules/masks.h"
 
 using namespace attnlab;
@@ -171,9 +172,12 @@ TEST(Softplus, ParameterNamesMatchMha) {
 }
 
 TEST(Softplus, RejectsPowerBelowOne) {
+  // When the config is bound (attention.power names the key) and when the module is built from
+  // options made in code.
+  EXPECT_THROW(bind_attention_options("lssar", YAML::Load("{power: 0.5}")), UserError);
   AttentionOptions options;
   options.d_model = 8;
   options.n_heads = 2;
-  options.params["power"] = 0.5;
+  options.module_options = LssarModuleOptions().power(0.5);
   EXPECT_THROW(make_attention("lssar", options), UserError);
 }

@@ -9,7 +9,9 @@
 #include <fstream>
 
 #include "losses/loss_term.h"
+#include "losses/loss_term_entry.h"
 #include "modules/attention.h"
+#include "modules/attention_entry.h"
 #include "modules/attention_math.h"
 #include "modules/gpt.h"
 #include "tests/support/tiny_gpt.h"
@@ -50,9 +52,20 @@ class RunningMeanAttentionImpl : public AttentionImpl {
 };
 
 // Mean squared logit, a toy regulariser with one key of its own.
+struct LogitSquareTermOptions {
+  TORCH_ARG(double, scale) = 1.0;
+
+ public:
+  template <class V>
+  void visit(V& v) {
+    v("scale", scale(), "multiplies the mean squared logit", config::at_least(0.0));
+  }
+};
+
 class LogitSquareTerm : public LossTerm {
  public:
-  explicit LogitSquareTerm(const TermConfig& config) : scale_(config.get_or("scale", 1.0)) {}
+  LogitSquareTerm(const LogitSquareTermOptions& options, const LossTermContext&)
+      : scale_(options.scale()) {}
   TapRequest taps(int64_t) const override { return {}; }
   torch::Tensor compute(const ModelOutput& output, const Batch&,
                         std::map<std::string, torch::Tensor>&) const override {
@@ -64,15 +77,10 @@ class LogitSquareTerm : public LossTerm {
 };
 
 bool registered = [] {
-  attention_registry().add("test_running_mean", [](const AttentionOptions& options) {
-    return std::make_shared<RunningMeanAttentionImpl>(options);
-  });
-  LossTermSpec spec;
-  spec.keys = {"scale"};
-  spec.make = [](const TermConfig& config, int64_t) -> std::unique_ptr<LossTerm> {
-    return std::make_unique<LogitSquareTerm>(config);
-  };
-  loss_registry().add("test_logit_square", spec);
+  attention_registry().add("test_running_mean",
+                           attention_entry<RunningMeanAttentionImpl, NoModuleOptions>());
+  loss_registry().add("test_logit_square",
+                      loss_term_entry<LogitSquareTerm, LogitSquareTermOptions>());
   return true;
 }();
 

@@ -11,7 +11,10 @@
 #include "common/error.h"
 #include "config/config.h"
 #include "config/yaml_io.h"
+#include "modules/attention/mha.h"
 #include "modules/attention/moh.h"
+#include "modules/attention/softplus_attention.h"
+#include "modules/attention_entry.h"
 #include "modules/gpt.h"
 #include "tests/support/attnlab_command.h"
 #include "tests/support/run_metrics.h"
@@ -80,15 +83,16 @@ TEST(HybridStack, LayersAfterAnotherModuleKeepTheGroupsOptions) {
     std::string name;
     const AttentionOptions layer_options = attention_options_for_layer(options, layer, &name);
     EXPECT_EQ(name, "moh") << "layer " << layer;
-    EXPECT_EQ(layer_options.params["router_init"].as<std::string>(), "trunc_normal")
-        << "layer " << layer;
-    EXPECT_TRUE(layer_options.params["qkv_bias"].as<bool>()) << "layer " << layer;
-    EXPECT_FALSE(layer_options.params["rope"].as<bool>()) << "layer " << layer;
+    const auto own = module_options<MohModuleOptions>(layer_options);
+    EXPECT_EQ(own.router_init(), "trunc_normal") << "layer " << layer;
+    EXPECT_TRUE(own.qkv_bias()) << "layer " << layer;
+    EXPECT_FALSE(layer_options.rotary_positions) << "layer " << layer;
   }
   std::string name;
   const AttentionOptions mha = attention_options_for_layer(options, 1, &name);
   EXPECT_EQ(name, "mha");
-  EXPECT_FALSE(mha.params["qkv_bias"].IsDefined()) << "another module takes its own defaults";
+  EXPECT_FALSE(module_options<MhaModuleOptions>(mha).bias().has_value())
+      << "another module takes its own defaults";
   Gpt model(options);
   EXPECT_EQ(config::to_yaml(config), before) << "building the model changed the config";
   EXPECT_TRUE(model->named_parameters().contains("blocks.3.attn.qkv.bias"));
@@ -231,9 +235,11 @@ TEST(HybridStack, PerLayerOptionsReachTheirModules) {
   EXPECT_EQ(moh_options(3).routed_k, 2) << "a bare name keeps the default int(0.25 * n_heads)";
   EXPECT_EQ(moh_options(1).shared_heads, 4);
   std::string name;
-  EXPECT_EQ(attention_options_for_layer(options, 2, &name).params["power"].as<int>(), 3);
+  EXPECT_EQ(
+      module_options<LssarModuleOptions>(attention_options_for_layer(options, 2, &name)).power(),
+      3.0);
   EXPECT_EQ(name, "lssar");
-  EXPECT_FALSE(attention_options_for_layer(options, 0, &name).params["power"].IsDefined());
+  EXPECT_NO_THROW(module_options<MhaModuleOptions>(attention_options_for_layer(options, 0, &name)));
 
   // A value the config engine cannot check (routed_k may be null, an int or a list) is refused
   // by the module, and the error names the layer.
