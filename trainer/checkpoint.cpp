@@ -21,6 +21,7 @@
 #include "config/yaml_tree.h"
 #include "data/hash.h"
 #include "trainer/atomic_file.h"
+#include "trainer/muon.h"
 #include "trainer/nonfinite_guard.h"
 #include "trainer/weights_io.h"
 
@@ -715,6 +716,7 @@ LoadedCheckpoint load_checkpoint(const std::string& path_or_dir, torch::nn::Modu
     }
     const std::string current_name = dynamic_cast<torch::optim::AdamW*>(optimizer) ? "adamw"
                                      : dynamic_cast<torch::optim::SGD*>(optimizer) ? "sgd"
+                                     : dynamic_cast<Muon*>(optimizer)              ? "muon"
                                                                                    : saved_name;
     if (saved_name != current_name)
       throw OptimizerMismatch("checkpoint '" + path + "' holds " + saved_name +

@@ -7,6 +7,7 @@
 #include <unordered_map>
 
 #include "common/error.h"
+#include "trainer/muon.h"
 
 namespace attnlab {
 
@@ -90,6 +91,10 @@ NamedTensors named_optimizer_state(const torch::nn::Module& model,
       } else if (const auto* sgd =
                      dynamic_cast<const torch::optim::SGDParamState*>(found->second.get())) {
         add("momentum_buffer", sgd->momentum_buffer());
+      } else if (const auto* muon = dynamic_cast<const MuonParamState*>(found->second.get())) {
+        add("momentum_buffer", muon->momentum_buffer());
+        add("exp_avg", muon->exp_avg());
+        add("exp_avg_sq", muon->exp_avg_sq());
       }
     }
   }

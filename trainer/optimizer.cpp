@@ -1,6 +1,6 @@
 // make_optimizer: resolves freeze / lr_multipliers patterns against parameter names, partitions the
-// trainable parameters into (decay, multiplier) groups and builds the optimizer that optim.name
-// names (optimizer_registry: torch::optim::AdamW or SGD) over them.
+// trainable parameters into (rule, decay, multiplier) groups and builds the optimizer that
+// optim.name names (optimizer_registry: torch::optim::AdamW or SGD, or attnlab's Muon) over them.
 #include "trainer/optimizer.h"
 
 #include <yaml-cpp/yaml.h>
@@ -8,11 +8,14 @@
 #include <cmath>
 #include <map>
 #include <sstream>
+#include <tuple>
+#include <type_traits>
 
 #include "common/config_access.h"
 #include "common/error.h"
 #include "common/glob.h"
 #include "config/options.h"
+#include "trainer/muon.h"
 
 namespace attnlab {
 namespace {
@@ -41,11 +44,14 @@ std::string format_multiplier(double m) {
 }  // namespace
 
 double base_lr(const OptimizerOptions& options) {
-  return std::visit([](const auto& o) { return o.lr(); }, options);
-}
-
-double weight_decay(const OptimizerOptions& options) {
-  return std::visit([](const auto& o) { return o.weight_decay(); }, options);
+  return std::visit(
+      [](const auto& o) {
+        if constexpr (std::is_same_v<std::decay_t<decltype(o)>, MuonOptions>)
+          return o.muon().lr();
+        else
+          return o.lr();
+      },
+      options);
 }
 
 double grad_clip(const OptimizerOptions& options) {
@@ -81,6 +87,30 @@ std::unique_ptr<torch::optim::Optimizer> make_sgd(const std::vector<ParamGroupSp
   return std::make_unique<torch::optim::SGD>(std::move(torch_groups), defaults);
 }
 
+std::unique_ptr<torch::optim::Optimizer> make_muon(const std::vector<ParamGroupSpec>& groups,
+                                                   const MuonOptions& o) {
+  const MuonMatrixOptions& matrices = o.muon();
+  const MuonAdamWOptions& others = o.adamw();
+  std::vector<torch::optim::OptimizerParamGroup> torch_groups;
+  for (const auto& group : groups) {
+    auto options = std::make_unique<MuonGroupOptions>(group.lr);
+    options->weight_decay(group.weight_decay)
+        .momentum(matrices.momentum())
+        .nesterov(matrices.nesterov())
+        .ns_coefficients(matrices.ns_coefficients())
+        .ns_steps(matrices.ns_steps())
+        .adjust_lr_fn(matrices.adjust_lr_fn())
+        .beta1(others.betas()[0])
+        .beta2(others.betas()[1]);
+    if (group.rule == UpdateRule::kMuon)
+      options->algorithm("muon").eps(matrices.eps());
+    else
+      options->algorithm("adamw").eps(others.eps());
+    torch_groups.emplace_back(group.params, std::move(options));
+  }
+  return std::make_unique<Muon>(std::move(torch_groups), MuonGroupOptions(matrices.lr()));
+}
+
 // A registry entry from a factory of one options type.
 template <class Options>
 OptimizerSpec entry(std::unique_ptr<torch::optim::Optimizer> (*make)(
@@ -94,8 +124,9 @@ OptimizerSpec entry(std::unique_ptr<torch::optim::Optimizer> (*make)(
 }  // namespace
 
 Registry<OptimizerSpec>& optimizer_registry() {
-  static Registry<OptimizerSpec> registry("optimizer (optim.name)",
-                                          {{"adamw", entry(make_adamw)}, {"sgd", entry(make_sgd)}});
+  static Registry<OptimizerSpec> registry(
+      "optimizer (optim.name)",
+      {{"adamw", entry(make_adamw)}, {"sgd", entry(make_sgd)}, {"muon", entry(make_muon)}});
   return registry;
 }
 
@@ -166,6 +197,47 @@ bool is_no_decay(const std::string& name, const torch::Tensor& parameter) {
   return parameter.dim() < 2 || name.find("embed") != std::string::npos;
 }
 
+bool is_muon_matrix(const std::string& name, const torch::Tensor& parameter) {
+  const std::string top_module = name.substr(0, name.find('.'));
+  return parameter.dim() == 2 && !is_no_decay(name, parameter) && top_module != "lm_head" &&
+         top_module != "classifier";
+}
+
+namespace {
+
+// A group kind's base learning rate and weight decay (before the decay/no-decay split).
+struct RuleSettings {
+  double lr = 0.0;
+  double weight_decay = 0.0;
+};
+
+RuleSettings rule_settings(const OptimizerOptions& options, UpdateRule rule) {
+  return std::visit(
+      [rule](const auto& o) -> RuleSettings {
+        if constexpr (std::is_same_v<std::decay_t<decltype(o)>, MuonOptions>) {
+          if (rule == UpdateRule::kMuon) return {o.muon().lr(), o.muon().weight_decay()};
+          return {o.adamw().lr(), o.adamw().weight_decay()};
+        } else {
+          return {o.lr(), o.weight_decay()};
+        }
+      },
+      options);
+}
+
+std::string rule_label(UpdateRule rule, bool decay) {
+  switch (rule) {
+    case UpdateRule::kMuon:
+      return "muon";
+    case UpdateRule::kAdamW:
+      return std::string("adamw ") + (decay ? "decay" : "no_decay");
+    case UpdateRule::kDefault:
+      break;
+  }
+  return decay ? "decay" : "no_decay";
+}
+
+}  // namespace
+
 OptimizerSetup make_optimizer(torch::nn::Module& model, const OptimizerOptions& options,
                               const ParameterRules& rules) {
   OptimizerSetup setup;
@@ -179,8 +251,9 @@ OptimizerSetup make_optimizer(torch::nn::Module& model, const OptimizerOptions& 
   const auto& multipliers = rules.lr_multipliers;
   for (const auto& [pattern, m] : multipliers) check_matches("lr_multipliers", pattern, names);
 
-  // Group key: (decay, multiplier); groups appear in order of their first parameter.
-  std::map<std::pair<bool, double>, size_t> group_index;
+  // Group key: (rule, decay, multiplier); groups appear in order of their first parameter.
+  const bool split_by_rule = std::holds_alternative<MuonOptions>(options);
+  std::map<std::tuple<UpdateRule, bool, double>, size_t> group_index;
   std::vector<std::vector<torch::Tensor>> group_params;
   for (auto& item : named) {
     const std::string& name = item.key();
@@ -201,14 +274,19 @@ OptimizerSetup make_optimizer(torch::nn::Module& model, const OptimizerOptions& 
       }
     }
     bool decay = !is_no_decay(name, param);
-    auto key = std::make_pair(decay, multiplier);
+    const UpdateRule rule = !split_by_rule                ? UpdateRule::kDefault
+                            : is_muon_matrix(name, param) ? UpdateRule::kMuon
+                                                          : UpdateRule::kAdamW;
+    auto key = std::make_tuple(rule, decay, multiplier);
     auto it = group_index.find(key);
     if (it == group_index.end()) {
       it = group_index.emplace(key, setup.groups.size()).first;
       ParamGroupInfo info;
       info.decay = decay;
       info.lr_multiplier = multiplier;
-      info.label = std::string(decay ? "decay" : "no_decay") +
+      info.rule = rule;
+      info.base_lr = rule_settings(options, rule).lr;
+      info.label = rule_label(rule, decay) +
                    (multiplier == 1.0 ? "" : " lr_x" + format_multiplier(multiplier));
       setup.groups.push_back(info);
       group_params.emplace_back();
@@ -221,17 +299,35 @@ OptimizerSetup make_optimizer(torch::nn::Module& model, const OptimizerOptions& 
              "config key 'freeze': every parameter is frozen; nothing left to train");
 
   std::vector<ParamGroupSpec> specs;
-  for (size_t i = 0; i < setup.groups.size(); ++i)
-    specs.push_back({group_params[i], base_lr(options) * setup.groups[i].lr_multiplier,
-                     setup.groups[i].decay ? weight_decay(options) : 0.0});
+  for (size_t i = 0; i < setup.groups.size(); ++i) {
+    const ParamGroupInfo& group = setup.groups[i];
+    specs.push_back({group_params[i], group.base_lr * group.lr_multiplier,
+                     group.decay ? rule_settings(options, group.rule).weight_decay : 0.0,
+                     group.rule});
+  }
   setup.optimizer = optimizer_entry(options).make(specs, options);
   return setup;
 }
 
-void set_learning_rate(OptimizerSetup& setup, double base_lr) {
+void set_learning_rate(OptimizerSetup& setup, double lr_factor, double lr_scale) {
   auto& groups = setup.optimizer->param_groups();
   for (size_t i = 0; i < groups.size(); ++i)
-    groups[i].options().set_lr(base_lr * setup.groups[i].lr_multiplier);
+    groups[i].options().set_lr(setup.groups[i].base_lr * lr_factor * lr_scale *
+                               setup.groups[i].lr_multiplier);
+}
+
+std::string describe_param_groups(const OptimizerSetup& setup) {
+  std::ostringstream out;
+  for (size_t i = 0; i < setup.groups.size(); ++i) {
+    const ParamGroupInfo& group = setup.groups[i];
+    out << "  " << group.label << ": lr " << group.base_lr * group.lr_multiplier
+        << ", weight_decay "
+        << (group.decay ? rule_settings(setup.options, group.rule).weight_decay : 0.0) << ", "
+        << group.names.size() << " parameters: ";
+    for (size_t n = 0; n < group.names.size(); ++n) out << (n ? ", " : "") << group.names[n];
+    out << "\n";
+  }
+  return out.str();
 }
 
 void clear_gradients(OptimizerSetup& setup) {

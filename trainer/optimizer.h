@@ -1,5 +1,5 @@
-// The optimizer (`optim=adamw|sgd`, a name -> factory registry) with parameter groups, following
-// nanoGPT/HF practice:
+// The optimizer (`optim=adamw|sgd|muon`, a name -> factory registry) with parameter groups,
+// following nanoGPT/HF practice:
 //   * decay vs no-decay: a parameter gets weight decay unless is_no_decay(name, tensor) — i.e. it
 //     has fewer than 2 dims (biases, norm gains) or its name contains "embed" (token embeddings,
 //     tied to the output head in model=gpt). Matrices elsewhere decay.
@@ -12,7 +12,10 @@
 // Config: optim.name picks the optimizer from optimizer_registry(): adamw (AdamWOptions) or sgd
 // (SGDOptions; weight decay added to the gradient, as torch.optim.SGD does). Each binds the `optim`
 // group strictly (config/options.h): a key of the other optimizer is an error, not a silently
-// ignored setting. Top-level freeze and lr_multipliers (ParameterRules) apply to both.
+// ignored setting. Top-level freeze and lr_multipliers (ParameterRules) apply to all.
+// optim=muon (MuonOptions; trainer/muon.h) splits the parameters further by update rule first:
+// Muon for the hidden matrices (is_muon_matrix), AdamW with its decay/no-decay groups for the
+// rest; each rule has its own lr and weight decay (optim.muon.*, optim.adamw.*).
 #pragma once
 
 #include <torch/arg.h>
@@ -75,19 +78,102 @@ struct SGDOptions {
   }
 };
 
-// The options of the optimizer optim.name chose: one alternative per registry entry.
-using OptimizerOptions = std::variant<AdamWOptions, SGDOptions>;
+// optim=muon, optim.muon: the Muon update of the hidden matrices (trainer/muon.h). lr and
+// weight_decay follow Keller Jordan's Muon reference (lr 0.02 with the "original" shape scale, no
+// weight decay); the rest are torch.optim.Muon's arguments and defaults.
+struct MuonMatrixOptions {
+  TORCH_ARG(double, lr) = 0.02;
+  TORCH_ARG(double, weight_decay) = 0.0;
+  TORCH_ARG(double, momentum) = 0.95;
+  TORCH_ARG(bool, nesterov) = true;
+  TORCH_ARG(std::vector<double>, ns_coefficients) = std::vector<double>{3.4445, -4.775, 2.0315};
+  TORCH_ARG(int64_t, ns_steps) = 5;
+  TORCH_ARG(double, eps) = 1e-7;
+  TORCH_ARG(std::string, adjust_lr_fn) = "original";
 
-// What every optimizer has, whatever its options type.
+ public:
+  template <class V>
+  void visit(V& v) {
+    v("lr", lr(),
+      "peak learning rate of the hidden matrices (the schedule and each group's multiplier "
+      "scale it; adjust_lr_fn scales it by shape)",
+      config::at_least(0.0), config::finite());
+    v("weight_decay", weight_decay(), "decoupled weight decay of the hidden matrices (times lr)",
+      config::at_least(0.0));
+    v("momentum", momentum(), "momentum factor of the buffer B <- momentum B + (1 - momentum) G",
+      config::at_least(0.0), config::less_than(1.0));
+    v("nesterov", nesterov(), "Nesterov: orthogonalise G + momentum (B - G) instead of B");
+    v("ns_coefficients", ns_coefficients(), "(a, b, c) of the quintic Newton-Schulz iteration",
+      config::length_is(3), config::finite());
+    v("ns_steps", ns_steps(), "Newton-Schulz iterations", config::at_least(1),
+      config::less_than(100));
+    v("eps", eps(), "floor of the Frobenius norm the update is divided by before Newton-Schulz",
+      config::at_least(0.0));
+    v("adjust_lr_fn", adjust_lr_fn(),
+      "shape scale of the lr: original = sqrt(max(1, rows/cols)); match_rms_adamw = "
+      "0.2 sqrt(max(rows, cols))",
+      config::one_of({"original", "match_rms_adamw"}));
+  }
+};
+
+// optim=muon, optim.adamw: the AdamW update of embeddings, output head, norms, biases and other
+// 1-D parameters (weight decay on the decay groups only, as under optim=adamw).
+struct MuonAdamWOptions {
+  TORCH_ARG(double, lr) = 1e-3;
+  TORCH_ARG(std::vector<double>, betas) = std::vector<double>{0.9, 0.95};
+  TORCH_ARG(double, eps) = 1e-8;
+  TORCH_ARG(double, weight_decay) = 0.1;
+
+ public:
+  template <class V>
+  void visit(V& v) {
+    v("lr", lr(),
+      "peak learning rate of the AdamW parameters (the schedule and each group's multiplier "
+      "scale it)",
+      config::at_least(0.0), config::finite());
+    v("betas", betas(), "Adam's (beta1, beta2)", config::length_is(2), config::at_least(0.0),
+      config::less_than(1.0));
+    v("eps", eps(), "added to the denominator", config::at_least(0.0));
+    v("weight_decay", weight_decay(), "decoupled weight decay of the AdamW decay groups",
+      config::at_least(0.0));
+  }
+};
+
+// optim=muon (configs/optim/muon.yaml): Muon for the hidden matrices (is_muon_matrix), AdamW for
+// the rest, each with its own learning rate and weight decay.
+struct MuonOptions {
+  TORCH_ARG(MuonMatrixOptions, muon);
+  TORCH_ARG(MuonAdamWOptions, adamw);
+  TORCH_ARG(double, grad_clip) = 1.0;
+
+ public:
+  template <class V>
+  void visit(V& v) {
+    v("muon", muon(), "Muon, for the hidden weight matrices");
+    v("adamw", adamw(), "AdamW, for embeddings, output head, norms, biases and 1-D parameters");
+    v("grad_clip", grad_clip(), "max global gradient norm (all parameters); 0 disables clipping",
+      config::at_least(0.0));
+  }
+};
+
+// The options of the optimizer optim.name chose: one alternative per registry entry.
+using OptimizerOptions = std::variant<AdamWOptions, SGDOptions, MuonOptions>;
+
+// What every optimizer has, whatever its options type. base_lr is the learning rate the loop logs
+// as `lr` (optim=muon: optim.muon.lr); each param group's own base is ParamGroupInfo::base_lr.
 double base_lr(const OptimizerOptions& options);
-double weight_decay(const OptimizerOptions& options);
 double grad_clip(const OptimizerOptions& options);
 
-// One parameter group as the factories receive it: its tensors, learning rate and weight decay.
+// How a param group is updated: the optimizer's one rule, or under optim=muon either rule.
+enum class UpdateRule { kDefault, kMuon, kAdamW };
+
+// One parameter group as the factories receive it: its tensors, learning rate, weight decay and
+// (optim=muon) rule.
 struct ParamGroupSpec {
   std::vector<torch::Tensor> params;
   double lr = 0.0;
   double weight_decay = 0.0;
+  UpdateRule rule = UpdateRule::kDefault;
 };
 
 // A registry entry: the entry's options (default constructed: the alternative that binding the
@@ -98,8 +184,8 @@ struct OptimizerSpec {
                                                          const OptimizerOptions& options)>
       make;
 };
-// name -> spec: adamw, sgd. Adding an optimizer = one options struct (and variant alternative),
-// one factory and one line in optimizer.cpp, and one configs/optim/<name>.yaml.
+// name -> spec: adamw, sgd, muon. Adding an optimizer = one options struct (and variant
+// alternative), one factory and one line in optimizer.cpp, and one configs/optim/<name>.yaml.
 Registry<OptimizerSpec>& optimizer_registry();
 
 // Binds the `optim` group into the options of the optimizer optim.name names (default adamw);
@@ -117,9 +203,11 @@ ParameterRules parameter_rules(const ConfigTree& config);
 
 // Describes torch param group i (same index as optimizer->param_groups()).
 struct ParamGroupInfo {
-  std::string label;  // e.g. "decay", "no_decay lr_x0.1"
+  std::string label;  // e.g. "decay", "no_decay lr_x0.1", "muon", "adamw no_decay lr_x0.1"
   bool decay = true;
   double lr_multiplier = 1.0;
+  UpdateRule rule = UpdateRule::kDefault;
+  double base_lr = 0.0;            // the group kind's configured lr (optim.lr, optim.muon.lr, ...)
   std::vector<std::string> names;  // parameter names in the group
 };
 
@@ -134,6 +222,10 @@ struct OptimizerSetup {
 // The rule for groups: no weight decay for dim < 2 or names containing "embed".
 bool is_no_decay(const std::string& name, const torch::Tensor& parameter);
 
+// optim=muon's rule: Muon updates the 2-D parameters that are neither embeddings (is_no_decay)
+// nor the output head (a top-level lm_head or classifier module); AdamW updates the rest.
+bool is_muon_matrix(const std::string& name, const torch::Tensor& parameter);
+
 // Builds groups + the optimizer over model.named_parameters(); applies `freeze`.
 OptimizerSetup make_optimizer(torch::nn::Module& model, const OptimizerOptions& options,
                               const ParameterRules& rules);
@@ -141,8 +233,13 @@ OptimizerSetup make_optimizer(torch::nn::Module& model, const OptimizerOptions& 
 template <class ConfigTree>
 OptimizerSetup make_optimizer(torch::nn::Module& model, const ConfigTree& config);
 
-// Sets every group's lr to base_lr * group multiplier (base_lr = optim.lr * schedule factor).
-void set_learning_rate(OptimizerSetup& setup, double base_lr);
+// Sets group i's lr to its base_lr * lr_factor * lr_scale * lr_multiplier (lr_factor: the
+// schedule's, lr_scale: the divergence guard's), so every kind of group follows the schedule from
+// its own base learning rate.
+void set_learning_rate(OptimizerSetup& setup, double lr_factor, double lr_scale = 1.0);
+
+// One line per param group (label, optimizer settings, parameter names) for the run's start.
+std::string describe_param_groups(const OptimizerSetup& setup);
 
 // Drops every parameter's gradient (PyTorch's zero_grad(set_to_none=True); LibTorch 1.13's
 // zero_grad() fills zeros instead). The next backward then stores its gradient directly rather

@@ -93,8 +93,8 @@ void StepRunner::accumulate_gradients(StepOutcome& outcome) {
   if (dist_.is_distributed()) average_over_ranks(dist_, outcome.logged);
 }
 
-StepOutcome StepRunner::run(int64_t step, double lr) {
-  set_learning_rate(optim_, lr);
+StepOutcome StepRunner::run(int64_t step, double lr_factor, double lr_scale) {
+  set_learning_rate(optim_, lr_factor, lr_scale);
   clear_gradients(optim_);
   StepOutcome outcome;
   accumulate_gradients(outcome);

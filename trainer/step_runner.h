@@ -49,8 +49,9 @@ class StepRunner {
              DistributedContext& dist, torch::Device device, const LoopOptions& loop,
              DivergenceGuard& guard, GradEarlyStop& grades, Say say);
 
-  // Runs step `step` (1-based) at learning rate `lr`.
-  StepOutcome run(int64_t step, double lr);
+  // Runs step `step` (1-based) with every group's lr at its base * lr_factor (the schedule's) *
+  // lr_scale (the divergence guard's) * its multiplier (set_learning_rate).
+  StepOutcome run(int64_t step, double lr_factor, double lr_scale);
 
  private:
   void accumulate_gradients(StepOutcome& outcome);

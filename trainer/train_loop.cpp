@@ -237,9 +237,15 @@ void start_writing(Run& run, config::RunDirectoryLock& lock,
   lock.keep();
   std::cerr << "model: " << summary.parameters << " parameters ("
             << summary.non_embedding_parameters << " without embeddings)\n";
+  // optim=muon: which parameters Muon and AdamW update (the rule is docs/training.md's).
+  const bool split_by_rule = std::holds_alternative<MuonOptions>(run.optim.options);
+  const std::string group_table = describe_param_groups(run.optim);
+  if (split_by_rule) std::cerr << "optimizer param groups:\n" << group_table;
   run.metrics.emplace(run.dir, resumed ? std::optional<int64_t>(run.state.step) : std::nullopt,
                       run.loop.tensorboard());
   run.metrics->log_text("config", "```\n" + config::to_yaml(run.config) + "\n```", run.state.step);
+  if (split_by_rule)
+    run.metrics->log_text("optimizer_groups", "```\n" + group_table + "```", run.state.step);
   run.metrics->log_hparams(hparams_from_overrides(overrides),
                            {"val/loss", "val/perplexity", "train/loss"});
 }
@@ -320,9 +326,11 @@ TrainSummary train_body(const YAML::Node& config, const std::vector<std::string>
   while (run.state.step < loop.max_steps()) {
     const auto start = std::chrono::steady_clock::now();
     const int64_t step = run.state.step + 1;
-    const double lr =
-        base_lr(optim.options) * schedule->lr_factor(run.state.step) * guard.lr_scale();
-    const StepOutcome outcome = steps.run(step, lr);
+    // Logged as `lr`: optim.lr (optim=muon: optim.muon.lr) on the schedule; each param group's
+    // lr is its own base on the same schedule (set_learning_rate).
+    const double lr_factor = schedule->lr_factor(run.state.step);
+    const double lr = base_lr(optim.options) * lr_factor * guard.lr_scale();
+    const StepOutcome outcome = steps.run(step, lr_factor, guard.lr_scale());
     if (outcome.kind == StepOutcome::Kind::kNonFinite) {
       if (guard.handle(step, outcome.fault, outcome.update_applied) ==
           DivergenceGuard::Action::kRollback)

@@ -65,7 +65,7 @@ size_t expect_files_match_defaults(const std::string& group, const Registry<Spec
 }
 
 TEST(OptionGroups, ShippedOptimizerFilesHoldTheStructDefaults) {
-  EXPECT_EQ(expect_files_match_defaults("optim", optimizer_registry()), 2u);
+  EXPECT_EQ(expect_files_match_defaults("optim", optimizer_registry()), 3u);
 }
 
 // Attention modules keep their options behind the registry (config::ErasedOptions): each
@@ -213,6 +213,13 @@ TEST(OptionGroups, ShippedConfigsBind) {
   ASSERT_TRUE(std::holds_alternative<SGDOptions>(optimizer_options(sgd)));
   EXPECT_DOUBLE_EQ(std::get<SGDOptions>(optimizer_options(sgd)).lr(), 0.1);
   EXPECT_EQ(std::get<WsdOptions>(schedule_choice(sgd).options).decay_shape(), "linear");
+
+  const YAML::Node muon = attnlab::testing::compose_shipped({"optim=muon"});
+  ASSERT_TRUE(std::holds_alternative<MuonOptions>(optimizer_options(muon)));
+  const MuonOptions muon_options = std::get<MuonOptions>(optimizer_options(muon));
+  EXPECT_DOUBLE_EQ(muon_options.muon().lr(), 0.02);
+  EXPECT_EQ(muon_options.muon().adjust_lr_fn(), "original");
+  EXPECT_DOUBLE_EQ(muon_options.adamw().lr(), 1e-3);
 }
 
 // A key nothing reads is refused, not carried into config.yaml and ignored: a top-level group of
@@ -240,7 +247,7 @@ TEST(OptionGroups, KeysNothingReadsAreRefused) {
 TEST(OptionGroups, DefaultsDocsByGroupAndEntry) {
   std::vector<std::string> entries;
   for (const auto& docs : option_group_docs("optim")) entries.push_back(docs.entry);
-  EXPECT_EQ(entries, (std::vector<std::string>{"adamw", "sgd"}));
+  EXPECT_EQ(entries, (std::vector<std::string>{"adamw", "muon", "sgd"}));
   const std::vector<OptionGroupDocs> sgd = option_group_docs("optim/sgd");
   ASSERT_EQ(sgd.size(), 1u);
   EXPECT_EQ(sgd[0].options[0].key, "lr");

@@ -93,7 +93,7 @@ TEST(Optimizer, UnknownNameAndOtherOptimizersKeysAreErrors) {
   };
   EXPECT_NE(message("optim: {name: lion}")
                 .find("unknown optimizer (optim.name) 'lion'; "
-                      "available: adamw, sgd"),
+                      "available: adamw, muon, sgd"),
             std::string::npos);
   EXPECT_NE(message("optim: {name: adamw, momentum: 0.9}").find("optim.momentum"),
             std::string::npos);
@@ -117,7 +117,7 @@ TEST(Optimizer, LrMultipliersFirstMatchWinsAndSetLearningRate) {
   EXPECT_DOUBLE_EQ(multiplier["embed.weight"], 1.0);
   EXPECT_EQ(setup.groups.size(), 5u);  // decay x{0.1,0.5}, no_decay x{1,0.1,0.5}
 
-  set_learning_rate(setup, 0.02);
+  set_learning_rate(setup, /*lr_factor=*/0.02);  // optim.lr 1.0 on a schedule at 0.02
   for (size_t i = 0; i < setup.groups.size(); ++i)
     EXPECT_DOUBLE_EQ(setup.optimizer->param_groups()[i].options().get_lr(),
                      0.02 * setup.groups[i].lr_multiplier);

@@ -145,6 +145,43 @@ TEST(TrainResume, SgdResumesBitwiseAndAnotherOptimizerIsRefused) {
   }
 }
 
+// optim=muon (Muon's momentum buffers and AdamW's moments in the checkpoint) resumes bitwise;
+// resuming a muon run with adamw, or an adamw run with muon, is the one clear error.
+TEST(TrainResume, MuonResumesBitwiseAndSwitchingOptimizerIsRefused) {
+  const std::string straight = scratch("muon_straight"), resumed = scratch("muon_resumed");
+  const std::vector<std::string> muon = {"optim=muon", "optim.muon.weight_decay=0.01",
+                                         "trainer.log_every=1"};
+  auto with = [&](std::vector<std::string> extra) {
+    extra.insert(extra.end(), muon.begin(), muon.end());
+    return extra;
+  };
+  TrainSummary a = train(tiny_config(straight, with({})), {}, {"test"});
+  ASSERT_EQ(a.step, 12);
+  train(tiny_config(resumed, with({"trainer.halt_at_step=5"})), {}, {"test"});
+  TrainSummary b = train(tiny_config(resumed, with({})), {}, {"test"});
+  ASSERT_EQ(b.step, 12);
+  EXPECT_EQ(train_losses(straight), train_losses(resumed));
+  const auto final_a = read_checkpoint_model_state(resolve_checkpoint(straight));
+  const auto final_b = read_checkpoint_model_state(resolve_checkpoint(resumed));
+  ASSERT_EQ(final_a.size(), final_b.size());
+  for (const auto& [name, tensor] : final_a)
+    EXPECT_TRUE(torch::equal(tensor, final_b.at(name))) << name;
+
+  auto refused = [&](const YAML::Node& config, const std::string& expected) {
+    try {
+      train(config, {}, {"test"});
+      ADD_FAILURE() << "resumed with another optimizer; expected: " << expected;
+    } catch (const UserError& error) {
+      EXPECT_NE(std::string(error.what()).find(expected), std::string::npos) << error.what();
+    }
+  };
+  refused(tiny_config(resumed, {"trainer.max_steps=14"}),
+          "holds muon state but this run uses optim.name=adamw");
+  const std::string adamw_run = scratch("adamw_then_muon");
+  train(tiny_config(adamw_run, {"trainer.halt_at_step=4"}), {}, {"test"});
+  refused(tiny_config(adamw_run, with({})), "holds adamw state but this run uses optim.name=muon");
+}
+
 // model.attention_backend picks kernels, not an architecture: a run halted under the CPU kernels
 // resumes under the device path (as a CPU run resumed on a GPU does) instead of being refused as
 // another model.
