@@ -35,7 +35,10 @@ int print_defaults(const CommandArgs& args) {
       std::cout << group.group << ":\n";
     else
       std::cout << group.group << "=" << group.entry << ":\n";
-    std::cout << config::format_option_table(group.options, "  ");
+    if (group.options.empty())
+      std::cout << "  (no options besides name)\n";
+    else
+      std::cout << config::format_option_table(group.options, "  ");
   }
   return 0;
 }

@@ -51,8 +51,8 @@ std::vector<OptionGroupDocs> option_group_docs() {
     out.push_back({"attention", name, attention_registry().get(name).options.docs()});
   for (const auto& name : loss_registry().names())
     out.push_back({"loss", name, loss_registry().get(name).options.docs()});
-  out.push_back(
-      {"objective", "masked_diffusion", config::option_docs<MaskedDiffusionObjectiveOptions>()});
+  for (const auto& name : objective_registry().names())
+    out.push_back({"objective", name, objective_registry().get(name).options.docs()});
   add_registry(out, "optim", optimizer_registry());
   add_registry(out, "scheduler", schedule_registry());
   out.push_back({"trainer", "", config::option_docs<TrainerOptions>()});
@@ -127,7 +127,7 @@ void check_option_groups(const ConfigTree& config) {
   // model, attention and per-layer entries; then every loss term of loss.terms
   const GptOptions model = gpt_options_from_config(config, /*vocab_size=*/1);
   LossSet(config, model.n_layers);
-  objective_registry().get(cfg::get<std::string>(config, "objective.name"))(config);
+  make_objective(config);
   optimizer_options(config);
   schedule_options(config);  // not the run length: a config tree of one's own may have none
   TrainerOptions::from_config(config);

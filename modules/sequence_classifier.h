@@ -12,7 +12,6 @@
 #pragma once
 
 #include <torch/torch.h>
-#include <yaml-cpp/yaml.h>
 
 #include <string>
 

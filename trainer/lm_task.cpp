@@ -74,12 +74,11 @@ class LmTask : public Task {
         model_(build_model(config_, data_.tokenizer->vocab_size())),
         losses_(config_, model_->options().n_layers),
         objective_name_(cfg::get_or<std::string>(config_, "objective.name", "autoregressive")),
-        objective_(objective_registry().get(objective_name_)(config_)),
+        objective_(make_objective(config_)),
         seq_len_(cfg::get<int64_t>(config_, "data.seq_len")),
         batch_size_(cfg::get<int64_t>(config_, "data.batch_size")) {
     if (context.initial_weights && cfg::has(config_, "init_from"))
       load_initial_weights(config_, *model_, dist_.is_main());
-    objective_context_.config = &config_;
     objective_context_.mask_token = data_.tokenizer->mask();
     objective_context_.bos_token = data_.tokenizer->bos();
     objective_context_.generator =

@@ -5,8 +5,8 @@
 #pragma once
 
 #include <torch/torch.h>
-#include <yaml-cpp/yaml.h>
 
+#include <any>
 #include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "common/registry.h"
+#include "config/option_schema.h"
 #include "modules/gpt.h"
 #include "modules/model_output.h"
 
@@ -29,8 +30,7 @@ struct EvalResult;
 using EvalRow = std::vector<std::pair<std::string, nlohmann::json>>;
 
 struct ObjectiveContext {
-  const YAML::Node* config = nullptr;  // the resolved run config
-  int64_t mask_token = -1;             // tokenizer's [MASK] id
+  int64_t mask_token = -1;  // tokenizer's [MASK] id
   int64_t bos_token = -1;
   torch::Generator generator;  // objective randomness (masking, t); checkpointed by the trainer
 };
@@ -54,7 +54,17 @@ class ObjectiveImpl {
   virtual bool evaluates_with_noise() const { return false; }
 };
 
-using ObjectiveFactory = std::function<std::unique_ptr<ObjectiveImpl>(const YAML::Node& config)>;
-Registry<ObjectiveFactory>& objective_registry();
+// A registry entry: the objective's options struct (the keys of the `objective:` group besides
+// `name`) and its factory, which receives the bound struct in a std::any.
+struct ObjectiveSpec {
+  config::ErasedOptions options;
+  std::function<std::unique_ptr<ObjectiveImpl>(const std::any& options)> make;
+};
+Registry<ObjectiveSpec>& objective_registry();
+
+// The objective objective.name names (default autoregressive), its group bound strictly (an
+// unknown key or a bad value is one line naming it). Defined for YAML::Node.
+template <class ConfigTree>
+std::unique_ptr<ObjectiveImpl> make_objective(const ConfigTree& config);
 
 }  // namespace attnlab

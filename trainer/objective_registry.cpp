@@ -1,4 +1,9 @@
-// The objective registry: one line per objective (`objective.name`).
+// The objective registry: one line per objective (`objective.name`), each with its options
+// struct, and the binding of the `objective:` group.
+#include <yaml-cpp/yaml.h>
+
+#include "common/config_access.h"
+#include "config/options.h"
 #include "trainer/objective.h"
 #include "trainer/objectives/autoregressive.h"
 #include "trainer/objectives/masked_diffusion.h"
@@ -6,17 +11,36 @@
 namespace attnlab {
 
 namespace {
-template <typename Impl>
-ObjectiveFactory factory() {
-  return [](const YAML::Node& config) { return std::make_unique<Impl>(config); };
+template <class Impl, class Options>
+ObjectiveSpec objective_entry() {
+  ObjectiveSpec spec;
+  spec.options = config::erase_options<Options>();
+  spec.make = [](const std::any& options) -> std::unique_ptr<ObjectiveImpl> {
+    return std::make_unique<Impl>(std::any_cast<const Options&>(options));
+  };
+  return spec;
 }
 }  // namespace
 
-Registry<ObjectiveFactory>& objective_registry() {
-  static Registry<ObjectiveFactory> registry(
-      "objective", {{"autoregressive", factory<AutoregressiveObjective>()},
-                    {"masked_diffusion", factory<MaskedDiffusionObjective>()}});
+Registry<ObjectiveSpec>& objective_registry() {
+  static Registry<ObjectiveSpec> registry(
+      "objective",
+      {{"autoregressive", objective_entry<AutoregressiveObjective, AutoregressiveObjectiveOptions>()},
+       {"masked_diffusion",
+        objective_entry<MaskedDiffusionObjective, MaskedDiffusionObjectiveOptions>()}});
   return registry;
 }
+
+template <class ConfigTree>
+std::unique_ptr<ObjectiveImpl> make_objective(const ConfigTree& config) {
+  const std::string name = cfg::has(config, "objective.name")
+                               ? cfg::get<std::string>(config, "objective.name")
+                               : "autoregressive";
+  const ObjectiveSpec& spec = objective_registry().get(name);
+  const config::BindScope scope{"objective '" + name + "'", {"name"}};
+  return spec.make(spec.options.bind(cfg::find(config, "objective"), "objective", scope));
+}
+
+template std::unique_ptr<ObjectiveImpl> make_objective(const YAML::Node&);
 
 }  // namespace attnlab

@@ -202,8 +202,9 @@ TEST(Commands, TypedOptionErrorsAndDefaults) {
   CommandRun unknown = run_attnlab("config --defaults optimm");
   EXPECT_EQ(unknown.code, 2) << unknown.output;
   EXPECT_EQ(unknown.output,
-            "error: unknown group 'optimm' for --defaults; groups with typed options: optim, "
-            "scheduler, trainer (did you mean optim?)\n");
+            "error: unknown group 'optimm' for --defaults; groups with typed options: model, "
+            "attention, loss, objective, optim, scheduler, trainer, data, tokenizer, dist, "
+            "launcher, probe, eval, task (did you mean optim?)\n");
 
   CommandRun elsewhere = run_attnlab("eval --defaults");
   EXPECT_EQ(elsewhere.code, 2) << elsewhere.output;

@@ -88,10 +88,8 @@ struct StepResult {
 
 StepResult run_step(const YAML::Node& config, Gpt& model, const Batch& batch) {
   LossSet losses(config, model->options().n_layers);
-  auto objective = objective_registry().get(
-      cfg::get_or<std::string>(config, "objective.name", "autoregressive"))(config);
+  auto objective = make_objective(config);
   ObjectiveContext context;
-  context.config = &config;
   context.mask_token = kVocab - 1;
   context.bos_token = 0;
   context.generator = at::detail::createCPUGenerator(17);

@@ -216,7 +216,7 @@ TEST_F(SweepFixture, PlotIsDrawnByTheSharedPlotScript) {
 
   const auto jobs = grid({"0.1", "0.3"}, 2);
   write_multirun_yaml(options.sweep_dir, jobs, {"attnlab", "train", "-m"}, "local");
-  options.summarize = false;
+  options.launcher.summarize(false);
   EXPECT_EQ(run_local_sweep(jobs, options), 0);
   const fs::path sweep(options.sweep_dir);
   SweepSummary summary = summarize_sweep(options.sweep_dir);

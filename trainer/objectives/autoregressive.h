@@ -6,9 +6,15 @@
 
 namespace attnlab {
 
+// objective=autoregressive has no options of its own.
+struct AutoregressiveObjectiveOptions {
+  template <class V>
+  void visit(V& /*v*/) {}
+};
+
 class AutoregressiveObjective : public ObjectiveImpl {
  public:
-  explicit AutoregressiveObjective(const YAML::Node& /*config*/) {}
+  explicit AutoregressiveObjective(const AutoregressiveObjectiveOptions& /*options*/) {}
   LossResult compute(GptImpl& model, const Batch& batch, const LossSet& losses,
                      ObjectiveContext& context, bool training) override;
 };

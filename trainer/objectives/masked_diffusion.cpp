@@ -226,8 +226,9 @@ MaskedDiffusionStep masked_diffusion_step(GptImpl& model, const Batch& batch,
   return step;
 }
 
+template <class ConfigTree>
 std::map<std::string, torch::Tensor> masked_diffusion_probe(GptImpl& model, const Batch& batch,
-                                                            const YAML::Node& config,
+                                                            const ConfigTree& config,
                                                             ObjectiveContext& context) {
   auto options = masked_diffusion_options(config);
   TapRequest taps;
@@ -240,8 +241,12 @@ std::map<std::string, torch::Tensor> masked_diffusion_probe(GptImpl& model, cons
           {"loss", cpu(step.loss)},     {"logit_grad", cpu(logit_grad)}};
 }
 
-MaskedDiffusionObjective::MaskedDiffusionObjective(const YAML::Node& config)
-    : options_(masked_diffusion_options(config)) {}
+template std::map<std::string, torch::Tensor> masked_diffusion_probe(GptImpl&, const Batch&,
+                                                                     const YAML::Node&,
+                                                                     ObjectiveContext&);
+
+MaskedDiffusionObjective::MaskedDiffusionObjective(const MaskedDiffusionObjectiveOptions& options)
+    : options_(masked_diffusion_options(options)) {}
 
 LossResult MaskedDiffusionObjective::compute(GptImpl& model, const Batch& batch,
                                              const LossSet& losses, ObjectiveContext& context,

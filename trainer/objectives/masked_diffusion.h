@@ -17,7 +17,6 @@
 
 #include <torch/arg.h>
 #include <torch/torch.h>
-#include <yaml-cpp/yaml.h>
 
 #include <map>
 #include <optional>
@@ -132,13 +131,14 @@ MaskedDiffusionStep masked_diffusion_step(GptImpl& model, const Batch& batch,
 
 // For `probe.target=masked_diffusion_loss`: logits, targets (x0), masked, t, input (x_t), loss and
 // the gradient of the loss w.r.t. the logits (all detached, CPU).
+template <class ConfigTree>
 std::map<std::string, torch::Tensor> masked_diffusion_probe(GptImpl& model, const Batch& batch,
-                                                            const YAML::Node& config,
+                                                            const ConfigTree& config,
                                                             ObjectiveContext& context);
 
 class MaskedDiffusionObjective : public ObjectiveImpl {
  public:
-  explicit MaskedDiffusionObjective(const YAML::Node& config);
+  explicit MaskedDiffusionObjective(const MaskedDiffusionObjectiveOptions& options);
   LossResult compute(GptImpl& model, const Batch& batch, const LossSet& losses,
                      ObjectiveContext& context, bool training) override;
   // The NELBO per predicted token (an upper bound on the NLL, docs/methods.md §4): the loss is

@@ -31,7 +31,6 @@ TensorMap probe_masked_diffusion_loss(const YAML::Node& config) {
   batch.target = batch.input;  // no token shift
 
   ObjectiveContext context;
-  context.config = &config;
   context.mask_token = mask;
   context.bos_token = tokenizer->bos();
   context.generator = at::detail::createCPUGenerator(cfg::get<int64_t>(config, "seed"));

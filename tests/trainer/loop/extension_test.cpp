@@ -90,7 +90,10 @@ TEST(Extension, AttentionAndLossRegisteredFromATestFileTrain) {
   ASSERT_TRUE(registered);
   const std::string run_dir = attnlab::testing::scratch_run_dir("extension");
   const YAML::Node config = attnlab::testing::compose_shipped(
-      {"run.dir=" + run_dir, "attention.name=test_running_mean",
+      // The module has no options of its own: mha's keys go (a configs/attention/ file for it
+      // would hold just its name).
+      {"run.dir=" + run_dir, "attention.name=test_running_mean", "~attention.rope",
+       "~attention.bias",
        "loss.terms=[{name: cross_entropy}, {name: test_logit_square, weight: 0.5, scale: 0.01}]",
        "model.d_model=32", "model.n_layers=2", "model.n_heads=2", "model.max_seq_len=32",
        "data.seq_len=32", "data.batch_size=4", "data.max_documents=20", "trainer.max_steps=3",

@@ -242,14 +242,15 @@ TEST(HybridStack, PerLayerOptionsReachTheirModules) {
   EXPECT_NO_THROW(module_options<MhaModuleOptions>(attention_options_for_layer(options, 0, &name)));
 
   // A value the config engine cannot check (routed_k may be null, an int or a list) is refused
-  // by the module, and the error names the layer.
+  // when the layer's options are bound, and the error names the layer and the key.
   const YAML::Node bad = attnlab::testing::compose_shipped(
       sizes, {"model.attention_per_layer=[mha, {name: moh, routed_k: many}, mha, mha]"});
   try {
     Gpt refused(gpt_options_from_config(bad, 64));
     FAIL() << "built a MoH layer with routed_k=many";
   } catch (const UserError& e) {
-    EXPECT_NE(std::string(e.what()).find("model.attention_per_layer[1] (moh): "), std::string::npos)
+    EXPECT_NE(std::string(e.what()).find("model.attention_per_layer[layer 1].routed_k"),
+              std::string::npos)
         << e.what();
   }
 }

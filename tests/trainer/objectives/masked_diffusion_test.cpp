@@ -143,7 +143,8 @@ TEST(MaskedDiffusionObjectiveTest, TinyGptBlockCausalAndCleanContext) {
     auto config =
         objective_config(std::string(", t_per: block") + (clean ? ", clean_context: true" : ""));
     LossSet losses(config, 2);
-    MaskedDiffusionObjective objective(config);
+    const auto made = make_objective(config);
+    ObjectiveImpl& objective = *made;
     auto context = context_with_seed(9);
     Batch batch;
     batch.input = torch::randint(0, kMask, {2, 12});
@@ -213,7 +214,8 @@ TEST(MaskedDiffusionObjectiveTest, RequiresMaskToken) {
   auto model = tiny_gpt();
   auto config = objective_config();
   LossSet losses(config, 2);
-  MaskedDiffusionObjective objective(config);
+  const auto made = make_objective(config);
+  ObjectiveImpl& objective = *made;
   ObjectiveContext context;  // mask_token = -1
   Batch batch;
   batch.input = torch::randint(0, kMask, {1, 8});
