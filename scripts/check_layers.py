@@ -21,6 +21,7 @@ LAYERS = [
     ("kernels", "modules/kernels/"),            # CPU attention/norm/GELU kernels
     ("modules", "modules/"),                    # attention modules, masks, the GPT
     ("losses", "losses/"),                      # loss terms and the loss set
+    ("python-ops", "python/csrc/"),             # torch.ops.attnlab operators (import attnlab)
     ("device", "device/"),                      # CUDA runtime queries, device resolution
     ("distributed", "distributed/"),            # collectives, gradient reducer, preemption
     ("trainer", "trainer/"),                    # loop, objectives, checkpoints, HF in/out

@@ -3,7 +3,8 @@
 #   1. installs the missing Debian packages (one `apt-get update` at most);
 #   2. creates the project's Python environment (.venv, git-ignored) with the pinned PyTorch 2.11.0
 #      and a CUDA 13.0 toolkit from NVIDIA's PyPI wheels (scripts/requirements.txt);
-#   3. configures and builds attnlab into build/ against that LibTorch.
+#   3. configures and builds attnlab into build/ against that LibTorch, including the operator
+#      library of the `attnlab` Python package, which it puts on the environment's path.
 # Idempotent: with everything installed and built, a second run takes seconds.
 #   scripts/setup.sh                     install + build everything
 #   BUILD_DIR=dir scripts/setup.sh       build elsewhere
@@ -61,6 +62,16 @@ for lib in "$cuda_root"/lib/lib*.so.*; do
   [ -e "$base.so" ] || ln -s "$(basename "$lib")" "$base.so"
 done
 
+# `import attnlab` (docs/python.md): a .pth file puts this checkout's python/ on the environment's
+# path, and the package loads the operator library that the build below makes
+# (build/python/attnlab/). Skipped when attnlab was pip-installed into the environment
+# (pip install --no-build-isolation -e ., pyproject.toml), which then takes precedence.
+if ! "$venv/bin/python" -c 'import importlib.metadata as m; m.version("attnlab")' 2> /dev/null; then
+  site=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+  [ "$(cat "$site/attnlab-checkout.pth" 2>/dev/null)" = "$repo/python" ] ||
+    echo "$repo/python" > "$site/attnlab-checkout.pth"
+fi
+
 if [ ! -f "$build_dir/CMakeCache.txt" ]; then
   # LibTorch's CMake config prints warnings that do not apply (CUDA architectures, kineto):
   # the output goes to a log, shown only when configuring fails.
@@ -72,3 +83,6 @@ cmake --build "$build_dir" -j "$(nproc)" 2>&1 | grep -E "error|warning: unused|E
 # Fail loudly when the build did not produce the executable (the grep above hides progress).
 cmake --build "$build_dir" -j "$(nproc)" > /dev/null
 echo "setup: built $build_dir/attnlab"
+if [ "$build_dir" != "$repo/build" ]; then
+  echo "setup: for import attnlab, set ATTNLAB_OPS_LIBRARY=$(ls "$build_dir"/python/attnlab/_C*.so)"
+fi
