@@ -40,8 +40,8 @@ std::string prepare(ParityCase& c, int index) {
   options.d_model = d_model;
   options.n_heads = c.heads;
   options.n_kv_heads = c.kv_heads;
-  YAML::Node own;
-  own["power"] = c.power;
+  YAML::Node own(YAML::NodeType::Map);
+  if (c.attention == "lssar") own["power"] = c.power;  // LSSA has no re-weighting power
   options.module_options = bind_attention_options(c.attention, own);
   auto module = make_attention(c.attention, options);
   module->to(torch::kDouble);
