@@ -17,6 +17,7 @@
 #include "launch/local_sweep.h"
 #include "trainer/checkpoint.h"
 #include "trainer/hf/pretrained_config.h"
+#include "trainer/lr_schedule.h"
 #include "trainer/metrics_logger.h"
 #include "trainer/run_setup.h"
 #include "trainer/sampling.h"
@@ -84,6 +85,7 @@ int run_train_command(const CommandArgs& args) {
   // Every typed group binds (a bad key or value is one line before anything is written), and a
   // top-level key nothing reads is refused.
   check_option_groups(config);
+  schedule_choice(config);  // the run length too (trainer.max_steps=0 is refused by both)
   if (args.dry_run) return print_dry_run(config);
   TrainSummary summary = train(config, args.overrides, args.argv);
   if (summary.interrupted) {

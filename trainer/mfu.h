@@ -10,6 +10,7 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <string>
 
 namespace attnlab {
 
@@ -27,5 +28,25 @@ MatmulPeak measure_matmul_peak(const torch::Device& device, int64_t n = 0, int64
 
 // FLOP/s achieved when processing tokens_per_s tokens at flops_per_token each, over the peak.
 double compute_mfu(double flops_per_token, double tokens_per_s, double peak_flops_per_s);
+
+// A run's MFU: against the start-up peak of every process together, raised to the best model
+// FLOP/s seen when a step outruns it. A peak measured while the machine was busy is too low, and
+// a share above 100% would be no utilisation at all; the first time the peak is raised, share()
+// says so in `note` (once), and describe() names the peak in use.
+class MfuMeter {
+ public:
+  MfuMeter(const MatmulPeak& peak, int64_t world_size, const std::string& dtype = "float32");
+  // The share of one step (-1 when no peak was measured); at most 1.
+  double share(double flops_per_token, double tokens_per_s, std::string* note);
+  // "float32 1024x1024 matmul peak measured at start: 145.2 GFLOP/s (x2 processes)"
+  std::string describe() const;
+
+ private:
+  MatmulPeak peak_;
+  int64_t world_size_ = 1;
+  std::string dtype_;
+  double peak_total_ = 0.0;  // FLOP/s of all processes
+  bool raised_ = false;
+};
 
 }  // namespace attnlab

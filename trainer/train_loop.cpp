@@ -178,7 +178,7 @@ struct Throughput {
 
 // An applied step's metrics: logged every trainer.log_every steps and shown on the progress bar.
 void record_step(Run& run, const StepOutcome& outcome, double lr, double seconds,
-                 double flops_per_token, double peak_flops, const GradientReducer& reducer,
+                 double flops_per_token, MfuMeter& mfu, const GradientReducer& reducer,
                  Throughput& throughput) {
   throughput.tokens += static_cast<double>(outcome.tokens);
   throughput.examples += static_cast<double>(outcome.examples);
@@ -189,8 +189,9 @@ void record_step(Run& run, const StepOutcome& outcome, double lr, double seconds
   logged["grad_norm"] = outcome.grad_norm;
   logged["tokens_per_s"] = static_cast<double>(outcome.tokens) / seconds;
   logged["examples_per_s"] = static_cast<double>(outcome.examples) / seconds;
-  logged["mfu"] =
-      compute_mfu(flops_per_token, logged["tokens_per_s"], peak_flops * run.dist.world_size());
+  std::string mfu_note;
+  logged["mfu"] = mfu.share(flops_per_token, logged["tokens_per_s"], &mfu_note);
+  if (!mfu_note.empty()) run.out.say(mfu_note);
   logged["step_ms"] = seconds * 1000.0;
   run.guard.add_metrics(logged);
   if (run.grades.enabled())
@@ -232,11 +233,16 @@ std::optional<TrainSummary> finished_result(Run& run, bool resumed, const std::s
 // TensorBoard's config text and HParams.
 void start_writing(Run& run, config::RunDirectoryLock& lock,
                    const std::vector<std::string>& overrides, const std::vector<std::string>& argv,
-                   bool resumed, const TrainSummary& summary) {
+                   bool resumed, const TrainSummary& summary, const MfuMeter& mfu) {
   config::prepare_run_directory(run.config, overrides, argv);
   lock.keep();
+  std::cerr << "run dir: " << run.dir
+            << (resumed ? " (resuming at step " + std::to_string(run.state.step) + ")"
+                        : std::string(" (a new run)"))
+            << "\n";
   std::cerr << "model: " << summary.parameters << " parameters ("
             << summary.non_embedding_parameters << " without embeddings)\n";
+  std::cerr << "MFU against the " << mfu.describe() << "\n";
   // optim=muon: which parameters Muon and AdamW update (the rule is docs/training.md's).
   const bool split_by_rule = std::holds_alternative<MuonOptions>(run.optim.options);
   const std::string group_table = describe_param_groups(run.optim);
@@ -297,7 +303,7 @@ TrainSummary train_body(const YAML::Node& config, const std::vector<std::string>
                        /*skip_backward=*/!dist.is_distributed());
   std::unique_ptr<LrSchedule> schedule = make_schedule(config);
   // Measured before resuming: its matmuls draw from the global RNG, which a checkpoint restores.
-  const double peak_flops = measure_matmul_peak(device).flops_per_s;
+  MfuMeter mfu(measure_matmul_peak(device), dist.world_size());
   Announcer out{dist.is_main(), std::nullopt};
   DivergenceGuard guard(options.nonfinite(), run_dir,
                         [&out](const std::string& text) { out.say("warning: " + text); });
@@ -307,7 +313,7 @@ TrainSummary train_body(const YAML::Node& config, const std::vector<std::string>
 
   if (std::optional<TrainSummary> done = finished_result(run, resumed, task_label)) return *done;
   // Validated: from here on the run directory is written.
-  if (run.is_main()) start_writing(run, *lock, overrides, argv, resumed, summary);
+  if (run.is_main()) start_writing(run, *lock, overrides, argv, resumed, summary, mfu);
   out.progress = Progress(run.is_main() ? loop.progress() : "none", loop.max_steps(),
                           loop.log_cadence(), nullptr, run.state.step);
   const double flops_per_token = task->flops_per_token();
@@ -342,7 +348,7 @@ TrainSummary train_body(const YAML::Node& config, const std::vector<std::string>
     summary.train_loss = outcome.loss;
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    record_step(run, outcome, lr, seconds, flops_per_token, peak_flops, reducer, throughput);
+    record_step(run, outcome, lr, seconds, flops_per_token, mfu, reducer, throughput);
 
     const bool best =
         (due(loop.eval_every(), step) || step == loop.max_steps()) && evaluate(run, summary);

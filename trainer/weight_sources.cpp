@@ -44,7 +44,14 @@ TensorMap read_weights(const std::string& path_or_run_dir) {
 LoadReport load_init_weights(torch::nn::Module& model, const TensorMap& weights,
                              const std::string& source, bool strict) {
   try {
-    return load_state_dict(model, weights, strict);
+    LoadReport report = load_state_dict(model, weights, strict);
+    // init_strict=false loads what fits; when nothing fits, the weights are another model's and
+    // training would start from scratch while the user believes it fine-tunes.
+    check_user(!report.loaded.empty() || model.named_parameters().is_empty(),
+               "init_from '" + source + "': none of the model's tensors fit (" + report.headline() +
+                   "); the weights are for another model: set model.* as the source has them "
+                   "(an imported folder or a run dir sets them for you)");
+    return report;
   } catch (const WeightMismatch& e) {
     throw UserError("init_from '" + source + "': " + e.report().headline() +
                     "; set init_strict=false to load the " +

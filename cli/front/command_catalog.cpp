@@ -30,11 +30,17 @@ const Registry<CommandInfo>& command_catalog() {
     r.add("prepare", {"fetch corpora, build the tokenizer, write token shards",
                       "takes the training config's overrides (data=..., tokenizer=...), e.g.\n"
                       "  attnlab prepare data=sotu tokenizer=bpe tokenizer.vocab_size=4096"});
-    r.add("train", {"train a model (resumes from run.dir's latest checkpoint)",
-                    "takes config overrides (see attnlab --help for the groups), e.g.\n"
-                    "  attnlab train attention=moh trainer.max_steps=500 run.dir=runs/moh\n"
-                    "  attnlab train --dry-run experiment=tiny    the config and run dir only\n"
-                    "  attnlab train -m attention=mha,diff seed=1,2   a sweep"});
+    r.add("train",
+          {"train a model (a new run, or resume one: see run.dir)",
+           "takes config overrides (see attnlab --help for the groups), e.g.\n"
+           "  attnlab train attention=moh trainer.max_steps=500 run.dir=runs/moh\n"
+           "  attnlab train --dry-run experiment=tiny    the config and run dir only\n"
+           "  attnlab train -m attention=mha,diff seed=1,2   a sweep\n"
+           "run.dir is the run directory, printed when training starts. The default\n"
+           "(runs/<name>/<date_time>) is new for every command, so a command run twice\n"
+           "trains twice; to resume an interrupted run, pass its directory:\n"
+           "  attnlab train run.dir=runs/default/2026-12-07_10-00-00\n"
+           "which continues from its latest checkpoint (run.resume: auto, never or must)."});
     r.add("sample",
           {"generate text from a trained run (KV cache)",
            "keys (key=value; other key=value are config overrides of the run):\n"

@@ -158,6 +158,16 @@ TEST(Commands, DryRunPrintsWhatWouldRunAndWritesNothing) {
   EXPECT_NE(sweep.output.find("optim.lr=0.002"), std::string::npos) << sweep.output;
   EXPECT_FALSE(fs::exists(root)) << "--dry-run created " << root;
 
+  // What the real command refuses, the dry run refuses with the same line: it said "would
+  // train" for trainer.max_steps=0, which training then refused.
+  for (const std::string flag : {"--dry-run ", ""}) {
+    CommandRun zero = run_attnlab("train " + flag +
+                                  "trainer.max_steps=0 run.dir=" + (root / "run").string() + kTiny);
+    EXPECT_EQ(zero.code, 2) << flag << zero.output;
+    EXPECT_NE(zero.output.find("trainer.max_steps"), std::string::npos) << zero.output;
+    EXPECT_FALSE(fs::exists(root)) << flag << "created " << root;
+  }
+
   CommandRun eval = run_attnlab("eval --dry-run run_dir=" + (root / "run").string());
   EXPECT_EQ(eval.code, 2) << eval.output;
   EXPECT_NE(eval.output.find("--dry-run applies to train and submit"), std::string::npos)

@@ -158,6 +158,30 @@ TEST(Mfu, MeasuredPeakAndRatio) {
   EXPECT_LT(compute_mfu(1.0, 1.0, 0.0), 0.0);
 }
 
+// A resumed run printed MFU 115.5% against a peak measured while the machine was busy. The meter
+// raises its peak to a faster step instead, says so once, and never reports a share above 1.
+TEST(Mfu, NeverAboveOneAndSaysWhenThePeakWasRaised) {
+  MatmulPeak peak;
+  peak.n = 1024;
+  peak.flops_per_s = 1e10;
+  MfuMeter meter(peak, /*world_size=*/2);
+  EXPECT_NE(meter.describe().find("float32 1024x1024 matmul peak measured at start: 10.0 GFLOP/s"),
+            std::string::npos)
+      << meter.describe();
+  EXPECT_NE(meter.describe().find("x2 processes"), std::string::npos) << meter.describe();
+  std::string note;
+  EXPECT_DOUBLE_EQ(meter.share(1e6, 1e4, &note), 0.5);  // 1e10 of 2e10
+  EXPECT_TRUE(note.empty());
+  EXPECT_DOUBLE_EQ(meter.share(1e6, 4e4, &note), 1.0);  // 4e10: the peak was too low
+  EXPECT_NE(note.find("above the"), std::string::npos) << note;
+  note.clear();
+  EXPECT_DOUBLE_EQ(meter.share(1e6, 2e4, &note), 0.5);  // against the best rate seen
+  EXPECT_DOUBLE_EQ(meter.share(1e6, 5e4, &note), 1.0);
+  EXPECT_TRUE(note.empty()) << "said once";
+  MfuMeter unmeasured(MatmulPeak{}, 1);
+  EXPECT_LT(unmeasured.share(1e6, 1e4, &note), 0.0);
+}
+
 TEST(PlotCommand, WritesPngOrExplainsWhyNot) {
   TempDir dir;
   // The test binary may live outside the repository: point the command at scripts/.

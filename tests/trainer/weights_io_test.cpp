@@ -177,6 +177,16 @@ TEST(WeightsIo, InitFromCheckpointAndExportCommand) {
   for (const auto& [name, t] : state_dict(*source))
     EXPECT_TRUE(torch::equal(t, state_dict(*target).at(name))) << name;
   EXPECT_TRUE(init_from_config(*target, YAML::Load("seed: 1")).loaded.empty());
+  // init_from of a model with other sizes loaded 0 of its tensors and trained from scratch with
+  // exit 0: with nothing to load it is an error that says so.
+  torch::nn::Linear other(torch::nn::LinearOptions(3, 5));
+  try {
+    init_from_config(*other, YAML::Load("init_from: " + (dir / "run")));
+    ADD_FAILURE() << "loaded nothing without an error";
+  } catch (const UserError& error) {
+    EXPECT_NE(std::string(error.what()).find("none of the model's tensors fit"), std::string::npos)
+        << error.what();
+  }
 
   EXPECT_EQ(testing::run_command_quietly(
                 "export", {"run_dir=" + (dir / "run"), "out=" + (dir / "exported.pt")}),
