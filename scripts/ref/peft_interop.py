@@ -6,7 +6,8 @@
       (attnlab export format=peft) on it with peft.PeftModel.from_pretrained, requires that every
       tensor of ADAPTER's adapter_model.safetensors landed in the model unchanged (no key left
       out), and writes the logits for IDS' ids to OUT as logits32 (float32 model) and logits64
-      (float64 model). Prints one JSON line: the adapted modules and peft's LoRA scaling.
+      (float64 model). Prints one JSON line: the adapted modules, peft's LoRA scaling and the
+      largest change the adapter makes to the logits.
 
 No network: BASE and ADAPTER are local folders.
 """
@@ -20,6 +21,7 @@ from safetensors.torch import load_file, save_file
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 import transformers  # noqa: E402
 from peft import PeftModel  # noqa: E402
+from peft.tuners.lora import LoraLayer  # noqa: E402
 from transformers import AutoModelForCausalLM  # noqa: E402
 
 transformers.logging.set_verbosity_error()
@@ -47,11 +49,12 @@ def logits(base, adapter, ids_path, out):
                 sys.exit(f"adapter tensor {key} loaded with other values")
         with torch.no_grad():
             results[name] = model(input_ids=ids).logits.to(torch.float64).contiguous()
-        lora_modules = [n for n, m in model.named_modules() if hasattr(m, "scaling")
-                        and "default" in getattr(m, "scaling", {})]
-        info = {"modules": len(lora_modules),
-                "scaling": sorted({m.scaling["default"] for _, m in model.named_modules()
-                                   if hasattr(m, "scaling") and "default" in m.scaling})}
+            with model.disable_adapter():
+                base_logits = model(input_ids=ids).logits.to(torch.float64)
+        layers = [m for _, m in model.named_modules() if isinstance(m, LoraLayer)]
+        info = {"modules": len(layers),
+                "scaling": sorted({m.scaling["default"] for m in layers}),
+                "adapter_effect": (results[name] - base_logits).abs().max().item()}
     save_file(results, out)
     print(json.dumps(info))
 

@@ -543,6 +543,10 @@ TEST(HfPeft, LoraAdaptersLoadInPeftWithTheSameLogits) {
   std::cout << "peft logits: max |attnlab - peft| float32 " << diff32 << ", float64 " << diff64
             << " (logits up to " << ours64.abs().max().item<double>() << ")\n";
   EXPECT_LE(diff32, 1e-4);
+  // The adapters change the logits far more than the two implementations differ.
+  const size_t effect = output.find("\"adapter_effect\": ");
+  ASSERT_NE(effect, std::string::npos) << output;
+  EXPECT_GT(std::stod(output.substr(effect + 18)), 1e3 * diff32) << output;
   EXPECT_LE(diff64, 1e-5);  // transformers' RoPE angles are float32 even in a float64 model
 
   // format=hf: the merged model.
