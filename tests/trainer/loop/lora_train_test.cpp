@@ -2,7 +2,8 @@
 // base exactly (B = 0), only they train (the base and everything else stay as init_from loaded
 // them), an interrupted-and-resumed LoRA run equals the uninterrupted one bitwise, the checkpoint
 // reloads into the adapted model (load_run), and the merged weights (export format=hf's) compute
-// the same logits as the adapters. Bad targets and values are one line naming the key.
+// the same logits as the adapters, for every attention module and MLP that can carry them. Bad
+// targets and values are one line naming the key.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -90,6 +91,42 @@ TEST(Lora, AdaptersStartAtTheBaseAndOnlyTheyTrain) {
     EXPECT_EQ(item.value().requires_grad(), trains) << item.key();
   }
   EXPECT_EQ(state_dict(*wide_model).count("lm_head.lora_A.weight"), 0u);
+}
+
+// Every call site that runs an adapted Linear (the fused q/k/v GEMM, out_proj, DIFF's separate
+// projections, both MLPs) adds its adapter: with random B, the adapted model's logits equal those
+// of a plain model holding the merged weights, for each attention module and MLP kind.
+TEST(Lora, EveryAdaptedLayerMatchesItsMergedWeights) {
+  for (const std::string attention : {"mha", "diff", "lssa", "gda"}) {
+    for (const std::string mlp : {"gelu", "swiglu"}) {
+      SCOPED_TRACE(attention + " " + mlp);
+      std::vector<std::string> model = {"attention=" + attention, "model.mlp=" + mlp,
+                                        "model.dropout=0.0"};
+      if (attention == "gda") model.push_back("model.n_heads=4");  // groups of group_ratio + 1
+      std::vector<std::string> adapted_overrides = model;
+      adapted_overrides.insert(adapted_overrides.end(),
+                               {"finetune=lora", "finetune.target=[all-linear]", "finetune.r=2",
+                                "finetune.use_rslora=true"});
+      YAML::Node config = tiny_config(scratch("lora_merge"), adapted_overrides);
+      Gpt adapted = build_model(config, 300);
+      apply_finetune(config, *adapted);
+      {
+        torch::NoGradGuard no_grad;
+        for (auto& item : adapted->named_parameters())
+          if (item.key().find(".lora_B.") != std::string::npos) item.value().normal_(0.0, 0.05);
+      }
+      const TensorMap weights = state_dict(*adapted);
+      EXPECT_GE(lora_module_names(weights).size(), 4u);
+      Gpt merged = build_model(tiny_config(scratch("lora_merge"), model), 300);
+      load_state_dict(*merged, merge_lora_weights(weights, *lora_options(config)),
+                      /*strict=*/true);
+      const torch::Tensor ids = torch::arange(0, 32, torch::kInt64).reshape({2, 16}) * 5 % 300;
+      const torch::Tensor got = logits(adapted, ids), want = logits(merged, ids);
+      EXPECT_LE((got - want).abs().max().item<double>(), 1e-5);
+      Gpt base = build_model(tiny_config(scratch("lora_merge"), model), 300);
+      EXPECT_GT((got - logits(base, ids)).abs().max().item<double>(), 1e-3);
+    }
+  }
 }
 
 TEST(Lora, BadTargetsAndValuesAreOneLineNamingTheKey) {
