@@ -8,6 +8,10 @@
 //     max_shard_size, plus the run's tokenizer.json when it used tokenizer=hf) that
 //     transformers.AutoModelForCausalLM.from_pretrained loads; models no transformers class
 //     reproduces keep attnlab's names (trainer/hf/hf_model.h). Default out: <run_dir>/hf.
+//   format=peft: a LoRA run's (finetune=lora) adapters as a PEFT adapter folder
+//     (adapter_config.json + adapter_model.safetensors, trainer/hf/peft_export.h) for the
+//     transformers model its base exports as. Default out: <run_dir>/peft. format=hf of a LoRA run
+//     writes the merged model (W + scale * B A), format=pt the adapted state dict as it is.
 // The checkpoint is chosen as `eval` and `sample` choose it (default best: best.ckpt, else latest).
 #include <filesystem>
 #include <iostream>
@@ -19,7 +23,9 @@
 #include "config/yaml_io.h"
 #include "trainer/atomic_file.h"
 #include "trainer/checkpoint.h"
+#include "trainer/finetune.h"
 #include "trainer/hf/hf_model.h"
+#include "trainer/hf/peft_export.h"
 #include "trainer/hf/pretrained_config.h"
 #include "trainer/run_setup.h"
 #include "trainer/task.h"
@@ -69,8 +75,8 @@ int run_export_command(const CommandArgs& args) {
                          {"run_dir", "out", "checkpoint", "format", "dtype", "max_shard_size"});
   const std::string source = options.get("run_dir");
   const std::string format = options.get_or("format", "pt");
-  check_user(format == "pt" || format == "hf",
-             "attnlab export: format='" + format + "': expected pt or hf");
+  check_user(format == "pt" || format == "hf" || format == "peft",
+             "attnlab export: format='" + format + "': expected pt, hf or peft");
   // `out=` (empty) wrote ./.tmp and failed; a folder as a format=pt file left <folder>.tmp.
   check_user(!options.has("out") || !options.get("out").empty(),
              "attnlab export: out= is empty; give a file (format=pt) or a folder (format=hf), or "
@@ -96,7 +102,7 @@ int run_export_command(const CommandArgs& args) {
     origin = choose_checkpoint(source, options.get_or("checkpoint", "best"));
     std::string config_yaml;
     weights = read_checkpoint_model_state(origin);
-    if (format == "hf") {
+    if (format != "pt") {
       read_checkpoint_state(origin, &config_yaml);
       config = config::parse_saved_config(config_yaml, origin);
     }
@@ -112,6 +118,20 @@ int run_export_command(const CommandArgs& args) {
               << "\n";
     return 0;
   }
+  const std::optional<LoraOptions> lora = lora_options(config);
+  if (format == "peft") {
+    check_user(!options.has("dtype") && !options.has("max_shard_size"),
+               "attnlab export: dtype= and max_shard_size= apply to format=hf only");
+    check_user(lora.has_value(), "attnlab export: format=peft writes LoRA adapters, and " + origin +
+                                     " was not trained with finetune=lora");
+    const std::string out = options.get_or("out", (base / "peft").string());
+    const PeftExportResult result = export_peft_adapter(weights, config, *lora, out);
+    std::cout << "exported " << result.adapters << " LoRA adapters from " << origin << " to " << out
+              << " for a " << result.model_type << " base\n";
+    return 0;
+  }
+  // A LoRA run exports as the plain model it computes: each adapter merged into its base.
+  if (lora) weights = merge_lora_weights(weights, *lora);
   const std::string task = task_name(config);
   check_user(task == "lm", "attnlab export: format=hf writes a causal language model, and " +
                                origin + " is a '" + task + "' run: export it with format=pt");

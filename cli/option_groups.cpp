@@ -19,6 +19,7 @@
 #include "modules/attention_entry.h"
 #include "modules/gpt.h"
 #include "trainer/classification/classification_task.h"
+#include "trainer/finetune.h"
 #include "trainer/grad_early_stop.h"
 #include "trainer/lr_schedule.h"
 #include "trainer/objective.h"
@@ -61,6 +62,8 @@ std::vector<OptionGroupDocs> option_group_docs() {
   out.push_back({"dist", "", config::option_docs<DistOptions>()});
   add_registry(out, "launcher", launcher_registry());
   out.push_back({"probe", "", config::option_docs<ProbeOptions>()});
+  out.push_back({"finetune", "none", config::option_docs<NoFinetuneOptions>()});
+  out.push_back({"finetune", "lora", config::option_docs<LoraOptions>()});
   out.push_back({"eval", "", config::option_docs<EvalOptions>()});
   out.push_back({"task", "classification", config::option_docs<ClassificationTaskOptions>()});
   return out;
@@ -102,7 +105,7 @@ const std::vector<std::string>& read_top_level_keys() {
       "model",  "attention",      "loss",    "objective", "tokenizer", "data",
       "optim",  "scheduler",      "trainer", "launcher",  "dist",      "probe",
       "task",   "name",           "seed",    "run",       "init_from", "init_strict",
-      "freeze", "lr_multipliers", "sweep",   "eval"};
+      "freeze", "lr_multipliers", "sweep",   "eval",      "finetune"};
   return keys;
 }
 
@@ -136,9 +139,14 @@ void check_option_groups(const ConfigTree& config) {
   dist_options_from_config(config);
   launcher_options(config);
   probe_options(config);
+  const bool lora = lora_options(config).has_value();
   config::bind<EvalOptions>(cfg::find(config, "eval"), "eval");
-  if (cfg::get<std::string>(config, "task.name") == "classification")
+  if (cfg::get<std::string>(config, "task.name") == "classification") {
     classification_task_options(config);
+    check_user(!lora,
+               "finetune.name: LoRA adapters are added to task=lm models only so far; "
+               "use finetune=none with task=classification");
+  }
 }
 
 template void check_option_groups(const YAML::Node&);

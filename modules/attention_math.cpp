@@ -1,6 +1,7 @@
 // See attention_math.h.
 #include "modules/attention_math.h"
 
+#include "modules/lora.h"
 #include "modules/rope.h"
 
 namespace attnlab {
@@ -48,6 +49,12 @@ ProjectedAttention project_heads_with_cache(const torch::Tensor& x, torch::nn::L
   torch::Tensor bias;
   if (q_proj->bias.defined()) bias = torch::cat({q_proj->bias, k_proj->bias, v_proj->bias}, 0);
   auto qkv = torch::linear(x, weight, bias).split_with_sizes({q_dim, kv_dim, kv_dim}, -1);
+  // LoRA adapters (modules/lora.h) add their low-rank path to their projection's part.
+  const torch::nn::Linear* projections[3] = {&q_proj, &k_proj, &v_proj};
+  for (int i = 0; i < 3; ++i) {
+    const torch::Tensor delta = lora_delta(**projections[i], x);
+    if (delta.defined()) qkv[i] = qkv[i] + delta;
+  }
   auto q = heads(qkv[0], n_heads);
   auto k = heads(qkv[1], n_kv_heads);
   auto v = heads(qkv[2], n_kv_heads);

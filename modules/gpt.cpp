@@ -8,6 +8,7 @@
 #include "modules/attention_backend.h"
 #include "modules/kernels/gelu_tanh.h"
 #include "modules/kernels/rms_norm.h"
+#include "modules/lora.h"
 #include "modules/masks.h"
 
 namespace attnlab {
@@ -48,8 +49,11 @@ MlpImpl::MlpImpl(int64_t d_model, int64_t hidden, const std::string& kind, bool 
 }
 
 torch::Tensor MlpImpl::forward(const torch::Tensor& x) {
-  if (swiglu_) return w_down(torch::silu(w_gate(x)) * w_up(x));
-  return fc_out(gelu_tanh(fc_in(x)));  // fused kernel; same values as torch::gelu(x, "tanh")
+  if (swiglu_)
+    return lora_linear(w_down, torch::silu(lora_linear(w_gate, x)) * lora_linear(w_up, x));
+  return lora_linear(
+      fc_out,
+      gelu_tanh(lora_linear(fc_in, x)));  // fused kernel; same values as torch::gelu(x, "tanh")
 }
 
 AttentionOptions attention_options_for_layer(const GptOptions& options, int64_t layer_index,

@@ -17,6 +17,7 @@
 #include "data/tokenizer.h"
 #include "modules/weight_conversion.h"
 #include "trainer/evaluator.h"
+#include "trainer/finetune.h"
 #include "trainer/hf/pretrained_config.h"
 #include "trainer/objective.h"
 #include "trainer/run_setup.h"
@@ -79,6 +80,11 @@ class LmTask : public Task {
         batch_size_(cfg::get<int64_t>(config_, "data.batch_size")) {
     if (context.initial_weights && cfg::has(config_, "init_from"))
       load_initial_weights(config_, *model_, dist_.is_main());
+    // finetune=lora: adapters on the loaded base (also when a run is reloaded for eval, so its
+    // checkpoint's lora_A / lora_B tensors have their place).
+    const std::string finetune = apply_finetune(config_, *model_);
+    if (!finetune.empty() && context.initial_weights && dist_.is_main())
+      std::cerr << finetune << "\n";
     objective_context_.mask_token = data_.tokenizer->mask();
     objective_context_.bos_token = data_.tokenizer->bos();
     objective_context_.generator =

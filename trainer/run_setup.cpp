@@ -75,6 +75,7 @@ Gpt build_model(const YAML::Node& config, int64_t vocab_size) {
 #include "config/moved_keys.h"
 #include "config/yaml_io.h"
 #include "trainer/checkpoint.h"
+#include "trainer/finetune.h"
 #include "trainer/weights_io.h"
 
 namespace attnlab {
@@ -150,6 +151,7 @@ LoadedRun load_run(const std::string& run_dir, const std::vector<std::string>& o
                                run_dir + "` evaluates it");
   run.tokenizer = std::shared_ptr<const Tokenizer>(load_tokenizer(run.config));
   run.model = build_model(run.config, run.tokenizer->vocab_size());
+  apply_finetune(run.config, *run.model);  // a LoRA run's adapters, as LmTask adds them
   run.checkpoint_path = load_checkpoint_weights(run_dir, run.config, checkpoint, *run.model,
                                                 run.tokenizer->fingerprint());
   run.model->to(run.device);

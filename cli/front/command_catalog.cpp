@@ -11,15 +11,19 @@ const Registry<CommandInfo>& command_catalog() {
                      "  attnlab config --resolve experiment=tiny\n"
                      "  attnlab config --defaults optim    every option: type, default, meaning\n"
                      "  attnlab config -m seed=1,2,3 'attention=glob(*)'"});
-    r.add("export",
-          {"write a run's weights as a torch.load-able .pt or a Hugging Face folder",
-           "keys (key=value):\n"
-           "  run_dir=DIR|FILE    a run, a checkpoint file or an import folder  required\n"
-           "  checkpoint=WHICH    best | latest | <path>                      default best\n"
-           "  format=pt|hf        .pt state_dict | config.json + safetensors  default pt\n"
-           "  out=PATH            default <run_dir>/model.pt (pt), <run_dir>/hf (hf)\n"
-           "  dtype=TYPE          hf: float32 | bfloat16 | float16            default float32\n"
-           "  max_shard_size=S    hf: shard above this size (e.g. 2GB)         default 5GB"});
+    r.add(
+        "export",
+        {"write a run's weights as a torch.load-able .pt, a Hugging Face folder or a PEFT adapter",
+         "keys (key=value):\n"
+         "  run_dir=DIR|FILE    a run, a checkpoint file or an import folder  required\n"
+         "  checkpoint=WHICH    best | latest | <path>                      default best\n"
+         "  format=pt|hf|peft   .pt state_dict | config.json + safetensors  default pt\n"
+         "                      | a finetune=lora run's PEFT adapter folder\n"
+         "                      (hf of a LoRA run: adapters merged into the base)\n"
+         "  out=PATH            default <run_dir>/model.pt (pt), <run_dir>/hf (hf),\n"
+         "                      <run_dir>/peft (peft)\n"
+         "  dtype=TYPE          hf: float32 | bfloat16 | float16            default float32\n"
+         "  max_shard_size=S    hf: shard above this size (e.g. 2GB)         default 5GB"});
     r.add("import",
           {"convert a Hugging Face checkpoint (Llama, Mistral, Qwen2, GPT-2) to attnlab",
            "keys (key=value):\n"

@@ -5,6 +5,7 @@
 
 #include "common/error.h"
 #include "modules/attention_math.h"
+#include "modules/lora.h"
 #include "modules/masks.h"
 
 namespace attnlab {
@@ -111,12 +112,12 @@ AttentionOutput DiffAttentionImpl::forward(const torch::Tensor& x,
   const int64_t batch = x.size(0), length = x.size(1), d = o.head_dim;
   const int64_t group = o.n_signal / o.n_noise;
   // q rows per group: [G signal heads, 1 noise head] (DIFF: [q1, q2] per differential head).
-  auto q = q_proj(x).view({batch, length, o.n_noise, group + 1, d});
+  auto q = lora_linear(q_proj, x).view({batch, length, o.n_noise, group + 1, d});
   auto q_signal = q.narrow(3, 0, group).reshape({batch, length, o.n_signal, d}).transpose(1, 2);
   auto q_noise = q.select(3, group).transpose(1, 2);  // [B, n_noise, T, d]
   // k rows per kv pair: [k1, k2] -> kept together as [B, n_kv, T, 2d] for the cache.
-  auto k = k_proj(x).view({batch, length, o.n_kv, 2, d}).transpose(1, 2);
-  auto v = v_proj(x).view({batch, length, o.n_kv, 2 * d}).transpose(1, 2);
+  auto k = lora_linear(k_proj, x).view({batch, length, o.n_kv, 2, d}).transpose(1, 2);
+  auto v = lora_linear(v_proj, x).view({batch, length, o.n_kv, 2 * d}).transpose(1, 2);
   if (o.rope) {
     auto rope = [&](const torch::Tensor& t) {
       return apply_rope(t, context.positions, o.rope_theta, o.rope_style, o.rope_scaling);
@@ -141,7 +142,7 @@ AttentionOutput DiffAttentionImpl::forward(const torch::Tensor& x,
   diff_map = torch::dropout(diff_map, o.dropout, is_training());
   auto heads = torch::matmul(diff_map.to(v.scalar_type()), repeat_kv(keys.v, o.n_signal / o.n_kv));
   heads = subln(heads) * (1.0 - o.lambda_init);  // [B, n_signal, T, 2d]
-  out.y = out_proj(heads.transpose(1, 2).reshape({batch, length, o.n_signal * 2 * d}));
+  out.y = lora_linear(out_proj, heads.transpose(1, 2).reshape({batch, length, o.n_signal * 2 * d}));
   return out;
 }
 

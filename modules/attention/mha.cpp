@@ -4,6 +4,7 @@
 #include "common/error.h"
 #include "modules/attention_backend.h"
 #include "modules/attention_math.h"
+#include "modules/lora.h"
 #include "modules/rope.h"
 
 namespace attnlab {
@@ -52,7 +53,7 @@ AttentionOutput MhaAttentionImpl::forward(const torch::Tensor& x, const Attentio
   auto attended = softmax_attention(backend_, q, repeat_kv(keys.k, n_rep), repeat_kv(keys.v, n_rep),
                                     keys.positions, context, {scale, dropout_, is_training()});
   const torch::Tensor& y = attended.y;  // [B, H, T, D]
-  out.y = out_proj(y.transpose(1, 2).reshape({batch, length, n_heads_ * head_dim_}));
+  out.y = lora_linear(out_proj, y.transpose(1, 2).reshape({batch, length, n_heads_ * head_dim_}));
   if (context.need_probs) out.probs = attended.probs;
   return out;
 }

@@ -5,6 +5,7 @@
 
 #include "common/error.h"
 #include "modules/attention_math.h"
+#include "modules/lora.h"
 #include "modules/masks.h"
 #include "modules/rope.h"
 
@@ -103,7 +104,7 @@ AttentionOutput SoftplusAttentionImpl::forward(const torch::Tensor& x,
   auto dropped = torch::dropout(probs, dropout_, is_training());
   auto y = torch::matmul(dropped.to(q.scalar_type()), repeat_kv(keys.v, n_rep));  // [B,H,T,D]
   AttentionOutput out;
-  out.y = out_proj(y.transpose(1, 2).reshape({batch, length, n_heads_ * head_dim_}));
+  out.y = lora_linear(out_proj, y.transpose(1, 2).reshape({batch, length, n_heads_ * head_dim_}));
   if (context.need_probs) out.probs = probs;
   return out;
 }

@@ -214,7 +214,7 @@ TEST(Commands, TypedOptionErrorsAndDefaults) {
   EXPECT_EQ(unknown.output,
             "error: unknown group 'optimm' for --defaults; groups with typed options: model, "
             "attention, loss, objective, optim, scheduler, trainer, data, tokenizer, dist, "
-            "launcher, probe, eval, task (did you mean optim?)\n");
+            "launcher, probe, finetune, eval, task (did you mean optim?)\n");
 
   CommandRun elsewhere = run_attnlab("eval --defaults");
   EXPECT_EQ(elsewhere.code, 2) << elsewhere.output;

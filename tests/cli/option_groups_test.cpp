@@ -22,6 +22,7 @@
 #include "modules/gpt.h"
 #include "tests/support/train_runs.h"
 #include "trainer/classification/classification_task.h"
+#include "trainer/finetune.h"
 #include "trainer/grad_early_stop.h"
 #include "trainer/lr_schedule.h"
 #include "trainer/objectives/masked_diffusion.h"
@@ -126,6 +127,43 @@ TEST(OptionGroups, ShippedProbeFileHoldsTheStructDefaults) {
   EXPECT_TRUE(differences.empty()) << lines(differences);
   for (const auto& doc : config::option_docs<ProbeOptions>())
     EXPECT_TRUE(probe[doc.key].IsDefined()) << "configs/probe/default.yaml lacks " << doc.key;
+}
+
+// configs/finetune/lora.yaml holds LoraOptions' defaults and lists every option; none.yaml has
+// the name only; finetune=lora binds, and a bad value is one line naming the key.
+TEST(OptionGroups, ShippedFinetuneFilesHoldTheStructDefaults) {
+  const YAML::Node lora = shipped_file("finetune/lora.yaml");
+  EXPECT_EQ(lora["name"].as<std::string>(), "lora");
+  const std::vector<std::string> differences =
+      config::differing_defaults<LoraOptions>(lora, "finetune", {"finetune 'lora'", {"name"}});
+  EXPECT_TRUE(differences.empty()) << lines(differences);
+  for (const auto& doc : config::option_docs<LoraOptions>())
+    EXPECT_TRUE(lora[doc.key].IsDefined()) << "configs/finetune/lora.yaml lacks " << doc.key;
+  const YAML::Node none = shipped_file("finetune/none.yaml");
+  EXPECT_EQ(none["name"].as<std::string>(), "none");
+  EXPECT_EQ(none.size(), 1u);
+
+  EXPECT_FALSE(lora_options(attnlab::testing::compose_shipped({})).has_value());
+  const auto bound = lora_options(attnlab::testing::compose_shipped({"finetune=lora"}));
+  ASSERT_TRUE(bound.has_value());
+  EXPECT_EQ(bound->r(), 16);
+  EXPECT_NO_THROW(check_option_groups(attnlab::testing::compose_shipped({"finetune=lora"})));
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"finetune=lora", "finetune.r=0"}, "finetune.r: "},
+      {{"finetune=lora", "finetune.alpha=-1"}, "finetune.alpha: "},
+      {{"finetune=lora", "finetune.dropout=1.0"}, "finetune.dropout: "},
+      {{"finetune=lora", "+finetune.rank=8"}, "finetune.rank"},
+      {{"+finetune.r=8"}, "finetune.r"},
+      {{"finetune.name=dora"}, "finetune.name"}};
+  for (const auto& [overrides, expected] : cases) {
+    SCOPED_TRACE(overrides.back());
+    try {
+      lora_options(attnlab::testing::compose_shipped(overrides));
+      ADD_FAILURE() << "accepted";
+    } catch (const UserError& error) {
+      EXPECT_NE(std::string(error.what()).find(expected), std::string::npos) << error.what();
+    }
+  }
 }
 
 // Each loss term's entry in configs/loss/<term>.yaml (the file named after the term) holds the
@@ -255,7 +293,7 @@ TEST(OptionGroups, DefaultsDocsByGroupAndEntry) {
   EXPECT_EQ(option_group_names(),
             (std::vector<std::string>{"model", "attention", "loss", "objective", "optim",
                                       "scheduler", "trainer", "data", "tokenizer", "dist",
-                                      "launcher", "probe", "eval", "task"}));
+                                      "launcher", "probe", "finetune", "eval", "task"}));
   std::vector<std::string> modules;
   for (const auto& docs : option_group_docs("attention")) modules.push_back(docs.entry);
   EXPECT_EQ(modules, attention_registry().names());
@@ -269,7 +307,7 @@ TEST(OptionGroups, DefaultsDocsByGroupAndEntry) {
     EXPECT_EQ(std::string(error.what()),
               "unknown group 'optimm' for --defaults; groups with typed options: model, attention, "
               "loss, objective, optim, scheduler, trainer, data, tokenizer, dist, launcher, probe, "
-              "eval, task (did you mean optim?)");
+              "finetune, eval, task (did you mean optim?)");
   }
   EXPECT_THROW(option_group_docs("optim/lion"), UserError);
 }

@@ -72,14 +72,12 @@ torch::ScalarType parse_weights_dtype(const std::string& text, const std::string
                   "': expected float32, bfloat16 or float16");
 }
 
-HfExportResult export_hf_folder(const TensorMap& weights, const YAML::Node& config,
-                                const std::string& out, const HfExportOptions& options,
-                                const std::vector<std::string>& tokenizer_files) {
+HfFamily hf_family(const TensorMap& weights, const YAML::Node& config) {
   check_user(weights.count("embed.weight") > 0,
              "export format=hf: the weights have no embed.weight (not an attnlab GPT)");
   const int64_t vocab = weights.at("embed.weight").size(0);
   GptOptions o = gpt_options_from_config(config, vocab);
-  const int64_t d = o.d_model, heads = o.n_heads;
+  const int64_t heads = o.n_heads;
   const int64_t kv_heads = o.n_kv_heads > 0 ? o.n_kv_heads : heads;
   const bool all_mha =
       o.attention == "mha" && std::all_of(o.layer_attention.begin(), o.layer_attention.end(),
@@ -93,7 +91,7 @@ HfExportResult export_hf_folder(const TensorMap& weights, const YAML::Node& conf
   const bool out_bias = has("blocks.0.attn.out_proj.bias");
   const bool tied = !has("lm_head.weight");
 
-  HfExportResult result;
+  HfFamily result;
   std::string why;
   // A layer with options of its own (e.g. {name: mha, rope: false}) is not what the group says:
   // transformers classes have one attention setting for every layer.
@@ -121,6 +119,41 @@ HfExportResult export_hf_folder(const TensorMap& weights, const YAML::Node& conf
             "biases, tied)";
     result.reason = why;
   }
+  return result;
+}
+
+std::string hf_llama_module_name(const std::string& attnlab_module) {
+  const std::string prefix = "blocks.";
+  if (attnlab_module.rfind(prefix, 0) != 0) return "";
+  const size_t dot = attnlab_module.find('.', prefix.size());
+  if (dot == std::string::npos) return "";
+  const std::string layer = attnlab_module.substr(prefix.size(), dot - prefix.size());
+  const std::string rest = attnlab_module.substr(dot + 1);
+  static const std::map<std::string, std::string> names = {
+      {"attn.q_proj", "self_attn.q_proj"}, {"attn.k_proj", "self_attn.k_proj"},
+      {"attn.v_proj", "self_attn.v_proj"}, {"attn.out_proj", "self_attn.o_proj"},
+      {"mlp.w_gate", "mlp.gate_proj"},     {"mlp.w_up", "mlp.up_proj"},
+      {"mlp.w_down", "mlp.down_proj"}};
+  const auto it = names.find(rest);
+  return it == names.end() ? "" : "model.layers." + layer + "." + it->second;
+}
+
+HfExportResult export_hf_folder(const TensorMap& weights, const YAML::Node& config,
+                                const std::string& out, const HfExportOptions& options,
+                                const std::vector<std::string>& tokenizer_files) {
+  const HfFamily family = hf_family(weights, config);
+  const int64_t vocab = weights.at("embed.weight").size(0);
+  GptOptions o = gpt_options_from_config(config, vocab);
+  const int64_t d = o.d_model, heads = o.n_heads;
+  const int64_t kv_heads = o.n_kv_heads > 0 ? o.n_kv_heads : heads;
+  auto has = [&](const std::string& name) { return weights.count(name) > 0; };
+  const bool qkv_bias = has("blocks.0.attn.q_proj.bias");
+  const bool out_bias = has("blocks.0.attn.out_proj.bias");
+  const bool tied = !has("lm_head.weight");
+  const std::string why = family.reason;
+  HfExportResult result;
+  result.model_type = family.model_type;
+  result.reason = family.reason;
 
   const std::string& type = result.model_type;
   NamedTensorList tensors;
@@ -154,16 +187,15 @@ HfExportResult export_hf_folder(const TensorMap& weights, const YAML::Node& conf
         const std::string h = "model.layers." + std::to_string(i) + ".";
         add(h + "input_layernorm.weight", w("attn_norm.weight"));
         add(h + "post_attention_layernorm.weight", w("mlp_norm.weight"));
-        for (const char* p : {"q_proj", "k_proj", "v_proj"}) {
-          add(h + "self_attn." + p + ".weight", w(std::string("attn.") + p + ".weight"));
-          if (qkv_bias) add(h + "self_attn." + p + ".bias", w(std::string("attn.") + p + ".bias"));
-        }
-        add(h + "self_attn.o_proj.weight", w("attn.out_proj.weight"));
-        if (out_bias) add(h + "self_attn.o_proj.bias", w("attn.out_proj.bias"));
-        for (const auto& [from, to] : std::vector<std::pair<std::string, std::string>>{
-                 {"w_gate", "gate_proj"}, {"w_up", "up_proj"}, {"w_down", "down_proj"}}) {
-          add(h + "mlp." + to + ".weight", w("mlp." + from + ".weight"));
-          if (o.mlp_bias) add(h + "mlp." + to + ".bias", w("mlp." + from + ".bias"));
+        // The Linear layers by hf_llama_module_name (export format=peft names adapters so).
+        for (const std::string p : {"attn.q_proj", "attn.k_proj", "attn.v_proj", "attn.out_proj",
+                                    "mlp.w_gate", "mlp.w_up", "mlp.w_down"}) {
+          const std::string module = hf_llama_module_name(a + p);
+          add(module + ".weight", w(p + ".weight"));
+          const bool bias = p == "attn.out_proj"      ? out_bias
+                            : p.rfind("mlp.", 0) == 0 ? o.mlp_bias
+                                                      : qkv_bias;
+          if (bias) add(module + ".bias", w(p + ".bias"));
         }
         mlp_hidden = w("mlp.w_gate.weight").size(0);
       } else {

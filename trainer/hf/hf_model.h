@@ -75,6 +75,19 @@ struct HfExportOptions {
   uint64_t max_shard_bytes = 5ull << 30;  // transformers' default shard size
 };
 
+// The transformers family a model's weights and config export as: llama | qwen2 | gpt2, or
+// attnlab (attnlab's own layout) with the reason no transformers class reproduces it.
+struct HfFamily {
+  std::string model_type;
+  std::string reason;
+};
+HfFamily hf_family(const TensorMap& weights, const YAML::Node& config);
+
+// The transformers module of one of attnlab's block Linear layers in the Llama/Qwen2 layout
+// ("blocks.3.attn.out_proj" -> "model.layers.3.self_attn.o_proj", "blocks.0.mlp.w_up" ->
+// "model.layers.0.mlp.up_proj"); "" for a name with no such module.
+std::string hf_llama_module_name(const std::string& attnlab_module);
+
 struct HfExportResult {
   std::string model_type;  // llama | qwen2 | gpt2 | attnlab
   std::string reason;      // why attnlab's own layout was used ("" for a transformers family)

@@ -9,6 +9,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
@@ -483,6 +484,102 @@ TEST(PretrainedConfig, VocabularyRowsGrowToTheModelWithTheMeanEmbedding) {
                            torch::tensor({{1.0, 2.0}, {3.0, 6.0}, {2.0, 4.0}, {2.0, 4.0}})));
   // Already the model's size: untouched.
   EXPECT_EQ(grow_vocabulary_rows(weights, model), 0);
+}
+
+// LoRA end to end against the real `peft`: fine-tune the random Llama straight from its Hugging
+// Face folder with finetune=lora, export the adapters (format=peft) and load them with
+// PeftModel.from_pretrained onto the original folder: the logits equal attnlab's for the run's
+// checkpoint (reloaded with load_run, so the adapted model is rebuilt from config.yaml).
+// format=hf of the run writes the merged model, which transformers loads with the same logits.
+// A base without a transformers class (moh) cannot take a PEFT adapter: one line, exit 2.
+TEST(HfPeft, LoraAdaptersLoadInPeftWithTheSameLogits) {
+  REQUIRE_PYTHON_WITH("peft");
+  const fs::path dir = fs::path(reference_dir()) / "llama";
+  const std::string run_dir = attnlab::testing::scratch_run_dir("hf_peft_lora");
+  auto run = run_attnlab("train experiment=tiny tokenizer=byte init_strict=true init_from=hf:" +
+                         (dir / "hf").string() +
+                         " finetune=lora finetune.r=4 finetune.alpha=8 optim.lr=0.01 "
+                         "trainer.max_steps=4 trainer.eval_every=4 trainer.checkpoint_every=4 "
+                         "data.batch_size=2 trainer.progress=plain run.dir=" +
+                         run_dir);
+  ASSERT_EQ(run.code, 0) << run.output;
+  EXPECT_NE(run.output.find("lora: r=4 alpha=8 on 12 modules (q_proj, k_proj, v_proj, out_proj)"),
+            std::string::npos)
+      << run.output;
+
+  const std::string adapter = attnlab::testing::scratch_run_dir("hf_peft_adapter");
+  run = run_attnlab("export format=peft run_dir=" + run_dir + " out=" + adapter);
+  ASSERT_EQ(run.code, 0) << run.output;
+  std::ifstream config_in(fs::path(adapter) / "adapter_config.json");
+  const nlohmann::json adapter_config = nlohmann::json::parse(config_in);
+  EXPECT_EQ(adapter_config["peft_type"], "LORA");
+  EXPECT_EQ(adapter_config["r"], 4);
+  EXPECT_EQ(adapter_config["target_modules"],
+            (std::vector<std::string>{"k_proj", "o_proj", "q_proj", "v_proj"}));
+  EXPECT_EQ(adapter_config["base_model_name_or_path"], fs::absolute(dir / "hf").string());
+  SafetensorsFile adapter_file((fs::path(adapter) / "adapter_model.safetensors").string());
+  const torch::Tensor b =
+      adapter_file.tensor("base_model.model.model.layers.2.self_attn.o_proj.lora_B.weight");
+  EXPECT_GT(b.abs().max().item<double>(), 0.0) << "training left lora_B at zero";
+
+  LoadedRun loaded = load_run(run_dir, {});
+  const torch::Tensor ids = torch::arange(0, 40, torch::kInt64).reshape({2, 20}) * 7 % 300;
+  const std::string ids_file = adapter + "_ids.safetensors";
+  write_safetensors(ids_file, {{"ids", ids}});
+  const std::string logits_file = adapter + "_logits.safetensors";
+  std::string output;
+  ASSERT_EQ(run_python("'" + std::string(ATTNLAB_SOURCE_DIR) +
+                           "/scripts/ref/peft_interop.py' logits '" + (dir / "hf").string() +
+                           "' '" + adapter + "' '" + ids_file + "' '" + logits_file + "'",
+                       &output),
+            0)
+      << output;
+  EXPECT_NE(output.find("\"modules\": 12"), std::string::npos) << output;
+  SafetensorsFile peft_logits(logits_file);
+  const torch::Tensor ours32 = logits_of(loaded.model, ids, torch::kFloat32);
+  const double diff32 = (ours32 - peft_logits.tensor("logits32")).abs().max().item<double>();
+  const torch::Tensor ours64 = logits_of(loaded.model, ids, torch::kFloat64);
+  const double diff64 = (ours64 - peft_logits.tensor("logits64")).abs().max().item<double>();
+  std::cout << "peft logits: max |attnlab - peft| float32 " << diff32 << ", float64 " << diff64
+            << " (logits up to " << ours64.abs().max().item<double>() << ")\n";
+  EXPECT_LE(diff32, 1e-4);
+  // The adapters change the logits far more than the two implementations differ.
+  const size_t effect = output.find("\"adapter_effect\": ");
+  ASSERT_NE(effect, std::string::npos) << output;
+  EXPECT_GT(std::stod(output.substr(effect + 18)), 1e3 * diff32) << output;
+  EXPECT_LE(diff64, 1e-5);  // transformers' RoPE angles are float32 even in a float64 model
+
+  // format=hf: the merged model.
+  const std::string merged = attnlab::testing::scratch_run_dir("hf_peft_merged");
+  run = run_attnlab("export format=hf run_dir=" + run_dir + " out=" + merged);
+  ASSERT_EQ(run.code, 0) << run.output;
+  EXPECT_NE(run.output.find("as llama"), std::string::npos) << run.output;
+  const std::string merged_logits = merged + "_logits.safetensors";
+  ASSERT_EQ(run_python("'" + script() + "' logits '" + merged + "' '" + ids_file + "' '" +
+                           merged_logits + "'",
+                       &output),
+            0)
+      << output;
+  SafetensorsFile hf_logits(merged_logits);
+  const double merged_diff = (ours64 - hf_logits.tensor("logits64")).abs().max().item<double>();
+  std::cout << "merged format=hf logits: max |attnlab - transformers| float64 " << merged_diff
+            << "\n";
+  EXPECT_LE(merged_diff, 1e-4);
+
+  // moh has no transformers class: format=peft refuses in one line.
+  const std::string moh_dir = attnlab::testing::scratch_run_dir("hf_peft_moh");
+  run = run_attnlab(
+      "train experiment=tiny tokenizer=byte attention=moh finetune=lora "
+      "finetune.target=[fc_in,fc_out] trainer.max_steps=1 trainer.eval_every=0 "
+      "trainer.checkpoint_every=1 data.batch_size=2 trainer.progress=none run.dir=" +
+      moh_dir);
+  ASSERT_EQ(run.code, 0) << run.output;
+  const std::string moh_out = attnlab::testing::scratch_run_dir("hf_peft_moh_out");
+  run = run_attnlab("export format=peft run_dir=" + moh_dir + " out=" + moh_out);
+  EXPECT_EQ(run.code, 2) << run.output;
+  EXPECT_NE(run.output.find("cannot be expressed in PEFT's format"), std::string::npos)
+      << run.output;
+  EXPECT_FALSE(fs::exists(moh_out) && !fs::is_empty(moh_out));
 }
 
 }  // namespace
