@@ -35,6 +35,30 @@ YAML::Node tiny_config(const std::string& run_dir, std::vector<std::string> extr
 
 using attnlab::testing::train_losses;
 
+// 12 steps straight and 5 + resume, both with `overrides` (which end up after the halt): the two
+// runs log the same losses and end with the same weights, bit for bit. `resumed_dir` receives
+// the halted-and-resumed run's directory.
+void expect_resume_is_bitwise(const std::string& tag, const std::vector<std::string>& overrides,
+                              std::string* resumed_dir = nullptr) {
+  const std::string straight = scratch(tag + "_straight"), resumed = scratch(tag + "_resumed");
+  if (resumed_dir != nullptr) *resumed_dir = resumed;
+  auto with = [&](std::vector<std::string> extra) {
+    extra.insert(extra.end(), overrides.begin(), overrides.end());
+    return extra;
+  };
+  TrainSummary a = train(tiny_config(straight, with({})), {}, {"test"});
+  ASSERT_EQ(a.step, 12);
+  train(tiny_config(resumed, with({"trainer.halt_at_step=5"})), {}, {"test"});
+  TrainSummary b = train(tiny_config(resumed, with({})), {}, {"test"});
+  ASSERT_EQ(b.step, 12);
+  EXPECT_EQ(train_losses(straight), train_losses(resumed));
+  const auto final_a = read_checkpoint_model_state(resolve_checkpoint(straight));
+  const auto final_b = read_checkpoint_model_state(resolve_checkpoint(resumed));
+  ASSERT_EQ(final_a.size(), final_b.size());
+  for (const auto& [name, tensor] : final_a)
+    EXPECT_TRUE(torch::equal(tensor, final_b.at(name))) << name;
+}
+
 }  // namespace
 
 TEST(TrainResume, InterruptedRunMatchesUninterruptedBitwise) {
@@ -117,21 +141,12 @@ TEST(TrainResume, InitFromMhaIntoMohCopiesProjections) {
 // optim=sgd trains and resumes bitwise like AdamW; resuming a run with another optimizer than
 // its checkpoints' is one clear error (LibTorch would assert on the foreign state).
 TEST(TrainResume, SgdResumesBitwiseAndAnotherOptimizerIsRefused) {
-  const std::string straight = scratch("sgd_straight"), resumed = scratch("sgd_resumed");
   const std::vector<std::string> sgd = {"optim=sgd", "optim.lr=0.05", "trainer.log_every=1"};
+  expect_resume_is_bitwise("sgd", sgd);
   auto with = [&](std::vector<std::string> extra) {
     extra.insert(extra.end(), sgd.begin(), sgd.end());
     return extra;
   };
-  TrainSummary a = train(tiny_config(straight, with({})), {}, {"test"});
-  ASSERT_EQ(a.step, 12);
-  train(tiny_config(resumed, with({"trainer.halt_at_step=5"})), {}, {"test"});
-  TrainSummary b = train(tiny_config(resumed, with({})), {}, {"test"});
-  ASSERT_EQ(b.step, 12);
-  EXPECT_EQ(train_losses(straight), train_losses(resumed));
-  const auto final_a = read_checkpoint_model_state(resolve_checkpoint(straight));
-  const auto final_b = read_checkpoint_model_state(resolve_checkpoint(resumed));
-  for (const auto& [name, tensor] : final_a) EXPECT_TRUE(torch::equal(tensor, final_b.at(name)));
 
   const std::string adamw_run = scratch("adamw_then_sgd");
   train(tiny_config(adamw_run, {"trainer.halt_at_step=4"}), {}, {"test"});
@@ -148,24 +163,14 @@ TEST(TrainResume, SgdResumesBitwiseAndAnotherOptimizerIsRefused) {
 // optim=muon (Muon's momentum buffers and AdamW's moments in the checkpoint) resumes bitwise;
 // resuming a muon run with adamw, or an adamw run with muon, is the one clear error.
 TEST(TrainResume, MuonResumesBitwiseAndSwitchingOptimizerIsRefused) {
-  const std::string straight = scratch("muon_straight"), resumed = scratch("muon_resumed");
   const std::vector<std::string> muon = {"optim=muon", "optim.muon.weight_decay=0.01",
                                          "trainer.log_every=1"};
+  std::string resumed;
+  expect_resume_is_bitwise("muon", muon, &resumed);
   auto with = [&](std::vector<std::string> extra) {
     extra.insert(extra.end(), muon.begin(), muon.end());
     return extra;
   };
-  TrainSummary a = train(tiny_config(straight, with({})), {}, {"test"});
-  ASSERT_EQ(a.step, 12);
-  train(tiny_config(resumed, with({"trainer.halt_at_step=5"})), {}, {"test"});
-  TrainSummary b = train(tiny_config(resumed, with({})), {}, {"test"});
-  ASSERT_EQ(b.step, 12);
-  EXPECT_EQ(train_losses(straight), train_losses(resumed));
-  const auto final_a = read_checkpoint_model_state(resolve_checkpoint(straight));
-  const auto final_b = read_checkpoint_model_state(resolve_checkpoint(resumed));
-  ASSERT_EQ(final_a.size(), final_b.size());
-  for (const auto& [name, tensor] : final_a)
-    EXPECT_TRUE(torch::equal(tensor, final_b.at(name))) << name;
 
   auto refused = [&](const YAML::Node& config, const std::string& expected) {
     try {
