@@ -90,7 +90,7 @@ std::unique_ptr<torch::optim::Optimizer> make_sgd(const std::vector<ParamGroupSp
 std::unique_ptr<torch::optim::Optimizer> make_muon(const std::vector<ParamGroupSpec>& groups,
                                                    const MuonOptions& o) {
   const MuonMatrixOptions& matrices = o.muon();
-  const MuonAdamWOptions& others = o.adamw();
+  const AdamWUpdateOptions& others = o.adamw();
   std::vector<torch::optim::OptimizerParamGroup> torch_groups;
   for (const auto& group : groups) {
     auto options = std::make_unique<MuonGroupOptions>(group.lr);

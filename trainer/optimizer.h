@@ -33,13 +33,14 @@
 
 namespace attnlab {
 
-// optim=adamw (configs/optim/adamw.yaml holds the same values; a test keeps them equal).
-struct AdamWOptions {
+// The AdamW update: learning rate, moments and decoupled weight decay, each default here once.
+// optim=adamw adds gradient clipping (AdamWOptions); optim=muon's `adamw` group updates the
+// parameters Muon does not (MuonOptions::adamw).
+struct AdamWUpdateOptions {
   TORCH_ARG(double, lr) = 1e-3;
   TORCH_ARG(std::vector<double>, betas) = std::vector<double>{0.9, 0.95};
   TORCH_ARG(double, eps) = 1e-8;
   TORCH_ARG(double, weight_decay) = 0.1;
-  TORCH_ARG(double, grad_clip) = 1.0;
 
  public:
   template <class V>
@@ -51,6 +52,17 @@ struct AdamWOptions {
     v("eps", eps(), "added to the denominator", config::at_least(0.0));
     v("weight_decay", weight_decay(), "decoupled weight decay of the decay groups",
       config::at_least(0.0));
+  }
+};
+
+// optim=adamw (configs/optim/adamw.yaml holds the same values; a test keeps them equal).
+struct AdamWOptions : AdamWUpdateOptions {
+  TORCH_ARG(double, grad_clip) = 1.0;
+
+ public:
+  template <class V>
+  void visit(V& v) {
+    AdamWUpdateOptions::visit(v);
     v("grad_clip", grad_clip(), "max global gradient norm; 0 disables clipping",
       config::at_least(0.0));
   }
@@ -116,34 +128,13 @@ struct MuonMatrixOptions {
   }
 };
 
-// optim=muon, optim.adamw: the AdamW update of embeddings, output head, norms, biases and other
-// 1-D parameters (weight decay on the decay groups only, as under optim=adamw).
-struct MuonAdamWOptions {
-  TORCH_ARG(double, lr) = 1e-3;
-  TORCH_ARG(std::vector<double>, betas) = std::vector<double>{0.9, 0.95};
-  TORCH_ARG(double, eps) = 1e-8;
-  TORCH_ARG(double, weight_decay) = 0.1;
-
- public:
-  template <class V>
-  void visit(V& v) {
-    v("lr", lr(),
-      "peak learning rate of the AdamW parameters (the schedule and each group's multiplier "
-      "scale it)",
-      config::at_least(0.0), config::finite());
-    v("betas", betas(), "Adam's (beta1, beta2)", config::length_is(2), config::at_least(0.0),
-      config::less_than(1.0));
-    v("eps", eps(), "added to the denominator", config::at_least(0.0));
-    v("weight_decay", weight_decay(), "decoupled weight decay of the AdamW decay groups",
-      config::at_least(0.0));
-  }
-};
-
 // optim=muon (configs/optim/muon.yaml): Muon for the hidden matrices (is_muon_matrix), AdamW for
 // the rest, each with its own learning rate and weight decay.
 struct MuonOptions {
   TORCH_ARG(MuonMatrixOptions, muon);
-  TORCH_ARG(MuonAdamWOptions, adamw);
+  // The AdamW update of embeddings, output head, norms, biases and other 1-D parameters (weight
+  // decay on the decay groups only, as under optim=adamw).
+  TORCH_ARG(AdamWUpdateOptions, adamw);
   TORCH_ARG(double, grad_clip) = 1.0;
 
  public:
