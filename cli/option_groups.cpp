@@ -5,6 +5,8 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <type_traits>
+#include <utility>
 
 #include "common/config_access.h"
 #include "common/error.h"
@@ -31,14 +33,26 @@
 namespace attnlab {
 namespace {
 
-// The docs of every entry of a registry whose specs hold their options' defaults (a variant).
+// Whether a registry's specs hold their options type-erased (config::ErasedOptions: attention,
+// loss terms, objectives) rather than as the defaults of a variant (optimizers, schedules, ...).
+template <class Spec, class = void>
+struct holds_erased_options : std::false_type {};
+template <class Spec>
+struct holds_erased_options<Spec, std::void_t<decltype(std::declval<const Spec&>().options.docs)>>
+    : std::true_type {};
+
+// The docs of every entry of a registry, whichever way its specs hold their options.
 template <class Spec>
 void add_registry(std::vector<OptionGroupDocs>& out, const std::string& group,
                   const Registry<Spec>& registry) {
   for (const auto& name : registry.names()) {
-    std::vector<config::OptionDoc> docs =
-        std::visit([](const auto& defaults) { return config::option_docs(defaults); },
-                   registry.get(name).defaults);
+    const Spec& spec = registry.get(name);
+    std::vector<config::OptionDoc> docs;
+    if constexpr (holds_erased_options<Spec>::value)
+      docs = spec.options.docs();
+    else
+      docs = std::visit([](const auto& defaults) { return config::option_docs(defaults); },
+                        spec.defaults);
     out.push_back({group, name, docs});
   }
 }
@@ -48,12 +62,9 @@ void add_registry(std::vector<OptionGroupDocs>& out, const std::string& group,
 std::vector<OptionGroupDocs> option_group_docs() {
   std::vector<OptionGroupDocs> out;
   out.push_back({"model", "", config::option_docs<ModelOptions>()});
-  for (const auto& name : attention_registry().names())
-    out.push_back({"attention", name, attention_registry().get(name).options.docs()});
-  for (const auto& name : loss_registry().names())
-    out.push_back({"loss", name, loss_registry().get(name).options.docs()});
-  for (const auto& name : objective_registry().names())
-    out.push_back({"objective", name, objective_registry().get(name).options.docs()});
+  add_registry(out, "attention", attention_registry());
+  add_registry(out, "loss", loss_registry());
+  add_registry(out, "objective", objective_registry());
   add_registry(out, "optim", optimizer_registry());
   add_registry(out, "scheduler", schedule_registry());
   out.push_back({"trainer", "", config::option_docs<TrainerOptions>()});
