@@ -33,9 +33,7 @@ Registry<ObjectiveSpec>& objective_registry() {
 
 template <class ConfigTree>
 std::unique_ptr<ObjectiveImpl> make_objective(const ConfigTree& config) {
-  const std::string name = cfg::has(config, "objective.name")
-                               ? cfg::get<std::string>(config, "objective.name")
-                               : "autoregressive";
+  const std::string name = cfg::get_or<std::string>(config, "objective.name", "autoregressive");
   const ObjectiveSpec& spec = objective_registry().get(name);
   const config::BindScope scope{"objective '" + name + "'", {"name"}};
   return spec.make(spec.options.bind(cfg::find(config, "objective"), "objective", scope));
