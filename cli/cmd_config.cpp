@@ -4,6 +4,8 @@
 // (cli/option_groups.h) are bound, so a bad option value fails here too.
 // `attnlab config --defaults [group]`: every typed option of the group (default: all groups) with
 // its type, default and meaning.
+#include <yaml-cpp/yaml.h>
+
 #include <iostream>
 
 #include "cli/command.h"
@@ -15,7 +17,7 @@
 #include "config/run_directory.h"
 #include "config/yaml_io.h"
 #include "config/yaml_tree.h"
-#include "trainer/hf/pretrained_config.h"
+#include "interop/hf/pretrained_config.h"
 
 namespace attnlab {
 namespace {

@@ -9,6 +9,9 @@
 // non-finite weights, or a non-finite loss, is an error (exit 2), never a table of -nan.
 // An AR run's weights are evaluated as a dLM with
 //   attnlab eval run_dir=<ar> objective.name=masked_diffusion model.mask=block_causal ...
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -20,7 +23,7 @@
 #include "common/config_access.h"
 #include "common/progress_meter.h"
 #include "config/options.h"
-#include "trainer/atomic_file.h"
+#include "io/atomic_file.h"
 #include "trainer/nonfinite_guard.h"
 #include "trainer/run_setup.h"
 #include "trainer/trainer_options.h"
@@ -44,27 +47,41 @@ std::string cell(const nlohmann::json& value) {
   return text;
 }
 
+// `attnlab eval`'s own keys.
+struct EvalCommandOptions {
+  TORCH_ARG(std::optional<std::string>, run_dir) = std::nullopt;
+  TORCH_ARG(std::string, checkpoint) = "best";
+
+ public:
+  template <class V>
+  void visit(V& v) {
+    v("run_dir", run_dir(), "the run to evaluate (required)");
+    v("checkpoint", checkpoint(), "best | latest | a checkpoint file");
+  }
+};
+
 }  // namespace
 
 int run_eval_command(const CommandArgs& args) {
+  // The command's own keys; every other argument is an override on the run's saved config.
+  const std::vector<std::string> keys = command_option_keys<EvalCommandOptions>();
   std::vector<std::string> own, overrides;
   for (const auto& arg : args.overrides) {
     const std::string key = arg.substr(0, arg.find('='));
-    (key == "run_dir" || key == "checkpoint" ? own : overrides).push_back(arg);
+    (std::find(keys.begin(), keys.end(), key) != keys.end() ? own : overrides).push_back(arg);
   }
-  CommandOptions options("eval", own, {"run_dir", "checkpoint"});
-  const std::string run_dir = options.get("run_dir");
-  std::unique_ptr<LoadedTask> run =
-      load_task(run_dir, overrides, options.get_or("checkpoint", "best"));
+  const auto options = bind_command_options<EvalCommandOptions>("eval", own);
+  const std::string& run_dir = required_option("eval", "run_dir", options.run_dir());
+  std::unique_ptr<LoadedTask> run = load_task(run_dir, overrides, options.checkpoint());
   check_finite_weights(run->task->model(), run->checkpoint_path);
-  const EvalPlan plan = run->task->eval_plan(eval_options(run->config));
+  const EvalPlan plan = run->task->eval_plan(eval_options(*run->config));
 
   std::printf("checkpoint: %s\n", run->checkpoint_path.c_str());
   if (!plan.title.empty()) std::printf("%s\n", plan.title.c_str());
   nlohmann::json results = nlohmann::json::array();
   for (EvalSpec spec : plan.specs) {
     ProgressMeter meter("eval " + spec.split + " seq_len " + std::to_string(spec.seq_len), 0.0,
-                        "batches", 1.0, TrainerOptions::from_config(run->config).loop().progress(),
+                        "batches", 1.0, TrainerOptions::from_config(*run->config).loop().progress(),
                         nullptr, "trainer.progress");
     spec.progress = &meter;
     const TaskEvaluation result = run->task->evaluate(spec);
@@ -89,7 +106,7 @@ int run_eval_command(const CommandArgs& args) {
   }
   nlohmann::json out = plan.header;
   out["checkpoint"] = run->checkpoint_path;
-  out["task"] = task_name(run->config);
+  out["task"] = task_name(*run->config);
   out["results"] = results;
   write_file_atomic((std::filesystem::path(run_dir) / "eval.json").string(), out.dump(2) + "\n");
   return 0;

@@ -7,12 +7,14 @@
 //   format=hf: a Hugging Face folder (config.json + model.safetensors, sharded above
 //     max_shard_size, plus the run's tokenizer.json when it used tokenizer=hf) that
 //     transformers.AutoModelForCausalLM.from_pretrained loads; models no transformers class
-//     reproduces keep attnlab's names (trainer/hf/hf_model.h). Default out: <run_dir>/hf.
+//     reproduces keep attnlab's names (interop/hf/hf_model.h). Default out: <run_dir>/hf.
 //   format=peft: a LoRA run's (finetune=lora) adapters as a PEFT adapter folder
-//     (adapter_config.json + adapter_model.safetensors, trainer/hf/peft_export.h) for the
+//     (adapter_config.json + adapter_model.safetensors, interop/hf/peft_export.h) for the
 //     transformers model its base exports as. Default out: <run_dir>/peft. format=hf of a LoRA run
 //     writes the merged model (W + scale * B A), format=pt the adapted state dict as it is.
 // The checkpoint is chosen as `eval` and `sample` choose it (default best: best.ckpt, else latest).
+#include <yaml-cpp/yaml.h>
+
 #include <filesystem>
 #include <iostream>
 
@@ -21,16 +23,17 @@
 #include "common/config_access.h"
 #include "config/moved_keys.h"
 #include "config/yaml_io.h"
-#include "trainer/atomic_file.h"
+#include "data/tokenizers/tokenizer_options.h"
+#include "interop/hf/hf_model.h"
+#include "interop/hf/peft_export.h"
+#include "interop/hf/pretrained_config.h"
+#include "io/atomic_file.h"
+#include "io/weights_io.h"
 #include "trainer/checkpoint.h"
 #include "trainer/finetune.h"
-#include "trainer/hf/hf_model.h"
-#include "trainer/hf/peft_export.h"
-#include "trainer/hf/pretrained_config.h"
 #include "trainer/run_setup.h"
 #include "trainer/task.h"
 #include "trainer/weight_sources.h"
-#include "trainer/weights_io.h"
 
 namespace attnlab {
 namespace fs = std::filesystem;
@@ -58,9 +61,11 @@ uint64_t parse_byte_size(const std::string& text) {
 
 // The tokenizer files of a run that used tokenizer=hf, to travel with an exported folder.
 std::vector<std::string> run_tokenizer_files(const YAML::Node& config) {
-  if (cfg::get_or<std::string>(config, "tokenizer.name", "") != "hf") return {};
-  fs::path path = cfg::get_or<std::string>(config, "tokenizer.path", "");
-  if (path.empty()) return {};
+  if (!cfg::has(config, "tokenizer.name")) return {};
+  const TokenizerOptions tokenizer = tokenizer_options(config);
+  const auto* hf = std::get_if<HfTokenizerConfigOptions>(&tokenizer);
+  if (hf == nullptr || !hf->path() || hf->path()->empty()) return {};
+  fs::path path = *hf->path();
   const bool folder = fs::is_directory(path);
   std::vector<std::string> files =
       hf_tokenizer_files((folder ? path : path.parent_path()).string());
@@ -68,38 +73,57 @@ std::vector<std::string> run_tokenizer_files(const YAML::Node& config) {
   return files;
 }
 
+// `attnlab export`'s keys (see the top of this file).
+struct ExportCommandOptions {
+  TORCH_ARG(std::optional<std::string>, run_dir) = std::nullopt;
+  TORCH_ARG(std::optional<std::string>, out) = std::nullopt;
+  TORCH_ARG(std::string, checkpoint) = "best";
+  TORCH_ARG(std::string, format) = "pt";
+  TORCH_ARG(std::optional<std::string>, dtype) = std::nullopt;
+  TORCH_ARG(std::optional<std::string>, max_shard_size) = std::nullopt;
+
+ public:
+  template <class V>
+  void visit(V& v) {
+    v("run_dir", run_dir(), "a run directory, a checkpoint file or an imported folder (required)");
+    v("out", out(), "the file (pt) or new folder (hf, peft); default next to the run");
+    v("checkpoint", checkpoint(), "best | latest | a checkpoint file");
+    v("format", format(), "pt: a torch.load-able dict; hf: a transformers folder; peft: adapters",
+      config::one_of({"pt", "hf", "peft"}));
+    v("dtype", dtype(), "format=hf: float32 (default), bfloat16 or float16");
+    v("max_shard_size", max_shard_size(), "format=hf: largest safetensors shard (default 5GB)");
+  }
+};
+
 }  // namespace
 
 int run_export_command(const CommandArgs& args) {
-  CommandOptions options("export", args.overrides,
-                         {"run_dir", "out", "checkpoint", "format", "dtype", "max_shard_size"});
-  const std::string source = options.get("run_dir");
-  const std::string format = options.get_or("format", "pt");
-  check_user(format == "pt" || format == "hf" || format == "peft",
-             "attnlab export: format='" + format + "': expected pt, hf or peft");
+  const auto options = bind_command_options<ExportCommandOptions>("export", args.overrides);
+  const std::string& source = required_option("export", "run_dir", options.run_dir());
+  const std::string& format = options.format();
   // `out=` (empty) wrote ./.tmp and failed; a folder as a format=pt file left <folder>.tmp.
-  check_user(!options.has("out") || !options.get("out").empty(),
+  check_user(!options.out() || !options.out()->empty(),
              "attnlab export: out= is empty; give a file (format=pt) or a folder (format=hf), or "
              "leave out= off for the default next to the run");
-  if (format == "pt" && options.has("out")) {
+  if (format == "pt" && options.out()) {
     std::error_code error;
-    check_user(!std::filesystem::is_directory(options.get("out"), error),
-               "attnlab export: out='" + options.get("out") +
+    check_user(!std::filesystem::is_directory(*options.out(), error),
+               "attnlab export: out='" + *options.out() +
                    "' is a folder, and format=pt writes one file; name a file (e.g. out=" +
-                   (std::filesystem::path(options.get("out")) / "model.pt").string() +
+                   (std::filesystem::path(*options.out()) / "model.pt").string() +
                    ") or use format=hf for a folder");
   }
   // A folder `attnlab import` wrote: its safetensors and config.yaml.
   const bool import_folder = fs::is_regular_file(fs::path(source) / kPretrainedSettingsFile) &&
                              fs::is_regular_file(fs::path(source) / "config.yaml");
   std::string origin = source;
-  TensorMap weights;
+  StateDict weights;
   YAML::Node config;
   if (import_folder) {
     weights = read_weights(source);
     config = config::load_saved_config((fs::path(source) / "config.yaml").string());
   } else {
-    origin = choose_checkpoint(source, options.get_or("checkpoint", "best"));
+    origin = choose_checkpoint(source, options.checkpoint());
     std::string config_yaml;
     weights = read_checkpoint_model_state(origin);
     if (format != "pt") {
@@ -110,9 +134,9 @@ int run_export_command(const CommandArgs& args) {
   const fs::path base =
       fs::is_directory(source) ? fs::path(source) : fs::path(source).parent_path();
   if (format == "pt") {
-    check_user(!options.has("dtype") && !options.has("max_shard_size"),
+    check_user(!options.dtype() && !options.max_shard_size(),
                "attnlab export: dtype= and max_shard_size= apply to format=hf only");
-    const std::string out = options.get_or("out", (base / "model.pt").string());
+    const std::string out = options.out().value_or((base / "model.pt").string());
     save_weights_file(out, weights);
     std::cout << "exported " << weights.size() << " tensors from " << origin << " to " << out
               << "\n";
@@ -120,11 +144,11 @@ int run_export_command(const CommandArgs& args) {
   }
   const std::optional<LoraOptions> lora = lora_options(config);
   if (format == "peft") {
-    check_user(!options.has("dtype") && !options.has("max_shard_size"),
+    check_user(!options.dtype() && !options.max_shard_size(),
                "attnlab export: dtype= and max_shard_size= apply to format=hf only");
     check_user(lora.has_value(), "attnlab export: format=peft writes LoRA adapters, and " + origin +
                                      " was not trained with finetune=lora");
-    const std::string out = options.get_or("out", (base / "peft").string());
+    const std::string out = options.out().value_or((base / "peft").string());
     const PeftExportResult result = export_peft_adapter(weights, config, *lora, out);
     std::cout << "exported " << result.adapters << " LoRA adapters from " << origin << " to " << out
               << " for a " << result.model_type << " base\n";
@@ -136,10 +160,10 @@ int run_export_command(const CommandArgs& args) {
   check_user(task == "lm", "attnlab export: format=hf writes a causal language model, and " +
                                origin + " is a '" + task + "' run: export it with format=pt");
   HfExportOptions hf_options;
-  hf_options.dtype = parse_weights_dtype(options.get_or("dtype", "float32"), "export");
-  if (options.has("max_shard_size"))
-    hf_options.max_shard_bytes = parse_byte_size(options.get("max_shard_size"));
-  const std::string out = options.get_or("out", (base / "hf").string());
+  hf_options.dtype = parse_weights_dtype(options.dtype().value_or("float32"), "export");
+  if (options.max_shard_size())
+    hf_options.max_shard_bytes = parse_byte_size(*options.max_shard_size());
+  const std::string out = options.out().value_or((base / "hf").string());
   const HfExportResult result =
       export_hf_folder(weights, config, out, hf_options, run_tokenizer_files(config));
   std::cout << "exported " << result.tensors << " tensors from " << origin << " to " << out

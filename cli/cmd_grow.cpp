@@ -7,45 +7,54 @@
 
 #include "cli/command.h"
 #include "cli/command_options.h"
+#include "io/weights_io.h"
 #include "modules/attention/gda_grow.h"
 #include "trainer/weight_sources.h"
-#include "trainer/weights_io.h"
 
 namespace attnlab {
 
 namespace {
 
-int64_t parse_int(const std::string& key, const std::string& text) {
-  try {
-    size_t used = 0;
-    const int64_t value = std::stoll(text, &used);
-    if (used == text.size()) return value;
-  } catch (const std::exception&) {
+// `attnlab grow`'s keys: the source (a run directory or a checkpoint file, exactly one), the new
+// signal-head count and the output file are required.
+struct GrowCommandOptions {
+  TORCH_ARG(std::optional<std::string>, run_dir) = std::nullopt;
+  TORCH_ARG(std::optional<std::string>, checkpoint) = std::nullopt;
+  TORCH_ARG(std::optional<int64_t>, n_signal) = std::nullopt;
+  TORCH_ARG(std::optional<std::string>, out) = std::nullopt;
+  TORCH_ARG(double, noise_std) = 0.0;
+  TORCH_ARG(int64_t, seed) = 0;
+
+ public:
+  template <class V>
+  void visit(V& v) {
+    v("run_dir", run_dir(), "the run whose best (else latest) checkpoint grows");
+    v("checkpoint", checkpoint(), "a checkpoint or weights file to grow (instead of run_dir)");
+    v("attention.n_signal", n_signal(), "the new number of signal heads (required)",
+      config::greater_than(0));
+    v("out", out(), "the weights file to write (required)");
+    v("noise_std", noise_std(), "std of the noise added to the new heads' weights",
+      config::at_least(0.0), config::finite());
+    v("seed", seed(), "seed of that noise");
   }
-  throw UserError("attnlab grow: " + key + "=" + text + " is not an integer");
-}
+};
 
 }  // namespace
 
 int run_grow_command(const CommandArgs& args) {
-  CommandOptions options(
-      "grow", args.overrides,
-      {"run_dir", "checkpoint", "attention.n_signal", "out", "noise_std", "seed"});
-  check_user(options.has("run_dir") != options.has("checkpoint"),
+  const auto options = bind_command_options<GrowCommandOptions>("grow", args.overrides);
+  check_user(options.run_dir().has_value() != options.checkpoint().has_value(),
              "attnlab grow: give exactly one of run_dir=... or checkpoint=...");
-  const std::string source =
-      options.has("run_dir") ? options.get("run_dir") : options.get("checkpoint");
+  const std::string source = options.run_dir() ? *options.run_dir() : *options.checkpoint();
+  check_user(options.n_signal().has_value(),
+             "attnlab grow: missing required option attention.n_signal=...");
   GdaGrowOptions grow;
-  grow.n_signal = parse_int("attention.n_signal", options.get("attention.n_signal"));
-  try {
-    grow.noise_std = std::stod(options.get_or("noise_std", "0"));
-  } catch (const std::exception&) {
-    throw UserError("attnlab grow: noise_std=" + options.get("noise_std") + " is not a number");
-  }
-  torch::manual_seed(parse_int("seed", options.get_or("seed", "0")));
-  const std::string out = options.get("out");
+  grow.n_signal = *options.n_signal();
+  grow.noise_std = options.noise_std();
+  torch::manual_seed(options.seed());
+  const std::string& out = required_option("grow", "out", options.out());
   GdaGrowReport report;
-  TensorMap grown = grow_gda_state(read_weights(source), grow, &report);
+  StateDict grown = grow_gda_state(read_weights(source), grow, &report);
   save_weights_file(out, grown);
   std::cout << "grew " << report.layers << " layer(s) from " << report.old_signal << " to "
             << grow.n_signal << " signal heads (n_noise " << report.n_noise << ", kv pairs "

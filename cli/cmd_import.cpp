@@ -12,29 +12,50 @@
 //   import_report.txt   source, counts, what was dropped
 // written under a temporary name and renamed. `init_from=hf:<folder>` does the same mapping
 // without the intermediate folder.
+#include <yaml-cpp/yaml.h>
+
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 
-#include "common/error.h"
-#include "trainer/atomic_file.h"
 #include "cli/command.h"
 #include "cli/command_options.h"
+#include "common/error.h"
 #include "config/config.h"
 #include "config/yaml_io.h"
-#include "trainer/hf/hf_model.h"
-#include "trainer/hf/pretrained_config.h"
-#include "trainer/hf/safetensors.h"
+#include "interop/hf/hf_model.h"
+#include "interop/hf/pretrained_config.h"
+#include "io/atomic_file.h"
+#include "io/safetensors.h"
 
 namespace attnlab {
 namespace fs = std::filesystem;
 
+namespace {
+
+// `attnlab import`'s keys.
+struct ImportCommandOptions {
+  TORCH_ARG(std::optional<std::string>, hf_dir) = std::nullopt;
+  TORCH_ARG(std::optional<std::string>, out) = std::nullopt;
+  TORCH_ARG(std::string, dtype) = "float32";
+
+ public:
+  template <class V>
+  void visit(V& v) {
+    v("hf_dir", hf_dir(), "the Hugging Face model folder (config.json + safetensors; required)");
+    v("out", out(), "the new attnlab folder to write (required)");
+    v("dtype", dtype(), "dtype of the written weights: float32, bfloat16 or float16");
+  }
+};
+
+}  // namespace
+
 int run_import_command(const CommandArgs& args) {
-  CommandOptions options("import", args.overrides, {"hf_dir", "out", "dtype"});
-  const std::string hf_dir = options.get("hf_dir");
-  const std::string out = options.get("out");
-  const torch::ScalarType dtype = parse_weights_dtype(options.get_or("dtype", "float32"), "import");
+  const auto options = bind_command_options<ImportCommandOptions>("import", args.overrides);
+  const std::string& hf_dir = required_option("import", "hf_dir", options.hf_dir());
+  const std::string& out = required_option("import", "out", options.out());
+  const torch::ScalarType dtype = parse_weights_dtype(options.dtype(), "import");
   check_new_folder(out, "attnlab import: out");
   const auto start = std::chrono::steady_clock::now();
 

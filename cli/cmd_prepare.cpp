@@ -2,13 +2,15 @@
 // and caching a bpe model when needed) and writes the token shards — the same prepare_data()
 // that `attnlab train` runs first — then prints where the shards are and what they hold.
 // Re-running with the same config finds everything in place and returns at once.
+#include <yaml-cpp/yaml.h>
+
 #include <cstdio>
 #include <iostream>
 
 #include "cli/command.h"
 #include "config/config.h"
 #include "data/prepare.h"
-#include "trainer/hf/pretrained_config.h"
+#include "interop/hf/pretrained_config.h"
 
 namespace attnlab {
 

@@ -1,11 +1,13 @@
-// `attnlab probe [overrides]`: composes the config and runs the probe (trainer/probe.h), e.g.
+// `attnlab probe [overrides]`: composes the config and runs the probe (probes/probe.h), e.g.
 //   attnlab probe attention=diff probe.dtype=float64 probe.layer_index=3 probe.out=diff.pt
+#include <yaml-cpp/yaml.h>
+
 #include <iostream>
 
-#include "trainer/hf/pretrained_config.h"
 #include "cli/command.h"
 #include "config/config.h"
-#include "trainer/probe.h"
+#include "interop/hf/pretrained_config.h"
+#include "probes/probe.h"
 
 namespace attnlab {
 

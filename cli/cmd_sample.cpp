@@ -2,7 +2,7 @@
 // [seed=...] [checkpoint=best|latest|path] [config overrides]`: text from a trained run with a
 // KV cache; prints the text, then tokens/s and forward passes per token on stderr. Runs trained
 // with objective=masked_diffusion decode block by block instead (sampler=confidence|first_hitting,
-// threshold=τ, block_size=N; see trainer/diffusion_sampler.h). A checkpoint with non-finite
+// threshold=τ, block_size=N; see inference/diffusion_sampler.h). A checkpoint with non-finite
 // weights is an error (exit 2) naming it and the tensor.
 #include <iostream>
 
@@ -10,10 +10,11 @@
 #include "cli/command_options.h"
 #include "common/config_access.h"
 #include "common/progress_meter.h"
-#include "trainer/diffusion_sampler.h"
+#include "inference/diffusion_sampler.h"
+#include "inference/sampling.h"
 #include "trainer/nonfinite_guard.h"
+#include "trainer/objective.h"
 #include "trainer/run_setup.h"
-#include "trainer/sampling.h"
 #include "trainer/trainer_options.h"
 
 namespace attnlab {
@@ -33,39 +34,66 @@ void split_arguments(const std::vector<std::string>& args, std::vector<std::stri
   }
 }
 
-double parse_number(const CommandOptions& options, const std::string& key, double fallback) {
-  if (!options.has(key)) return fallback;
-  try {
-    size_t used = 0;
-    double value = std::stod(options.get(key), &used);
-    if (used == options.get(key).size()) return value;
-  } catch (const std::exception&) {
+// `attnlab sample`'s own keys. Those left unset take the default of the run's objective:
+// autoregressive sampling or the masked-diffusion block sampler (inference/).
+struct SampleCommandOptions {
+  TORCH_ARG(std::optional<std::string>, run_dir) = std::nullopt;
+  TORCH_ARG(std::string, checkpoint) = "best";
+  TORCH_ARG(std::string, prompt) = "\n";
+  TORCH_ARG(std::optional<int64_t>, max_new_tokens) = std::nullopt;
+  TORCH_ARG(std::optional<double>, temperature) = std::nullopt;
+  TORCH_ARG(int64_t, top_k) = 0;
+  TORCH_ARG(double, top_p) = 1.0;
+  TORCH_ARG(std::string, sampler) = "confidence";
+  TORCH_ARG(double, threshold) = 0.9;
+  TORCH_ARG(int64_t, block_size) = 0;
+
+ public:
+  template <class V>
+  void visit(V& v) {
+    v("run_dir", run_dir(), "the run to sample from (required)");
+    v("checkpoint", checkpoint(), "best | latest | a checkpoint file");
+    v("prompt", prompt(), "text the sample continues");
+    v("max_new_tokens", max_new_tokens(), "tokens to generate (null: 200, diffusion 64)",
+      config::at_least(0));
+    v("temperature", temperature(),
+      "softmax temperature (null: 1.0; diffusion 0.0, greedy unmasking)", config::at_least(0.0),
+      config::finite());
+    v("top_k", top_k(), "sample among the k most likely tokens (0: all)", config::at_least(0));
+    v("top_p", top_p(), "nucleus sampling mass (1: all)", config::greater_than(0.0),
+      config::at_most(1.0));
+    v("sampler", sampler(),
+      "diffusion: which masked tokens a step unmasks (confidence: the most confident; "
+      "first_hitting: each whose confidence reaches threshold)",
+      config::one_of({"confidence", "first_hitting"}));
+    v("threshold", threshold(),
+      "diffusion sampler=first_hitting: the confidence that unmasks a token",
+      config::in_range(0.0, 1.0));
+    v("block_size", block_size(), "diffusion: tokens per block (0: the model's block size)",
+      config::at_least(0));
   }
-  throw UserError("attnlab sample: " + key + "='" + options.get(key) + "' is not a number");
-}
+};
 
 }  // namespace
 
 int run_sample_command(const CommandArgs& args) {
   std::vector<std::string> own, overrides;
   split_arguments(args.overrides, own, overrides);
-  CommandOptions options("sample", own,
-                         {"run_dir", "prompt", "max_new_tokens", "temperature", "top_k", "top_p",
-                          "checkpoint", "sampler", "threshold", "block_size"});
-  LoadedRun run = load_run(options.get("run_dir"), overrides, options.get_or("checkpoint", "best"));
+  const auto options = bind_command_options<SampleCommandOptions>("sample", own);
+  LoadedRun run = load_run(required_option("sample", "run_dir", options.run_dir()), overrides,
+                           options.checkpoint());
   check_finite_weights(*run.model, run.checkpoint_path);
-  const std::string prompt = options.get_or("prompt", "\n");
+  const std::string& prompt = options.prompt();
   const std::vector<int64_t> ids = encode_prompt(*run.tokenizer, prompt);
-  if (cfg::get_or<std::string>(run.config, "objective.name", "autoregressive") ==
-      "masked_diffusion") {
+  if (objective_name(*run.config) == "masked_diffusion") {
     DiffusionSampleOptions diffusion;
-    diffusion.max_new_tokens = static_cast<int64_t>(parse_number(options, "max_new_tokens", 64));
-    diffusion.block_size = static_cast<int64_t>(parse_number(options, "block_size", 0));
-    diffusion.sampler = options.get_or("sampler", "confidence");
-    diffusion.threshold = parse_number(options, "threshold", 0.9);
-    diffusion.temperature = parse_number(options, "temperature", 0.0);
+    diffusion.max_new_tokens = options.max_new_tokens().value_or(64);
+    diffusion.block_size = options.block_size();
+    diffusion.sampler = options.sampler();
+    diffusion.threshold = options.threshold();
+    diffusion.temperature = options.temperature().value_or(0.0);
     diffusion.mask_token = run.tokenizer->mask();
-    diffusion.generator = at::detail::createCPUGenerator(cfg::get<int64_t>(run.config, "seed"));
+    diffusion.generator = at::detail::createCPUGenerator(cfg::get<int64_t>(*run.config, "seed"));
     DiffusionSample result = diffusion_generate(*run.model, ids, diffusion);
     std::vector<int32_t> out(result.tokens.begin() + result.prompt_length, result.tokens.end());
     std::cout << prompt << run.tokenizer->decode(out) << std::endl;
@@ -75,13 +103,13 @@ int run_sample_command(const CommandArgs& args) {
     return 0;
   }
   SampleOptions sample;
-  sample.max_new_tokens = static_cast<int64_t>(parse_number(options, "max_new_tokens", 200));
-  sample.temperature = parse_number(options, "temperature", 1.0);
-  sample.top_k = static_cast<int64_t>(parse_number(options, "top_k", 0));
-  sample.top_p = parse_number(options, "top_p", 1.0);
-  sample.seed = cfg::get<int64_t>(run.config, "seed");
+  sample.max_new_tokens = options.max_new_tokens().value_or(200);
+  sample.temperature = options.temperature().value_or(1.0);
+  sample.top_k = options.top_k();
+  sample.top_p = options.top_p();
+  sample.seed = cfg::get<int64_t>(*run.config, "seed");
   ProgressMeter meter("sample", static_cast<double>(sample.max_new_tokens), "tokens", 1.0,
-                      TrainerOptions::from_config(run.config).loop().progress(), nullptr,
+                      TrainerOptions::from_config(*run.config).loop().progress(), nullptr,
                       "trainer.progress");
   sample.on_token = [&meter](int64_t generated) { meter.update(static_cast<double>(generated)); };
   SampleResult result = generate(*run.model, ids, sample);

@@ -6,8 +6,8 @@
 #include <cmath>
 #include <iostream>
 
-#include "common/error.h"
 #include "cli/command.h"
+#include "common/error.h"
 #include "launch/sweep_summary.h"
 
 namespace attnlab {

@@ -1,11 +1,13 @@
 // `attnlab train [overrides]`: composes the config, trains (resuming from the run dir when it
-// has a checkpoint), then prints the final validation metrics and, when trainer.sample_tokens
-// > 0, a sample from the trained model (also written to the run's TensorBoard log). `-m` runs a
+// has a checkpoint), then prints the final validation metrics and, when
+// trainer.sample.max_new_tokens > 0, a sample from the trained model (also written to the run's TensorBoard log). `-m` runs a
 // sweep through the configured launcher. Every task (task.name: lm, classification; see
 // trainer/task.h) trains in the same loop and prints its own report.
 // --dry-run prints the composed config and the run directory and does nothing else (after binding
 // the groups with typed options, so a bad option value fails the dry run as it would the run).
 // Stopped by SIGINT it exits with 130, by SIGTERM or SIGHUP with 143, after the checkpoint.
+#include <yaml-cpp/yaml.h>
+
 #include <filesystem>
 #include <iostream>
 
@@ -14,13 +16,13 @@
 #include "common/config_access.h"
 #include "config/config.h"
 #include "config/yaml_io.h"
+#include "inference/sampling.h"
+#include "interop/hf/pretrained_config.h"
 #include "launch/local_sweep.h"
 #include "trainer/checkpoint.h"
-#include "trainer/hf/pretrained_config.h"
 #include "trainer/lr_schedule.h"
 #include "trainer/metrics_logger.h"
 #include "trainer/run_setup.h"
-#include "trainer/sampling.h"
 #include "trainer/train_loop.h"
 #include "trainer/trainer_options.h"
 
@@ -31,18 +33,18 @@ namespace {
 void print_final_sample(const YAML::Node& config, const TrainSummary& summary) {
   const TrainerOptions trainer = TrainerOptions::from_config(config);
   const FinalSampleOptions& wanted = trainer.final_sample();
-  if (wanted.sample_tokens() <= 0) return;
+  if (wanted.max_new_tokens() <= 0) return;
   LoadedRun run = load_run(summary.run_dir, {}, "latest");
-  const std::vector<int64_t> ids = encode_prompt(*run.tokenizer, wanted.sample_prompt());
+  const std::vector<int64_t> ids = encode_prompt(*run.tokenizer, wanted.prompt());
   SampleOptions options;
-  options.max_new_tokens = wanted.sample_tokens();
-  options.temperature = wanted.sample_temperature();
-  options.top_k = wanted.sample_top_k();
+  options.max_new_tokens = wanted.max_new_tokens();
+  options.temperature = wanted.temperature();
+  options.top_k = wanted.top_k();
   options.seed = cfg::get<int64_t>(config, "seed");
   SampleResult sample = generate(*run.model, ids, options);
   std::vector<int32_t> out(sample.tokens.begin(), sample.tokens.end());
-  const std::string text = wanted.sample_prompt() + run.tokenizer->decode(out);
-  std::cout << "--- sample (" << wanted.sample_tokens() << " tokens, temperature "
+  const std::string text = wanted.prompt() + run.tokenizer->decode(out);
+  std::cout << "--- sample (" << wanted.max_new_tokens() << " tokens, temperature "
             << options.temperature << ") ---\n"
             << text << "\n---\n";
   // The sample also goes to TensorBoard's Text tab (its own small event file in the run).

@@ -1,5 +1,5 @@
 // `attnlab <command> [options] [overrides]`: each command is a function in its own file under
-// cli/, paired with its catalog entry (cli/front/command_catalog.cpp) in
+// cli/, paired with its catalog entry (command_line/command_catalog.cpp) in
 // command_table.cpp. The runtime entry point parses the command line and hands the command the
 // rest as CommandArgs.
 #pragma once
@@ -7,8 +7,8 @@
 #include <functional>
 #include <string>
 
+#include "command_line/command_line.h"
 #include "common/registry.h"
-#include "cli/front/command_line.h"
 
 namespace attnlab {
 

@@ -40,9 +40,10 @@ const std::string& CommandOptions::get(const std::string& key) const {
   return it->second;
 }
 
-std::string CommandOptions::get_or(const std::string& key, const std::string& fallback) const {
-  auto it = values_.find(key);
-  return it == values_.end() ? fallback : it->second;
+const std::string& required_option(const std::string& command, const std::string& key,
+                                   const std::optional<std::string>& value) {
+  check_user(value.has_value(), "attnlab " + command + ": missing required option " + key + "=...");
+  return *value;
 }
 
 }  // namespace attnlab

@@ -1,6 +1,6 @@
-// The command table: the function that runs each catalog entry (cli/front/).
+// The command table: the function that runs each catalog entry (command_line/).
 #include "cli/command.h"
-#include "cli/front/command_catalog.h"
+#include "command_line/command_catalog.h"
 
 namespace attnlab {
 
@@ -20,13 +20,12 @@ int run_summarize_command(const CommandArgs& args);  // cmd_summarize.cpp
 Registry<Command>& command_registry() {
   static Registry<Command> registry = [] {
     const std::map<std::string, std::function<int(const CommandArgs&)>> runners = {
-        {"config", run_config_command},      {"export", run_export_command},
-        {"import", run_import_command},
-        {"prepare", run_prepare_command},    {"train", run_train_command},
-        {"sample", run_sample_command},      {"eval", run_eval_command},
-        {"probe", run_probe_command},        {"grow", run_grow_command},
-        {"plot", run_plot_command},          {"submit", run_submit_command},
-        {"summarize", run_summarize_command}};
+        {"config", run_config_command}, {"export", run_export_command},
+        {"import", run_import_command}, {"prepare", run_prepare_command},
+        {"train", run_train_command},   {"sample", run_sample_command},
+        {"eval", run_eval_command},     {"probe", run_probe_command},
+        {"grow", run_grow_command},     {"plot", run_plot_command},
+        {"submit", run_submit_command}, {"summarize", run_summarize_command}};
     Registry<Command> r("command");
     const auto& catalog = command_catalog();
     for (const auto& name : catalog.names()) {

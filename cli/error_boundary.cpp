@@ -4,6 +4,7 @@
 #include <cxxabi.h>
 #include <torch/torch.h>
 #include <yaml-cpp/exceptions.h>
+#include <yaml-cpp/yaml.h>
 
 #include <cstdlib>
 #include <exception>

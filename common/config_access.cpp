@@ -1,6 +1,8 @@
 // Implementation of the dotted-key config readers declared in config_access.h.
 #include "common/config_access.h"
 
+#include <yaml-cpp/yaml.h>
+
 #include <sstream>
 
 namespace attnlab::cfg {
@@ -38,24 +40,44 @@ YAML::Node require(const YAML::Node& root, const std::string& dotted_key) {
 }
 
 template <>
-std::string type_name<int>() { return "int"; }
+std::string type_name<int>() {
+  return "int";
+}
 template <>
-std::string type_name<int64_t>() { return "int"; }
+std::string type_name<int64_t>() {
+  return "int";
+}
 template <>
-std::string type_name<double>() { return "float"; }
+std::string type_name<double>() {
+  return "float";
+}
 template <>
-std::string type_name<float>() { return "float"; }
+std::string type_name<float>() {
+  return "float";
+}
 template <>
-std::string type_name<bool>() { return "bool"; }
+std::string type_name<bool>() {
+  return "bool";
+}
 template <>
-std::string type_name<std::string>() { return "string"; }
+std::string type_name<std::string>() {
+  return "string";
+}
 template <>
-std::string type_name<std::vector<int64_t>>() { return "list of ints"; }
+std::string type_name<std::vector<int64_t>>() {
+  return "list of ints";
+}
 template <>
-std::string type_name<std::vector<int>>() { return "list of ints"; }
+std::string type_name<std::vector<int>>() {
+  return "list of ints";
+}
 template <>
-std::string type_name<std::vector<double>>() { return "list of floats"; }
+std::string type_name<std::vector<double>>() {
+  return "list of floats";
+}
 template <>
-std::string type_name<std::vector<std::string>>() { return "list of strings"; }
+std::string type_name<std::vector<std::string>>() {
+  return "list of strings";
+}
 
 }  // namespace attnlab::cfg

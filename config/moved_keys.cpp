@@ -12,6 +12,10 @@ const std::vector<MovedKey>& moved_keys() {
   static const std::vector<MovedKey> table = {
       {"attention.mask", "model.mask"},
       {"attention.block_size", "model.block_size"},
+      {"trainer.sample_tokens", "trainer.sample.max_new_tokens"},
+      {"trainer.sample_prompt", "trainer.sample.prompt"},
+      {"trainer.sample_temperature", "trainer.sample.temperature"},
+      {"trainer.sample_top_k", "trainer.sample.top_k"},
   };
   return table;
 }

@@ -5,9 +5,12 @@
 // load_saved_config / parse_saved_config, which move the old keys to their new place, so
 // resume, eval, sample and export keep working on old runs.
 //
-// Moved so far (issue #16: the mask and block size belong to the model, not to one module):
-//   attention.mask       -> model.mask
-//   attention.block_size -> model.block_size
+// Moved so far:
+//   attention.mask       -> model.mask        the mask and block size belong to the model, not
+//   attention.block_size -> model.block_size  to one module
+//   trainer.sample_tokens, sample_prompt, sample_temperature, sample_top_k
+//     -> trainer.sample.max_new_tokens, prompt, temperature, top_k: the final sample takes the
+//        names of `attnlab sample`'s options
 #pragma once
 
 #include <yaml-cpp/yaml.h>

@@ -131,7 +131,7 @@ std::string format_value(bool value) { return value ? "true" : "false"; }
 std::string format_value(int64_t value) { return std::to_string(value); }
 std::string format_value(double value) { return format_float(value); }
 // Plain text, or double-quoted with C escapes when it is empty or holds a control character
-// (sample_prompt's "\n"), so a listing line stays one line and shows what the value is.
+// (trainer.sample.prompt's "\n"), so a listing line stays one line and shows what the value is.
 std::string format_value(const std::string& value) {
   bool plain = !value.empty();
   for (unsigned char c : value) plain = plain && c >= 0x20;

@@ -311,6 +311,24 @@ Options bind(const YAML::Node& group, const std::string& prefix, const BindScope
   return options;
 }
 
+// The part of a shared group that one component reads: only the keys Options visits are bound
+// (checked as bind checks them); the group's other keys belong to other parts and are left for
+// their own binding. E.g. the device layer binds RuntimeOptions from the `trainer` group, whose
+// loop keys the trainer binds. `group` undefined or null: the defaults.
+template <class Options>
+Options bind_part(const YAML::Node& group, const std::string& prefix) {
+  if (!group.IsDefined() || group.IsNull()) return Options{};
+  if (!group.IsMap()) detail::not_a_map(prefix, group);
+  detail::NameCollector collector;
+  Options options;
+  options.visit(collector);
+  YAML::Node part(YAML::NodeType::Map);
+  for (const auto& name : collector.names)
+    if (group[name].IsDefined()) part[name] = group[name];
+  detail::bind_into(options, part, prefix, BindScope{});
+  return options;
+}
+
 // Every field of `options` (default: the defaults), nested structs flattened to dotted keys.
 template <class Options>
 std::vector<OptionDoc> option_docs(Options options = Options{}) {

@@ -12,8 +12,8 @@
 // unquoted values a backslash before punctuation (\, \[ \] \{ \} \( \) \: \= \space) is that
 // character. A backslash before a letter or digit (\n \t \r \s ...) is kept as typed, both
 // characters, so 'data.separator=\n\n' and 'data.separator="\n\n"' both give the text \n\n,
-// which data.separator turns into two newlines (data/user_files.cpp: \n \t \r \\), as it does
-// for separator: '\n\n' in a YAML file. \${ keeps an interpolation literal.
+// which data.separator turns into two newlines (data/corpora/user_files.cpp: \n \t \r \\), as it
+// does for separator: '\n\n' in a YAML file. \${ keeps an interpolation literal.
 #pragma once
 
 #include <yaml-cpp/yaml.h>

@@ -2,6 +2,7 @@
 #include "data/data_cache.h"
 
 #include <unistd.h>
+#include <yaml-cpp/yaml.h>
 
 #include <cstdlib>
 #include <fstream>

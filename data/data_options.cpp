@@ -10,7 +10,7 @@
 #include "common/error.h"
 #include "common/suggestions.h"
 #include "config/options.h"
-#include "data/labelled_dataset.h"
+#include "data/corpora/labelled_dataset.h"
 
 namespace attnlab {
 

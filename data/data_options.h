@@ -25,7 +25,7 @@
 
 namespace attnlab {
 
-// data.decomposition: the options of data.sampler=dataset_decomposition (data/sampler.h).
+// data.decomposition: the options of data.sampler=dataset_decomposition (data/window_sampler.h).
 struct DecompositionOptions {
   TORCH_ARG(int64_t, min_len) = 32;
   TORCH_ARG(std::string, curriculum) = "short_to_long";
@@ -64,7 +64,7 @@ struct LanguageModelDataOptions {
       config::at_least(0.0), config::less_than(1.0));
     v("seq_len", seq_len(), "tokens per training window", config::at_least(1));
     v("batch_size", batch_size(), "windows per batch (per rank)", config::at_least(1));
-    v("sampler", sampler(), "how windows are drawn (data/sampler.h)",
+    v("sampler", sampler(), "how windows are drawn (data/window_sampler.h)",
       config::one_of({"random", "sequential", "bos_aligned", "dataset_decomposition"}));
     v("cache_dir", cache_dir(),
       "downloads; null: $ATTNLAB_DATA, else $XDG_CACHE_HOME/attnlab, else ~/.cache/attnlab");

@@ -20,8 +20,8 @@
 #include <thread>
 #include <vector>
 
-#include "data/corpus.h"
-#include "data/tokenizer.h"
+#include "data/corpora/corpus.h"
+#include "data/tokenizers/tokenizer.h"
 
 namespace attnlab {
 

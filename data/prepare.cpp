@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <unistd.h>
+#include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -16,13 +17,13 @@
 #include "common/cpu_cores.h"
 #include "common/error.h"
 #include "common/progress_meter.h"
-#include "data/bpe_tokenizer.h"
-#include "data/corpus.h"
+#include "data/corpora/corpus.h"
+#include "data/corpora/user_files.h"
 #include "data/data_cache.h"
 #include "data/data_options.h"
 #include "data/hash.h"
 #include "data/parallel_encoder.h"
-#include "data/user_files.h"
+#include "data/tokenizers/bpe_tokenizer.h"
 
 namespace attnlab {
 
@@ -177,7 +178,7 @@ fs::path files_shard_dir(const YAML::Node& config, const FilesSpec& spec, uint64
   return derived_data_dir(config) / "tokens" / ("files-" + tokenizer.fingerprint() + "-" + key);
 }
 
-// prepare_data for data=files (see data/user_files.h).
+// prepare_data for data=files (see data/corpora/user_files.h).
 PreparedData prepare_user_files(const YAML::Node& config) {
   const FilesSpec spec = files_spec(config);
   PreparedData data;

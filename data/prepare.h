@@ -3,18 +3,18 @@
 //   <derived>/tokens/<corpora>-<tokenizer fingerprint>-<settings hash>/{train,val}.bin
 // (+ meta.json, a human-readable summary). Each document's tokens are followed by EOS, so EOS
 // separates documents in the stream. When both shards exist and validate, nothing is rebuilt.
-// data=files (data/user_files.h) reads the user's files instead of a corpus; its shards live in
+// data=files (data/corpora/user_files.h) reads the user's files instead of a corpus; its shards
+// live in
 //   <derived>/tokens/files-<tokenizer fingerprint>-<hash of settings and file contents>/
 #pragma once
-
-#include <yaml-cpp/yaml.h>
 
 #include <filesystem>
 #include <memory>
 #include <string>
 
+#include "config/config_node.h"
 #include "data/token_shard.h"
-#include "data/tokenizer.h"
+#include "data/tokenizers/tokenizer.h"
 
 namespace attnlab {
 
@@ -40,13 +40,13 @@ struct PreparedData {
 // A corrupted existing shard or one written by another tokenizer is a UserError naming it.
 // Shards count as present only with a complete meta.json (written last); temporaries left by a
 // killed prepare are removed. Callers print describe_split() once nothing can fail any more.
-PreparedData prepare_data(const YAML::Node& config);
+PreparedData prepare_data(const ConfigNode& config);
 
 // "data split: train 9 documents, 1200 tokens | validation 1 document, 130 tokens (9.8% of the
 // tokens, whole documents)": one line for the start of a run.
 std::string describe_split(const PreparedData& data);
 
 // The shard folder prepare_data would use for this config and tokenizer.
-std::filesystem::path shard_dir(const YAML::Node& config, const Tokenizer& tokenizer);
+std::filesystem::path shard_dir(const ConfigNode& config, const Tokenizer& tokenizer);
 
 }  // namespace attnlab

@@ -1,6 +1,8 @@
 // See config_agreement.h.
 #include "distributed/config_agreement.h"
 
+#include <yaml-cpp/yaml.h>
+
 #include <algorithm>
 #include <string>
 #include <vector>

@@ -3,8 +3,7 @@
 // 0's before anything is written.
 #pragma once
 
-#include <yaml-cpp/yaml.h>
-
+#include "config/config_node.h"
 #include "distributed/distributed.h"
 
 namespace attnlab {
@@ -13,6 +12,6 @@ namespace attnlab {
 // aborts the job with that message); agreeing ranks wait until every rank has compared, so rank 0
 // touches the run directory only after all agreed. run.dir and run.sweep_dir may hold per-rank
 // timestamps: they are not compared (rank 0's are used). A no-op in a single process.
-void check_ranks_agree_on_config(DistributedContext& dist, const YAML::Node& config);
+void check_ranks_agree_on_config(DistributedContext& dist, const ConfigNode& config);
 
 }  // namespace attnlab

@@ -15,6 +15,7 @@
 #include "common/error.h"
 #include "config/options.h"
 #include "device/cuda_device.h"
+#include "device/runtime_options.h"
 #include "distributed/collectives.h"
 
 namespace attnlab {
@@ -114,7 +115,8 @@ std::shared_ptr<DistributedContext> init_distributed(const ConfigTree& config) {
     check_user(gpus > 0,
                "dist.backend=nccl: no CUDA GPU is visible to this process (NCCL reduces on GPUs); "
                "use dist.backend=gloo or mpi on CPUs");
-    const std::string requested = cfg::get_or<std::string>(config, "trainer.device", "cpu");
+    const std::string requested =
+        config::bind_part<RuntimeOptions>(cfg::find(config, "trainer"), "trainer").device();
     nccl_device = resolve_device(requested, gpus, local_rank_from_env());
     use_device(nccl_device);
     check_user(

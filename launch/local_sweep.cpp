@@ -1,6 +1,8 @@
 // The local sweep launcher and the -m dispatch; see local_sweep.h.
 #include "launch/local_sweep.h"
 
+#include <yaml-cpp/yaml.h>
+
 #include <chrono>
 #include <cstdio>
 #include <filesystem>

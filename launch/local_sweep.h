@@ -7,12 +7,10 @@
 // what is missing or failed. multirun.yaml records the sweep; summary.{csv,md,png} aggregate it.
 #pragma once
 
-#include <yaml-cpp/yaml.h>
-
 #include <string>
 #include <vector>
 
-#include "cli/front/command_line.h"
+#include "command_line/command_line.h"
 #include "config/config.h"
 #include "launch/launcher_options.h"
 

@@ -10,6 +10,7 @@
 #include "common/config_access.h"
 #include "common/error.h"
 #include "config/options.h"
+#include "device/runtime_options.h"
 
 namespace attnlab {
 
@@ -52,7 +53,8 @@ SlurmOptions slurm_options_from_config(const ConfigTree& config) {
   check_user(!o.time().empty(), "launcher.time: expected a Slurm time like 01:00:00, got ''");
   // A GPU run: every rank takes the GPU of its local rank (device/cuda_device.h), so a node needs
   // a GPU per task, and a cuda run without GPUs would fail only once the job starts.
-  const std::string device = cfg::get_or<std::string>(config, "trainer.device", "cpu");
+  const std::string device =
+      config::bind_part<RuntimeOptions>(cfg::find(config, "trainer"), "trainer").device();
   if (device.rfind("cuda", 0) == 0) {
     check_user(o.gpus_per_node() > 0, "trainer.device=" + device +
                                           " but launcher.gpus_per_node=0: the job would get no "

@@ -1,7 +1,8 @@
 // `attnlab submit` / `launcher=slurm`: compose, pin directories, write and submit the sbatch
 // script; see slurm_submit.h.
-#include "trainer/hf/pretrained_config.h"
 #include "launch/slurm_submit.h"
+
+#include <yaml-cpp/yaml.h>
 
 #include <filesystem>
 #include <fstream>
@@ -9,10 +10,11 @@
 
 #include "common/config_access.h"
 #include "common/error.h"
+#include "common/subprocess.h"
 #include "config/config.h"
+#include "interop/hf/pretrained_config.h"
 #include "launch/local_sweep.h"
 #include "launch/slurm_script.h"
-#include "common/subprocess.h"
 
 namespace attnlab {
 

@@ -7,7 +7,7 @@
 
 #include <string>
 
-#include "cli/front/command_line.h"
+#include "command_line/command_line.h"
 
 namespace attnlab {
 

@@ -100,34 +100,41 @@ struct ModelOptions {
 };
 
 struct GptOptions {
-  int64_t vocab_size = 0;
-  int64_t d_model = 128;
-  int64_t n_layers = 4;
-  int64_t n_heads = 4;
-  int64_t n_kv_heads = 0;  // 0 = n_heads
-  double mlp_ratio = 4.0;
-  std::string mlp = "gelu";  // gelu | swiglu
-  double dropout = 0.0;
-  int64_t max_seq_len = 256;
-  double rope_theta = 10000.0;
+  // Each field the `model:` group sets starts at ModelOptions' default (their one home): the
+  // constructors copy a ModelOptions in (modules/gpt_config.cpp), gpt_options_from_config a bound
+  // one.
+  GptOptions();
+  explicit GptOptions(const ModelOptions& model);
+
+  int64_t vocab_size =
+      0;  // the tokenizer's ids (gpt_options_from_config: padded by model.vocab_size)
+  int64_t d_model;
+  int64_t n_layers;
+  int64_t n_heads;
+  int64_t n_kv_heads;  // 0 = n_heads
+  double mlp_ratio;
+  std::string mlp;  // gelu | swiglu
+  double dropout;
+  int64_t max_seq_len;
+  double rope_theta;
   RopeScaling rope_scaling;  // model.rope_scaling + rope_factor, rope_*_freq_factor, ...
-  double norm_eps = 1e-5;
+  double norm_eps;
   // Family knobs (defaults: attnlab's own model).
-  std::string norm = "rms";        // rms | layer (LayerNorm with bias, GPT-2)
-  std::string positions = "rope";  // rope (inside attention) | learned (GPT-2's position table)
-  int64_t max_positions = 0;       // rows of the learned position table; 0 = max_seq_len
-  bool tie_embeddings = true;      // false: a separate lm_head.weight
-  bool mlp_bias = false;
-  bool attention_bias = false;  // biases on every attention projection (GPT-2)
-  bool qkv_bias = false;        // biases on q/k/v only (Qwen2); implied by attention_bias
-  int64_t mlp_hidden = 0;       // MLP width; 0 = from mlp_ratio (SwiGLU: 2/3 of it, rounded to 8)
+  std::string norm;       // rms | layer (LayerNorm with bias, GPT-2)
+  std::string positions;  // rope (inside attention) | learned (GPT-2's position table)
+  int64_t max_positions;  // rows of the learned position table; 0 = max_seq_len
+  bool tie_embeddings;    // false: a separate lm_head.weight
+  bool mlp_bias;
+  bool attention_bias;  // biases on every attention projection (GPT-2)
+  bool qkv_bias;        // biases on q/k/v only (Qwen2); implied by attention_bias
+  int64_t mlp_hidden;   // MLP width; 0 = from mlp_ratio (SwiGLU: 2/3 of it, rounded to 8)
   std::string attention = "mha";
   // The `attention:` group bound into the module's options struct (modules/attention_entry.h);
   // empty = the module's defaults.
   std::any attention_module_options;
   MaskSpec mask;  // the model's mask (model.mask / model.block_size)
   // model.attention_backend: auto | sdpa | native (modules/attention_backend.h).
-  AttentionBackend attention_backend = AttentionBackend::kAuto;
+  AttentionBackend attention_backend;
   // Hybrid stacks (model.attention_per_layer): the attention module of each layer; empty = every
   // layer uses `attention`. A layer named by a bare name gets the `attention:` group when it is
   // the group's module, else that module's built-in defaults; every layer runs with the model's

@@ -71,39 +71,44 @@ void bind_layer_options(GptOptions& o, const YAML::Node& group,
 
 }  // namespace
 
+GptOptions::GptOptions() : GptOptions(ModelOptions{}) {}
+
+GptOptions::GptOptions(const ModelOptions& m)
+    : vocab_size(m.vocab_size().value_or(0)),
+      d_model(m.d_model()),
+      n_layers(m.n_layers()),
+      n_heads(m.n_heads()),
+      n_kv_heads(m.n_kv_heads()),
+      mlp_ratio(m.mlp_ratio()),
+      mlp(m.mlp()),
+      dropout(m.dropout()),
+      max_seq_len(m.max_seq_len()),
+      rope_theta(m.rope_theta()),
+      rope_scaling(rope_scaling_of(m)),
+      norm_eps(m.norm_eps()),
+      norm(m.norm()),
+      positions(m.positions()),
+      max_positions(m.max_positions()),
+      tie_embeddings(m.tie_embeddings()),
+      mlp_bias(m.mlp_bias()),
+      attention_bias(m.attention_bias()),
+      qkv_bias(m.attention_bias() || m.qkv_bias()),
+      mlp_hidden(m.mlp_hidden()),
+      attention_backend(parse_attention_backend(m.attention_backend())) {
+  mask.kind = parse_mask_kind(m.mask());
+  mask.block_size = m.block_size();
+}
+
 template <class ConfigTree>
 GptOptions gpt_options_from_config(const ConfigTree& config, int64_t vocab_size) {
   const ModelOptions m = config::bind<ModelOptions>(
       cfg::find(config, "model"), "model", config::BindScope{"model", {"attention_per_layer"}});
-  GptOptions o;
-  o.d_model = m.d_model();
-  o.n_layers = m.n_layers();
-  o.n_heads = m.n_heads();
-  o.n_kv_heads = m.n_kv_heads();
-  o.mlp_ratio = m.mlp_ratio();
-  o.mlp = m.mlp();
-  o.dropout = m.dropout();
-  o.max_seq_len = m.max_seq_len();
-  o.rope_theta = m.rope_theta();
-  o.rope_scaling = rope_scaling_of(m);
-  o.norm_eps = m.norm_eps();
-  o.norm = m.norm();
-  o.positions = m.positions();
-  o.max_positions = m.max_positions();
-  o.tie_embeddings = m.tie_embeddings();
-  o.mlp_bias = m.mlp_bias();
-  o.attention_bias = m.attention_bias();
-  o.qkv_bias = o.attention_bias || m.qkv_bias();
-  o.mlp_hidden = m.mlp_hidden();
+  GptOptions o(m);
   // model.vocab_size pads the vocabulary (pretrained models round it up); the tokenizer's ids
   // always fit, so a smaller value (a tokenizer that appends MASK) gives the tokenizer's count.
-  const int64_t model_vocab = m.vocab_size().value_or(0);
-  check_user(model_vocab >= 0, "model.vocab_size: expected a positive count or null, got " +
-                                   std::to_string(model_vocab));
-  o.vocab_size = std::max(vocab_size, model_vocab);
-  o.mask.kind = parse_mask_kind(m.mask());
-  o.mask.block_size = m.block_size();
-  o.attention_backend = parse_attention_backend(m.attention_backend());
+  check_user(o.vocab_size >= 0, "model.vocab_size: expected a positive count or null, got " +
+                                    std::to_string(o.vocab_size));
+  o.vocab_size = std::max(vocab_size, o.vocab_size);
   check_user(o.d_model > 0 && o.n_layers > 0 && o.n_heads > 0,
              "model.d_model, model.n_layers and model.n_heads must be positive");
   // Checked here, where they are parsed: out of range they abort inside LibTorch or build

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "common/error.h"
+
 namespace attnlab {
 
 double lora_scale(const LoraAdapterOptions& options) {
@@ -54,6 +56,35 @@ torch::Tensor lora_linear(const torch::nn::Linear& linear, const torch::Tensor& 
   torch::Tensor y = torch::linear(x, linear->weight, linear->bias);
   const torch::Tensor delta = lora_delta(*linear, x);
   return delta.defined() ? y + delta : y;
+}
+
+std::vector<std::string> lora_module_names(const StateDict& weights) {
+  const std::string suffix = ".lora_A.weight";
+  std::vector<std::string> out;
+  for (const auto& item : weights) {
+    const std::string& name = item.first;
+    if (name.size() > suffix.size() &&
+        name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0)
+      out.push_back(name.substr(0, name.size() - suffix.size()));
+  }
+  return out;
+}
+
+StateDict merge_lora_weights(const StateDict& weights, const LoraOptions& options) {
+  StateDict out = weights;
+  const double scale = lora_scale(options.adapter());
+  for (const std::string& module : lora_module_names(weights)) {
+    const auto a = weights.find(module + ".lora_A.weight"),
+               b = weights.find(module + ".lora_B.weight"), w = weights.find(module + ".weight");
+    check_user(b != weights.end() && w != weights.end(),
+               "LoRA weights of " + module + " are incomplete (lora_B or the base weight missing)");
+    const torch::Tensor delta =
+        torch::matmul(b->second.to(torch::kFloat64), a->second.to(torch::kFloat64)) * scale;
+    out[module + ".weight"] = (w->second.to(torch::kFloat64) + delta).to(w->second.scalar_type());
+    out.erase(module + ".lora_A.weight");
+    out.erase(module + ".lora_B.weight");
+  }
+  return out;
 }
 
 }  // namespace attnlab

@@ -14,9 +14,15 @@
 // the Linear carries an adapter and is the plain Linear otherwise.
 #pragma once
 
+#include <torch/arg.h>
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <string>
+#include <vector>
+
+#include "config/option_schema.h"
+#include "modules/state_dict.h"
 
 namespace attnlab {
 
@@ -54,5 +60,51 @@ torch::Tensor lora_delta(const torch::nn::LinearImpl& linear, const torch::Tenso
 
 // linear(x) plus its adapter's path when it has one.
 torch::Tensor lora_linear(const torch::nn::Linear& linear, const torch::Tensor& x);
+
+// The options of finetune=lora (configs/finetune/lora.yaml holds the same values; a test keeps
+// them equal); trainer/finetune.h binds and applies them.
+struct LoraOptions {
+  TORCH_ARG(int64_t, r) = 16;
+  TORCH_ARG(double, alpha) = 32.0;
+  TORCH_ARG(double, dropout) = 0.0;
+  TORCH_ARG(std::vector<std::string>, target) = std::vector<std::string>{"q_proj", "k_proj",
+                                                                         "v_proj", "out_proj"};
+  TORCH_ARG(bool, use_rslora) = false;
+  TORCH_ARG(std::vector<std::string>, modules_to_save) = std::vector<std::string>{};
+
+ public:
+  template <class V>
+  void visit(V& v) {
+    v("r", r(), "rank of the adapters (A: [r, in], B: [out, r])", config::greater_than(0));
+    v("alpha", alpha(), "scale numerator: the low-rank path is multiplied by alpha / r",
+      config::greater_than(0.0), config::finite());
+    v("dropout", dropout(), "dropout on the adapters' input (training only)", config::at_least(0.0),
+      config::less_than(1.0));
+    v("target", target(),
+      "Linear layers to adapt: names matched against the end of a Linear's name (q_proj matches "
+      "blocks.3.attn.q_proj; globs allowed), or all-linear (every Linear of the blocks: attention "
+      "and MLP, never the output head)",
+      config::non_empty());
+    v("use_rslora", use_rslora(), "rank-stabilised scale alpha / sqrt(r) instead of alpha / r");
+    v("modules_to_save", modules_to_save(),
+      "globs of parameter names that train fully beside the adapters (e.g. final_norm.*)");
+  }
+
+  LoraAdapterOptions adapter() const {
+    LoraAdapterOptions out;
+    out.r = r_;
+    out.alpha = alpha_;
+    out.dropout = dropout_;
+    out.use_rslora = use_rslora_;
+    return out;
+  }
+};
+
+// The adapted Linear layers of a LoRA state dict ("blocks.0.attn.q_proj", ...), in name order.
+std::vector<std::string> lora_module_names(const StateDict& weights);
+
+// The weights with every adapter merged into its base (W + scale * B A, computed in float64)
+// and the lora_A / lora_B tensors removed: the plain model that `export format=hf` writes.
+StateDict merge_lora_weights(const StateDict& weights, const LoraOptions& options);
 
 }  // namespace attnlab

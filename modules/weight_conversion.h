@@ -14,10 +14,9 @@
 #include <vector>
 
 #include "common/registry.h"
+#include "modules/state_dict.h"
 
 namespace attnlab {
-
-using StateDict = std::map<std::string, torch::Tensor>;
 
 // The shape of the layers a conversion fills (the model's attention width and heads): all a
 // converter needs to know of the model.

@@ -16,15 +16,24 @@ import sys
 LAYERS = [
     ("common", "common/"),                      # utilities below LibTorch
     ("config", "config/"),                      # the config engine (no LibTorch)
-    ("cli-front", "cli/front/"),                # command-line parsing (no LibTorch)
-    ("data", "data/"),                          # corpora, tokenizers, samplers, batches
+    ("command-line", "command_line/"),          # command-line parsing and help (no LibTorch)
+    ("data", "data/"),                          # text preparation, shards, training windows,
+                                                # tokenizers (data/tokenizers/), corpora
+                                                # (data/corpora/)
     ("kernels", "modules/kernels/"),            # CPU attention/norm/GELU kernels
     ("modules", "modules/"),                    # attention modules, masks, the GPT
     ("losses", "losses/"),                      # loss terms and the loss set
     ("python-ops", "python/csrc/"),             # torch.ops.attnlab operators (import attnlab)
     ("device", "device/"),                      # CUDA runtime queries, device resolution
     ("distributed", "distributed/"),            # collectives, gradient reducer, preemption
-    ("trainer", "trainer/"),                    # loop, objectives, checkpoints, HF in/out
+    ("io", "io/"),                              # weight formats: safetensors, torch pickles,
+                                                # atomic files
+    ("interop", "interop/"),                    # Hugging Face and PEFT folders in and out
+    ("trainer", "trainer/"),                    # the loop core: steps, optimizers, checkpoints
+    ("objectives", "tasks/lm/objectives/"),     # the LM objectives (autoregressive, diffusion)
+    ("inference", "inference/"),                # text generation and the diffusion sampler
+    ("tasks", "tasks/"),                        # tasks (lm, classification) and their registry
+    ("probes", "probes/"),                      # diagnostics on a trained model
     ("launch", "launch/"),                      # sweeps and Slurm submission
     ("cli", "cli/"),                            # the attnlab commands
     ("apps", "apps/"),                          # executables
@@ -65,15 +74,15 @@ def self_test():
     """The check can fail: a made-up tree with one upward and one downward include."""
     import tempfile
     with tempfile.TemporaryDirectory() as root:
-        for path, text in {"data/sampler.h": '#include "modules/gpt.h"\n',
+        for path, text in {"data/window_sampler.h": '#include "modules/gpt.h"\n',
                            "modules/gpt.h": '#include "data/batch.h"\n',
                            "data/batch.h": "", "device/d.h": '#include "trainer/x.h"\n',
-                           "trainer/x.h": '#include "cli/front/f.h"\n'}.items():
+                           "trainer/x.h": '#include "command_line/f.h"\n'}.items():
             os.makedirs(os.path.dirname(os.path.join(root, path)), exist_ok=True)
             with open(os.path.join(root, path), "w") as f:
                 f.write(text)
         found = {(p, i) for p, _, i, _ in upward_edges(root)}
-    expected = {("data/sampler.h", "modules/gpt.h"), ("device/d.h", "trainer/x.h")}
+    expected = {("data/window_sampler.h", "modules/gpt.h"), ("device/d.h", "trainer/x.h")}
     assert found == expected, f"self-test: found {found}, expected {expected}"
 
 

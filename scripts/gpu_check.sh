@@ -413,7 +413,7 @@ else
   train_extra=()
 fi
 common=(trainer.device=$device trainer.progress=none trainer.tensorboard=false
-  trainer.sample_tokens=0 trainer.log_every=1 trainer.eval_batches=2)
+  trainer.sample.max_new_tokens=0 trainer.log_every=1 trainer.eval_batches=2)
 
 # --- a. device parity tests -------------------------------------------------------------------
 echo "gpu_check: a. parity tests (test_device, ATTNLAB_CHECK_DEVICE=$device)"

@@ -22,7 +22,7 @@ if ((sanitize)); then
     cmake -S "$repo" -B "$build" -DCMAKE_BUILD_TYPE=Release -DATTNLAB_SANITIZE=ON \
       -DATTNLAB_PYTHON="$venv/bin/python" > /dev/null
   fi
-  areas=(config cli_front data losses modules modules_masks)
+  areas=(config command_line data losses modules modules_masks)
   targets=(attnlab)
   for area in "${areas[@]}"; do targets+=("test_$area"); done
   start=$(date +%s)

@@ -6,4 +6,4 @@ set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 "$repo/scripts/setup.sh"
 cd "$repo"
-exec "${BUILD_DIR:-$repo/build}/attnlab" train run.dir=runs/default trainer.sample_tokens=300 "$@"
+exec "${BUILD_DIR:-$repo/build}/attnlab" train run.dir=runs/default trainer.sample.max_new_tokens=300 "$@"

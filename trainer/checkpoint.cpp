@@ -4,6 +4,7 @@
 #include <caffe2/serialize/in_memory_adapter.h>
 #include <caffe2/serialize/inline_container.h>
 #include <sys/stat.h>
+#include <yaml-cpp/yaml.h>
 #include <zlib.h>
 
 #include <algorithm>
@@ -18,12 +19,13 @@
 #include "common/config_access.h"
 #include "common/error.h"
 #include "config/moved_keys.h"
+#include "config/run_options.h"
 #include "config/yaml_tree.h"
 #include "data/hash.h"
-#include "trainer/atomic_file.h"
+#include "io/atomic_file.h"
+#include "io/weights_io.h"
 #include "trainer/muon.h"
 #include "trainer/nonfinite_guard.h"
-#include "trainer/weights_io.h"
 
 namespace attnlab {
 namespace fs = std::filesystem;
@@ -260,7 +262,7 @@ std::string tensor_hash(const torch::Tensor& tensor) {
   return hex;
 }
 
-c10::Dict<std::string, std::string> hashes_of(const NamedTensors& tensors) {
+c10::Dict<std::string, std::string> hashes_of(const NamedTensorList& tensors) {
   c10::Dict<std::string, std::string> out;
   for (const auto& [name, tensor] : tensors)
     if (tensor.defined()) out.insert_or_assign(name, tensor_hash(tensor));
@@ -283,7 +285,7 @@ std::map<std::string, std::string> recorded_hashes(torch::serialize::InputArchiv
 // recorded tensor that is missing.
 void check_tensor_hashes(const std::string& path,
                          const std::map<std::string, std::string>& recorded,
-                         const NamedTensors& tensors, const std::string& what) {
+                         const NamedTensorList& tensors, const std::string& what) {
   if (recorded.empty()) return;
   std::map<std::string, const torch::Tensor*> present;
   for (const auto& [name, tensor] : tensors) present[name] = &tensor;
@@ -299,8 +301,8 @@ void check_tensor_hashes(const std::string& path,
   }
 }
 
-NamedTensors named(const TensorMap& tensors) {
-  return NamedTensors(tensors.begin(), tensors.end());
+NamedTensorList named(const StateDict& tensors) {
+  return NamedTensorList(tensors.begin(), tensors.end());
 }
 
 // Reads and parses the archive of a checkpoint file.
@@ -343,11 +345,11 @@ auto guarded(const std::string& path, Body body) -> decltype(body()) {
 }
 
 // The model section's tensors, each checked to be a defined tensor.
-TensorMap read_model_tensors(torch::serialize::InputArchive& archive, const std::string& path) {
+StateDict read_model_tensors(torch::serialize::InputArchive& archive, const std::string& path) {
   torch::serialize::InputArchive model_archive;
   check_user(archive.try_read("model", model_archive),
              "checkpoint '" + path + "' has no 'model' section");
-  TensorMap weights;
+  StateDict weights;
   for (const auto& key : model_archive.keys()) {
     torch::Tensor tensor;
     check_user(model_archive.try_read(key, tensor) && tensor.defined(),
@@ -520,9 +522,9 @@ std::string save_checkpoint(const std::string& run_dir, const torch::nn::Module&
                             const torch::optim::Optimizer* optimizer, const TrainState& state,
                             const std::string& config_yaml, const SaveOptions& options) {
   if (options.check_finite) {
-    NamedTensors tensors = named_parameters_and_buffers(model);
+    NamedTensorList tensors = named_parameters_and_buffers(model);
     if (optimizer) {
-      NamedTensors moments = named_optimizer_state(model, *optimizer);
+      NamedTensorList moments = named_optimizer_state(model, *optimizer);
       tensors.insert(tensors.end(), moments.begin(), moments.end());
     }
     const std::string bad = first_nonfinite(tensors);
@@ -568,7 +570,7 @@ std::string save_checkpoint(const std::string& run_dir, const torch::nn::Module&
   if (!state.tokenizer.empty()) meta.write("tokenizer", c10::IValue(state.tokenizer));
   // A hash of every model and optimizer tensor, so a tensor changed anywhere between here and a
   // load (a writer bug, a flip behind re-fixed checksums) is found and named at load.
-  NamedTensors model_tensors;
+  NamedTensorList model_tensors;
   for (const auto& item : model.named_parameters(true))
     model_tensors.emplace_back(item.key(), item.value());
   for (const auto& item : model.named_buffers(true))
@@ -696,7 +698,7 @@ LoadedCheckpoint load_checkpoint(const std::string& path_or_dir, torch::nn::Modu
   const std::string expected_tokenizer = state ? state->tokenizer : "";
   check_checkpoint_tokenizer(path, loaded_state.tokenizer, expected_tokenizer);
   if (loaded_state.tokenizer.empty()) loaded_state.tokenizer = expected_tokenizer;
-  TensorMap weights = guarded(path, [&] { return read_model_tensors(archive, path); });
+  StateDict weights = guarded(path, [&] { return read_model_tensors(archive, path); });
   guarded(path, [&] { check_tensor_hashes(path, model_hashes, named(weights), "model"); });
   guarded(path, [&] {
     try {
@@ -811,7 +813,7 @@ std::map<std::string, torch::Tensor> read_checkpoint_model_state(const std::stri
     } else if (state) {
       throw UserError("checkpoint '" + path + "' has no 'meta' section");
     }
-    TensorMap weights = read_model_tensors(archive, path);
+    StateDict weights = read_model_tensors(archive, path);
     check_tensor_hashes(path, hashes, named(weights), "model");
     return weights;
   });
@@ -830,9 +832,7 @@ std::optional<LoadedCheckpoint> resume_per_config(const YAML::Node& config,
                                                   torch::nn::Module& model,
                                                   torch::optim::Optimizer* optimizer,
                                                   TrainState* state) {
-  const std::string resume = cfg::get_or<std::string>(config, "run.resume", "auto");
-  check_user(resume == "auto" || resume == "never" || resume == "must",
-             "run.resume: expected auto, never or must, got '" + resume + "'");
+  const std::string resume = run_options(config).run.resume;
   if (resume == "never") return std::nullopt;
   // One line for the terminal; the full story in the run's weight_mismatch.txt.
   auto refuse = [&](const std::string& checkpoint, const std::string& checkpoint_config,

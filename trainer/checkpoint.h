@@ -28,7 +28,6 @@
 #pragma once
 
 #include <torch/torch.h>
-#include <yaml-cpp/yaml.h>
 
 #include <cstdint>
 #include <limits>
@@ -38,7 +37,8 @@
 #include <vector>
 
 #include "common/error.h"
-#include "trainer/weights_io.h"
+#include "config/config_node.h"
+#include "io/weights_io.h"
 
 namespace attnlab {
 
@@ -92,7 +92,7 @@ class CheckpointMismatch : public UserError {
 // (older checkpoints lack newer keys), and so is attention.sparse_compute (an exact compute
 // path, not a different model).
 std::vector<std::string> model_config_changes(const std::string& checkpoint_config_yaml,
-                                              const YAML::Node& config);
+                                              const ConfigNode& config);
 
 // "model.d_model: 64 -> 32" or "model.d_model: 64 -> 32, and 2 more": the first change of
 // model_config_changes() for a one-line message.
@@ -145,7 +145,7 @@ std::optional<LoadedCheckpoint> resume_latest(const std::string& run_dir, torch:
 // shape) is a one-line UserError naming the first changed setting, with the full report in
 // <run_dir>/weight_mismatch.txt; the model may then hold the checkpoint's weights, so the caller
 // must not go on.
-std::optional<LoadedCheckpoint> resume_per_config(const YAML::Node& config,
+std::optional<LoadedCheckpoint> resume_per_config(const ConfigNode& config,
                                                   const std::string& run_dir,
                                                   torch::nn::Module& model,
                                                   torch::optim::Optimizer* optimizer,

@@ -8,9 +8,9 @@
 
 #include <vector>
 
+#include "distributed/distributed.h"
 #include "losses/loss_set.h"
 #include "modules/gpt.h"
-#include "distributed/distributed.h"
 #include "trainer/objective.h"
 
 namespace attnlab {

@@ -2,6 +2,8 @@
 // into the base weights; see finetune.h.
 #include "trainer/finetune.h"
 
+#include <yaml-cpp/yaml.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -11,6 +13,7 @@
 #include "common/error.h"
 #include "common/glob.h"
 #include "config/options.h"
+#include "config/run_options.h"
 
 namespace attnlab {
 
@@ -109,7 +112,7 @@ std::string apply_finetune(const YAML::Node& config, torch::nn::Module& model) {
   // A generator of its own, seeded from the run's seed: the adapters are the same on every rank
   // and every resume, and the global RNG (dropout, sampling) is left where it was.
   at::Generator generator = at::detail::createCPUGenerator(
-      static_cast<uint64_t>(cfg::get_or<int64_t>(config, "seed", 0)) ^ 0x4c6f5241ull);
+      static_cast<uint64_t>(run_options(config).seed) ^ 0x4c6f5241ull);
   for (auto& module : chosen)
     attach_lora(*module->as<torch::nn::LinearImpl>(), lora->adapter(), generator);
 
@@ -137,35 +140,6 @@ std::string apply_finetune(const YAML::Node& config, torch::nn::Module& model) {
          (lora->use_rslora() ? " (rslora)" : "") + " on " + std::to_string(chosen.size()) +
          " modules (" + join(leaves) + "), trainable " + with_commas(trainable) + " of " +
          with_commas(total) + " parameters (" + share + ")";
-}
-
-std::vector<std::string> lora_module_names(const TensorMap& weights) {
-  const std::string suffix = ".lora_A.weight";
-  std::vector<std::string> out;
-  for (const auto& item : weights) {
-    const std::string& name = item.first;
-    if (name.size() > suffix.size() &&
-        name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0)
-      out.push_back(name.substr(0, name.size() - suffix.size()));
-  }
-  return out;
-}
-
-TensorMap merge_lora_weights(const TensorMap& weights, const LoraOptions& options) {
-  TensorMap out = weights;
-  const double scale = lora_scale(options.adapter());
-  for (const std::string& module : lora_module_names(weights)) {
-    const auto a = weights.find(module + ".lora_A.weight"),
-               b = weights.find(module + ".lora_B.weight"), w = weights.find(module + ".weight");
-    check_user(b != weights.end() && w != weights.end(),
-               "LoRA weights of " + module + " are incomplete (lora_B or the base weight missing)");
-    const torch::Tensor delta =
-        torch::matmul(b->second.to(torch::kFloat64), a->second.to(torch::kFloat64)) * scale;
-    out[module + ".weight"] = (w->second.to(torch::kFloat64) + delta).to(w->second.scalar_type());
-    out.erase(module + ".lora_A.weight");
-    out.erase(module + ".lora_B.weight");
-  }
-  return out;
 }
 
 }  // namespace attnlab

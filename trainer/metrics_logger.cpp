@@ -12,7 +12,7 @@
 
 #include "common/error.h"
 #include "config/override_parser.h"
-#include "trainer/atomic_file.h"
+#include "io/atomic_file.h"
 
 namespace attnlab {
 namespace fs = std::filesystem;

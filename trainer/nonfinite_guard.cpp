@@ -29,7 +29,7 @@ std::string policy_name(NonFinitePolicy policy) {
   return "halt";
 }
 
-std::string first_nonfinite(const NamedTensors& tensors) {
+std::string first_nonfinite(const NamedTensorList& tensors) {
   std::vector<torch::Tensor> sums;
   torch::NoGradGuard no_grad;
   for (const auto& [name, tensor] : tensors)
@@ -46,26 +46,26 @@ std::string first_nonfinite(const NamedTensors& tensors) {
   return "";
 }
 
-NamedTensors named_parameters_and_buffers(const torch::nn::Module& module) {
-  NamedTensors out;
+NamedTensorList named_parameters_and_buffers(const torch::nn::Module& module) {
+  NamedTensorList out;
   for (const auto& item : module.named_parameters(true)) out.emplace_back(item.key(), item.value());
   for (const auto& item : module.named_buffers(true)) out.emplace_back(item.key(), item.value());
   return out;
 }
 
-NamedTensors named_gradients(const torch::nn::Module& module) {
-  NamedTensors out;
+NamedTensorList named_gradients(const torch::nn::Module& module) {
+  NamedTensorList out;
   for (const auto& item : module.named_parameters(true))
     if (item.value().grad().defined()) out.emplace_back(item.key(), item.value().grad());
   return out;
 }
 
-NamedTensors named_optimizer_state(const torch::nn::Module& model,
-                                   const torch::optim::Optimizer& optimizer) {
+NamedTensorList named_optimizer_state(const torch::nn::Module& model,
+                                      const torch::optim::Optimizer& optimizer) {
   std::unordered_map<const void*, std::string> names;
   for (const auto& item : model.named_parameters(true))
     names[item.value().unsafeGetTensorImpl()] = item.key();
-  NamedTensors out;
+  NamedTensorList out;
   const auto& states = optimizer.state();
   for (const auto& group : optimizer.param_groups()) {
     for (const auto& parameter : group.params()) {
@@ -101,10 +101,10 @@ NamedTensors named_optimizer_state(const torch::nn::Module& model,
   return out;
 }
 
-NamedTensors named_parameters_and_moments(const torch::nn::Module& model,
-                                          const torch::optim::Optimizer& optimizer) {
-  NamedTensors tensors = named_parameters_and_buffers(model);
-  NamedTensors moments = named_optimizer_state(model, optimizer);
+NamedTensorList named_parameters_and_moments(const torch::nn::Module& model,
+                                             const torch::optim::Optimizer& optimizer) {
+  NamedTensorList tensors = named_parameters_and_buffers(model);
+  NamedTensorList moments = named_optimizer_state(model, optimizer);
   tensors.insert(tensors.end(), moments.begin(), moments.end());
   return tensors;
 }

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "config/option_schema.h"
+#include "modules/state_dict.h"
 
 namespace attnlab {
 
@@ -66,26 +67,23 @@ struct NonFiniteOptions {
 
 std::string policy_name(NonFinitePolicy policy);
 
-// Named tensors to scan (parameters, buffers, optimizer moments ...).
-using NamedTensors = std::vector<std::pair<std::string, torch::Tensor>>;
-
 // The name of the first floating-point tensor holding a NaN or Inf, "" when all are finite.
 // One float64 sum per tensor and a single host synchronisation; only when that total is not
 // finite are the tensors scanned one by one to name the culprit (a float64 sum of float32
 // values cannot overflow, so the fast path has no false alarms).
-std::string first_nonfinite(const NamedTensors& tensors);
+std::string first_nonfinite(const NamedTensorList& tensors);
 
-NamedTensors named_parameters_and_buffers(const torch::nn::Module& module);
+NamedTensorList named_parameters_and_buffers(const torch::nn::Module& module);
 // Gradients of the parameters, named after their parameters.
-NamedTensors named_gradients(const torch::nn::Module& module);
+NamedTensorList named_gradients(const torch::nn::Module& module);
 // The AdamW/Adam moments (SGD: momentum buffers) of every parameter `optimizer` holds state for,
 // named like "optimizer.exp_avg[blocks.0.attn.q_proj.weight]" (parameter names from `model`).
-NamedTensors named_optimizer_state(const torch::nn::Module& model,
-                                   const torch::optim::Optimizer& optimizer);
+NamedTensorList named_optimizer_state(const torch::nn::Module& model,
+                                      const torch::optim::Optimizer& optimizer);
 
 // Parameters, buffers and optimizer moments: what an update may have made non-finite.
-NamedTensors named_parameters_and_moments(const torch::nn::Module& model,
-                                          const torch::optim::Optimizer& optimizer);
+NamedTensorList named_parameters_and_moments(const torch::nn::Module& model,
+                                             const torch::optim::Optimizer& optimizer);
 
 // UserError when a loaded model has a non-finite weight: names `source` (a checkpoint) and the
 // tensor. Used by eval and sample, which would otherwise print -nan or fail in multinomial.

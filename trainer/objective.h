@@ -1,6 +1,7 @@
 // Training objectives: how a sampled batch becomes model inputs, a forward pass and a loss.
 // `autoregressive` (next-token prediction, the default) and `masked_diffusion` (absorbing-state
-// diffusion LM, docs/methods.md §4) are registered in trainer/objective_registry.cpp by name
+// diffusion LM, docs/methods.md §4) are registered in tasks/lm/objectives/objective_registry.cpp by
+// name
 // (`objective.name`).
 #pragma once
 
@@ -66,5 +67,10 @@ Registry<ObjectiveSpec>& objective_registry();
 // unknown key or a bad value is one line naming it). Defined for YAML::Node.
 template <class ConfigTree>
 std::unique_ptr<ObjectiveImpl> make_objective(const ConfigTree& config);
+
+// The objective the config chose (objective.name; a config without the group trains the
+// default, autoregressive), checked against the registry. Defined for YAML::Node.
+template <class ConfigTree>
+std::string objective_name(const ConfigTree& config);
 
 }  // namespace attnlab

@@ -5,7 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
-#include "trainer/atomic_file.h"
+#include "io/atomic_file.h"
 
 namespace attnlab {
 
@@ -50,9 +50,6 @@ std::optional<TrainSummary> read_result_file(const std::string& run_dir, const s
                                                   "non_embedding_parameters"};
     for (const auto& [key, value] : result.items())
       if (value.is_number() && !kCommon.count(key)) done.results[key] = value.get<double>();
-    done.val_perplexity = done.results.count("val_perplexity") ? done.results["val_perplexity"] : 0;
-    done.val_bits_per_byte =
-        done.results.count("val_bits_per_byte") ? done.results["val_bits_per_byte"] : 0;
     done.already_finished = true;
     return done;
   } catch (const std::exception&) {

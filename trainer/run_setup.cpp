@@ -1,6 +1,8 @@
 // See run_setup.h.
 #include "trainer/run_setup.h"
 
+#include <yaml-cpp/yaml.h>
+
 #include <iostream>
 #include <thread>
 
@@ -74,9 +76,9 @@ Gpt build_model(const YAML::Node& config, int64_t vocab_size) {
 #include "config/config.h"
 #include "config/moved_keys.h"
 #include "config/yaml_io.h"
+#include "io/weights_io.h"
 #include "trainer/checkpoint.h"
 #include "trainer/finetune.h"
-#include "trainer/weights_io.h"
 
 namespace attnlab {
 
@@ -117,7 +119,7 @@ std::string load_checkpoint_weights(const std::string& run_dir, const YAML::Node
                                     const std::string& tokenizer_fingerprint) {
   const std::string path = choose_checkpoint(run_dir, checkpoint);
   TrainState recorded;
-  const TensorMap weights = read_checkpoint_model_state(path, &recorded);
+  const StateDict weights = read_checkpoint_model_state(path, &recorded);
   check_checkpoint_tokenizer(path, recorded.tokenizer, tokenizer_fingerprint);
   try {
     load_state_dict(model, weights, /*strict=*/true);
@@ -143,16 +145,16 @@ std::string load_checkpoint_weights(const std::string& run_dir, const YAML::Node
 LoadedRun load_run(const std::string& run_dir, const std::vector<std::string>& overrides,
                    const std::string& checkpoint) {
   LoadedRun run;
-  run.config = load_run_config(run_dir, overrides, run.device);
-  const std::string task = task_name(run.config);
+  run.config = std::make_shared<YAML::Node>(load_run_config(run_dir, overrides, run.device));
+  const std::string task = task_name(*run.config);
   check_user(task == "lm", "run_dir=" + run_dir + " is a '" + task +
                                "' run: generating text needs a language-model run (task.name=lm); "
                                "`attnlab eval run_dir=" +
                                run_dir + "` evaluates it");
-  run.tokenizer = std::shared_ptr<const Tokenizer>(load_tokenizer(run.config));
-  run.model = build_model(run.config, run.tokenizer->vocab_size());
-  apply_finetune(run.config, *run.model);  // a LoRA run's adapters, as LmTask adds them
-  run.checkpoint_path = load_checkpoint_weights(run_dir, run.config, checkpoint, *run.model,
+  run.tokenizer = std::shared_ptr<const Tokenizer>(load_tokenizer(*run.config));
+  run.model = build_model(*run.config, run.tokenizer->vocab_size());
+  apply_finetune(*run.config, *run.model);  // a LoRA run's adapters, as LmTask adds them
+  run.checkpoint_path = load_checkpoint_weights(run_dir, *run.config, checkpoint, *run.model,
                                                 run.tokenizer->fingerprint());
   run.model->to(run.device);
   run.model->eval();
@@ -163,12 +165,13 @@ std::unique_ptr<LoadedTask> load_task(const std::string& run_dir,
                                       const std::vector<std::string>& overrides,
                                       const std::string& checkpoint) {
   auto run = std::make_unique<LoadedTask>();
-  run->config = load_run_config(run_dir, overrides, run->device);
-  TaskContext context{run->config, run->dist, run->device, cfg::get<int64_t>(run->config, "seed")};
+  run->config = std::make_shared<YAML::Node>(load_run_config(run_dir, overrides, run->device));
+  TaskContext context{*run->config, run->dist, run->device,
+                      cfg::get<int64_t>(*run->config, "seed")};
   context.initial_weights = false;
-  run->task = task_registry().get(task_name(run->config))(context);
+  run->task = task_registry().get(task_name(*run->config))(context);
   torch::nn::Module& model = run->task->model();
-  run->checkpoint_path = load_checkpoint_weights(run_dir, run->config, checkpoint, model,
+  run->checkpoint_path = load_checkpoint_weights(run_dir, *run->config, checkpoint, model,
                                                  run->task->tokenizer_fingerprint());
   model.to(run->device);
   model.eval();

@@ -5,17 +5,16 @@
 // (MPI / gloo / NCCL), bf16 autocast, the non-finite guard and spike detector, clipping, GradES,
 // checkpoints, signals, evaluation cadence, logging and result.json.
 //
-// Tasks are registered by name (`task.name`) in trainer/task_registry.cpp:
-//   lm              trainer/lm_task.cpp: the GPT with an objective (autoregressive or
+// Tasks are registered by name (`task.name`) in tasks/task_registry.cpp:
+//   lm              tasks/lm/lm_task.cpp: the GPT with an objective (autoregressive or
 //                   masked_diffusion) on token shards; validation loss, perplexity, bits/byte.
-//   classification  trainer/classification/classification_task.cpp: the encoder classifier on
+//   classification  tasks/classification/classification_task.cpp: the encoder classifier on
 //                   a labelled dataset; validation loss and metrics, the final model's test
 //                   metrics and classification_metrics.{json,md}.
 // Adding a task is one file pair and one registry line; the loop does not change.
 #pragma once
 
 #include <torch/torch.h>
-#include <yaml-cpp/yaml.h>
 
 #include <functional>
 #include <map>
@@ -26,6 +25,7 @@
 #include <vector>
 
 #include "common/registry.h"
+#include "config/config_node.h"
 #include "config/option_schema.h"
 #include "data/batch.h"
 #include "distributed/distributed.h"
@@ -39,7 +39,7 @@ class ProgressMeter;
 
 // What a task is built from. The task keeps references: they outlive it.
 struct TaskContext {
-  const YAML::Node& config;  // the composed, resolved config
+  const ConfigNode& config;  // the composed, resolved config
   DistributedContext& dist;  // rank and world size (1 when not distributed)
   torch::Device device;      // where the model will live (the task builds it on the CPU)
   int64_t seed = 0;
@@ -109,8 +109,9 @@ struct TrainSummary {
   int64_t step = 0;         // optimizer steps completed
   double train_loss = 0.0;  // last step's total loss
   double val_loss = 0.0;    // last evaluation (nats/token of the objective's main term)
-  double val_perplexity = 0.0;
-  double val_bits_per_byte = 0.0;
+  // The last validation's metrics as they were logged ("val/loss", and the task's own, e.g. an
+  // LM's "val/perplexity"); the task turns those it reports into `results` in finish().
+  std::map<std::string, double> val_metrics;
   double tokens_per_second = 0.0;        // mean over the steps run by this process
   double examples_per_second = 0.0;      // sequences (rows) per second, likewise
   int64_t parameters = 0;                // every parameter of the model (a tied head counted once)
@@ -169,6 +170,6 @@ Registry<TaskFactory>& task_registry();
 
 // The task a composed config selects: task.name (default "lm"); UserError naming the key and the
 // registered tasks for another name.
-std::string task_name(const YAML::Node& config);
+std::string task_name(const ConfigNode& config);
 
 }  // namespace attnlab

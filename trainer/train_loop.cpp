@@ -6,6 +6,8 @@
 // result_file.h, the rank check in distributed/config_agreement.h.
 #include "trainer/train_loop.h"
 
+#include <yaml-cpp/yaml.h>
+
 #include <chrono>
 #include <csignal>
 #include <iostream>
@@ -144,13 +146,8 @@ bool evaluate(Run& run, TrainSummary& summary) {
   if (best) run.state.best_val_loss = result.loss;
   log_metrics(run, run.state.step, result.metrics);
   run.out.progress->message("step " + std::to_string(run.state.step) + " " + result.line);
-  auto metric = [&result](const std::string& key) {
-    auto it = result.metrics.find(key);
-    return it == result.metrics.end() ? 0.0 : it->second;
-  };
   summary.val_loss = result.loss;
-  summary.val_perplexity = metric("val/perplexity");
-  summary.val_bits_per_byte = metric("val/bits_per_byte");
+  summary.val_metrics = result.metrics;
   run.evaluated = true;
   return best;
 }

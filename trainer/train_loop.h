@@ -11,11 +11,10 @@
 // nonfinite_guard.h; a non-finite step never reaches a checkpoint.
 #pragma once
 
-#include <yaml-cpp/yaml.h>
-
 #include <string>
 #include <vector>
 
+#include "config/config_node.h"
 #include "trainer/task.h"
 
 namespace attnlab {
@@ -25,7 +24,7 @@ namespace attnlab {
 int exit_code_for(const TrainSummary& summary);
 
 // `config` is the composed, resolved config; `overrides`/`argv` are recorded in the run dir.
-TrainSummary train(const YAML::Node& config, const std::vector<std::string>& overrides,
+TrainSummary train(const ConfigNode& config, const std::vector<std::string>& overrides,
                    const std::vector<std::string>& argv);
 
 }  // namespace attnlab

@@ -4,8 +4,8 @@
 // each part owns its struct and its defaults, and TrainerOptions inlines them:
 //   LoopOptions        the loop's cadence (trainer/loop_options.h)
 //   NonFiniteOptions   trainer.on_nonfinite and the spike detector (trainer/nonfinite_guard.h)
-//   RuntimeOptions     threads, device, determinism (below)
-//   FinalSampleOptions the sample `attnlab train` prints at the end (below)
+//   RuntimeOptions     threads, device, determinism (device/runtime_options.h)
+//   FinalSampleOptions trainer.sample: the sample `attnlab train` prints at the end (below)
 // and trainer.grades is GradES's nested group (trainer/grad_early_stop.h).
 #pragma once
 
@@ -15,44 +15,30 @@
 #include <string>
 
 #include "config/option_schema.h"
+#include "device/runtime_options.h"
 #include "trainer/grad_early_stop.h"
 #include "trainer/loop_options.h"
 #include "trainer/nonfinite_guard.h"
 
 namespace attnlab {
 
-struct RuntimeOptions {
-  TORCH_ARG(int64_t, threads) = 0;
-  TORCH_ARG(std::string, device) = "cpu";
-  TORCH_ARG(bool, deterministic) = false;
-
- public:
-  template <class V>
-  void visit(V& v) {
-    v("threads", threads(), "intra-op threads (0: all cores)", config::at_least(0));
-    v("device", device(),
-      "cpu | cuda (under mpirun/srun: this rank's local GPU) | cuda:N | auto (cuda when a GPU "
-      "is visible)");
-    v("deterministic", deterministic(),
-      "deterministic CUDA kernels, so resume is bitwise on GPUs too (the CPU path always is)");
-  }
-};
-
+// trainer.sample: the sample `attnlab train` prints at the end of an LM run, with the names and
+// meanings of `attnlab sample`'s options.
 struct FinalSampleOptions {
-  TORCH_ARG(int64_t, sample_tokens) = 0;
-  TORCH_ARG(std::string, sample_prompt) = "\n";
-  TORCH_ARG(double, sample_temperature) = 0.8;
-  TORCH_ARG(int64_t, sample_top_k) = 40;
+  TORCH_ARG(int64_t, max_new_tokens) = 0;
+  TORCH_ARG(std::string, prompt) = "\n";
+  TORCH_ARG(double, temperature) = 0.8;
+  TORCH_ARG(int64_t, top_k) = 40;
 
  public:
   template <class V>
   void visit(V& v) {
-    v("sample_tokens", sample_tokens(),
-      "tokens of the sample `attnlab train` prints at the end (0: none)", config::at_least(0));
-    v("sample_prompt", sample_prompt(), "the sample's prompt");
-    v("sample_temperature", sample_temperature(), "the sample's temperature (0: greedy)",
-      config::at_least(0.0), config::finite());
-    v("sample_top_k", sample_top_k(), "the sample's top-k filter (0: off)", config::at_least(0));
+    v("max_new_tokens", max_new_tokens(), "tokens to generate (0: no sample)",
+      config::at_least(0));
+    v("prompt", prompt(), "text the sample continues");
+    v("temperature", temperature(), "softmax temperature (0: greedy)", config::at_least(0.0),
+      config::finite());
+    v("top_k", top_k(), "sample among the k most likely tokens (0: all)", config::at_least(0));
   }
 };
 
@@ -69,7 +55,7 @@ struct TrainerOptions {
     v("", loop(), "");
     v("", nonfinite(), "");
     v("", runtime(), "");
-    v("", final_sample(), "");
+    v("sample", final_sample(), "the sample printed after training");
     v("grades", grades(), "GradES: freeze converged matrices");
   }
 

@@ -3,19 +3,22 @@
 // Hugging Face folder) returns attnlab's names.
 #include "trainer/weight_sources.h"
 
+#include <yaml-cpp/yaml.h>
+
 #include <filesystem>
 #include <iostream>
 
 #include "common/config_access.h"
 #include "common/error.h"
+#include "config/run_options.h"
+#include "interop/hf/hf_model.h"
+#include "io/safetensors.h"
+#include "io/torch_pickle_reader.h"
 #include "trainer/checkpoint.h"
-#include "trainer/hf/hf_model.h"
-#include "trainer/hf/safetensors.h"
-#include "trainer/torch_pickle_reader.h"
 
 namespace attnlab {
 
-TensorMap read_weights(const std::string& path_or_run_dir) {
+StateDict read_weights(const std::string& path_or_run_dir) {
   namespace fs = std::filesystem;
   const std::string hf_folder = hf_source_folder(path_or_run_dir);
   if (!hf_folder.empty() || path_or_run_dir == "hf:") {
@@ -32,7 +35,7 @@ TensorMap read_weights(const std::string& path_or_run_dir) {
   if (has_safetensors(path_or_run_dir) && !has_checkpoints) {
     // A .safetensors file, or a folder `attnlab import` wrote (attnlab's names).
     SafetensorsSet files(path_or_run_dir);
-    TensorMap out;
+    StateDict out;
     for (const auto& name : files.names()) out[name] = files.tensor(name);
     return out;
   }
@@ -41,7 +44,7 @@ TensorMap read_weights(const std::string& path_or_run_dir) {
   return read_torch_save_file(path_or_run_dir);
 }
 
-LoadReport load_init_weights(torch::nn::Module& model, const TensorMap& weights,
+LoadReport load_init_weights(torch::nn::Module& model, const StateDict& weights,
                              const std::string& source, bool strict) {
   try {
     LoadReport report = load_state_dict(model, weights, strict);
@@ -62,7 +65,7 @@ LoadReport load_init_weights(torch::nn::Module& model, const TensorMap& weights,
 LoadReport init_from_config(torch::nn::Module& model, const YAML::Node& config) {
   if (!cfg::has(config, "init_from")) return {};
   std::string path = cfg::get<std::string>(config, "init_from");
-  bool strict = cfg::get_or<bool>(config, "init_strict", false);  // configs/config.yaml too
+  bool strict = run_options(config).init_strict;
   const LoadReport report = load_init_weights(model, read_weights(path), path, strict);
   if (!report.complete())
     std::cerr << "warning: init_from '" << path << "': " << report.summary() << "\n";

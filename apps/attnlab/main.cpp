@@ -15,13 +15,13 @@
 #include <filesystem>
 #include <iostream>
 
+#include "command_line/command_catalog.h"
+#include "command_line/command_line.h"
+#include "command_line/help.h"
 #include "common/allocator_tuning.h"
 #include "common/error.h"
 #include "common/suggestions.h"
 #include "common/thread_environment.h"
-#include "cli/front/command_catalog.h"
-#include "cli/front/command_line.h"
-#include "cli/front/help.h"
 
 namespace {
 

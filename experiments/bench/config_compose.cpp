@@ -1,6 +1,8 @@
 // bench_config_compose: time to compose (and resolve) the shipped default config tree, the work
 // every `attnlab` command does at start-up. Prints the median of N runs and its ratio to the
 // 20 ms target (ratio < 1 meets it). Usage: bench_config_compose [runs=50] [config_dir]
+#include <yaml-cpp/yaml.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>

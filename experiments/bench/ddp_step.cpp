@@ -6,6 +6,8 @@
 // 1 rank and `mpirun -np 2` (1 thread per rank) and prints both tables.
 //
 //   bench_ddp_step [steps=20] [width=512] [layers=8] [batch=64] [backend=mpi|gloo]
+#include <yaml-cpp/yaml.h>
+
 #include <chrono>
 #include <cstdio>
 #include <map>

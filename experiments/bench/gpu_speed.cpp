@@ -14,6 +14,7 @@
 // --threads: CPU threads (default 1). key=value: extra config overrides applied to every model
 // (e.g. model.attention_backend=sdpa).
 #include <torch/torch.h>
+#include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <chrono>
@@ -25,9 +26,9 @@
 #include <string>
 #include <vector>
 
+#include "config/config.h"
 #include "modules/gpt.h"
 #include "trainer/autocast.h"
-#include "config/config.h"
 #include "trainer/mfu.h"
 
 using namespace attnlab;

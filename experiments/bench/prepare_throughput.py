@@ -130,7 +130,7 @@ def write_corpus(corpus_dir: Path, mb: float, seed: int = 1234) -> list[Path]:
 
 
 def is_val_document(i: int, n: int, f: float) -> bool:
-    """attnlab's split rule (data/corpus.cpp), document i of n at val fraction f."""
+    """attnlab's split rule (data/corpora/corpus.cpp), document i of n at val fraction f."""
     force_last = f > 0 and n >= 2 and int(np.floor(n * f)) < 1
     return int(np.floor((i + 1) * f)) > int(np.floor(i * f)) or (force_last and i + 1 == n)
 

@@ -2,17 +2,19 @@
 // tokens per byte. Prints each tokenizer's time as a ratio to the byte tokenizer measured in the
 // same run (the baseline), so numbers compare across machines. Median of 3 runs each.
 //   build/bench_tokenizer_throughput [bpe_vocab=4096]
+#include <yaml-cpp/yaml.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <string>
 
 #include "common/error.h"
-#include "data/bpe_tokenizer.h"
-#include "data/byte_tokenizer.h"
-#include "data/corpus.h"
+#include "data/corpora/corpus.h"
 #include "data/data_cache.h"
-#include "data/gpt2_tokenizer.h"
+#include "data/tokenizers/bpe_tokenizer.h"
+#include "data/tokenizers/byte_tokenizer.h"
+#include "data/tokenizers/gpt2_tokenizer.h"
 
 using namespace attnlab;
 
@@ -58,7 +60,8 @@ int main(int argc, char** argv) {
   double train_seconds = 0;
   try {
     const auto train_start = std::chrono::steady_clock::now();
-    const std::string model = BpeTokenizer::train(texts, options, std::filesystem::temp_directory_path());
+    const std::string model =
+        BpeTokenizer::train(texts, options, std::filesystem::temp_directory_path());
     train_seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - train_start).count();
     bpe = std::make_unique<BpeTokenizer>(model, "in-memory");

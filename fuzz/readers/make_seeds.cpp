@@ -9,9 +9,9 @@
 #include <iostream>
 
 #include "data/token_shard.h"
-#include "trainer/atomic_file.h"
+#include "io/atomic_file.h"
+#include "io/weights_io.h"
 #include "trainer/checkpoint.h"
-#include "trainer/weights_io.h"
 
 namespace fs = std::filesystem;
 

@@ -1,7 +1,7 @@
 // libFuzzer target for the readers of files attnlab does not write itself in this process: token
 // shards (data/token_shard.cpp), checkpoints (trainer/checkpoint.cpp), torch.save files
-// (trainer/torch_pickle_reader.cpp, for init_from) and safetensors files
-// (trainer/hf/safetensors.cpp, for Hugging Face imports). Their contract: any bytes give either a
+// (io/torch_pickle_reader.cpp, for init_from) and safetensors files
+// (io/safetensors.cpp, for Hugging Face imports). Their contract: any bytes give either a
 // result or a UserError naming the file; never a crash, a hang, another exception type or a huge
 // allocation.
 //
@@ -23,9 +23,9 @@
 
 #include "common/error.h"
 #include "data/token_shard.h"
+#include "io/safetensors.h"
+#include "io/torch_pickle_reader.h"
 #include "trainer/checkpoint.h"
-#include "trainer/hf/safetensors.h"
-#include "trainer/torch_pickle_reader.h"
 
 namespace {
 

@@ -6,7 +6,7 @@
 
 BINARY defaults to build/attnlab. The page holds `attnlab --help` and `attnlab <command> --help`
 for every command that `attnlab --help` lists under "commands:" (the command catalog,
-cli/front/command_catalog.cpp). The front end prints help without loading LibTorch, so this
+command_line/command_catalog.cpp). The front end prints help without loading LibTorch, so this
 is fast and needs no data.
 
 For a deterministic page the binary runs from the repository root with ATTNLAB_CONFIG_DIR and

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Hugging Face interop references for tests/trainer/hf (the real `transformers` and `safetensors`).
+"""Hugging Face interop references for tests/interop/hf (the real `transformers` and `safetensors`).
 
   hf_interop.py make OUT        small random models of every family attnlab imports, saved with
                                 save_pretrained (one of them sharded), plus OUT/<case>/reference

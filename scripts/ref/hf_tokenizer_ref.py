@@ -1,4 +1,4 @@
-"""Reference for data/hf_tokenizer (tokenizer=hf): trains small tokenizer.json files with the
+"""Reference for data/tokenizers/hf_tokenizer (tokenizer=hf): trains small tokenizer.json files with the
 Hugging Face `tokenizers` package, one per supported family, and writes the ids `tokenizers` gives
 for a varied text set. Nothing is downloaded; training takes a few seconds.
 
@@ -210,7 +210,7 @@ def main():
         {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "always", "split": True}]}
     files["mistral_meta"] = (mistral, {"bos_token": {"content": "<s>"}, "eos_token": "</s>"})
 
-    # A longer stretch of the corpus (not in the training slice), and NFC cases for data/nfc.
+    # A longer stretch of the corpus (not in the training slice), and NFC cases for data/tokenizers/nfc.
     with open(args.corpus, encoding="utf-8", errors="replace") as f:
         long_text = f.read(args.train_bytes + 30_000)[args.train_bytes:]
     if args.gpt2_dir:

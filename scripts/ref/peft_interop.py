@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""PEFT interop reference for tests/trainer/hf (the real `peft`, `transformers` and `safetensors`).
+"""PEFT interop reference for tests/interop/hf (the real `peft`, `transformers` and `safetensors`).
 
   peft_interop.py logits BASE ADAPTER IDS OUT
       loads BASE (a transformers folder) with AutoModelForCausalLM, puts the adapter folder ADAPTER

@@ -57,7 +57,7 @@ TEST(Commands, TrainEvalSampleAndDiffusionFineTune) {
   const std::string ar = (root / "ar").string(), dlm = (root / "dlm").string();
 
   CommandRun train =
-      run_attnlab("train run.dir=" + ar + " trainer.max_steps=6 trainer.sample_tokens=20" + kTiny);
+      run_attnlab("train run.dir=" + ar + " trainer.max_steps=6 trainer.sample.max_new_tokens=20" + kTiny);
   ASSERT_EQ(train.code, 0) << train.output;
   EXPECT_NE(train.output.find("final: step 6"), std::string::npos) << train.output;
   EXPECT_NE(train.output.find("--- sample"), std::string::npos) << train.output;
@@ -100,7 +100,7 @@ TEST(Commands, TrainEvalSampleAndDiffusionFineTune) {
   const std::string metrics_before = file_text(fs::path(ar) / "metrics.jsonl");
   const std::string config_before = file_text(fs::path(ar) / "config.yaml");
   CommandRun again =
-      run_attnlab("train run.dir=" + ar + " trainer.max_steps=6 trainer.sample_tokens=20" + kTiny);
+      run_attnlab("train run.dir=" + ar + " trainer.max_steps=6 trainer.sample.max_new_tokens=20" + kTiny);
   ASSERT_EQ(again.code, 0) << again.output;
   EXPECT_NE(again.output.find("final: step 6"), std::string::npos) << again.output;
   EXPECT_NE(again.output.find("had finished"), std::string::npos) << again.output;

@@ -1,7 +1,9 @@
 // Composition: the shipped default tree, defaults lists (_self_ order, optional, override,
 // nested defaults, packages) and group choices from the command line.
-#include "tests/support/config_test_util.h"
+#include <yaml-cpp/yaml.h>
+
 #include "config/yaml_tree.h"
+#include "tests/support/config_test_util.h"
 
 namespace attnlab::config {
 namespace {

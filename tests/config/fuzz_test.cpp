@@ -5,6 +5,8 @@
 // a UserError whose message is one line and names the input: the override (as typed, or its key)
 // or a file of the tree, or for an interpolation the key it sits at. Any other exception, a crash,
 // or an input that runs longer than 5 s (a watchdog ends the process naming the input) is a bug.
+#include <yaml-cpp/yaml.h>
+
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -16,9 +18,9 @@
 #include <sstream>
 #include <thread>
 
-#include "tests/support/config_test_util.h"
 #include "config/yaml_io.h"
 #include "config/yaml_tree.h"
+#include "tests/support/config_test_util.h"
 
 namespace attnlab::config {
 namespace {

@@ -4,6 +4,8 @@
 // checked against that option's keys and types; bare names stay as they are.
 #include "config/group_lists.h"
 
+#include <yaml-cpp/yaml.h>
+
 #include "config/yaml_io.h"
 #include "config/yaml_tree.h"
 #include "tests/support/config_test_util.h"

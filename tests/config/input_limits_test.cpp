@@ -4,9 +4,11 @@
 // naming the file (file:line:col) or the override, and ordinary configs are untouched.
 #include "config/input_limits.h"
 
-#include "tests/support/config_test_util.h"
+#include <yaml-cpp/yaml.h>
+
 #include "config/yaml_io.h"
 #include "config/yaml_tree.h"
+#include "tests/support/config_test_util.h"
 
 namespace attnlab::config {
 namespace {

@@ -2,9 +2,11 @@
 // the cycle / dangling-reference errors.
 #include "config/interpolation.h"
 
-#include "tests/support/config_test_util.h"
+#include <yaml-cpp/yaml.h>
+
 #include "config/yaml_io.h"
 #include "config/yaml_tree.h"
+#include "tests/support/config_test_util.h"
 
 namespace attnlab::config {
 namespace {

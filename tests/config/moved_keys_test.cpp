@@ -5,6 +5,7 @@
 #include "config/moved_keys.h"
 
 #include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
 
 #include <filesystem>
 #include <fstream>
@@ -127,6 +128,29 @@ TEST(MovedKeys, SavedConfigsFromBeforeTheMoveReadBackAtTheNewKeys) {
   // And then composes with overrides of the new keys, as `attnlab eval run_dir=...` does.
   const YAML::Node evaluated = apply_overrides(loaded, {"model.mask=causal"});
   EXPECT_EQ(find_node(evaluated, "model.mask").Scalar(), "causal");
+}
+
+// The final sample's keys took the names of `attnlab sample`'s options (trainer.sample.*).
+TEST(MovedKeys, TheFinalSampleKeysMovedUnderTrainerSample) {
+  const std::string configs = source_configs();
+  const std::string message =
+      message_of([&] { compose_in(configs, {"trainer.sample_tokens=20"}); });
+  EXPECT_NE(message.find("'trainer.sample_tokens' has moved to 'trainer.sample.max_new_tokens'"),
+            std::string::npos)
+      << message;
+  const YAML::Node composed = compose_in(configs, {"trainer.sample.max_new_tokens=20"});
+  EXPECT_EQ(find_node(composed, "trainer.sample.max_new_tokens").as<int>(), 20);
+  EXPECT_EQ(find_node(composed, "trainer.sample.top_k").as<int>(), 40);
+  const YAML::Node upgraded = parse_saved_config(
+      "trainer:\n  max_steps: 5\n  sample_tokens: 7\n  sample_prompt: Call\n"
+      "  sample_temperature: 0.5\n  sample_top_k: 3\n",
+      "old config.yaml");
+  EXPECT_EQ(find_node(upgraded, "trainer.sample.max_new_tokens").as<int>(), 7);
+  EXPECT_EQ(find_node(upgraded, "trainer.sample.prompt").Scalar(), "Call");
+  EXPECT_DOUBLE_EQ(find_node(upgraded, "trainer.sample.temperature").as<double>(), 0.5);
+  EXPECT_EQ(find_node(upgraded, "trainer.sample.top_k").as<int>(), 3);
+  EXPECT_FALSE(find_node(upgraded, "trainer.sample_tokens").IsDefined());
+  EXPECT_EQ(find_node(upgraded, "trainer.max_steps").as<int>(), 5);
 }
 
 // An empty config.yaml in a run dir gave "missing config key 'tokenizer.name'", naming no file.

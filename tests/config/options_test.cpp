@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 #include <torch/arg.h>
+#include <yaml-cpp/yaml.h>
 
 #include <optional>
 #include <stdexcept>

@@ -1,10 +1,12 @@
 // Override grammar (parse_override) and value overrides on a composed config: every form, every
 // value type, type checks, and the missing-key message with its suggestion.
-#include "tests/support/config_test_util.h"
+#include <yaml-cpp/yaml.h>
+
 #include "config/override_apply.h"
 #include "config/override_parser.h"
 #include "config/yaml_io.h"
 #include "config/yaml_tree.h"
+#include "tests/support/config_test_util.h"
 
 namespace attnlab::config {
 namespace {

@@ -2,11 +2,13 @@
 // for a dirty checkout and for a directory that is not a checkout.
 #include "config/run_directory.h"
 
+#include <yaml-cpp/yaml.h>
+
 #include <fstream>
 #include <sstream>
 
-#include "tests/support/config_test_util.h"
 #include "config/yaml_io.h"
+#include "tests/support/config_test_util.h"
 
 namespace attnlab::config {
 namespace {

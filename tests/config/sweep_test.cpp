@@ -1,7 +1,9 @@
 // Multirun expansion: comma lists, range() over ints and floats, choice(), zip() (paired axes),
 // glob() over a group's options, the cartesian product's order, and per-job composition.
-#include "tests/support/config_test_util.h"
+#include <yaml-cpp/yaml.h>
+
 #include "config/run_directory.h"
+#include "tests/support/config_test_util.h"
 
 namespace attnlab::config {
 namespace {
@@ -117,7 +119,8 @@ TEST(Sweep, ASweepBlockInTheConfigAddsAxesTheCommandLineDoesNotName) {
             (std::vector<std::string>{"experiment=attention_ablation", "attention=mha", "seed=1"}));
   EXPECT_EQ(shipped[8],
             (std::vector<std::string>{"experiment=attention_ablation", "attention=gda", "seed=3"}));
-  EXPECT_EQ(jobs_of(testing::source_configs(), {"experiment=attention_ablation", "seed=1"}).size(), 3u);
+  EXPECT_EQ(jobs_of(testing::source_configs(), {"experiment=attention_ablation", "seed=1"}).size(),
+            3u);
 
   d.write("config.yaml", "seed: 0\nsweep: {seed: [1, 2]}\n");
   EXPECT_USER_ERROR(jobs_of(d.path(), {}), "expected the values as one string");

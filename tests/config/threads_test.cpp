@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <sched.h>
 #include <torch/torch.h>
+#include <yaml-cpp/yaml.h>
 
 #include <string>
 

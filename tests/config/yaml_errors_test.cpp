@@ -1,10 +1,12 @@
 // YAML-level errors: syntax errors carry file:line:column, non-mapping files and bad keys are
 // named, and the emitter's quoting keeps types across a save/load round trip.
+#include <yaml-cpp/yaml.h>
+
 #include <regex>
 
-#include "tests/support/config_test_util.h"
 #include "config/yaml_io.h"
 #include "config/yaml_tree.h"
+#include "tests/support/config_test_util.h"
 
 namespace attnlab::config {
 namespace {

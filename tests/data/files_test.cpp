@@ -4,6 +4,7 @@
 // the content-keyed shard cache (a changed file is prepared again, an unchanged one is reused).
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <yaml-cpp/yaml.h>
 
 #include <cmath>
 #include <cstdint>
@@ -13,9 +14,9 @@
 #include <vector>
 
 #include "common/error.h"
-#include "data/bpe_tokenizer.h"
+#include "data/corpora/user_files.h"
 #include "data/prepare.h"
-#include "data/user_files.h"
+#include "data/tokenizers/bpe_tokenizer.h"
 #include "data_test_support.h"
 #include "tests/support/attnlab_command.h"
 

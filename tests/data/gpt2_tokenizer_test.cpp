@@ -1,9 +1,10 @@
 // GPT-2 tokenizer: pre-tokenisation and ids against npm gpt-3-encoder's JS encoder (run with
 // node at test time when node is installed; the fixed cases also carry ids that node produced),
 // plus round trips on real and random text.
-#include "data/gpt2_tokenizer.h"
+#include "data/tokenizers/gpt2_tokenizer.h"
 
 #include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
 
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -11,7 +12,7 @@
 
 #include "common/error.h"
 #include "data/data_cache.h"
-#include "data/tokenizer.h"
+#include "data/tokenizers/tokenizer.h"
 #include "data_test_support.h"
 
 namespace attnlab {

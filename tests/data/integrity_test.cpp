@@ -3,6 +3,7 @@
 // their role, corpus and tokenizer and have their ids range-checked when opened. Each case is an
 // edit that was silently accepted before: it must now be a UserError naming the file.
 #include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
 #include <zlib.h>
 
 #include <cstring>
@@ -10,7 +11,7 @@
 #include <iterator>
 
 #include "common/error.h"
-#include "data/corpus.h"
+#include "data/corpora/corpus.h"
 #include "data/data_cache.h"
 #include "data/hash.h"
 #include "data/prepare.h"

@@ -3,13 +3,14 @@
 #include "data/prepare.h"
 
 #include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
 
 #include <cmath>
 #include <fstream>
 #include <set>
 
 #include "common/error.h"
-#include "data/corpus.h"
+#include "data/corpora/corpus.h"
 #include "data/data_cache.h"
 #include "data_test_support.h"
 

@@ -3,6 +3,7 @@
 // of long documents equals one SentencePiece call, data=files shards are byte-identical whatever
 // data.workers is, and the progress meter draws what it is told.
 #include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
 
 #include <cstdlib>
 #include <fstream>
@@ -12,13 +13,13 @@
 
 #include "common/error.h"
 #include "common/progress_meter.h"
-#include "data/bpe_tokenizer.h"
-#include "data/byte_tokenizer.h"
-#include "data/corpus.h"
+#include "data/corpora/corpus.h"
 #include "data/data_cache.h"
-#include "data/gpt2_tokenizer.h"
 #include "data/parallel_encoder.h"
 #include "data/prepare.h"
+#include "data/tokenizers/bpe_tokenizer.h"
+#include "data/tokenizers/byte_tokenizer.h"
+#include "data/tokenizers/gpt2_tokenizer.h"
 #include "data_test_support.h"
 
 namespace attnlab {

@@ -1,14 +1,14 @@
 // Samplers: windows are shifted input/target pairs from the shard, sampling is deterministic in
 // the seed, state()/load_state() resume bitwise, ranks read disjoint windows, bos_aligned windows
 // start at document starts, eval batches are fixed.
-#include "data/sampler.h"
-
 #include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
 
 #include <map>
 #include <set>
 
 #include "common/error.h"
+#include "data/window_sampler.h"
 #include "data_test_support.h"
 
 namespace attnlab {

@@ -1,8 +1,8 @@
-// The tokenizer group as typed options (data/tokenizer_options.h): every registry entry's
-// configs/tokenizer/<entry>.yaml names the entry and holds exactly its struct's defaults, the
-// shipped configs bind to the values the files hold, and a bad key, type or value is one UserError
-// line naming the dotted key.
-#include "data/tokenizer_options.h"
+// The tokenizer group as typed options (data/tokenizers/tokenizer_options.h): every registry
+// entry's configs/tokenizer/<entry>.yaml names the entry and holds exactly its struct's defaults,
+// the shipped configs bind to the values the files hold, and a bad key, type or value is one
+// UserError line naming the dotted key.
+#include "data/tokenizers/tokenizer_options.h"
 
 #include <gtest/gtest.h>
 #include <yaml-cpp/yaml.h>
@@ -13,8 +13,8 @@
 
 #include "common/error.h"
 #include "config/options.h"
-#include "data/bpe_tokenizer.h"
-#include "data/tokenizer.h"
+#include "data/tokenizers/bpe_tokenizer.h"
+#include "data/tokenizers/tokenizer.h"
 #include "tests/support/train_runs.h"
 
 namespace attnlab {

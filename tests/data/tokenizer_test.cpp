@@ -1,9 +1,10 @@
 // Byte and SentencePiece-BPE tokenizers: round trips on real text (non-ASCII, whitespace runs),
 // special tokens, the bpe model cache, ids equal to SentencePiece's own `spm_encode`, and
 // registry errors.
-#include "data/tokenizer.h"
+#include "data/tokenizers/tokenizer.h"
 
 #include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
 
 #include <chrono>
 #include <fstream>
@@ -11,10 +12,10 @@
 
 #include "common/error.h"
 #include "common/subprocess.h"
-#include "data/bpe_tokenizer.h"
-#include "data/byte_tokenizer.h"
-#include "data/corpus.h"
+#include "data/corpora/corpus.h"
 #include "data/data_cache.h"
+#include "data/tokenizers/bpe_tokenizer.h"
+#include "data/tokenizers/byte_tokenizer.h"
 #include "data_test_support.h"
 
 namespace attnlab {

@@ -1,5 +1,5 @@
 // UTF-8 decoding and the \p{L} / \p{N} / \s classes behind GPT-2's pre-tokeniser.
-#include "data/unicode.h"
+#include "data/tokenizers/unicode.h"
 
 #include <gtest/gtest.h>
 

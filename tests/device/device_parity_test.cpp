@@ -8,13 +8,14 @@
 // With a GPU, one more test runs MHA, MoH and block-causal steps under CUDA's sync-debug mode set
 // to error, proving the attention path makes no host round trip.
 #include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
 
 #include <cstdlib>
 
+#include "device/cuda_device.h"
 #include "losses/loss_set.h"
 #include "modules/gpt.h"
 #include "tests/support/train_runs.h"
-#include "device/cuda_device.h"
 #include "trainer/objective.h"
 #include "trainer/run_setup.h"
 
@@ -51,8 +52,7 @@ std::vector<Case> cases() {
   return {
       {"mha", {"attention=mha"}},
       {"mha_gqa", {"attention=mha", "model.n_kv_heads=2"}},
-      {"mha_block_causal",
-       {"attention=mha", "model.mask=block_causal", "model.block_size=4"}},
+      {"mha_block_causal", {"attention=mha", "model.mask=block_causal", "model.block_size=4"}},
       {"mha_bidirectional", {"attention=mha", "model.mask=bidirectional"}},
       {"moh", {"attention=moh"}},
       {"diff", {"attention=diff"}},

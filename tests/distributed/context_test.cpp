@@ -1,6 +1,7 @@
 // Single-process behaviour of the distributed pieces: launcher detection, config validation,
 // no-op collectives, the autograd-hook threading assumption, and the pre-emption flag.
 #include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
 
 #include <csignal>
 #include <optional>

@@ -4,14 +4,15 @@
 // parent test runs the 1-process reference itself and launches `mpirun -np 2` on this binary for
 // the 2-rank run.
 #include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
 
 #include <filesystem>
 #include <fstream>
 #include <thread>
 
-#include "tests/support/mpi_launch.h"
 #include "distributed/distributed.h"
 #include "distributed/gradient_reducer.h"
+#include "tests/support/mpi_launch.h"
 
 namespace attnlab {
 namespace {

@@ -8,7 +8,7 @@
 #include <filesystem>
 #include <set>
 
-#include "data/sampler.h"
+#include "data/window_sampler.h"
 
 namespace attnlab {
 namespace {
@@ -39,8 +39,9 @@ std::multiset<int64_t> starts(const Batch& batch) {
   return out;
 }
 
-std::unique_ptr<Sampler> make(const std::string& kind, std::shared_ptr<const TokenShard> shard,
-                              int64_t batch, int64_t rank, int64_t world) {
+std::unique_ptr<WindowSampler> make(const std::string& kind,
+                                    std::shared_ptr<const TokenShard> shard, int64_t batch,
+                                    int64_t rank, int64_t world) {
   SamplerOptions options;
   options.batch_size = batch;
   options.seq_len = kSeqLen;
@@ -56,7 +57,7 @@ void expect_union_equals_single_batch(const std::string& kind, int64_t windows, 
   SCOPED_TRACE(kind + " sampler, " + std::to_string(world) + " ranks");
   const auto shard = counting_shard(windows);
   auto single = make(kind, shard, world * batch, 0, 1);
-  std::vector<std::unique_ptr<Sampler>> ranks;
+  std::vector<std::unique_ptr<WindowSampler>> ranks;
   for (int64_t r = 0; r < world; ++r) ranks.push_back(make(kind, shard, batch, r, world));
   for (int64_t step = 0; step < steps; ++step) {
     std::multiset<int64_t> merged;

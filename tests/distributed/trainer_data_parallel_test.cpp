@@ -24,7 +24,6 @@ namespace attnlab {
 namespace {
 
 namespace fs = std::filesystem;
-using TensorMap = std::map<std::string, torch::Tensor>;
 
 constexpr int kSteps = 20;
 constexpr int kPerRankBatch = 4;
@@ -59,12 +58,12 @@ testing::CommandResult train(int ranks, const std::string& args) {
 
 using testing::train_losses;
 
-TensorMap final_params(const fs::path& run_dir) {
+StateDict final_params(const fs::path& run_dir) {
   return read_checkpoint_model_state(resolve_checkpoint(run_dir.string()));
 }
 
 // ||a - b|| / ||b|| over all parameters together.
-double relative_difference(const TensorMap& a, const TensorMap& b) {
+double relative_difference(const StateDict& a, const StateDict& b) {
   double diff = 0.0, norm = 0.0;
   for (const auto& [name, tensor] : b) {
     diff += (a.at(name) - tensor).pow(2).sum().item<double>();
@@ -90,7 +89,7 @@ TEST_F(TrainerDataParallel, TwoRanksMatchOneProcessWithDoubleBatch) {
   ASSERT_EQ(run.exit_code, 0) << run.output;
 
   // 2 ranks x b == 1 process x 2b: parameters and the (rank-averaged) logged losses.
-  const TensorMap params_two = final_params(two), params_one = final_params(one);
+  const StateDict params_two = final_params(two), params_one = final_params(one);
   ASSERT_EQ(params_two.size(), params_one.size());
   const double relative = relative_difference(params_two, params_one);
   EXPECT_LT(relative, 1e-5);
@@ -128,7 +127,7 @@ TEST_F(TrainerDataParallel, MuonTwoRanksMatchOneProcessWithDoubleBatch) {
   ASSERT_EQ(run.exit_code, 0) << run.output;
   run = train(1, muon(overrides(half, kPerRankBatch)));
   ASSERT_EQ(run.exit_code, 0) << run.output;
-  const TensorMap params_one = final_params(one);
+  const StateDict params_one = final_params(one);
   const double relative = relative_difference(final_params(two), params_one);
   const double control = relative_difference(final_params(half), params_one);
   std::cerr << "[ddp equivalence, muon] relative parameter difference " << relative
@@ -164,7 +163,7 @@ TEST_F(TrainerDataParallel, ClassificationTwoRanksMatchOneProcessWithDoubleBatch
   ASSERT_EQ(run.exit_code, 0) << run.output;
   run = train(1, args(one, 2 * kPerRankBatch));
   ASSERT_EQ(run.exit_code, 0) << run.output;
-  const TensorMap params_two = final_params(two), params_one = final_params(one);
+  const StateDict params_two = final_params(two), params_one = final_params(one);
   ASSERT_EQ(params_two.size(), params_one.size());
   ASSERT_TRUE(params_one.count("classifier.weight"));
   const double relative = relative_difference(params_two, params_one);
@@ -220,7 +219,7 @@ TEST_F(TrainerDataParallel, HaltedTwoRankRunResumesBitwiseAndGlooEqualsMpi) {
   ASSERT_EQ(expected.size(), static_cast<size_t>(kSteps));
   ASSERT_EQ(losses_resumed.size(), static_cast<size_t>(kSteps));
   for (int i = 0; i < kSteps; ++i) EXPECT_EQ(losses_resumed[i], expected[i]) << "step " << i + 1;
-  const TensorMap params_gloo = final_params(gloo), params_resumed = final_params(resumed);
+  const StateDict params_gloo = final_params(gloo), params_resumed = final_params(resumed);
   for (const auto& [name, tensor] : params_gloo)
     EXPECT_TRUE(torch::equal(params_resumed.at(name), tensor)) << name;
   for (const auto& dir : {gloo, resumed}) fs::remove_all(dir);
@@ -241,7 +240,7 @@ TEST_F(TrainerDataParallel, TwoRankDiffusionRunResumesBitwise) {
   const auto expected = train_losses(straight);
   ASSERT_EQ(expected.size(), 12u);
   EXPECT_EQ(train_losses(resumed), expected);
-  const TensorMap params_straight = final_params(straight), params_resumed = final_params(resumed);
+  const StateDict params_straight = final_params(straight), params_resumed = final_params(resumed);
   for (const auto& [name, tensor] : params_straight)
     EXPECT_TRUE(torch::equal(params_resumed.at(name), tensor)) << name;
   for (const auto& dir : {straight, resumed}) fs::remove_all(dir);

@@ -1,6 +1,7 @@
 // cross_entropy term: token and classification forms against PyTorch's F::cross_entropy on the
 // counted tokens only, label smoothing, fp32 upcast and the all-masked edge case.
 #include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
 
 #include "losses/loss_set.h"
 

@@ -3,6 +3,7 @@
 #include "losses/focal.h"
 
 #include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
 
 #include "common/error.h"
 #include "losses/loss_set.h"

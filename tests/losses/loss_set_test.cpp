@@ -3,6 +3,7 @@
 #include "losses/loss_set.h"
 
 #include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
 
 #include "common/error.h"
 

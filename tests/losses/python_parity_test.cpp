@@ -3,6 +3,7 @@
 // AdeelH's, both smoothing readings, all reductions), decorrelation (Llama-AVSR's einsum form)
 // and segregation (A-STAR Eq. 2/3 as loops) — loss values and input gradients.
 #include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
 
 #include "losses/decorrelation.h"
 #include "losses/focal.h"

@@ -6,6 +6,7 @@
 // the same constructors, and leaves the global generator in the same state. Plus the documented
 // statistics: q/k/v/out stds, MoH's qkv/proj keeping LibTorch's default init.
 #include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
 
 #include <cmath>
 #include <cstdio>

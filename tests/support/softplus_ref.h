@@ -12,8 +12,8 @@
 #include <map>
 #include <string>
 
+#include "io/weights_io.h"
 #include "tests/support/python.h"
-#include "trainer/weights_io.h"
 
 namespace attnlab::testing {
 

@@ -4,15 +4,16 @@
 #include "trainer/checkpoint.h"
 
 #include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
 
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
 #include "common/error.h"
+#include "io/weights_io.h"
 #include "tests/trainer/trainer_test_util.h"
 #include "trainer/optimizer.h"
-#include "trainer/weights_io.h"
 
 namespace attnlab {
 namespace {

@@ -3,6 +3,7 @@
 // different one is an error; devices and foreign files are rejected before they are read; a
 // damaged metrics.jsonl on resume is a UserError naming the line.
 #include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
 #include <zlib.h>
 
 #include <cstring>
@@ -10,13 +11,13 @@
 #include <fstream>
 
 #include "common/error.h"
+#include "io/weights_io.h"
 #include "tests/trainer/trainer_test_util.h"
 #include "trainer/checkpoint.h"
 #include "trainer/metrics_logger.h"
 #include "trainer/nonfinite_guard.h"
 #include "trainer/optimizer.h"
 #include "trainer/weight_sources.h"
-#include "trainer/weights_io.h"
 
 namespace attnlab {
 namespace {
@@ -326,7 +327,7 @@ TEST(IntegrityCheckpoint, AChangedOptimizerMomentIsFound) {
   save_checkpoint(dir.str(), *model, setup.optimizer.get(), state_at(1), "a: 1\n");
   const std::string newest =
       save_checkpoint(dir.str(), *model, setup.optimizer.get(), state_at(2), "a: 1\n");
-  const NamedTensors moments = named_optimizer_state(*model, *setup.optimizer);
+  const NamedTensorList moments = named_optimizer_state(*model, *setup.optimizer);
   const torch::Tensor* moment = nullptr;
   for (const auto& [name, tensor] : moments)
     if (name == "optimizer.exp_avg_sq[embed.weight]") moment = &tensor;

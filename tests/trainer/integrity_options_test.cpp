@@ -2,6 +2,7 @@
 // to abort inside LibTorch or build zero-width layers; now each is a UserError naming the key and
 // the value.
 #include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
 
 #include "common/error.h"
 #include "modules/gpt.h"

@@ -14,11 +14,11 @@
 #include <sstream>
 
 #include "common/error.h"
+#include "io/weights_io.h"
 #include "tests/support/python.h"
 #include "tests/trainer/trainer_test_util.h"
 #include "trainer/optimizer.h"
 #include "trainer/weight_sources.h"
-#include "trainer/weights_io.h"
 
 namespace attnlab {
 namespace {
@@ -64,7 +64,7 @@ TEST(Muon, MatchesTorchOptimMuonOverSeveralSteps) {
       {0.05, 0.2, 0.8, true, {2.0, -1.5, 0.5}, 1e-3, 3, "original"},
   };
   torch::manual_seed(11);
-  TensorMap inputs;
+  StateDict inputs;
   for (size_t m = 0; m < shapes.size(); ++m) {
     inputs["w" + std::to_string(m)] = torch::randn(shapes[m]) * 0.1;
     for (int s = 0; s < kSteps; ++s)
@@ -95,7 +95,7 @@ TEST(Muon, MatchesTorchOptimMuonOverSeveralSteps) {
                               " " + (dir / "inputs.pt") + " " + (dir / "reference.pt") + " > " +
                               (dir / "py.log") + " 2>&1";
   ASSERT_EQ(std::system(command.c_str()), 0) << std::ifstream(dir / "py.log").rdbuf();
-  const TensorMap reference = read_weights(dir / "reference.pt");
+  const StateDict reference = read_weights(dir / "reference.pt");
 
   double max_difference = 0.0;
   for (size_t k = 0; k < cases.size(); ++k) {

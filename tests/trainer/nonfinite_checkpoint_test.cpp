@@ -3,6 +3,7 @@
 // (so keep_last can never delete the newest finite checkpoint); first_nonfinite names the first
 // bad tensor; the spike detector's z-scores and its text round trip (bitwise resume).
 #include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
 
 #include <cmath>
 #include <filesystem>
@@ -68,7 +69,7 @@ TEST(NonFiniteCheckpoint, SaveRefusesANonFiniteOptimizerMoment) {
   TinyModel model;
   OptimizerSetup setup = make_optimizer(*model, kConfig);
   one_step(model, setup);
-  NamedTensors moments = named_optimizer_state(*model, *setup.optimizer);
+  NamedTensorList moments = named_optimizer_state(*model, *setup.optimizer);
   ASSERT_FALSE(moments.empty());
   const auto& [name, tensor] = moments.back();
   tensor.view(-1)[0].fill_(INFINITY);
@@ -84,10 +85,10 @@ TEST(NonFiniteCheckpoint, SaveRefusesANonFiniteOptimizerMoment) {
 }
 
 TEST(NonFiniteGuardParts, FirstNonFiniteNamesTheTensor) {
-  NamedTensors tensors = {{"a", torch::ones({3})},
-                          {"ints", torch::arange(4)},
-                          {"b", torch::tensor({1.0f, INFINITY})},
-                          {"c", torch::tensor({NAN})}};
+  NamedTensorList tensors = {{"a", torch::ones({3})},
+                             {"ints", torch::arange(4)},
+                             {"b", torch::tensor({1.0f, INFINITY})},
+                             {"c", torch::tensor({NAN})}};
   EXPECT_EQ(first_nonfinite(tensors), "b");
   // Huge but finite float32 values sum to a finite float64: no false alarm.
   EXPECT_EQ(first_nonfinite({{"big", torch::full({1000}, 3.0e38f)}}), "");

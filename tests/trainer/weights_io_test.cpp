@@ -2,10 +2,11 @@
 // torch.nn module), Python's torch.save files (zip + legacy, OrderedDict state_dicts, strided,
 // int64, bfloat16, single-entry dicts) read by read_weights, and partial loading reports.
 // Values are compared exactly via JSON dumps written by the producing side.
-#include "trainer/weights_io.h"
+#include "io/weights_io.h"
 
 #include <gtest/gtest.h>
 #include <sys/resource.h>
+#include <yaml-cpp/yaml.h>
 
 #include <csignal>
 #include <fstream>
@@ -55,7 +56,7 @@ bool run_python(const TempDir& dir, const std::string& body, const std::string& 
   return ok;
 }
 
-void expect_matches_json(const TensorMap& weights, const std::string& json_path,
+void expect_matches_json(const StateDict& weights, const std::string& json_path,
                          const std::vector<std::string>& only = {}) {
   auto expected = nlohmann::json::parse(std::ifstream(json_path));
   for (const auto& item : expected.items()) {
@@ -125,7 +126,7 @@ torch.save({"model": {"w": torch.ones(3)}, "step": 7}, out + "/nested.pt")
 
   for (const char* file : {"zip.pt", "legacy.pt"}) {
     SCOPED_TRACE(file);
-    TensorMap weights = read_weights(dir / file);
+    StateDict weights = read_weights(dir / file);
     EXPECT_EQ(weights.size(), 10u);  // 9 params + buffer - 1 deleted + 1 extra + 0
     expect_matches_json(weights, dir / "sd.json");
 
@@ -146,7 +147,7 @@ torch.save({"model": {"w": torch.ones(3)}, "step": 7}, out + "/nested.pt")
     expect_matches_json(after, dir / "sd.json", report.loaded);
     EXPECT_TRUE(torch::equal(after.at("final_norm.bias"), snapshot));  // kept at init
   }
-  TensorMap odd = read_weights(dir / "odd.pt");
+  StateDict odd = read_weights(dir / "odd.pt");
   expect_matches_json(odd, dir / "odd.json");
   EXPECT_EQ(odd.at("i64").scalar_type(), torch::kInt64);
   EXPECT_EQ(odd.at("bf16").scalar_type(), torch::kBFloat16);
@@ -191,7 +192,7 @@ TEST(WeightsIo, InitFromCheckpointAndExportCommand) {
   EXPECT_EQ(testing::run_command_quietly(
                 "export", {"run_dir=" + (dir / "run"), "out=" + (dir / "exported.pt")}),
             0);
-  TensorMap exported = read_weights(dir / "exported.pt");  // our own pickle_save output
+  StateDict exported = read_weights(dir / "exported.pt");  // our own pickle_save output
   for (const auto& [name, t] : state_dict(*source)) EXPECT_TRUE(torch::equal(t, exported.at(name)));
   EXPECT_THROW(testing::run_command_quietly("export", {"run_dir=" + (dir / "run"), "output=x.pt"}),
                UserError);
@@ -215,7 +216,7 @@ TEST(WeightsIo, ExportChoosesBestLatestOrAPathLikeEvalAndSample) {
     std::vector<std::string> args = {"run_dir=" + (dir / "run"), "out=" + (dir / "e.pt")};
     args.insert(args.end(), extra.begin(), extra.end());
     EXPECT_EQ(testing::run_command_quietly("export", args), 0);
-    TensorMap exported = read_weights(dir / "e.pt");
+    StateDict exported = read_weights(dir / "e.pt");
     bool equal = true;
     for (const auto& [name, t] : state_dict(*expected))
       equal = equal && torch::equal(t, exported.at(name));
@@ -286,7 +287,7 @@ TEST(WeightsIo, ExportLeavesNoTemporariesAndWritesThroughALink) {
   std::filesystem::create_symlink("models/real.pt", dir / "link.pt");
   EXPECT_EQ(testing::run_command_quietly("export", {run, "out=" + (dir / "link.pt")}), 0);
   EXPECT_TRUE(std::filesystem::is_symlink(dir / "link.pt"));
-  const TensorMap through_link = read_weights(dir / "models/real.pt");
+  const StateDict through_link = read_weights(dir / "models/real.pt");
   for (const auto& [name, t] : state_dict(*source))
     EXPECT_TRUE(torch::equal(t, through_link.at(name)));
   EXPECT_TRUE(temporaries(dir.path()).empty());

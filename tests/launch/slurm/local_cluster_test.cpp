@@ -10,6 +10,7 @@
 // Needs root; set ATTNLAB_SKIP_SLURM_TESTS=1 to skip on machines that must not run daemons.
 #include <gtest/gtest.h>
 #include <unistd.h>
+#include <yaml-cpp/yaml.h>
 
 #include <cmath>
 #include <filesystem>

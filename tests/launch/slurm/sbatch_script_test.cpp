@@ -2,6 +2,7 @@
 // argument round trip — the script is executed by bash with a stand-in `srun` that prints its
 // arguments, so quoting of awkward override values is checked by a real shell.
 #include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
 
 #include <filesystem>
 #include <fstream>

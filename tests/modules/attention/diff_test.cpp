@@ -3,6 +3,7 @@
 #include "modules/attention/diff.h"
 
 #include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
 
 #include "modules/attention/gda.h"
 #include "modules/attention/gda_grow.h"

@@ -4,6 +4,7 @@
 #include "modules/attention/moh.h"
 
 #include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
 
 #include "modules/attention/mha.h"
 #include "modules/attention_entry.h"

@@ -5,10 +5,10 @@
 
 #include <cstdio>
 
-#include "modules/attention/diff.h"
-#include "tests/modules/attention/attention_test_util.h"
 #include "config/config.h"
-#include "trainer/probe.h"
+#include "modules/attention/diff.h"
+#include "probes/probe.h"
+#include "tests/modules/attention/attention_test_util.h"
 
 using namespace attnlab;
 using namespace attnlab::attention_test;

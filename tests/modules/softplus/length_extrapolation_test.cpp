@@ -5,6 +5,7 @@
 // by the longer context (a model evaluated at 6x its length scores its first 16 tokens exactly as
 // at 16).
 #include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
 
 #include "modules/attention_entry.h"
 #include "modules/gpt.h"

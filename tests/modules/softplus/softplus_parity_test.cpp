@@ -2,6 +2,7 @@
 // (scripts/ref/lssa_ref.py), under every mask kind, with GQA and key padding. All cases go to
 // one Python process (interpreter start-up dominates the test time).
 #include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
 
 #include <fstream>
 

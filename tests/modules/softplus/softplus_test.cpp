@@ -1,6 +1,7 @@
 // LSSA / LSSAR numerics: overflow safety at T = 1024, 0/0 rows, KV-cached decoding equal to the
 // full forward (absolute N_i and free rows), and float64 finite-difference gradient checks.
 #include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
 
 #include "modules/attention/softplus_attention.h"
 #include "modules/attention_entry.h"

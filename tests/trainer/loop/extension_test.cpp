@@ -4,6 +4,7 @@
 // them, with no other file of attnlab changed. The module's own reset_parameters is what the
 // model calls for its init (no name matching).
 #include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
 
 #include <cmath>
 #include <fstream>

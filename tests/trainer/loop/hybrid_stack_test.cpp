@@ -3,6 +3,7 @@
 // MHA run's weights into its MoH layer (init_from), and exports a .pt that holds every layer's
 // tensors under its own names; `attnlab probe` probes the chosen layer's own module.
 #include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
 
 #include <filesystem>
 #include <fstream>
@@ -11,19 +12,19 @@
 #include "common/error.h"
 #include "config/config.h"
 #include "config/yaml_io.h"
+#include "io/weights_io.h"
 #include "modules/attention/mha.h"
 #include "modules/attention/moh.h"
 #include "modules/attention/softplus_attention.h"
 #include "modules/attention_entry.h"
 #include "modules/gpt.h"
+#include "probes/probe.h"
 #include "tests/support/attnlab_command.h"
 #include "tests/support/run_metrics.h"
 #include "tests/support/train_runs.h"
 #include "trainer/checkpoint.h"
-#include "trainer/probe.h"
 #include "trainer/train_loop.h"
 #include "trainer/weight_sources.h"
-#include "trainer/weights_io.h"
 
 using namespace attnlab;
 namespace fs = std::filesystem;
@@ -155,7 +156,7 @@ TEST(HybridStack, MixedStackTrainsResumesBitwiseAndExports) {
   const std::string out = straight + "/hybrid.pt";
   const auto exported = test::run_attnlab("export run_dir=" + straight + " out=" + out);
   ASSERT_EQ(exported.code, 0) << exported.output;
-  const TensorMap weights = read_weights(out);
+  const StateDict weights = read_weights(out);
   EXPECT_EQ(weights.size(), params.size());
   for (const auto& [name, tensor] : params)
     EXPECT_TRUE(torch::equal(tensor, weights.at(name))) << name;

@@ -5,10 +5,12 @@
 // the same logits as the adapters, for every attention module and MLP that can carry them. Bad
 // targets and values are one line naming the key.
 #include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
 
 #include <filesystem>
 
 #include "common/error.h"
+#include "io/weights_io.h"
 #include "tests/support/run_metrics.h"
 #include "tests/support/train_runs.h"
 #include "trainer/checkpoint.h"
@@ -17,7 +19,6 @@
 #include "trainer/run_setup.h"
 #include "trainer/train_loop.h"
 #include "trainer/weight_sources.h"
-#include "trainer/weights_io.h"
 
 using namespace attnlab;
 
@@ -61,7 +62,7 @@ TEST(Lora, AdaptersStartAtTheBaseAndOnlyTheyTrain) {
       << line;
   EXPECT_TRUE(torch::equal(logits(model, ids), before));  // B = 0: exactly the base
 
-  const TensorMap weights = state_dict(*model);
+  const StateDict weights = state_dict(*model);
   EXPECT_EQ(weights.at("blocks.1.attn.q_proj.lora_A.weight").sizes(), (torch::IntArrayRef{4, 32}));
   EXPECT_EQ(weights.at("blocks.1.attn.q_proj.lora_B.weight").sizes(), (torch::IntArrayRef{32, 4}));
   EXPECT_EQ(weights.count("blocks.1.attn.q_proj.weight"), 1u);
@@ -115,7 +116,7 @@ TEST(Lora, EveryAdaptedLayerMatchesItsMergedWeights) {
         for (auto& item : adapted->named_parameters())
           if (item.key().find(".lora_B.") != std::string::npos) item.value().normal_(0.0, 0.05);
       }
-      const TensorMap weights = state_dict(*adapted);
+      const StateDict weights = state_dict(*adapted);
       EXPECT_GE(lora_module_names(weights).size(), 4u);
       Gpt merged = build_model(tiny_config(scratch("lora_merge"), model), 300);
       load_state_dict(*merged, merge_lora_weights(weights, *lora_options(config)),
@@ -176,14 +177,14 @@ TEST(Lora, ResumedRunMatchesUninterruptedBitwiseAndTheBaseStaysFrozen) {
   ASSERT_EQ(losses_b.size(), 12u);
   for (size_t i = 0; i < losses_a.size(); ++i)
     EXPECT_EQ(losses_a[i], losses_b[i]) << "step " << i + 1;
-  const TensorMap params_a = read_checkpoint_model_state(resolve_checkpoint(straight));
-  const TensorMap params_b = read_checkpoint_model_state(resolve_checkpoint(resumed));
+  const StateDict params_a = read_checkpoint_model_state(resolve_checkpoint(straight));
+  const StateDict params_b = read_checkpoint_model_state(resolve_checkpoint(resumed));
   ASSERT_EQ(params_a.size(), params_b.size());
   for (const auto& [name, tensor] : params_a)
     EXPECT_TRUE(torch::equal(tensor, params_b.at(name))) << name;
 
   // Only the adapters moved: every base tensor is the source's.
-  const TensorMap base = read_weights(source);
+  const StateDict base = read_weights(source);
   for (const auto& [name, tensor] : base)
     EXPECT_TRUE(torch::equal(tensor, params_a.at(name))) << name << " changed";
   EXPECT_GT(params_a.at("blocks.0.attn.q_proj.lora_B.weight").abs().max().item<double>(), 0.0);
@@ -194,7 +195,7 @@ TEST(Lora, ResumedRunMatchesUninterruptedBitwiseAndTheBaseStaysFrozen) {
   const torch::Tensor adapted = logits(run.model, ids);
   YAML::Node plain = tiny_config(scratch("lora_plain"));
   Gpt merged = build_model(plain, run.model->options().vocab_size);
-  load_state_dict(*merged, merge_lora_weights(params_a, *lora_options(run.config)),
+  load_state_dict(*merged, merge_lora_weights(params_a, *lora_options(*run.config)),
                   /*strict=*/true);
   const double diff = (logits(merged, ids) - adapted).abs().max().item<double>();
   EXPECT_LE(diff, 1e-5);

@@ -7,6 +7,7 @@
 #include "trainer/nonfinite_guard.h"
 
 #include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
 
 #include <cmath>
 #include <filesystem>
@@ -14,8 +15,8 @@
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
-#include "trainer/checkpoint.h"
 #include "config/config.h"
+#include "trainer/checkpoint.h"
 #include "trainer/optimizer.h"
 #include "trainer/run_setup.h"
 #include "trainer/train_loop.h"
@@ -75,8 +76,8 @@ std::vector<std::string> nonfinite_checkpoints(const YAML::Node& config, const s
     Gpt model = build_model(config, vocab);
     OptimizerSetup optim = make_optimizer(*model, config);
     load_checkpoint(file, *model, optim.optimizer.get(), nullptr, /*restore_rng=*/false);
-    NamedTensors tensors = named_parameters_and_buffers(*model);
-    NamedTensors moments = named_optimizer_state(*model, *optim.optimizer);
+    NamedTensorList tensors = named_parameters_and_buffers(*model);
+    NamedTensorList moments = named_optimizer_state(*model, *optim.optimizer);
     tensors.insert(tensors.end(), moments.begin(), moments.end());
     const std::string name = first_nonfinite(tensors);
     if (!name.empty()) bad.push_back(file + ": " + name);

@@ -12,6 +12,7 @@
 #include <sys/file.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <yaml-cpp/yaml.h>
 
 #include <chrono>
 #include <csignal>
@@ -21,11 +22,11 @@
 #include <thread>
 
 #include "common/error.h"
-#include "tests/support/mpi_launch.h"
-#include "tests/support/attnlab_command.h"
-#include "trainer/checkpoint.h"
 #include "config/config.h"
 #include "config/run_directory.h"
+#include "tests/support/attnlab_command.h"
+#include "tests/support/mpi_launch.h"
+#include "trainer/checkpoint.h"
 #include "trainer/run_setup.h"
 #include "trainer/train_loop.h"
 

@@ -2,6 +2,7 @@
 // the uninterrupted one bitwise (losses and parameters); init_from loads weights partially;
 // eval and sample run on the result.
 #include <gtest/gtest.h>
+#include <yaml-cpp/yaml.h>
 
 #include <filesystem>
 #include <fstream>
@@ -9,12 +10,12 @@
 
 #include "common/error.h"
 #include "config/config.h"
+#include "io/weights_io.h"
 #include "tests/support/run_metrics.h"
 #include "tests/support/train_runs.h"
 #include "trainer/checkpoint.h"
 #include "trainer/train_loop.h"
 #include "trainer/weight_sources.h"
-#include "trainer/weights_io.h"
 
 using namespace attnlab;
 namespace fs = std::filesystem;
