@@ -91,6 +91,19 @@ RoutedKernelChoice select_routed_kernel(AttentionBackend backend, const torch::T
   return choice;
 }
 
+SoftmaxKernel select_differential_kernel(AttentionBackend backend, const torch::Tensor& q,
+                                         const AttentionContext& context, double dropout,
+                                         bool training) {
+  // Probes read the difference map itself, and attention dropout drops entries of that one map:
+  // separate kernels would each draw their own mask, so both keep the composed map.
+  if (context.need_probs || (dropout > 0.0 && training)) return SoftmaxKernel::kDense;
+  // Only an explicit `sdpa` splits the maps: `auto` and `native` keep the composed map that DIFF
+  // and GDA have always run (their measured default); the split through attnlab's CPU kernels
+  // is not used.
+  if (backend == AttentionBackend::kSdpa) return select_softmax_kernel(backend, q, context);
+  return SoftmaxKernel::kDense;
+}
+
 SoftmaxAttentionResult softmax_attention(AttentionBackend backend, const torch::Tensor& q,
                                          const torch::Tensor& k, const torch::Tensor& v,
                                          const torch::Tensor& key_positions,

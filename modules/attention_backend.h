@@ -1,6 +1,6 @@
 // The one place that decides which attention kernel every module runs, and the device kernel
-// path itself. Modules describe what they compute (all query rows, MoH's routed rows) and ask
-// here; none picks a kernel inline. The softmax kernels:
+// path itself. Modules describe what they compute (all query rows, MoH's routed rows, DIFF/GDA's
+// two softmax maps) and ask here; none picks a kernel inline. The softmax kernels:
 //   - kBlockSparse: attnlab's CPU block-skipping tiles and fused prefix-row kernels
 //     (block_sparse_attention.h, kernels/prefix_attention.h). They plan tiles from positions on
 //     the host, so they are CPU-only in practice.
@@ -9,10 +9,12 @@
 //     every other mask (block-causal, BD3-LM clean context, key padding, KV caches) is built on the
 //     tensors' device. Nothing is copied to the host and no value is read back inside the step.
 //   - kDense: composed masked softmax, which also returns the probabilities (probes need them).
-// MoH's routed heads add kernels that skip the rows a head is inactive on (RoutedKernel).
-// model.attention_backend chooses among them (attention.h's AttentionBackend); `auto` takes the CPU
-// kernels on the CPU and the device kernels on any other device. The `sdpa` value runs the device
-// path on the CPU too, which is how CI tests the code that GPUs run.
+// MoH's routed heads add kernels that skip the rows a head is inactive on (RoutedKernel), and
+// DIFF/GDA choose between their composed difference map and two separate softmax attentions
+// (select_differential_kernel). model.attention_backend chooses among them (attention.h's
+// AttentionBackend); `auto` takes the CPU kernels on the CPU and the device kernels on any other
+// device. The `sdpa` value runs the device path on the CPU too, which is how CI tests the code
+// that GPUs run.
 #pragma once
 
 #include <torch/torch.h>
@@ -101,6 +103,16 @@ RoutedKernelChoice select_routed_kernel(AttentionBackend backend, const torch::T
                                         int64_t value_dim, const torch::Tensor& query_positions,
                                         const torch::Tensor& key_positions, const MaskSpec& spec,
                                         bool need_probs, const RoutedKernelRequest& request);
+
+// DIFF/GDA: o = (A1 − λ·A2) V. kDense computes the two probability maps and their difference
+// (probes read it; one dropout mask on the difference map); any other kernel computes A1·V and
+// A2·V as two softmax attentions with that kernel and subtracts the outputs, which is the same
+// function. `sdpa` (and only it, so that defaults stay as measured) takes kDevice unless probes
+// want the map or attention dropout is active (two kernels would draw two independent masks
+// where the method has one); `auto` and `native` keep the composed map.
+SoftmaxKernel select_differential_kernel(AttentionBackend backend, const torch::Tensor& q,
+                                         const AttentionContext& context, double dropout,
+                                         bool training);
 
 // The kDevice kernel on its own (tests compare it with the dense reference on the CPU).
 torch::Tensor device_softmax_attention(const torch::Tensor& q, const torch::Tensor& k,
