@@ -98,8 +98,9 @@ SoftmaxKernel select_differential_kernel(AttentionBackend backend, const torch::
   // separate kernels would each draw their own mask, so both keep the composed map.
   if (context.need_probs || (dropout > 0.0 && training)) return SoftmaxKernel::kDense;
   // Only an explicit `sdpa` splits the maps: `auto` and `native` keep the composed map that DIFF
-  // and GDA have always run (their measured default); the split through attnlab's CPU kernels
-  // is not used.
+  // and GDA have always run. Splitting under `auto` (the device path on GPUs, attnlab's CPU
+  // kernels per map on the CPU) would be exact too, but it changes what runs by default and is
+  // left until its speed has been measured on both.
   if (backend == AttentionBackend::kSdpa) return select_softmax_kernel(backend, q, context);
   return SoftmaxKernel::kDense;
 }
