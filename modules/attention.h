@@ -27,7 +27,9 @@ enum class MaskKind { kCausal, kBidirectional, kBlockCausal };
 // (block skipping, fused prefix rows) on the CPU and device kernels (SDPA, masks built on the
 // device, no host work) elsewhere; kSdpa = the device kernels on any device (also the CPU, where
 // CI runs the path that GPUs take); kNative = the CPU kernels where they apply, else composed ops.
-// select_softmax_kernel() in modules/attention_backend.h is the one place that decides.
+// modules/attention_backend.h is the one place that decides, for every module: its selectors
+// (select_softmax_kernel, select_routed_kernel for MoH's routed heads, select_differential_kernel
+// for DIFF/GDA) turn the backend, the tensors and the context into the kernel a module runs.
 enum class AttentionBackend { kAuto, kSdpa, kNative };
 
 // Parses "causal" | "bidirectional" | "block_causal"; UserError otherwise.

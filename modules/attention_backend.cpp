@@ -1,9 +1,11 @@
-// Softmax kernel selection and the device kernel path; see attention_backend.h.
+// Kernel selection for every attention module (softmax over all rows, MoH's routed rows, DIFF/GDA's
+// two maps) and the device kernel path; see attention_backend.h.
 #include "modules/attention_backend.h"
 
 #include "common/error.h"
 #include "modules/attention_math.h"
 #include "modules/block_sparse_attention.h"
+#include "modules/kernels/prefix_attention.h"
 #include "modules/masks.h"
 
 namespace attnlab {
@@ -60,13 +62,65 @@ torch::Tensor device_softmax_attention(const torch::Tensor& q, const torch::Tens
   return y.masked_fill(hidden_row, 0.0);
 }
 
+RoutedKernelChoice select_routed_kernel(AttentionBackend backend, const torch::Tensor& q,
+                                        int64_t value_dim, const torch::Tensor& query_positions,
+                                        const torch::Tensor& key_positions, const MaskSpec& spec,
+                                        bool need_probs, const RoutedKernelRequest& request) {
+  RoutedKernelChoice choice;
+  // Checked before anything that reads positions on the host, so device runs do no host work.
+  if (!request.rows_skippable || need_probs || spec.clean_context ||
+      uses_device_kernels(backend, q))
+    return choice;
+  // The fused kernels need every row to see a prefix of the keys (visible defined) and nothing
+  // else that masks or drops probabilities.
+  const bool dropout_active = request.dropout > 0.0 && request.training;
+  const bool fused = request.fused && !spec.key_padding.defined() && !dropout_active;
+  if (fused) choice.visible = prefix_visible_counts(spec, query_positions, key_positions);
+  if (fused && choice.visible.defined()) {
+    if (prefix_rows_supported(q, value_dim)) {
+      choice.kernel = RoutedKernel::kRowMask;
+      return choice;
+    }
+    if (prefix_attention_supported(q)) {
+      choice.kernel = RoutedKernel::kGatheredPrefix;
+      return choice;
+    }
+  }
+  choice.visible = torch::Tensor();
+  choice.kernel = RoutedKernel::kGatheredTiles;
+  return choice;
+}
+
+SoftmaxKernel select_differential_kernel(AttentionBackend backend, const torch::Tensor& q,
+                                         const AttentionContext& context, double dropout,
+                                         bool training) {
+  // Probes read the difference map itself, and attention dropout drops entries of that one map:
+  // separate kernels would each draw their own mask, so both keep the composed map.
+  if (context.need_probs || (dropout > 0.0 && training)) return SoftmaxKernel::kDense;
+  // Only an explicit `sdpa` splits the maps: `auto` and `native` keep the composed map that DIFF
+  // and GDA have always run. Splitting under `auto` (the device path on GPUs, attnlab's CPU
+  // kernels per map on the CPU) would be exact too, but it changes what runs by default and is
+  // left until its speed has been measured on both.
+  if (backend == AttentionBackend::kSdpa) return select_softmax_kernel(backend, q, context);
+  return SoftmaxKernel::kDense;
+}
+
 SoftmaxAttentionResult softmax_attention(AttentionBackend backend, const torch::Tensor& q,
                                          const torch::Tensor& k, const torch::Tensor& v,
                                          const torch::Tensor& key_positions,
                                          const AttentionContext& context,
                                          const SoftmaxAttentionOptions& options) {
+  return softmax_attention_with(select_softmax_kernel(backend, q, context), q, k, v, key_positions,
+                                context, options);
+}
+
+SoftmaxAttentionResult softmax_attention_with(SoftmaxKernel kernel, const torch::Tensor& q,
+                                              const torch::Tensor& k, const torch::Tensor& v,
+                                              const torch::Tensor& key_positions,
+                                              const AttentionContext& context,
+                                              const SoftmaxAttentionOptions& options) {
   SoftmaxAttentionResult result;
-  switch (select_softmax_kernel(backend, q, context)) {
+  switch (kernel) {
     case SoftmaxKernel::kDevice:
       result.y = device_softmax_attention(q, k, v, key_positions, context, options);
       return result;

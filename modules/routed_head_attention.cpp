@@ -6,7 +6,6 @@
 
 #include "common/error.h"
 #include "modules/attention_math.h"
-#include "modules/block_sparse_attention.h"
 #include "modules/kernels/prefix_attention.h"
 #include "modules/masks.h"
 
@@ -35,21 +34,29 @@ KeyVisibility key_visibility(const MaskSpec& spec, const torch::Tensor& key_posi
   return kv;
 }
 
-// The fused kernels apply when every row sees a prefix of the keys (`visible` defined, see
-// prefix_visible_counts) and nothing else masks or drops probabilities.
-bool fused_kernels_apply(const MaskSpec& spec, const RoutedAttentionOptions& options,
-                         const torch::Tensor& visible) {
-  const bool dropout_active = options.dropout > 0.0 && options.training;
-  return options.fused && visible.defined() && !spec.key_padding.defined() && !dropout_active;
-}
-
-// The row kernels also take MoH's active mask directly, with no gathering.
-bool row_kernels_apply(const torch::Tensor& q, const torch::Tensor& v, const MaskSpec& spec,
-                       const RoutedAttentionOptions& options, const torch::Tensor& visible) {
-  return fused_kernels_apply(spec, options, visible) && prefix_rows_supported(q, v.size(3));
+// Every head attends every row with the softmax kernel the backend selects (kAllRows).
+torch::Tensor all_rows_attention(const torch::Tensor& q, const torch::Tensor& k,
+                                 const torch::Tensor& v, const torch::Tensor& query_positions,
+                                 const torch::Tensor& key_positions, const MaskSpec& spec,
+                                 const RoutedAttentionOptions& options) {
+  AttentionContext context;
+  context.mask = spec;
+  context.positions = query_positions;
+  return softmax_attention(options.backend, q, k, v, key_positions, context,
+                           {options.scale, options.dropout, options.training})
+      .y;
 }
 
 }  // namespace
+
+RoutedKernelRequest routed_kernel_request(const RoutedAttentionOptions& options) {
+  RoutedKernelRequest request;
+  request.rows_skippable = true;
+  request.dropout = options.dropout;
+  request.training = options.training;
+  request.fused = options.fused;
+  return request;
+}
 
 torch::Tensor routed_head_attention(const torch::Tensor& q, const torch::Tensor& k,
                                     const torch::Tensor& v, const torch::Tensor& active,
@@ -57,13 +64,35 @@ torch::Tensor routed_head_attention(const torch::Tensor& q, const torch::Tensor&
                                     const torch::Tensor& key_positions, const MaskSpec& spec,
                                     const RoutedAttentionOptions& options) {
   TORCH_CHECK(!spec.clean_context, "routed_head_attention: clean_context layout not supported");
+  return routed_head_attention(
+      q, k, v, active, query_positions, key_positions, spec, options,
+      select_routed_kernel(options.backend, q, v.size(3), query_positions, key_positions, spec,
+                           /*need_probs=*/false, routed_kernel_request(options)));
+}
+
+torch::Tensor routed_head_attention(const torch::Tensor& q, const torch::Tensor& k,
+                                    const torch::Tensor& v, const torch::Tensor& active,
+                                    const torch::Tensor& query_positions,
+                                    const torch::Tensor& key_positions, const MaskSpec& spec,
+                                    const RoutedAttentionOptions& options,
+                                    const RoutedKernelChoice& choice) {
+  TORCH_CHECK(!spec.clean_context, "routed_head_attention: clean_context layout not supported");
   TORCH_CHECK(spec.kind != MaskKind::kBlockCausal || spec.block_size > 0,
               "routed_head_attention: block_causal needs a positive block size");
   const int64_t batch = q.size(0), heads = q.size(1), length = q.size(2), dim = q.size(3);
   const int64_t key_length = k.size(2), value_dim = v.size(3);
-  const auto visible = prefix_visible_counts(spec, query_positions, key_positions);
-  if (row_kernels_apply(q, v, spec, options, visible)) {
-    return prefix_attention(q, k, v, visible, options.scale, PrefixKernel::kAuto, active);
+  const torch::Tensor& visible = choice.visible;
+  switch (choice.kernel) {
+    case RoutedKernel::kRowMask:
+      return prefix_attention(q, k, v, visible, options.scale, PrefixKernel::kAuto, active);
+    case RoutedKernel::kAllRows: {
+      auto rows_active = active.permute({0, 2, 1}).unsqueeze(-1);  // [B, E, T, 1]
+      return all_rows_attention(q, k, v, query_positions, key_positions, spec, options) *
+             rows_active.to(q.scalar_type());
+    }
+    case RoutedKernel::kGatheredPrefix:
+    case RoutedKernel::kGatheredTiles:
+      break;
   }
   const KeyVisibility kv = key_visibility(spec, key_positions);
   auto output_shape = std::vector<int64_t>{batch, heads, length, value_dim};
@@ -93,7 +122,7 @@ torch::Tensor routed_head_attention(const torch::Tensor& q, const torch::Tensor&
   const torch::Tensor padding =
       spec.key_padding.defined() ? spec.key_padding.to(torch::kBool) : torch::Tensor();
 
-  if (fused_kernels_apply(spec, options, visible) && prefix_attention_supported(q)) {
+  if (choice.kernel == RoutedKernel::kGatheredPrefix) {
     // Gathered rows through the BLAS tiles (float64, or head dims the row kernels do not take):
     // each keeps its position's visible count; padding rows see none and come out zero.
     auto gathered_visible =
@@ -160,34 +189,48 @@ torch::Tensor shared_and_routed_attention(const torch::Tensor& q, const torch::T
                                           const torch::Tensor& query_positions,
                                           const torch::Tensor& key_positions, const MaskSpec& spec,
                                           const RoutedAttentionOptions& options) {
+  return shared_and_routed_attention(
+      q, k, v, shared, active, query_positions, key_positions, spec, options,
+      select_routed_kernel(options.backend, q, v.size(3), query_positions, key_positions, spec,
+                           /*need_probs=*/false, routed_kernel_request(options)));
+}
+
+torch::Tensor shared_and_routed_attention(const torch::Tensor& q, const torch::Tensor& k,
+                                          const torch::Tensor& v, int64_t shared,
+                                          const torch::Tensor& active,
+                                          const torch::Tensor& query_positions,
+                                          const torch::Tensor& key_positions, const MaskSpec& spec,
+                                          const RoutedAttentionOptions& options,
+                                          const RoutedKernelChoice& choice) {
   const int64_t heads = q.size(1), routed = heads - shared;
   TORCH_CHECK(shared >= 0 && routed >= 0 && active.size(2) == routed,
               "shared_and_routed_attention: active must be [B, T, heads - shared]");
-  if (!spec.clean_context) {
-    const auto visible = prefix_visible_counts(spec, query_positions, key_positions);
-    if (row_kernels_apply(q, v, spec, options, visible)) {
-      auto all_rows = torch::ones({active.size(0), active.size(1), shared}, active.options());
-      return prefix_attention(q, k, v, visible, options.scale, PrefixKernel::kAuto,
-                              torch::cat({all_rows, active.to(torch::kBool)}, 2));
+  auto shared_rows = [&] {
+    return torch::ones({active.size(0), active.size(1), shared}, active.options());
+  };
+  switch (choice.kernel) {
+    case RoutedKernel::kRowMask:
+      return prefix_attention(q, k, v, choice.visible, options.scale, PrefixKernel::kAuto,
+                              torch::cat({shared_rows(), active.to(torch::kBool)}, 2));
+    case RoutedKernel::kAllRows: {
+      auto rows_active = torch::cat({shared_rows(), active}, 2).permute({0, 2, 1}).unsqueeze(-1);
+      return all_rows_attention(q, k, v, query_positions, key_positions, spec, options) *
+             rows_active.to(q.scalar_type());
     }
+    case RoutedKernel::kGatheredPrefix:
+    case RoutedKernel::kGatheredTiles:
+      break;
   }
   std::vector<torch::Tensor> parts;
   if (shared > 0) {
-    auto qs = q.narrow(1, 0, shared), ks = k.narrow(1, 0, shared), vs = v.narrow(1, 0, shared);
-    if (block_sparse_supported(spec, /*need_probs=*/false)) {
-      parts.push_back(block_sparse_attention(qs, ks, vs, query_positions, key_positions, spec,
-                                             {options.scale, options.dropout, options.training}));
-    } else {
-      auto mask = build_attention_mask(spec, query_positions, key_positions);
-      auto probs = torch::dropout(masked_softmax_probs(qs, ks, mask, options.scale),
-                                  options.dropout, options.training);
-      parts.push_back(torch::matmul(probs.to(q.scalar_type()), vs));
-    }
+    parts.push_back(all_rows_attention(q.narrow(1, 0, shared), k.narrow(1, 0, shared),
+                                       v.narrow(1, 0, shared), query_positions, key_positions, spec,
+                                       options));
   }
   if (routed > 0) {
     parts.push_back(routed_head_attention(q.narrow(1, shared, routed), k.narrow(1, shared, routed),
                                           v.narrow(1, shared, routed), active, query_positions,
-                                          key_positions, spec, options));
+                                          key_positions, spec, options, choice));
   }
   return parts.size() == 1 ? parts[0] : torch::cat(parts, 1);
 }

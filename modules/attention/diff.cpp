@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "common/error.h"
+#include "modules/attention_backend.h"
 #include "modules/attention_math.h"
 #include "modules/lora.h"
 #include "modules/masks.h"
@@ -46,6 +47,7 @@ DiffOptions diff_options_from(const AttentionOptions& options) {
   o.rope_theta = options.rope_theta;
   o.rope_scaling = options.rope_scaling;
   o.dropout = options.dropout;
+  o.backend = options.backend;
   return o;
 }
 
@@ -128,19 +130,37 @@ AttentionOutput DiffAttentionImpl::forward(const torch::Tensor& x,
   }
   k = k.flatten(3);  // [B, n_kv, T, 2d] = [k1 | k2]
   AttentionKeys keys = keys_with_cache(k, v, context.positions, context);
-  auto mask = build_attention_mask(context.mask, context.positions, keys.positions);
   const double scale = 1.0 / std::sqrt(static_cast<double>(d));
   auto k1 = keys.k.narrow(-1, 0, d), k2 = keys.k.narrow(-1, d, d);
   // GQA by the flash rule within each query set: signal head i -> pair i / (n_signal / n_kv),
   // noise head j -> pair j / (n_noise / n_kv); both agree for i's noise head j = i / G.
-  auto a1 = masked_softmax_probs(q_signal, repeat_kv(k1, o.n_signal / o.n_kv), mask, scale);
-  auto a2 = masked_softmax_probs(q_noise, repeat_kv(k2, o.n_noise / o.n_kv), mask, scale);
-  auto lambda = lambda_full().to(a1.scalar_type());
-  auto diff_map = a1 - lambda * repeat_kv(a2, group);  // [B, n_signal, T, T_k]
+  const int64_t signal_rep = o.n_signal / o.n_kv, noise_rep = o.n_noise / o.n_kv;
   AttentionOutput out;
-  if (context.need_probs) out.probs = diff_map;
-  diff_map = torch::dropout(diff_map, o.dropout, is_training());
-  auto heads = torch::matmul(diff_map.to(v.scalar_type()), repeat_kv(keys.v, o.n_signal / o.n_kv));
+  torch::Tensor heads;  // [B, n_signal, T, 2d]
+  const SoftmaxKernel kernel =
+      select_differential_kernel(o.backend, q_signal, context, o.dropout, is_training());
+  if (kernel == SoftmaxKernel::kDense) {
+    // The composed difference map (A1 − λ·A2), which probes read and dropout drops entries of.
+    auto mask = build_attention_mask(context.mask, context.positions, keys.positions);
+    auto a1 = masked_softmax_probs(q_signal, repeat_kv(k1, signal_rep), mask, scale);
+    auto a2 = masked_softmax_probs(q_noise, repeat_kv(k2, noise_rep), mask, scale);
+    auto lambda = lambda_full().to(a1.scalar_type());
+    auto diff_map = a1 - lambda * repeat_kv(a2, group);  // [B, n_signal, T, T_k]
+    if (context.need_probs) out.probs = diff_map;
+    diff_map = torch::dropout(diff_map, o.dropout, is_training());
+    heads = torch::matmul(diff_map.to(v.scalar_type()), repeat_kv(keys.v, signal_rep));
+  } else {
+    // (A1 − λ·A2) V = A1·V − λ·(A2·V): each map is one softmax attention through the selected
+    // kernel (never materialised), the noise heads' outputs repeated to their G signal heads.
+    const SoftmaxAttentionOptions plain{scale, 0.0, false};  // no dropout: see the selector
+    auto y1 = softmax_attention_with(kernel, q_signal, repeat_kv(k1, signal_rep),
+                                     repeat_kv(keys.v, signal_rep), keys.positions, context, plain)
+                  .y;
+    auto y2 = softmax_attention_with(kernel, q_noise, repeat_kv(k2, noise_rep),
+                                     repeat_kv(keys.v, noise_rep), keys.positions, context, plain)
+                  .y;
+    heads = y1 - lambda_full().to(y1.scalar_type()) * repeat_kv(y2, group);
+  }
   heads = subln(heads) * (1.0 - o.lambda_init);  // [B, n_signal, T, 2d]
   out.y = lora_linear(out_proj, heads.transpose(1, 2).reshape({batch, length, o.n_signal * 2 * d}));
   return out;

@@ -103,6 +103,9 @@ struct DiffOptions {
   double rope_theta = 10000.0;
   RopeScaling rope_scaling;
   double dropout = 0.0;
+  // model.attention_backend: select_differential_kernel (attention_backend.h) picks the composed
+  // difference map or two softmax attentions through the selected kernel.
+  AttentionBackend backend = AttentionBackend::kAuto;
 };
 
 // λ_init = 0.8 − 0.6·exp(−0.3·(layer_index + offset)); offset 0 = unilm, −1 = Motif GDA.

@@ -48,6 +48,7 @@ DiffOptions gda_options_from(const AttentionOptions& options) {
   o.rope_theta = options.rope_theta;
   o.rope_scaling = options.rope_scaling;
   o.dropout = options.dropout;
+  o.backend = options.backend;
   return o;
 }
 

@@ -212,16 +212,27 @@ AttentionOutput MohAttentionImpl::forward(const torch::Tensor& x, const Attentio
   const double scale = 1.0 / std::sqrt(static_cast<double>(o.head_dim));
 
   AttentionOutput out;
-  // The sparse path is exact whenever unselected heads have gate 0 with no gradient through it;
-  // the STE (qnorm, training) needs every head's output for dL/dg, and probes need dense probs.
-  const bool sparse = o.sparse_compute && o.routed_k > 0 && o.routed_k < routed &&
-                      !context.need_probs && !context.mask.clean_context &&
-                      !(o.router == "qnorm" && is_training()) && !uses_device_kernels(o.backend, q);
+  // Skipping a routed head's inactive rows is exact whenever unselected heads have gate 0 with no
+  // gradient through it; the STE (qnorm, training) needs every head's output for dL/dg. Which
+  // kernel runs (and whether rows are skipped at all on this backend, mask and device) is
+  // select_routed_kernel's decision.
+  RoutedKernelRequest request;
+  request.rows_skippable = o.sparse_compute && o.routed_k > 0 && o.routed_k < routed &&
+                           !(o.router == "qnorm" && is_training());
+  request.dropout = o.dropout;
+  request.training = is_training();
+  const RoutedKernelChoice choice =
+      select_routed_kernel(o.backend, q, keys.v.size(3), context.positions, keys.positions,
+                           context.mask, context.need_probs, request);
   torch::Tensor heads;
-  if (sparse) {
+  if (choice.kernel != RoutedKernel::kAllRows) {
+    RoutedAttentionOptions routed_options;
+    routed_options.scale = scale;
+    routed_options.dropout = o.dropout;
+    routed_options.training = is_training();
+    routed_options.backend = o.backend;
     heads = shared_and_routed_attention(q, keys.k, keys.v, hs, gates.active, context.positions,
-                                        keys.positions, context.mask,
-                                        {scale, o.dropout, is_training()});
+                                        keys.positions, context.mask, routed_options, choice);
   } else {
     heads = attend_all_rows(q, keys.k, keys.v, keys.positions, context, out);
   }

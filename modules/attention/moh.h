@@ -79,8 +79,9 @@ struct MohOptions {
   RopeScaling rope_scaling;
   double dropout = 0.0;
   bool sparse_compute = true;  // gather active query rows per routed head (exact; faster)
-  // model.attention_backend. With device kernels (CUDA, or `sdpa`) every head attends all rows
-  // and inactive heads are zeroed by their gate: gathering rows needs host-side planning.
+  // model.attention_backend. select_routed_kernel (attention_backend.h) decides whether routed
+  // rows are skipped: with device kernels (CUDA, or `sdpa`) every head attends all rows and
+  // inactive heads are zeroed by their gate, since gathering rows needs host-side planning.
   AttentionBackend backend = AttentionBackend::kAuto;
 };
 

@@ -2,13 +2,14 @@
 // runs (SDPA, masks built on the tensors' device, zeroed fully-masked rows), compared in float64
 // with the dense masked reference for every mask layout the trainer produces: causal over
 // in-order positions (is_causal), causal with a KV cache, block-causal, bidirectional, key
-// padding with a row that sees no key, and the BD3-LM clean-context layout. Also the selector's
-// rules and a whole model trained one step with model.attention_backend=sdpa vs native.
+// padding with a row that sees no key, and the BD3-LM clean-context layout. Also the selectors'
+// rules (all rows, MoH's routed heads, DIFF/GDA's two maps).
 #include <gtest/gtest.h>
 
 #include "modules/attention_backend.h"
 #include "modules/attention_math.h"
 #include "modules/gpt.h"
+#include "modules/kernels/prefix_attention.h"
 #include "modules/masks.h"
 
 using namespace attnlab;
@@ -117,4 +118,105 @@ TEST(DeviceAttention, SelectorRules) {
     EXPECT_NE(std::string(error.what()).find("model.attention_backend"), std::string::npos);
     EXPECT_NE(std::string(error.what()).find("'flash'"), std::string::npos);
   }
+}
+
+namespace {
+
+RoutedKernelChoice routed_choice(AttentionBackend backend, const torch::Tensor& q,
+                                 const MaskSpec& spec, bool need_probs = false,
+                                 RoutedKernelRequest request = {}) {
+  const int64_t length = q.size(2);
+  auto positions = torch::arange(length);
+  return select_routed_kernel(backend, q, q.size(3), positions, positions, spec, need_probs,
+                              request);
+}
+
+}  // namespace
+
+// MoH's routed heads: which kernel each backend, device, dtype, head width and mask gets.
+TEST(DeviceAttention, RoutedSelectorRules) {
+  auto cpu_q = torch::zeros({1, 2, 6, 8});  // float32, head dim 8: the row kernels' case
+  // The row kernels need AVX2; without it the same case gets the BLAS tiles.
+  const RoutedKernel rows =
+      prefix_rows_supported(cpu_q, 8) ? RoutedKernel::kRowMask : RoutedKernel::kGatheredPrefix;
+  MaskSpec causal;
+  EXPECT_EQ(routed_choice(AttentionBackend::kAuto, cpu_q, causal).kernel, rows);
+  EXPECT_TRUE(routed_choice(AttentionBackend::kAuto, cpu_q, causal).visible.defined());
+  EXPECT_EQ(routed_choice(AttentionBackend::kNative, cpu_q, causal).kernel, rows);
+  // Device kernels compute every row (gathering needs host-side planning), and read nothing on
+  // the host to decide.
+  EXPECT_EQ(routed_choice(AttentionBackend::kSdpa, cpu_q, causal).kernel, RoutedKernel::kAllRows);
+  EXPECT_FALSE(routed_choice(AttentionBackend::kSdpa, cpu_q, causal).visible.defined());
+  auto meta_q = torch::zeros({1, 2, 6, 8}, torch::TensorOptions().device(torch::kMeta));
+  EXPECT_EQ(routed_choice(AttentionBackend::kAuto, meta_q, causal).kernel, RoutedKernel::kAllRows);
+  EXPECT_EQ(select_softmax_kernel(AttentionBackend::kAuto, meta_q, AttentionContext{}),
+            SoftmaxKernel::kDevice);
+  // float64, or float32 heads the row kernels do not take: gathered rows through the BLAS tiles.
+  EXPECT_EQ(routed_choice(AttentionBackend::kAuto, cpu_q.to(torch::kDouble), causal).kernel,
+            RoutedKernel::kGatheredPrefix);
+  EXPECT_EQ(routed_choice(AttentionBackend::kAuto, torch::zeros({1, 2, 6, 6}), causal).kernel,
+            RoutedKernel::kGatheredPrefix);
+  // bf16, key padding, active dropout or fused=false: composed tiles.
+  EXPECT_EQ(routed_choice(AttentionBackend::kAuto, cpu_q.to(torch::kBFloat16), causal).kernel,
+            RoutedKernel::kGatheredTiles);
+  MaskSpec padded;
+  padded.key_padding = torch::ones({1, 6}, torch::kBool);
+  EXPECT_EQ(routed_choice(AttentionBackend::kAuto, cpu_q, padded).kernel,
+            RoutedKernel::kGatheredTiles);
+  RoutedKernelRequest dropout;
+  dropout.dropout = 0.1;
+  EXPECT_EQ(routed_choice(AttentionBackend::kAuto, cpu_q, causal, false, dropout).kernel,
+            rows);  // dropout set but not training: inactive
+  dropout.training = true;
+  EXPECT_EQ(routed_choice(AttentionBackend::kAuto, cpu_q, causal, false, dropout).kernel,
+            RoutedKernel::kGatheredTiles);
+  RoutedKernelRequest composed;
+  composed.fused = false;
+  EXPECT_EQ(routed_choice(AttentionBackend::kAuto, cpu_q, causal, false, composed).kernel,
+            RoutedKernel::kGatheredTiles);
+  // Keys whose visibility ids do not ascend: no prefix per row.
+  auto shuffled = torch::tensor({0, 2, 1, 3, 5, 4});
+  EXPECT_EQ(select_routed_kernel(AttentionBackend::kAuto, cpu_q, 8, torch::arange(6), shuffled,
+                                 causal, false, {})
+                .kernel,
+            RoutedKernel::kGatheredTiles);
+  // Every row computed: rows not skippable (MoH's STE router, K = E, sparse_compute off),
+  // probes, or the BD3-LM clean-context layout.
+  RoutedKernelRequest dense_rows;
+  dense_rows.rows_skippable = false;
+  EXPECT_EQ(routed_choice(AttentionBackend::kAuto, cpu_q, causal, false, dense_rows).kernel,
+            RoutedKernel::kAllRows);
+  EXPECT_EQ(routed_choice(AttentionBackend::kAuto, cpu_q, causal, /*need_probs=*/true).kernel,
+            RoutedKernel::kAllRows);
+  MaskSpec clean;
+  clean.kind = MaskKind::kBlockCausal;
+  clean.block_size = 2;
+  clean.clean_context = true;
+  EXPECT_EQ(routed_choice(AttentionBackend::kNative, cpu_q, clean).kernel, RoutedKernel::kAllRows);
+}
+
+// DIFF/GDA: the composed difference map unless `sdpa` asks for the device kernels and the maths
+// allows two separate softmax attentions.
+TEST(DeviceAttention, DifferentialSelectorRules) {
+  auto cpu_q = torch::zeros({1, 2, 6, 8});
+  auto meta_q = torch::zeros({1, 2, 6, 8}, torch::TensorOptions().device(torch::kMeta));
+  AttentionContext context;
+  EXPECT_EQ(select_differential_kernel(AttentionBackend::kAuto, cpu_q, context, 0.0, false),
+            SoftmaxKernel::kDense);
+  EXPECT_EQ(select_differential_kernel(AttentionBackend::kNative, cpu_q, context, 0.0, false),
+            SoftmaxKernel::kDense);
+  EXPECT_EQ(select_differential_kernel(AttentionBackend::kAuto, meta_q, context, 0.0, false),
+            SoftmaxKernel::kDense);
+  EXPECT_EQ(select_differential_kernel(AttentionBackend::kSdpa, cpu_q, context, 0.0, false),
+            SoftmaxKernel::kDevice);
+  EXPECT_EQ(select_differential_kernel(AttentionBackend::kSdpa, meta_q, context, 0.0, false),
+            SoftmaxKernel::kDevice);
+  // Dropout set but not training: inactive, so the split still applies; in training it does not.
+  EXPECT_EQ(select_differential_kernel(AttentionBackend::kSdpa, cpu_q, context, 0.1, false),
+            SoftmaxKernel::kDevice);
+  EXPECT_EQ(select_differential_kernel(AttentionBackend::kSdpa, cpu_q, context, 0.1, true),
+            SoftmaxKernel::kDense);
+  context.need_probs = true;
+  EXPECT_EQ(select_differential_kernel(AttentionBackend::kSdpa, cpu_q, context, 0.0, false),
+            SoftmaxKernel::kDense);
 }

@@ -20,8 +20,10 @@ namespace attnlab::attention_test {
 
 inline std::shared_ptr<AttentionImpl> make(const std::string& name, int64_t d_model, int64_t heads,
                                            const YAML::Node& params, int64_t kv_heads = 0,
-                                           int64_t layer = 0) {
+                                           int64_t layer = 0,
+                                           AttentionBackend backend = AttentionBackend::kAuto) {
   AttentionOptions options;
+  options.backend = backend;
   options.d_model = d_model;
   options.n_heads = heads;
   options.n_kv_heads = kv_heads;

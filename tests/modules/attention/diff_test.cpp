@@ -1,5 +1,6 @@
 // DIFF and GDA (docs/methods.md §2): gradients, causality, λ_init schedule, head-count mapping,
-// GDA with G = 1 equal to DIFF, KV-cache decoding and the GDA growth recipe.
+// GDA with G = 1 equal to DIFF, KV-cache decoding, model.attention_backend (native, sdpa and auto
+// agree) and the GDA growth recipe.
 #include "modules/attention/diff.h"
 
 #include <gtest/gtest.h>
@@ -121,6 +122,161 @@ TEST(Diff, KvCacheDecodingEqualsFullForward) {
     }
     EXPECT_TRUE(torch::allclose(torch::cat(steps, 1), full, 1e-5, 1e-6)) << name;
   }
+}
+
+// model.attention_backend on DIFF and GDA: `native` and `auto` run the composed difference map,
+// `sdpa` two softmax attentions through the device kernels (A1·V − λ·A2·V). In float64 they agree
+// to rounding, values and gradients (x and every parameter), on every mask layout the trainer
+// produces and with a KV cache; probes and attention dropout keep the composed map under `sdpa`.
+namespace {
+
+struct BackendCase {
+  std::string name;
+  std::string mask = "causal";
+  int64_t block = 0;
+  bool padding = false;  // batch 1's first keys are padding (causal: its first rows see no key)
+  bool clean_context = false;
+};
+
+struct BackendRun {
+  torch::Tensor y;
+  std::vector<torch::Tensor> grads;  // x, then every parameter
+};
+
+BackendRun run_backend(AttentionImpl& module, const torch::Tensor& x_in,
+                       const AttentionContext& ctx, const torch::Tensor& weights) {
+  auto x = x_in.clone().requires_grad_(true);
+  auto y = module.forward(x, ctx).y;
+  std::vector<torch::Tensor> inputs = {x};
+  for (const auto& p : module.parameters()) inputs.push_back(p);
+  BackendRun run;
+  run.y = y.detach();
+  run.grads = torch::autograd::grad({(y * weights).sum()}, inputs, {}, /*retain_graph=*/false,
+                                    /*create_graph=*/false, /*allow_unused=*/true);
+  return run;
+}
+
+double max_difference(const BackendRun& a, const BackendRun& b) {
+  double worst = (a.y - b.y).abs().max().item<double>();
+  for (size_t i = 0; i < a.grads.size(); ++i) {
+    if (!a.grads[i].defined() && !b.grads[i].defined()) continue;
+    worst = std::max(worst, (a.grads[i] - b.grads[i]).abs().max().item<double>());
+  }
+  return worst;
+}
+
+}  // namespace
+
+TEST(Diff, AttentionBackendsAgree) {
+  const std::vector<BackendCase> cases = {
+      {"causal"},
+      {"block causal", "block_causal", 3},
+      {"bidirectional with padding", "bidirectional", 0, true},
+      {"causal with padding (rows without keys)", "causal", 0, true},
+      {"clean context (BD3-LM)", "block_causal", 2, false, true},
+  };
+  const std::vector<AttentionBackend> backends = {AttentionBackend::kNative,
+                                                  AttentionBackend::kSdpa, AttentionBackend::kAuto};
+  const int64_t batch = 2, length = 8, d_model = 24;
+  for (const char* name : {"diff", "gda"}) {
+    const bool gda = std::string(name) == "gda";
+    // DIFF with grouped KV (6 heads, 2 KV heads: 3 differential heads share one kv pair); GDA
+    // with G = 2 signal heads per noise head and one kv pair.
+    const YAML::Node params = gda ? gda_params(4, 2, 1) : YAML::Node();
+    for (const auto& c : cases) {
+      SCOPED_TRACE(std::string(name) + ", " + c.name);
+      torch::manual_seed(21);
+      std::vector<std::shared_ptr<AttentionImpl>> modules;
+      for (auto backend : backends) {
+        modules.push_back(make(name, d_model, 6, params, gda ? 0 : 2, 1, backend));
+        modules.back()->to(torch::kDouble);
+      }
+      for (size_t i = 1; i < modules.size(); ++i)
+        load_into(*modules[i], state_of(*modules[0], ""), "");
+      auto ctx = context(length, c.mask, c.block);
+      if (c.clean_context) {
+        auto half = torch::arange(length / 2);
+        ctx.positions = torch::cat({half, half});
+        ctx.mask.clean_context = true;
+      }
+      ctx.positions_in_order = !c.clean_context;
+      if (c.padding) {
+        auto padding = torch::ones({batch, length}, torch::kBool);
+        padding.index_put_({1, torch::indexing::Slice(0, 3)}, false);
+        ctx.mask.key_padding = padding;
+      }
+      auto x = torch::randn({batch, length, d_model}, torch::kDouble);
+      auto weights = torch::randn({batch, length, d_model}, torch::kDouble);
+      std::vector<BackendRun> runs;
+      for (auto& module : modules) runs.push_back(run_backend(*module, x, ctx, weights));
+      EXPECT_TRUE(torch::isfinite(runs[1].y).all().item<bool>());
+      EXPECT_LT(max_difference(runs[0], runs[1]), 1e-12) << "native vs sdpa";
+      EXPECT_LT(max_difference(runs[0], runs[2]), 1e-12) << "native vs auto";
+    }
+  }
+}
+
+TEST(Diff, AttentionBackendsAgreeWithKvCache) {
+  for (const char* name : {"diff", "gda"}) {
+    const bool gda = std::string(name) == "gda";
+    const YAML::Node params = gda ? gda_params(4, 2, 1) : YAML::Node();
+    torch::manual_seed(22);
+    auto native = make(name, 16, 4, params, gda ? 0 : 2, 0, AttentionBackend::kNative);
+    auto sdpa = make(name, 16, 4, params, gda ? 0 : 2, 0, AttentionBackend::kSdpa);
+    native->to(torch::kDouble);
+    sdpa->to(torch::kDouble);
+    load_into(*sdpa, state_of(*native, ""), "");
+    auto x = torch::randn({2, 7, 16}, torch::kDouble);
+    std::vector<torch::Tensor> outputs[2];
+    int which = 0;
+    for (auto* module : {native.get(), sdpa.get()}) {
+      KVCache cache;
+      auto first = context(4);
+      first.cache = &cache;
+      outputs[which].push_back(module->forward(x.narrow(1, 0, 4), first).y);
+      for (int64_t t = 4; t < 7; ++t) {
+        auto step = context(1, "causal", 0, t);
+        step.cache = &cache;
+        outputs[which].push_back(module->forward(x.narrow(1, t, 1), step).y);
+      }
+      ++which;
+    }
+    auto a = torch::cat(outputs[0], 1), b = torch::cat(outputs[1], 1);
+    EXPECT_LT((a - b).abs().max().item<double>(), 1e-12) << name;
+  }
+}
+
+TEST(Diff, SdpaKeepsTheDifferenceMapForProbesAndDropout) {
+  torch::manual_seed(23);
+  YAML::Node params;
+  auto native = make("diff", 16, 4, params, 0, 0, AttentionBackend::kNative);
+  auto sdpa = make("diff", 16, 4, params, 0, 0, AttentionBackend::kSdpa);
+  load_into(*sdpa, state_of(*native, ""), "");
+  auto x = torch::randn({2, 6, 16});
+  auto probe = context(6);
+  probe.need_probs = true;
+  auto a = native->forward(x, probe), b = sdpa->forward(x, probe);
+  ASSERT_TRUE(b.probs.defined());
+  EXPECT_TRUE(torch::equal(a.probs, b.probs));
+  EXPECT_TRUE(torch::equal(a.y, b.y));
+  // Attention dropout in training: one mask on the difference map, the same draws as native.
+  AttentionOptions options;
+  options.d_model = 16;
+  options.n_heads = 4;
+  options.dropout = 0.3;
+  options.module_options = bind_attention_options("diff", params);
+  options.backend = AttentionBackend::kNative;
+  auto native_dropout = make_attention("diff", options);
+  options.backend = AttentionBackend::kSdpa;
+  auto sdpa_dropout = make_attention("diff", options);
+  load_into(*sdpa_dropout, state_of(*native_dropout, ""), "");
+  native_dropout->train();
+  sdpa_dropout->train();
+  torch::manual_seed(5);
+  auto y_native = native_dropout->forward(x, context(6)).y;
+  torch::manual_seed(5);
+  auto y_sdpa = sdpa_dropout->forward(x, context(6)).y;
+  EXPECT_TRUE(torch::equal(y_native, y_sdpa));
 }
 
 TEST(GdaGrow, GrownModelComputesTheSameFunction) {

@@ -1,6 +1,8 @@
 // routed_head_attention (MoH's active-rows-only path) against dense masked attention computed
 // row by row from the definition: every mask kind, small tiles (so the per-tile key prefixes
-// matter), key padding, a KV-cache offset, uneven head loads, and gradients in float64.
+// matter), key padding, a KV-cache offset, uneven head loads, and gradients in float64; each of
+// the kernels select_routed_kernel can pick (fused rows, gathered tiles, all rows on the device
+// path) gives the same result.
 #include "modules/routed_head_attention.h"
 
 #include <gtest/gtest.h>
@@ -62,17 +64,23 @@ TEST(RoutedHeadAttention, EqualsDenseAttentionOnActiveRowsAndZeroElsewhere) {
     auto want = reference(q, k, v, active, qpos, kpos, spec, scale);
     auto weights = torch::randn_like(want);
     auto grads_want = torch::autograd::grad({(want * weights).sum()}, {q, k, v});
-    for (bool fused : {true, false}) {  // the fused kernel (where it applies) and composed tiles
+    // The fused kernel (where it applies), composed tiles, and every row through the device
+    // path (model.attention_backend=sdpa: select_routed_kernel's kAllRows).
+    const std::pair<bool, AttentionBackend> variants[] = {{true, AttentionBackend::kAuto},
+                                                          {false, AttentionBackend::kAuto},
+                                                          {true, AttentionBackend::kSdpa}};
+    for (const auto& [fused, backend] : variants) {
+      const bool sdpa = backend == AttentionBackend::kSdpa;
       auto got = routed_head_attention(q, k, v, active, qpos, kpos, spec,
-                                       {scale, 0.0, false, c.tile, fused});
+                                       {scale, 0.0, false, c.tile, fused, backend});
       ASSERT_EQ(got.sizes(), want.sizes());
       EXPECT_TRUE(torch::allclose(got, want, 1e-12, 1e-12))
-          << "case " << checked << " fused " << fused << ": max diff "
+          << "case " << checked << " fused " << fused << " sdpa " << sdpa << ": max diff "
           << (got - want).abs().max().item<double>();
       auto grads_got = torch::autograd::grad({(got * weights).sum()}, {q, k, v});
       for (int i = 0; i < 3; ++i) {
         EXPECT_TRUE(torch::allclose(grads_got[i], grads_want[i], 1e-11, 1e-12))
-            << "case " << checked << " fused " << fused << " grad " << i;
+            << "case " << checked << " fused " << fused << " sdpa " << sdpa << " grad " << i;
       }
     }
     ++checked;
@@ -107,19 +115,23 @@ TEST(RoutedHeadAttention, SharedAndRoutedFusedEqualsComposedInFloat32) {
     spec.kind = kind;
     spec.block_size = 8;
     auto weights = torch::randn({batch, heads, length, dim});
-    std::vector<torch::Tensor> results[2];
-    for (bool fused : {true, false}) {
+    // fused, composed, and every row through the device path (attention_backend=sdpa).
+    std::vector<torch::Tensor> results[3];
+    for (int variant = 0; variant < 3; ++variant) {
       RoutedAttentionOptions options;
       options.scale = 0.25;
-      options.fused = fused;
+      options.fused = variant == 0;
+      if (variant == 2) options.backend = AttentionBackend::kSdpa;
       auto out = shared_and_routed_attention(q, k, v, shared, active, qpos, kpos, spec, options);
       auto grads = torch::autograd::grad({(out * weights).sum()}, {q, k, v});
-      results[fused ? 0 : 1] = {out, grads[0], grads[1], grads[2]};
+      results[variant] = {out, grads[0], grads[1], grads[2]};
     }
-    for (int i = 0; i < 4; ++i) {
-      EXPECT_TRUE(torch::allclose(results[0][i], results[1][i], 1e-4, 1e-5))
-          << mask_kind_name(kind) << " tensor " << i << " max diff "
-          << (results[0][i] - results[1][i]).abs().max().item<double>();
+    for (int variant = 1; variant < 3; ++variant) {
+      for (int i = 0; i < 4; ++i) {
+        EXPECT_TRUE(torch::allclose(results[0][i], results[variant][i], 1e-4, 1e-5))
+            << mask_kind_name(kind) << " variant " << variant << " tensor " << i << " max diff "
+            << (results[0][i] - results[variant][i]).abs().max().item<double>();
+      }
     }
   }
 }
