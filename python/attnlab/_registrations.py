@@ -60,6 +60,28 @@ def _softplus_attention_backward_fake(grad, q, k, v, mask, block_size, reweight,
     return q.new_empty(q.shape), k.new_empty(k.shape), v.new_empty(v.shape)
 
 
+@register_fake("attnlab::moh_attention")
+def _moh_attention_fake(q, k, v, active, shared_heads, mask="causal", block_size=0, scale=None):
+    return _attention_out(q, v)
+
+
+@register_fake("attnlab::moh_attention_backward")
+def _moh_attention_backward_fake(grad, q, k, v, active, shared_heads, mask, block_size, scale):
+    return q.new_empty(q.shape), k.new_empty(k.shape), v.new_empty(v.shape)
+
+
+@register_fake("attnlab::diff_attention")
+def _diff_attention_fake(q_signal, q_noise, k1, k2, v, lambda_full, mask="causal",
+                         block_size=0, scale=None):
+    return _attention_out(q_signal, v)
+
+
+@register_fake("attnlab::diff_attention_backward")
+def _diff_attention_backward_fake(grad, q_signal, q_noise, k1, k2, v, lambda_full, mask,
+                                  block_size, scale):
+    return tuple(t.new_empty(t.shape) for t in (q_signal, q_noise, k1, k2, v, lambda_full))
+
+
 def _focal_shape(logits, mode, reduction):
     if reduction != "none":
         return ()
@@ -118,6 +140,19 @@ def _softplus_attention_backward(ctx, grad):
     return (gq, gk, gv) + (None,) * len(rest)
 
 
+def _moh_attention_backward(ctx, grad):
+    q, k, v, active, *rest = _inputs(ctx)
+    gq, gk, gv = torch.ops.attnlab.moh_attention_backward(grad, q, k, v, active, *rest)
+    return (gq, gk, gv, None) + (None,) * len(rest)
+
+
+def _diff_attention_backward(ctx, grad):
+    q_signal, q_noise, k1, k2, v, lambda_full, *rest = _inputs(ctx)
+    grads = torch.ops.attnlab.diff_attention_backward(grad, q_signal, q_noise, k1, k2, v,
+                                                      lambda_full, *rest)
+    return tuple(grads) + (None,) * len(rest)
+
+
 def _focal_loss_backward(ctx, grad):
     logits, targets, *rest = _inputs(ctx)
     g = torch.ops.attnlab.focal_loss_backward(grad, logits, targets, *rest)
@@ -128,5 +163,9 @@ register_autograd("attnlab::rms_norm", _rms_norm_backward, setup_context=_save_i
 register_autograd("attnlab::gelu_tanh", _gelu_tanh_backward, setup_context=_save_inputs)
 register_autograd("attnlab::attention", _attention_backward, setup_context=_save_inputs)
 register_autograd("attnlab::softplus_attention", _softplus_attention_backward,
+                  setup_context=_save_inputs)
+register_autograd("attnlab::moh_attention", _moh_attention_backward,
+                  setup_context=_save_inputs)
+register_autograd("attnlab::diff_attention", _diff_attention_backward,
                   setup_context=_save_inputs)
 register_autograd("attnlab::focal_loss", _focal_loss_backward, setup_context=_save_inputs)
