@@ -100,6 +100,30 @@ def _focal_loss_backward_fake(grad, logits, targets, mode, gamma, alpha, ignore_
     return logits.new_empty(logits.shape)
 
 
+@register_fake("attnlab::decorrelation_loss")
+def _decorrelation_loss_fake(hidden, prefix_length=-1, token_mask=None):
+    return hidden.new_empty(())
+
+
+@register_fake("attnlab::decorrelation_loss_backward")
+def _decorrelation_loss_backward_fake(grad, hidden, prefix_length, token_mask):
+    return hidden.new_empty(hidden.shape)
+
+
+@register_fake("attnlab::segregation_loss")
+def _segregation_loss_fake(probs, groups="heads", heads=None, concept_positions=None,
+                           concept_token_ids=None, input=None, key_padding=None,
+                           pair_reduction=None, retention_weight=0.0, retention_threshold=0.5):
+    return probs.new_empty(())
+
+
+@register_fake("attnlab::segregation_loss_backward")
+def _segregation_loss_backward_fake(grad, probs, groups, heads, concept_positions,
+                                    concept_token_ids, input, key_padding, pair_reduction,
+                                    retention_weight, retention_threshold):
+    return probs.new_empty(probs.shape)
+
+
 # ---- autograd ----------------------------------------------------------------------------------
 
 
@@ -163,6 +187,21 @@ register_autograd("attnlab::rms_norm", _rms_norm_backward, setup_context=_save_i
 register_autograd("attnlab::gelu_tanh", _gelu_tanh_backward, setup_context=_save_inputs)
 register_autograd("attnlab::attention", _attention_backward, setup_context=_save_inputs)
 register_autograd("attnlab::softplus_attention", _softplus_attention_backward,
+                  setup_context=_save_inputs)
+def _decorrelation_loss_backward(ctx, grad):
+    hidden, *rest = _inputs(ctx)
+    return (torch.ops.attnlab.decorrelation_loss_backward(grad, hidden, *rest),) + (None,) * len(
+        rest)
+
+
+def _segregation_loss_backward(ctx, grad):
+    probs, *rest = _inputs(ctx)
+    return (torch.ops.attnlab.segregation_loss_backward(grad, probs, *rest),) + (None,) * len(rest)
+
+
+register_autograd("attnlab::decorrelation_loss", _decorrelation_loss_backward,
+                  setup_context=_save_inputs)
+register_autograd("attnlab::segregation_loss", _segregation_loss_backward,
                   setup_context=_save_inputs)
 register_autograd("attnlab::moh_attention", _moh_attention_backward,
                   setup_context=_save_inputs)

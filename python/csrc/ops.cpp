@@ -23,6 +23,11 @@
 //                  v [B, P, T_k, D_v], lambda [], mask, block_size, scale) -> [B, S, T_q, D_v]
 //   focal_loss(logits, targets, mode, gamma, alpha, ignore_index, label_smoothing,
 //              smoothing_mode, reduction) -> loss                           (losses/focal.h)
+//   decorrelation_loss(hidden [B, T, C], prefix_length, token_mask [B, T]?) -> scalar
+//             (losses/decorrelation.h's bos_decorrelation: one layer, factor 1)
+//   segregation_loss(probs [B, H, T_q, T_k], groups, heads, concept_positions,
+//                    concept_token_ids, input, key_padding, pair_reduction, retention_weight,
+//                    retention_threshold) -> scalar        (losses/segregation.h, one layer)
 // Attention masks: "causal", "bidirectional" or "block_causal" (key j visible to query i when
 // floor(j / block_size) <= floor(i / block_size)). Keys sit at positions 0..T_k-1 and the T_q
 // queries at the last T_q positions (T_k - T_q .. T_k - 1), as in KV-cached decoding; H must be a
@@ -42,7 +47,9 @@
 #include <vector>
 
 #include "common/error.h"
+#include "losses/decorrelation.h"
 #include "losses/focal.h"
+#include "losses/segregation.h"
 #include "modules/attention.h"
 #include "modules/attention/softplus_attention.h"
 #include "modules/attention_backend.h"
@@ -526,6 +533,163 @@ Tensor focal_loss_backward_cpu(const Tensor& grad, const Tensor& logits, const T
   });
 }
 
+// ---- decorrelation_loss ----------------------------------------------------------------------
+
+void check_decorrelation(const Tensor& hidden, int64_t prefix_length,
+                         const std::optional<Tensor>& token_mask) {
+  check_float(hidden, "decorrelation_loss", "hidden");
+  TORCH_CHECK(hidden.dim() == 3, "attnlab.decorrelation_loss: hidden must be [B, T, C], got ",
+              hidden.sizes());
+  TORCH_CHECK(hidden.size(1) >= 2,
+              "attnlab.decorrelation_loss: hidden needs BOS and at least one more token, got T = ",
+              hidden.size(1));
+  TORCH_CHECK_VALUE(prefix_length == -1 || (prefix_length >= 1 && prefix_length < hidden.size(1)),
+                    "attnlab.decorrelation_loss: prefix_length must be -1 (every token after BOS) ",
+                    "or in [1, T - 1 = ", hidden.size(1) - 1, "], got ", prefix_length);
+  if (token_mask && token_mask->defined())
+    TORCH_CHECK(token_mask->scalar_type() == torch::kBool && token_mask->dim() == 2 &&
+                    token_mask->size(0) == hidden.size(0) && token_mask->size(1) == hidden.size(1),
+                "attnlab.decorrelation_loss: token_mask must be bool [B, T] = [", hidden.size(0),
+                ", ", hidden.size(1), "], got ", token_mask->scalar_type(), " ",
+                token_mask->sizes());
+}
+
+Tensor run_decorrelation(const Tensor& hidden, int64_t prefix_length,
+                         const std::optional<Tensor>& token_mask) {
+  return bos_decorrelation(hidden, prefix_length, token_mask ? *token_mask : Tensor())
+      .to(hidden.scalar_type());
+}
+
+Tensor decorrelation_loss_cpu(const Tensor& hidden, int64_t prefix_length,
+                              const std::optional<Tensor>& token_mask) {
+  check_decorrelation(hidden, prefix_length, token_mask);
+  torch::NoGradGuard no_grad;
+  return with_user_errors("decorrelation_loss",
+                          [&] { return run_decorrelation(hidden, prefix_length, token_mask); });
+}
+
+Tensor decorrelation_loss_backward_cpu(const Tensor& grad, const Tensor& hidden,
+                                       int64_t prefix_length,
+                                       const std::optional<Tensor>& token_mask) {
+  check_decorrelation(hidden, prefix_length, token_mask);
+  return with_user_errors("decorrelation_loss", [&] {
+    return recompute_vjp(
+        [&](const std::vector<Tensor>& in) {
+          return run_decorrelation(in[0], prefix_length, token_mask);
+        },
+        {hidden}, {true}, grad)[0];
+  });
+}
+
+// ---- segregation_loss -------------------------------------------------------------------------
+
+// The `segregation` loss term (losses/segregation.h) on one layer's attention probabilities,
+// run through SegregationTerm::compute itself; retention against the current (detached) maps.
+struct SegregationCall {
+  std::unique_ptr<SegregationTerm> term;
+  Batch batch;
+};
+
+SegregationCall segregation_call(const Tensor& probs, c10::string_view groups,
+                                 at::OptionalIntArrayRef heads,
+                                 at::OptionalIntArrayRef concept_positions,
+                                 at::OptionalIntArrayRef concept_token_ids,
+                                 const std::optional<Tensor>& input,
+                                 const std::optional<Tensor>& key_padding,
+                                 std::optional<c10::string_view> pair_reduction,
+                                 double retention_weight, double retention_threshold) {
+  const char* op = "segregation_loss";
+  check_float(probs, op, "probs");
+  TORCH_CHECK(probs.dim() == 4, "attnlab.segregation_loss: probs must be [B, H, T_q, T_k], got ",
+              probs.sizes());
+  TORCH_CHECK_VALUE(groups == "heads" || groups == "tokens",
+                    "attnlab.segregation_loss: groups must be heads or tokens, got '", groups, "'");
+  TORCH_CHECK_VALUE(!pair_reduction || *pair_reduction == "mean" || *pair_reduction == "sum",
+                    "attnlab.segregation_loss: pair_reduction must be mean or sum, got '",
+                    pair_reduction.value_or(""), "'");
+  TORCH_CHECK_VALUE(std::isfinite(retention_weight) && retention_weight >= 0.0,
+                    "attnlab.segregation_loss: retention_weight must be finite and >= 0, got ",
+                    retention_weight);
+  TORCH_CHECK_VALUE(retention_threshold >= 0.0 && retention_threshold <= 1.0,
+                    "attnlab.segregation_loss: retention_threshold must lie in [0, 1], got ",
+                    retention_threshold);
+  SegregationCall call;
+  if (input && input->defined()) {
+    TORCH_CHECK(input->dim() == 2 && input->size(0) == probs.size(0) &&
+                    input->size(1) == probs.size(3) && !input->is_floating_point(),
+                "attnlab.segregation_loss: input must be integer token ids [B, T_k] = [",
+                probs.size(0), ", ", probs.size(3), "], got ", input->scalar_type(), " ",
+                input->sizes());
+    call.batch.input = *input;
+  }
+  if (key_padding && key_padding->defined()) {
+    TORCH_CHECK(key_padding->scalar_type() == torch::kBool && key_padding->dim() == 2 &&
+                    key_padding->size(0) == probs.size(0),
+                "attnlab.segregation_loss: key_padding must be bool [B, T], got ",
+                key_padding->scalar_type(), " ", key_padding->sizes());
+    call.batch.key_padding = *key_padding;
+  }
+  TORCH_CHECK(!concept_token_ids || call.batch.input.defined(),
+              "attnlab.segregation_loss: concept_token_ids needs input (the token ids)");
+  SegregationTermOptions options;
+  options.groups(std::string(groups));
+  options.layers(std::vector<int64_t>{0});
+  if (heads) options.heads(heads->vec());
+  if (concept_positions) options.concept_positions(concept_positions->vec());
+  if (concept_token_ids) options.concept_token_ids(concept_token_ids->vec());
+  if (pair_reduction) options.pair_reduction(std::string(*pair_reduction));
+  options.retention_weight(retention_weight);
+  options.retention_threshold(retention_threshold);
+  options.retention_reference("current");
+  LossTermContext context;
+  context.where = "attnlab.segregation_loss";
+  context.n_layers = 1;
+  call.term = std::make_unique<SegregationTerm>(options, context);
+  return call;
+}
+
+Tensor run_segregation(const SegregationCall& call, const Tensor& probs) {
+  ModelOutput output;
+  output.probs[0] = probs;
+  std::map<std::string, Tensor> stats;
+  return call.term->compute(output, call.batch, stats).to(probs.scalar_type());
+}
+
+Tensor segregation_loss_cpu(const Tensor& probs, c10::string_view groups,
+                            at::OptionalIntArrayRef heads,
+                            at::OptionalIntArrayRef concept_positions,
+                            at::OptionalIntArrayRef concept_token_ids,
+                            const std::optional<Tensor>& input,
+                            const std::optional<Tensor>& key_padding,
+                            std::optional<c10::string_view> pair_reduction, double retention_weight,
+                            double retention_threshold) {
+  return with_user_errors("segregation_loss", [&] {
+    auto call =
+        segregation_call(probs, groups, heads, concept_positions, concept_token_ids, input,
+                         key_padding, pair_reduction, retention_weight, retention_threshold);
+    torch::NoGradGuard no_grad;
+    return run_segregation(call, probs);
+  });
+}
+
+Tensor segregation_loss_backward_cpu(const Tensor& grad, const Tensor& probs,
+                                     c10::string_view groups, at::OptionalIntArrayRef heads,
+                                     at::OptionalIntArrayRef concept_positions,
+                                     at::OptionalIntArrayRef concept_token_ids,
+                                     const std::optional<Tensor>& input,
+                                     const std::optional<Tensor>& key_padding,
+                                     std::optional<c10::string_view> pair_reduction,
+                                     double retention_weight, double retention_threshold) {
+  return with_user_errors("segregation_loss", [&] {
+    auto call =
+        segregation_call(probs, groups, heads, concept_positions, concept_token_ids, input,
+                         key_padding, pair_reduction, retention_weight, retention_threshold);
+    return recompute_vjp(
+        [&](const std::vector<Tensor>& in) { return run_segregation(call, in[0]); }, {probs},
+        {true}, grad)[0];
+  });
+}
+
 }  // namespace
 }  // namespace attnlab::python_ops
 
@@ -568,6 +732,20 @@ TORCH_LIBRARY(attnlab, m) {
       "focal_loss_backward(Tensor grad, Tensor logits, Tensor targets, str mode, float gamma, "
       "Tensor? alpha, int ignore_index, float label_smoothing, str smoothing_mode, "
       "str reduction) -> Tensor");
+  m.def(
+      "decorrelation_loss(Tensor hidden, int prefix_length=-1, Tensor? token_mask=None) -> Tensor");
+  m.def(
+      "decorrelation_loss_backward(Tensor grad, Tensor hidden, int prefix_length, "
+      "Tensor? token_mask) -> Tensor");
+  m.def(
+      "segregation_loss(Tensor probs, str groups=\"heads\", int[]? heads=None, "
+      "int[]? concept_positions=None, int[]? concept_token_ids=None, Tensor? input=None, "
+      "Tensor? key_padding=None, str? pair_reduction=None, float retention_weight=0.0, "
+      "float retention_threshold=0.5) -> Tensor");
+  m.def(
+      "segregation_loss_backward(Tensor grad, Tensor probs, str groups, int[]? heads, "
+      "int[]? concept_positions, int[]? concept_token_ids, Tensor? input, Tensor? key_padding, "
+      "str? pair_reduction, float retention_weight, float retention_threshold) -> Tensor");
 }
 
 TORCH_LIBRARY_IMPL(attnlab, CPU, m) {
@@ -584,6 +762,10 @@ TORCH_LIBRARY_IMPL(attnlab, CPU, m) {
   m.impl("moh_attention_backward", &moh_attention_backward_cpu);
   m.impl("diff_attention", &diff_attention_cpu);
   m.impl("diff_attention_backward", &diff_attention_backward_cpu);
+  m.impl("decorrelation_loss", &decorrelation_loss_cpu);
+  m.impl("decorrelation_loss_backward", &decorrelation_loss_backward_cpu);
+  m.impl("segregation_loss", &segregation_loss_cpu);
+  m.impl("segregation_loss_backward", &segregation_loss_backward_cpu);
   m.impl("focal_loss", &focal_loss_cpu);
   m.impl("focal_loss_backward", &focal_loss_backward_cpu);
 }
