@@ -21,14 +21,15 @@ Layers = Union[torch.Tensor, Sequence[torch.Tensor]]
 def _layers(values: Layers, what: str) -> list:
     layers = [values] if isinstance(values, torch.Tensor) else list(values)
     if not layers:
-        raise ValueError(f"{what}: expected a tensor or a non-empty list of tensors (one per layer)")
+        raise ValueError(f"{what}: expected a tensor or a non-empty list of tensors, one per "
+                         "layer")
     return layers
 
 
 def decorrelation(hidden_states: Layers, prefix_length: Optional[int] = None,
                   token_mask: Optional[torch.Tensor] = None,
                   factor: float = 1.0) -> torch.Tensor:
-    """The ``decorrelation`` term: ``factor · mean_l mean_{b, s=1..P} cos(h_l[b, 0], h_l[b, s])²``.
+    """The ``decorrelation`` term: factor · mean_l mean_{b, s=1..P} cos(h_l[b, 0], h_l[b, s])².
 
     hidden_states: [B, T, C] (float32 or float64), or a list with one per layer (the blocks the
     term's ``layers`` key names). Position 0 is BOS; prefix_length P: the tokens after it that

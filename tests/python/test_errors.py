@@ -45,8 +45,8 @@ CHILD = textwrap.dedent(
         "focal_alpha": lambda: ops.focal_loss(logits, targets, alpha=[0.1, 0.2]),
         "focal_gamma": lambda: ops.focal_loss(logits, targets, gamma=-1.0),
         "focal_smoothing_mode": lambda: ops.focal_loss(logits, targets, smoothing_mode="x"),
-        "moh_active_shape": lambda: ops.moh_attention(q, q, q, torch.ones(1, 4, 2, dtype=torch.bool),
-                                                      1),
+        "moh_active_shape": lambda: ops.moh_attention(
+            q, q, q, torch.ones(1, 4, 2, dtype=torch.bool), 1),
         "moh_active_dtype": lambda: ops.moh_attention(q, q, q, torch.ones(1, 4, 1), 1),
         "moh_shared": lambda: ops.moh_attention(q, q, q, torch.ones(1, 4, 0, dtype=torch.bool), 3),
         "diff_k2": lambda: ops.diff_attention(q, q, q, q[:, :1], q, torch.tensor(0.5, dtype=f64)),
