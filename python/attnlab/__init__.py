@@ -22,7 +22,7 @@ import os
 
 import torch
 
-__all__ = ["ops", "nn", "library_path", "built_torch_version"]
+__all__ = ["ops", "nn", "losses", "load", "GPT", "library_path", "built_torch_version"]
 
 
 def _find_library() -> str:
@@ -73,4 +73,5 @@ def _load() -> tuple[str, str]:
 library_path, built_torch_version = _load()
 
 from . import _registrations  # noqa: E402  (fake kernels and autograd, after the library)
-from . import nn, ops  # noqa: E402
+from . import losses, nn, ops  # noqa: E402
+from .model import GPT, load  # noqa: E402

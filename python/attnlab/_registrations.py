@@ -60,6 +60,28 @@ def _softplus_attention_backward_fake(grad, q, k, v, mask, block_size, reweight,
     return q.new_empty(q.shape), k.new_empty(k.shape), v.new_empty(v.shape)
 
 
+@register_fake("attnlab::moh_attention")
+def _moh_attention_fake(q, k, v, active, shared_heads, mask="causal", block_size=0, scale=None):
+    return _attention_out(q, v)
+
+
+@register_fake("attnlab::moh_attention_backward")
+def _moh_attention_backward_fake(grad, q, k, v, active, shared_heads, mask, block_size, scale):
+    return q.new_empty(q.shape), k.new_empty(k.shape), v.new_empty(v.shape)
+
+
+@register_fake("attnlab::diff_attention")
+def _diff_attention_fake(q_signal, q_noise, k1, k2, v, lambda_full, mask="causal",
+                         block_size=0, scale=None):
+    return _attention_out(q_signal, v)
+
+
+@register_fake("attnlab::diff_attention_backward")
+def _diff_attention_backward_fake(grad, q_signal, q_noise, k1, k2, v, lambda_full, mask,
+                                  block_size, scale):
+    return tuple(t.new_empty(t.shape) for t in (q_signal, q_noise, k1, k2, v, lambda_full))
+
+
 def _focal_shape(logits, mode, reduction):
     if reduction != "none":
         return ()
@@ -76,6 +98,30 @@ def _focal_loss_fake(logits, targets, mode="softmax", gamma=2.0, alpha=None, ign
 def _focal_loss_backward_fake(grad, logits, targets, mode, gamma, alpha, ignore_index,
                               label_smoothing, smoothing_mode, reduction):
     return logits.new_empty(logits.shape)
+
+
+@register_fake("attnlab::decorrelation_loss")
+def _decorrelation_loss_fake(hidden, prefix_length=-1, token_mask=None):
+    return hidden.new_empty(())
+
+
+@register_fake("attnlab::decorrelation_loss_backward")
+def _decorrelation_loss_backward_fake(grad, hidden, prefix_length, token_mask):
+    return hidden.new_empty(hidden.shape)
+
+
+@register_fake("attnlab::segregation_loss")
+def _segregation_loss_fake(probs, groups="heads", heads=None, concept_positions=None,
+                           concept_token_ids=None, input=None, key_padding=None,
+                           pair_reduction=None, retention_weight=0.0, retention_threshold=0.5):
+    return probs.new_empty(())
+
+
+@register_fake("attnlab::segregation_loss_backward")
+def _segregation_loss_backward_fake(grad, probs, groups, heads, concept_positions,
+                                    concept_token_ids, input, key_padding, pair_reduction,
+                                    retention_weight, retention_threshold):
+    return probs.new_empty(probs.shape)
 
 
 # ---- autograd ----------------------------------------------------------------------------------
@@ -118,6 +164,19 @@ def _softplus_attention_backward(ctx, grad):
     return (gq, gk, gv) + (None,) * len(rest)
 
 
+def _moh_attention_backward(ctx, grad):
+    q, k, v, active, *rest = _inputs(ctx)
+    gq, gk, gv = torch.ops.attnlab.moh_attention_backward(grad, q, k, v, active, *rest)
+    return (gq, gk, gv, None) + (None,) * len(rest)
+
+
+def _diff_attention_backward(ctx, grad):
+    q_signal, q_noise, k1, k2, v, lambda_full, *rest = _inputs(ctx)
+    grads = torch.ops.attnlab.diff_attention_backward(grad, q_signal, q_noise, k1, k2, v,
+                                                      lambda_full, *rest)
+    return tuple(grads) + (None,) * len(rest)
+
+
 def _focal_loss_backward(ctx, grad):
     logits, targets, *rest = _inputs(ctx)
     g = torch.ops.attnlab.focal_loss_backward(grad, logits, targets, *rest)
@@ -128,5 +187,24 @@ register_autograd("attnlab::rms_norm", _rms_norm_backward, setup_context=_save_i
 register_autograd("attnlab::gelu_tanh", _gelu_tanh_backward, setup_context=_save_inputs)
 register_autograd("attnlab::attention", _attention_backward, setup_context=_save_inputs)
 register_autograd("attnlab::softplus_attention", _softplus_attention_backward,
+                  setup_context=_save_inputs)
+def _decorrelation_loss_backward(ctx, grad):
+    hidden, *rest = _inputs(ctx)
+    return (torch.ops.attnlab.decorrelation_loss_backward(grad, hidden, *rest),) + (None,) * len(
+        rest)
+
+
+def _segregation_loss_backward(ctx, grad):
+    probs, *rest = _inputs(ctx)
+    return (torch.ops.attnlab.segregation_loss_backward(grad, probs, *rest),) + (None,) * len(rest)
+
+
+register_autograd("attnlab::decorrelation_loss", _decorrelation_loss_backward,
+                  setup_context=_save_inputs)
+register_autograd("attnlab::segregation_loss", _segregation_loss_backward,
+                  setup_context=_save_inputs)
+register_autograd("attnlab::moh_attention", _moh_attention_backward,
+                  setup_context=_save_inputs)
+register_autograd("attnlab::diff_attention", _diff_attention_backward,
                   setup_context=_save_inputs)
 register_autograd("attnlab::focal_loss", _focal_loss_backward, setup_context=_save_inputs)

@@ -12,7 +12,8 @@ from typing import Optional, Sequence, Union
 
 import torch
 
-__all__ = ["rms_norm", "gelu_tanh", "attention", "softplus_attention", "focal_loss"]
+__all__ = ["rms_norm", "gelu_tanh", "attention", "softplus_attention", "moh_attention",
+           "diff_attention", "focal_loss"]
 
 MASKS = ("causal", "bidirectional", "block_causal")
 
@@ -76,6 +77,54 @@ def softplus_attention(
     return torch.ops.attnlab.softplus_attention(
         q, k, v, mask, block_size, reweight, power, free_rows
     )
+
+
+def moh_attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    active: torch.Tensor,
+    shared_heads: int,
+    mask: str = "causal",
+    block_size: int = 0,
+    scale: Optional[float] = None,
+) -> torch.Tensor:
+    """Mixture-of-Head attention's heads: softmax attention where routed heads skip rows.
+
+    q: [B, H, T_q, D]; k, v: [B, H_kv, T_k, D] / [B, H_kv, T_k, D_v] as :func:`attention`.
+    Heads ``0 .. shared_heads-1`` attend with every query row; each routed head
+    ``shared_heads + e`` only with the rows where ``active[b, t, e]`` is true (active: bool
+    [B, T_q, H - shared_heads], e.g. the top-K of a router). Inactive (row, head) pairs are zero
+    in the output and get no gradient, and are not computed: the routed heads' active rows are
+    gathered and attend tile by tile over their visible keys, so the cost follows the active
+    fraction (modules/routed_head_attention.h). Gates are applied by the caller. Returns
+    [B, H, T_q, D_v].
+    """
+    return torch.ops.attnlab.moh_attention(q, k, v, active, shared_heads, mask, block_size, scale)
+
+
+def diff_attention(
+    q_signal: torch.Tensor,
+    q_noise: torch.Tensor,
+    k1: torch.Tensor,
+    k2: torch.Tensor,
+    v: torch.Tensor,
+    lambda_full: torch.Tensor,
+    mask: str = "causal",
+    block_size: int = 0,
+    scale: Optional[float] = None,
+) -> torch.Tensor:
+    """Differential attention (DIFF, GDA): ``(softmax(q_s k1^T s) - lambda softmax(q_n k2^T s)) v``.
+
+    q_signal: [B, S, T_q, D]; q_noise: [B, N, T_q, D] with N dividing S (signal head i uses noise
+    head i // (S / N): DIFF has S = N, GDA groups them); k1, k2: [B, P, T_k, D]; v: [B, P, T_k,
+    D_v] with P dividing N (signal head i reads kv pair i // (S / P), noise head j pair
+    j // (N / P)). lambda_full: 0-dim tensor, q's dtype (differentiable: the module's
+    exp(lq1·lk1) - exp(lq2·lk2) + lambda_init). Masks and positions as :func:`attention`; scale
+    default 1/sqrt(D). Returns [B, S, T_q, D_v] (before the per-head RMSNorm of the module).
+    """
+    return torch.ops.attnlab.diff_attention(q_signal, q_noise, k1, k2, v, lambda_full, mask,
+                                            block_size, scale)
 
 
 def focal_loss(

@@ -17,8 +17,17 @@
 //   attention(q [B, H, T_q, D], k [B, H_kv, T_k, D], v [B, H_kv, T_k, D_v], mask, block_size,
 //             scale) -> [B, H, T_q, D_v]                                   (softmax attention)
 //   softplus_attention(q, k, v, mask, block_size, reweight, power, free_rows) -> [B, H, T_q, D_v]
+//   moh_attention(q, k, v, active [B, T_q, H - shared] bool, shared, mask, block_size, scale)
+//             -> [B, H, T_q, D_v]: heads >= shared only on the rows `active` picks, zero elsewhere
+//   diff_attention(q_signal [B, S, T_q, D], q_noise [B, N, T_q, D], k1, k2 [B, P, T_k, D],
+//                  v [B, P, T_k, D_v], lambda [], mask, block_size, scale) -> [B, S, T_q, D_v]
 //   focal_loss(logits, targets, mode, gamma, alpha, ignore_index, label_smoothing,
 //              smoothing_mode, reduction) -> loss                           (losses/focal.h)
+//   decorrelation_loss(hidden [B, T, C], prefix_length, token_mask [B, T]?) -> scalar
+//             (losses/decorrelation.h's bos_decorrelation: one layer, factor 1)
+//   segregation_loss(probs [B, H, T_q, T_k], groups, heads, concept_positions,
+//                    concept_token_ids, input, key_padding, pair_reduction, retention_weight,
+//                    retention_threshold) -> scalar        (losses/segregation.h, one layer)
 // Attention masks: "causal", "bidirectional" or "block_causal" (key j visible to query i when
 // floor(j / block_size) <= floor(i / block_size)). Keys sit at positions 0..T_k-1 and the T_q
 // queries at the last T_q positions (T_k - T_q .. T_k - 1), as in KV-cached decoding; H must be a
@@ -38,7 +47,9 @@
 #include <vector>
 
 #include "common/error.h"
+#include "losses/decorrelation.h"
 #include "losses/focal.h"
+#include "losses/segregation.h"
 #include "modules/attention.h"
 #include "modules/attention/softplus_attention.h"
 #include "modules/attention_backend.h"
@@ -46,6 +57,7 @@
 #include "modules/kernels/gelu_tanh.h"
 #include "modules/kernels/rms_norm.h"
 #include "modules/masks.h"
+#include "modules/routed_head_attention.h"
 
 namespace attnlab::python_ops {
 namespace {
@@ -162,28 +174,39 @@ struct AttentionCall {
   int64_t n_rep = 1;       // query heads per KV head
 };
 
+// The argument names in messages are `names` (q, k, v by default; diff_attention's differ).
+struct QkvNames {
+  const char* q = "q";
+  const char* k = "k";
+  const char* v = "v";
+};
+
 AttentionCall check_attention(const char* op, const Tensor& q, const Tensor& k, const Tensor& v,
-                              const std::string& mask, int64_t block_size) {
-  check_float(q, op, "q");
-  check_float(k, op, "k");
-  check_float(v, op, "v");
-  TORCH_CHECK(q.dim() == 4, "attnlab.", op, ": q must be 4-D [B, H, T_q, D], got ", q.sizes());
-  TORCH_CHECK(k.dim() == 4, "attnlab.", op, ": k must be 4-D [B, H_kv, T_k, D], got ", k.sizes());
-  TORCH_CHECK(v.dim() == 4, "attnlab.", op, ": v must be 4-D [B, H_kv, T_k, D_v], got ", v.sizes());
-  TORCH_CHECK(k.scalar_type() == q.scalar_type() && v.scalar_type() == q.scalar_type(), "attnlab.",
-              op, ": q, k and v must share one dtype, got ", q.scalar_type(), ", ", k.scalar_type(),
-              ", ", v.scalar_type());
-  TORCH_CHECK(k.size(0) == q.size(0) && v.size(0) == q.size(0), "attnlab.", op,
-              ": k and v must have q's batch size ", q.size(0), ", got k ", k.sizes(), ", v ",
+                              const std::string& mask, int64_t block_size, QkvNames n = {}) {
+  check_float(q, op, n.q);
+  check_float(k, op, n.k);
+  check_float(v, op, n.v);
+  TORCH_CHECK(q.dim() == 4, "attnlab.", op, ": ", n.q, " must be 4-D [B, H, T_q, D], got ",
+              q.sizes());
+  TORCH_CHECK(k.dim() == 4, "attnlab.", op, ": ", n.k, " must be 4-D [B, H_kv, T_k, D], got ",
+              k.sizes());
+  TORCH_CHECK(v.dim() == 4, "attnlab.", op, ": ", n.v, " must be 4-D [B, H_kv, T_k, D_v], got ",
               v.sizes());
-  TORCH_CHECK(v.size(1) == k.size(1) && v.size(2) == k.size(2), "attnlab.", op,
-              ": v must have k's heads and length, got k ", k.sizes(), ", v ", v.sizes());
-  TORCH_CHECK(k.size(1) > 0 && q.size(1) % k.size(1) == 0, "attnlab.", op, ": k's heads (",
-              k.size(1), ") must divide q's heads (", q.size(1), ")");
-  TORCH_CHECK(k.size(3) == q.size(3), "attnlab.", op, ": k's head dim ", k.size(3),
-              " differs from q's ", q.size(3));
-  TORCH_CHECK(q.size(2) <= k.size(2), "attnlab.", op, ": q has ", q.size(2),
-              " positions but k only ", k.size(2), " (queries are the last T_q positions)");
+  TORCH_CHECK(k.scalar_type() == q.scalar_type() && v.scalar_type() == q.scalar_type(), "attnlab.",
+              op, ": ", n.q, ", ", n.k, " and ", n.v, " must share one dtype, got ",
+              q.scalar_type(), ", ", k.scalar_type(), ", ", v.scalar_type());
+  TORCH_CHECK(k.size(0) == q.size(0) && v.size(0) == q.size(0), "attnlab.", op, ": ", n.k, " and ",
+              n.v, " must have ", n.q, "'s batch size ", q.size(0), ", got ", n.k, " ", k.sizes(),
+              ", ", n.v, " ", v.sizes());
+  TORCH_CHECK(v.size(1) == k.size(1) && v.size(2) == k.size(2), "attnlab.", op, ": ", n.v,
+              " must have ", n.k, "'s heads and length, got ", n.k, " ", k.sizes(), ", ", n.v, " ",
+              v.sizes());
+  TORCH_CHECK(k.size(1) > 0 && q.size(1) % k.size(1) == 0, "attnlab.", op, ": ", n.k, "'s heads (",
+              k.size(1), ") must divide ", n.q, "'s heads (", q.size(1), ")");
+  TORCH_CHECK(k.size(3) == q.size(3), "attnlab.", op, ": ", n.k, "'s head dim ", k.size(3),
+              " differs from ", n.q, "'s ", q.size(3));
+  TORCH_CHECK(q.size(2) <= k.size(2), "attnlab.", op, ": ", n.q, " has ", q.size(2),
+              " positions but ", n.k, " only ", k.size(2), " (queries are the last T_q positions)");
   TORCH_CHECK_VALUE(mask == "causal" || mask == "bidirectional" || mask == "block_causal",
                     "attnlab.", op, ": mask must be causal, bidirectional or block_causal, got '",
                     mask, "'");
@@ -200,9 +223,9 @@ AttentionCall check_attention(const char* op, const Tensor& q, const Tensor& k, 
   return call;
 }
 
-double attention_scale(const Tensor& q, std::optional<double> scale) {
-  TORCH_CHECK_VALUE(!scale || (std::isfinite(*scale) && *scale > 0.0),
-                    "attnlab.attention: scale must be finite and > 0, got ", scale.value_or(0.0));
+double attention_scale(const Tensor& q, std::optional<double> scale, const char* op = "attention") {
+  TORCH_CHECK_VALUE(!scale || (std::isfinite(*scale) && *scale > 0.0), "attnlab.", op,
+                    ": scale must be finite and > 0, got ", scale.value_or(0.0));
   return scale ? *scale : 1.0 / std::sqrt(static_cast<double>(q.size(3)));
 }
 
@@ -291,6 +314,132 @@ std::tuple<Tensor, Tensor, Tensor> softplus_attention_backward_cpu(
         {q, k, v}, {true, true, true}, grad);
   });
   return {g[0], g[1], g[2]};
+}
+
+// ---- moh_attention (MoH's shared and routed heads) --------------------------------------------
+
+void check_moh(const Tensor& q, const Tensor& active, int64_t shared) {
+  TORCH_CHECK_VALUE(shared >= 0 && shared <= q.size(1), "attnlab.moh_attention: shared_heads must ",
+                    "lie in [0, H] with H = q.size(1) = ", q.size(1), ", got ", shared);
+  TORCH_CHECK(active.defined() && active.scalar_type() == torch::kBool,
+              "attnlab.moh_attention: active must be a bool tensor");
+  TORCH_CHECK(active.dim() == 3 && active.size(0) == q.size(0) && active.size(1) == q.size(2) &&
+                  active.size(2) == q.size(1) - shared,
+              "attnlab.moh_attention: active must be [B, T_q, H - shared_heads] = [", q.size(0),
+              ", ", q.size(2), ", ", q.size(1) - shared, "], got ", active.sizes());
+}
+
+// shared_and_routed_attention as MoH's forward calls it (modules/routed_head_attention.h): the
+// shared heads attend with every row, each routed head only with the rows `active` selects.
+Tensor run_moh_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& active,
+                         int64_t shared, const AttentionCall& call, double scale) {
+  RoutedAttentionOptions options;
+  options.scale = scale;
+  return shared_and_routed_attention(q, repeat_kv(k, call.n_rep), repeat_kv(v, call.n_rep), shared,
+                                     active.contiguous(), call.query_positions, call.key_positions,
+                                     call.spec, options);
+}
+
+Tensor moh_attention_cpu(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& active,
+                         int64_t shared, c10::string_view mask, int64_t block_size,
+                         std::optional<double> scale) {
+  auto call = check_attention("moh_attention", q, k, v, std::string(mask), block_size);
+  check_moh(q, active, shared);
+  const double s = attention_scale(q, scale, "moh_attention");
+  torch::NoGradGuard no_grad;
+  return with_user_errors("moh_attention", [&] {
+    return run_moh_attention(q, k, v, active, shared, call, s).contiguous();
+  });
+}
+
+std::tuple<Tensor, Tensor, Tensor> moh_attention_backward_cpu(
+    const Tensor& grad, const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& active,
+    int64_t shared, c10::string_view mask, int64_t block_size, std::optional<double> scale) {
+  auto call = check_attention("moh_attention", q, k, v, std::string(mask), block_size);
+  check_moh(q, active, shared);
+  const double s = attention_scale(q, scale, "moh_attention");
+  auto g = with_user_errors("moh_attention", [&] {
+    return recompute_vjp(
+        [&](const std::vector<Tensor>& in) {
+          return run_moh_attention(in[0], in[1], in[2], active, shared, call, s);
+        },
+        {q, k, v}, {true, true, true}, grad);
+  });
+  return {g[0], g[1], g[2]};
+}
+
+// ---- diff_attention (DIFF / GDA differential maps) ---------------------------------------------
+
+struct DiffCall {
+  AttentionCall signal;  // q_signal against k1 (and v)
+  int64_t signal_rep = 1, noise_rep = 1, group = 1;
+};
+
+DiffCall check_diff(const Tensor& q_signal, const Tensor& q_noise, const Tensor& k1,
+                    const Tensor& k2, const Tensor& v, const Tensor& lambda,
+                    const std::string& mask, int64_t block_size) {
+  const char* op = "diff_attention";
+  DiffCall call;
+  call.signal = check_attention(op, q_signal, k1, v, mask, block_size, {"q_signal", "k1", "v"});
+  check_attention(op, q_noise, k2, v, mask, block_size, {"q_noise", "k2", "v"});
+  TORCH_CHECK(k2.sizes() == k1.sizes(), "attnlab.diff_attention: k2 must have k1's shape ",
+              k1.sizes(), ", got ", k2.sizes());
+  TORCH_CHECK(q_noise.size(2) == q_signal.size(2),
+              "attnlab.diff_attention: q_noise must have q_signal's length ", q_signal.size(2),
+              ", got ", q_noise.sizes());
+  TORCH_CHECK(q_signal.size(1) % q_noise.size(1) == 0, "attnlab.diff_attention: q_noise's heads (",
+              q_noise.size(1), ") must divide q_signal's heads (", q_signal.size(1), ")");
+  check_float(lambda, op, "lambda");
+  TORCH_CHECK(lambda.dim() == 0, "attnlab.diff_attention: lambda must be a 0-dim tensor, got ",
+              lambda.sizes());
+  TORCH_CHECK(lambda.scalar_type() == q_signal.scalar_type(), "attnlab.diff_attention: lambda ",
+              "dtype ", lambda.scalar_type(), " differs from q_signal's ", q_signal.scalar_type());
+  call.signal_rep = q_signal.size(1) / k1.size(1);
+  call.noise_rep = q_noise.size(1) / k1.size(1);
+  call.group = q_signal.size(1) / q_noise.size(1);
+  return call;
+}
+
+// DiffAttentionImpl::forward's core without projections, RoPE and subln (modules/attention/
+// diff.cpp): (softmax(q_s k1ᵀ) − λ·softmax(q_n k2ᵀ) repeated over each noise head's signal
+// heads) · v, with the GQA rule of the module (signal head i and noise head j use kv pair
+// i / (S / P) and j / (N / P)).
+Tensor run_diff_attention(const Tensor& q_signal, const Tensor& q_noise, const Tensor& k1,
+                          const Tensor& k2, const Tensor& v, const Tensor& lambda,
+                          const DiffCall& call, double scale) {
+  const auto& c = call.signal;
+  auto mask = build_attention_mask(c.spec, c.query_positions, c.key_positions);
+  auto a1 = masked_softmax_probs(q_signal, repeat_kv(k1, call.signal_rep), mask, scale);
+  auto a2 = masked_softmax_probs(q_noise, repeat_kv(k2, call.noise_rep), mask, scale);
+  auto diff_map = a1 - lambda.to(a1.scalar_type()) * repeat_kv(a2, call.group);
+  return torch::matmul(diff_map.to(v.scalar_type()), repeat_kv(v, call.signal_rep));
+}
+
+Tensor diff_attention_cpu(const Tensor& q_signal, const Tensor& q_noise, const Tensor& k1,
+                          const Tensor& k2, const Tensor& v, const Tensor& lambda,
+                          c10::string_view mask, int64_t block_size, std::optional<double> scale) {
+  auto call = check_diff(q_signal, q_noise, k1, k2, v, lambda, std::string(mask), block_size);
+  const double s = attention_scale(q_signal, scale, "diff_attention");
+  torch::NoGradGuard no_grad;
+  return with_user_errors("diff_attention", [&] {
+    return run_diff_attention(q_signal, q_noise, k1, k2, v, lambda, call, s).contiguous();
+  });
+}
+
+std::tuple<Tensor, Tensor, Tensor, Tensor, Tensor, Tensor> diff_attention_backward_cpu(
+    const Tensor& grad, const Tensor& q_signal, const Tensor& q_noise, const Tensor& k1,
+    const Tensor& k2, const Tensor& v, const Tensor& lambda, c10::string_view mask,
+    int64_t block_size, std::optional<double> scale) {
+  auto call = check_diff(q_signal, q_noise, k1, k2, v, lambda, std::string(mask), block_size);
+  const double s = attention_scale(q_signal, scale, "diff_attention");
+  auto g = with_user_errors("diff_attention", [&] {
+    return recompute_vjp(
+        [&](const std::vector<Tensor>& in) {
+          return run_diff_attention(in[0], in[1], in[2], in[3], in[4], in[5], call, s);
+        },
+        {q_signal, q_noise, k1, k2, v, lambda}, {true, true, true, true, true, true}, grad);
+  });
+  return {g[0], g[1], g[2], g[3], g[4], g[5]};
 }
 
 // ---- focal_loss -------------------------------------------------------------------------------
@@ -384,6 +533,163 @@ Tensor focal_loss_backward_cpu(const Tensor& grad, const Tensor& logits, const T
   });
 }
 
+// ---- decorrelation_loss ----------------------------------------------------------------------
+
+void check_decorrelation(const Tensor& hidden, int64_t prefix_length,
+                         const std::optional<Tensor>& token_mask) {
+  check_float(hidden, "decorrelation_loss", "hidden");
+  TORCH_CHECK(hidden.dim() == 3, "attnlab.decorrelation_loss: hidden must be [B, T, C], got ",
+              hidden.sizes());
+  TORCH_CHECK(hidden.size(1) >= 2,
+              "attnlab.decorrelation_loss: hidden needs BOS and at least one more token, got T = ",
+              hidden.size(1));
+  TORCH_CHECK_VALUE(prefix_length == -1 || (prefix_length >= 1 && prefix_length < hidden.size(1)),
+                    "attnlab.decorrelation_loss: prefix_length must be -1 (every token after BOS) ",
+                    "or in [1, T - 1 = ", hidden.size(1) - 1, "], got ", prefix_length);
+  if (token_mask && token_mask->defined())
+    TORCH_CHECK(token_mask->scalar_type() == torch::kBool && token_mask->dim() == 2 &&
+                    token_mask->size(0) == hidden.size(0) && token_mask->size(1) == hidden.size(1),
+                "attnlab.decorrelation_loss: token_mask must be bool [B, T] = [", hidden.size(0),
+                ", ", hidden.size(1), "], got ", token_mask->scalar_type(), " ",
+                token_mask->sizes());
+}
+
+Tensor run_decorrelation(const Tensor& hidden, int64_t prefix_length,
+                         const std::optional<Tensor>& token_mask) {
+  return bos_decorrelation(hidden, prefix_length, token_mask ? *token_mask : Tensor())
+      .to(hidden.scalar_type());
+}
+
+Tensor decorrelation_loss_cpu(const Tensor& hidden, int64_t prefix_length,
+                              const std::optional<Tensor>& token_mask) {
+  check_decorrelation(hidden, prefix_length, token_mask);
+  torch::NoGradGuard no_grad;
+  return with_user_errors("decorrelation_loss",
+                          [&] { return run_decorrelation(hidden, prefix_length, token_mask); });
+}
+
+Tensor decorrelation_loss_backward_cpu(const Tensor& grad, const Tensor& hidden,
+                                       int64_t prefix_length,
+                                       const std::optional<Tensor>& token_mask) {
+  check_decorrelation(hidden, prefix_length, token_mask);
+  return with_user_errors("decorrelation_loss", [&] {
+    return recompute_vjp(
+        [&](const std::vector<Tensor>& in) {
+          return run_decorrelation(in[0], prefix_length, token_mask);
+        },
+        {hidden}, {true}, grad)[0];
+  });
+}
+
+// ---- segregation_loss -------------------------------------------------------------------------
+
+// The `segregation` loss term (losses/segregation.h) on one layer's attention probabilities,
+// run through SegregationTerm::compute itself; retention against the current (detached) maps.
+struct SegregationCall {
+  std::unique_ptr<SegregationTerm> term;
+  Batch batch;
+};
+
+SegregationCall segregation_call(const Tensor& probs, c10::string_view groups,
+                                 at::OptionalIntArrayRef heads,
+                                 at::OptionalIntArrayRef concept_positions,
+                                 at::OptionalIntArrayRef concept_token_ids,
+                                 const std::optional<Tensor>& input,
+                                 const std::optional<Tensor>& key_padding,
+                                 std::optional<c10::string_view> pair_reduction,
+                                 double retention_weight, double retention_threshold) {
+  const char* op = "segregation_loss";
+  check_float(probs, op, "probs");
+  TORCH_CHECK(probs.dim() == 4, "attnlab.segregation_loss: probs must be [B, H, T_q, T_k], got ",
+              probs.sizes());
+  TORCH_CHECK_VALUE(groups == "heads" || groups == "tokens",
+                    "attnlab.segregation_loss: groups must be heads or tokens, got '", groups, "'");
+  TORCH_CHECK_VALUE(!pair_reduction || *pair_reduction == "mean" || *pair_reduction == "sum",
+                    "attnlab.segregation_loss: pair_reduction must be mean or sum, got '",
+                    pair_reduction.value_or(""), "'");
+  TORCH_CHECK_VALUE(std::isfinite(retention_weight) && retention_weight >= 0.0,
+                    "attnlab.segregation_loss: retention_weight must be finite and >= 0, got ",
+                    retention_weight);
+  TORCH_CHECK_VALUE(retention_threshold >= 0.0 && retention_threshold <= 1.0,
+                    "attnlab.segregation_loss: retention_threshold must lie in [0, 1], got ",
+                    retention_threshold);
+  SegregationCall call;
+  if (input && input->defined()) {
+    TORCH_CHECK(input->dim() == 2 && input->size(0) == probs.size(0) &&
+                    input->size(1) == probs.size(3) && !input->is_floating_point(),
+                "attnlab.segregation_loss: input must be integer token ids [B, T_k] = [",
+                probs.size(0), ", ", probs.size(3), "], got ", input->scalar_type(), " ",
+                input->sizes());
+    call.batch.input = *input;
+  }
+  if (key_padding && key_padding->defined()) {
+    TORCH_CHECK(key_padding->scalar_type() == torch::kBool && key_padding->dim() == 2 &&
+                    key_padding->size(0) == probs.size(0),
+                "attnlab.segregation_loss: key_padding must be bool [B, T], got ",
+                key_padding->scalar_type(), " ", key_padding->sizes());
+    call.batch.key_padding = *key_padding;
+  }
+  TORCH_CHECK(!concept_token_ids || call.batch.input.defined(),
+              "attnlab.segregation_loss: concept_token_ids needs input (the token ids)");
+  SegregationTermOptions options;
+  options.groups(std::string(groups));
+  options.layers(std::vector<int64_t>{0});
+  if (heads) options.heads(heads->vec());
+  if (concept_positions) options.concept_positions(concept_positions->vec());
+  if (concept_token_ids) options.concept_token_ids(concept_token_ids->vec());
+  if (pair_reduction) options.pair_reduction(std::string(*pair_reduction));
+  options.retention_weight(retention_weight);
+  options.retention_threshold(retention_threshold);
+  options.retention_reference("current");
+  LossTermContext context;
+  context.where = "attnlab.segregation_loss";
+  context.n_layers = 1;
+  call.term = std::make_unique<SegregationTerm>(options, context);
+  return call;
+}
+
+Tensor run_segregation(const SegregationCall& call, const Tensor& probs) {
+  ModelOutput output;
+  output.probs[0] = probs;
+  std::map<std::string, Tensor> stats;
+  return call.term->compute(output, call.batch, stats).to(probs.scalar_type());
+}
+
+Tensor segregation_loss_cpu(const Tensor& probs, c10::string_view groups,
+                            at::OptionalIntArrayRef heads,
+                            at::OptionalIntArrayRef concept_positions,
+                            at::OptionalIntArrayRef concept_token_ids,
+                            const std::optional<Tensor>& input,
+                            const std::optional<Tensor>& key_padding,
+                            std::optional<c10::string_view> pair_reduction, double retention_weight,
+                            double retention_threshold) {
+  return with_user_errors("segregation_loss", [&] {
+    auto call =
+        segregation_call(probs, groups, heads, concept_positions, concept_token_ids, input,
+                         key_padding, pair_reduction, retention_weight, retention_threshold);
+    torch::NoGradGuard no_grad;
+    return run_segregation(call, probs);
+  });
+}
+
+Tensor segregation_loss_backward_cpu(const Tensor& grad, const Tensor& probs,
+                                     c10::string_view groups, at::OptionalIntArrayRef heads,
+                                     at::OptionalIntArrayRef concept_positions,
+                                     at::OptionalIntArrayRef concept_token_ids,
+                                     const std::optional<Tensor>& input,
+                                     const std::optional<Tensor>& key_padding,
+                                     std::optional<c10::string_view> pair_reduction,
+                                     double retention_weight, double retention_threshold) {
+  return with_user_errors("segregation_loss", [&] {
+    auto call =
+        segregation_call(probs, groups, heads, concept_positions, concept_token_ids, input,
+                         key_padding, pair_reduction, retention_weight, retention_threshold);
+    return recompute_vjp(
+        [&](const std::vector<Tensor>& in) { return run_segregation(call, in[0]); }, {probs},
+        {true}, grad)[0];
+  });
+}
+
 }  // namespace
 }  // namespace attnlab::python_ops
 
@@ -406,6 +712,19 @@ TORCH_LIBRARY(attnlab, m) {
       "softplus_attention_backward(Tensor grad, Tensor q, Tensor k, Tensor v, str mask, "
       "int block_size, bool reweight, float power, int free_rows) -> (Tensor, Tensor, Tensor)");
   m.def(
+      "moh_attention(Tensor q, Tensor k, Tensor v, Tensor active, int shared_heads, "
+      "str mask=\"causal\", int block_size=0, float? scale=None) -> Tensor");
+  m.def(
+      "moh_attention_backward(Tensor grad, Tensor q, Tensor k, Tensor v, Tensor active, "
+      "int shared_heads, str mask, int block_size, float? scale) -> (Tensor, Tensor, Tensor)");
+  m.def(
+      "diff_attention(Tensor q_signal, Tensor q_noise, Tensor k1, Tensor k2, Tensor v, "
+      "Tensor lambda_full, str mask=\"causal\", int block_size=0, float? scale=None) -> Tensor");
+  m.def(
+      "diff_attention_backward(Tensor grad, Tensor q_signal, Tensor q_noise, Tensor k1, "
+      "Tensor k2, Tensor v, Tensor lambda_full, str mask, int block_size, float? scale) -> "
+      "(Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)");
+  m.def(
       "focal_loss(Tensor logits, Tensor targets, str mode=\"softmax\", float gamma=2.0, "
       "Tensor? alpha=None, int ignore_index=-100, float label_smoothing=0.0, "
       "str smoothing_mode=\"pt\", str reduction=\"mean\") -> Tensor");
@@ -413,6 +732,20 @@ TORCH_LIBRARY(attnlab, m) {
       "focal_loss_backward(Tensor grad, Tensor logits, Tensor targets, str mode, float gamma, "
       "Tensor? alpha, int ignore_index, float label_smoothing, str smoothing_mode, "
       "str reduction) -> Tensor");
+  m.def(
+      "decorrelation_loss(Tensor hidden, int prefix_length=-1, Tensor? token_mask=None) -> Tensor");
+  m.def(
+      "decorrelation_loss_backward(Tensor grad, Tensor hidden, int prefix_length, "
+      "Tensor? token_mask) -> Tensor");
+  m.def(
+      "segregation_loss(Tensor probs, str groups=\"heads\", int[]? heads=None, "
+      "int[]? concept_positions=None, int[]? concept_token_ids=None, Tensor? input=None, "
+      "Tensor? key_padding=None, str? pair_reduction=None, float retention_weight=0.0, "
+      "float retention_threshold=0.5) -> Tensor");
+  m.def(
+      "segregation_loss_backward(Tensor grad, Tensor probs, str groups, int[]? heads, "
+      "int[]? concept_positions, int[]? concept_token_ids, Tensor? input, Tensor? key_padding, "
+      "str? pair_reduction, float retention_weight, float retention_threshold) -> Tensor");
 }
 
 TORCH_LIBRARY_IMPL(attnlab, CPU, m) {
@@ -425,6 +758,14 @@ TORCH_LIBRARY_IMPL(attnlab, CPU, m) {
   m.impl("attention_backward", &attention_backward_cpu);
   m.impl("softplus_attention", &softplus_attention_cpu);
   m.impl("softplus_attention_backward", &softplus_attention_backward_cpu);
+  m.impl("moh_attention", &moh_attention_cpu);
+  m.impl("moh_attention_backward", &moh_attention_backward_cpu);
+  m.impl("diff_attention", &diff_attention_cpu);
+  m.impl("diff_attention_backward", &diff_attention_backward_cpu);
+  m.impl("decorrelation_loss", &decorrelation_loss_cpu);
+  m.impl("decorrelation_loss_backward", &decorrelation_loss_backward_cpu);
+  m.impl("segregation_loss", &segregation_loss_cpu);
+  m.impl("segregation_loss_backward", &segregation_loss_backward_cpu);
   m.impl("focal_loss", &focal_loss_cpu);
   m.impl("focal_loss_backward", &focal_loss_backward_cpu);
 }

@@ -120,3 +120,24 @@ def focal_loss(logits, targets, mode="softmax", gamma=2.0, alpha=None, ignore_in
     fn = focal_softmax if mode == "softmax" else focal_sigmoid
     return fn(logits, targets, gamma, alpha, ignore_index, label_smoothing, smoothing_mode,
               reduction)
+
+
+def moh_attention(q, k, v, active, shared_heads, mask="causal", block_size=0, scale=None):
+    y = attention(q, k, v, mask, block_size, scale)
+    shared = torch.ones(active.shape[0], active.shape[1], shared_heads, dtype=torch.bool)
+    rows = torch.cat([shared, active], -1).transpose(1, 2)[..., None]  # [B, H, T_q, 1]
+    return y * rows.to(y.dtype)
+
+
+def _masked_softmax(q, k, mask, block_size, scale):
+    m = visible(mask, block_size, q.shape[2], k.shape[2])
+    return torch.softmax((q @ k.transpose(-2, -1) * scale).masked_fill(~m, float("-inf")), -1)
+
+
+def diff_attention(q_signal, q_noise, k1, k2, v, lambda_full, mask="causal", block_size=0,
+                   scale=None):
+    s, n, p = q_signal.shape[1], q_noise.shape[1], k1.shape[1]
+    scale = 1.0 / math.sqrt(q_signal.shape[-1]) if scale is None else scale
+    a1 = _masked_softmax(q_signal, k1.repeat_interleave(s // p, 1), mask, block_size, scale)
+    a2 = _masked_softmax(q_noise, k2.repeat_interleave(n // p, 1), mask, block_size, scale)
+    return (a1 - lambda_full * a2.repeat_interleave(s // n, 1)) @ v.repeat_interleave(s // p, 1)

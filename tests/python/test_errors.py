@@ -45,6 +45,17 @@ CHILD = textwrap.dedent(
         "focal_alpha": lambda: ops.focal_loss(logits, targets, alpha=[0.1, 0.2]),
         "focal_gamma": lambda: ops.focal_loss(logits, targets, gamma=-1.0),
         "focal_smoothing_mode": lambda: ops.focal_loss(logits, targets, smoothing_mode="x"),
+        "moh_active_shape": lambda: ops.moh_attention(
+            q, q, q, torch.ones(1, 4, 2, dtype=torch.bool), 1),
+        "moh_active_dtype": lambda: ops.moh_attention(q, q, q, torch.ones(1, 4, 1), 1),
+        "moh_shared": lambda: ops.moh_attention(q, q, q, torch.ones(1, 4, 0, dtype=torch.bool), 3),
+        "diff_k2": lambda: ops.diff_attention(q, q, q, q[:, :1], q, torch.tensor(0.5, dtype=f64)),
+        "diff_noise_heads": lambda: ops.diff_attention(
+            torch.randn(1, 4, 4, 8, dtype=f64), torch.randn(1, 3, 4, 8, dtype=f64), q[:, :1],
+            q[:, :1], q[:, :1], torch.tensor(0.5, dtype=f64)),
+        "diff_lambda": lambda: ops.diff_attention(q, q, q, q, q, torch.ones(2, dtype=f64)),
+        "diff_q_signal_rank": lambda: ops.diff_attention(q[0], q, q, q, q,
+                                                         torch.tensor(0.5, dtype=f64)),
         "backward_op_mask": lambda: torch.ops.attnlab.attention_backward(
             q, q, q, q, "nope", 0, None),
     }
@@ -81,6 +92,13 @@ EXPECTED = {
     "focal_alpha": ("RuntimeError", "alpha"),
     "focal_gamma": ("ValueError", "gamma"),
     "focal_smoothing_mode": ("ValueError", "smoothing_mode"),
+    "moh_active_shape": ("RuntimeError", "active must be [B, T_q, H - shared_heads]"),
+    "moh_active_dtype": ("RuntimeError", "active must be a bool tensor"),
+    "moh_shared": ("ValueError", "shared_heads must lie in [0, H]"),
+    "diff_k2": ("RuntimeError", "k2"),
+    "diff_noise_heads": ("RuntimeError", "q_noise's heads (3) must divide"),
+    "diff_lambda": ("RuntimeError", "lambda must be a 0-dim tensor"),
+    "diff_q_signal_rank": ("RuntimeError", "q_signal must be 4-D"),
     "backward_op_mask": ("ValueError", "mask"),
 }
 

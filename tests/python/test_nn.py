@@ -111,3 +111,68 @@ def test_block_compiles_without_graph_breaks_and_matches_eager():
     torch.testing.assert_close(compiled, eager, rtol=1e-5, atol=1e-6)
     for n, p in block.named_parameters():
         torch.testing.assert_close(p.grad, eager_grads[n], rtol=1e-5, atol=1e-6)
+
+
+def test_moh_and_diff_parameter_names_match_attnlab_checkpoints():
+    from attnlab.nn import DiffAttention, MoHAttention
+
+    moh = MoHAttention(32, 8, shared_heads=2, routed_k=3)
+    assert set(dict(moh.named_parameters())) == {
+        "qkv.weight", "proj.weight", "proj.bias", "wg.weight", "wg_0.weight", "wg_1.weight"}
+    assert moh.wg.weight.shape == (6, 32) and moh.wg_1.weight.shape == (2, 32)
+    one_shared = MoHAttention(32, 4, shared_heads=1, routed_k=2, qkv_bias=True, proj_bias=False)
+    assert set(dict(one_shared.named_parameters())) == {"qkv.weight", "qkv.bias", "proj.weight",
+                                                        "wg.weight", "wg_0.weight"}
+    assert set(dict(MoHAttention(32, 4, router="qnorm").named_parameters())) == {
+        "qkv.weight", "proj.weight", "proj.bias"}
+    diff = DiffAttention(32, 4)
+    shapes = {n: tuple(p.shape) for n, p in diff.named_parameters()}
+    assert shapes == {"q_proj.weight": (32, 32), "k_proj.weight": (32, 32),
+                      "v_proj.weight": (32, 32), "out_proj.weight": (32, 32),
+                      "lambda_q1": (8,), "lambda_k1": (8,), "lambda_q2": (8,), "lambda_k2": (8,),
+                      "subln.weight": (16,)}
+    gda = DiffAttention(32, 8, n_signal=6, n_noise=2, n_kv_pairs=1)
+    assert gda.q_proj.weight.shape == (32, 32) and gda.k_proj.weight.shape == (8, 32)
+    assert gda.out_proj.weight.shape == (32, 48)
+
+
+def test_moh_and_diff_bad_options_raise_value_errors():
+    from attnlab.nn import DiffAttention, MoHAttention
+
+    with pytest.raises(ValueError, match="routed_k"):
+        MoHAttention(32, 4, shared_heads=2, routed_k=3)
+    with pytest.raises(ValueError, match="router"):
+        MoHAttention(32, 4, router="topk")
+    with pytest.raises(ValueError, match="mask"):
+        MoHAttention(32, 4, mask="sliding")
+    with pytest.raises(ValueError, match="n_heads"):
+        DiffAttention(32, 3)  # DIFF pairs heads: n_heads must be even
+    with pytest.raises(ValueError, match="n_signal"):
+        DiffAttention(32, 8, n_signal=5, n_noise=2)
+    with pytest.raises(ValueError, match="rope_style"):
+        DiffAttention(32, 4, rope_style="yarn")
+
+
+def test_moh_and_diff_layers_compile_without_graph_breaks():
+    from attnlab.nn import DiffAttention, MoHAttention
+
+    torch._dynamo.reset()
+    torch.manual_seed(4)
+    block = torch.nn.ModuleList([MoHAttention(32, 8, shared_heads=2, routed_k=3),
+                                 DiffAttention(32, 8, n_signal=6, n_noise=2, mask="block_causal",
+                                               block_size=4)])
+
+    def fn(x):
+        return block[1](x + block[0](x))
+
+    x = torch.randn(2, 8, 32)
+    assert torch._dynamo.explain(fn)(x).graph_break_count == 0
+    eager = fn(x)
+    eager.square().mean().backward()
+    grads = {n: p.grad.clone() for n, p in block.named_parameters()}
+    block.zero_grad()
+    compiled = torch.compile(fn, fullgraph=True)(x)
+    compiled.square().mean().backward()
+    torch.testing.assert_close(compiled, eager, rtol=1e-5, atol=1e-6)
+    for n, p in block.named_parameters():
+        torch.testing.assert_close(p.grad, grads[n], rtol=1e-5, atol=1e-6)

@@ -39,6 +39,30 @@ def _attention_args(mask, block, t_q=6, t_k=6, h=4, h_kv=2, d=8, dv=8):
     return make
 
 
+def _moh_args(mask, block, shared, t_q=6, t_k=6, h=4, h_kv=4, d=8, dv=8, p_active=0.5):
+    def make(dtype):
+        (q, k, v), kw = _attention_args(mask, block, t_q, t_k, h, h_kv, d, dv)(dtype)
+        g = torch.Generator().manual_seed(5)
+        active = torch.rand(2, t_q, h - shared, generator=g) < p_active
+        active[0, :, 0] = False  # a routed head that no row picks
+        return (q, k, v, active, shared), dict(kw, scale=0.3)
+
+    return make
+
+
+def _diff_args(mask, block, s=2, n=2, p=2, t_q=5, t_k=5, d=4, dv=6):
+    def make(dtype):
+        q_signal = _randn(2, s, t_q, d, dtype=dtype)
+        q_noise = _randn(2, n, t_q, d, dtype=dtype, scale=0.9)
+        k1 = _randn(2, p, t_k, d, dtype=dtype)
+        k2 = _randn(2, p, t_k, d, dtype=dtype, scale=1.1)
+        v = _randn(2, p, t_k, dv, dtype=dtype)
+        lam = torch.tensor(0.37, dtype=dtype, requires_grad=True)
+        return (q_signal, q_noise, k1, k2, v, lam), {"mask": mask, "block_size": block}
+
+    return make
+
+
 def _focal_args(mode, index_targets=False, **options):
     def make(dtype):
         kw = dict(options)
@@ -90,6 +114,21 @@ CASES = [
                  {"mask": "bidirectional", "block_size": 0, "reweight": True, "power": 2.0,
                   "free_rows": 0}),
      ref.softplus_attention),
+    ("moh_causal", "moh_attention", _moh_args("causal", 0, shared=1), ref.moh_attention),
+    ("moh_no_shared_gqa", "moh_attention", _moh_args("causal", 0, shared=0, h_kv=2),
+     ref.moh_attention),
+    ("moh_block_causal_cached", "moh_attention",
+     _moh_args("block_causal", 3, shared=2, t_q=4, t_k=9, dv=4), ref.moh_attention),
+    ("moh_bidirectional", "moh_attention", _moh_args("bidirectional", 0, shared=1),
+     ref.moh_attention),
+    ("moh_long_causal", "moh_attention",
+     _moh_args("causal", 0, shared=1, t_q=70, t_k=70, h=2, h_kv=2, d=8, dv=8, p_active=0.3),
+     ref.moh_attention),
+    ("diff_causal", "diff_attention", _diff_args("causal", 0), ref.diff_attention),
+    ("gda_block_causal", "diff_attention", _diff_args("block_causal", 2, s=4, n=2, p=1),
+     ref.diff_attention),
+    ("gda_bidirectional_cached", "diff_attention",
+     _diff_args("bidirectional", 0, s=4, n=2, p=2, t_q=3, t_k=6), ref.diff_attention),
     ("focal_softmax_pt", "focal_loss",
      _focal_args("softmax", gamma=2.0, alpha=[0.5, 1.0, 1.5, 0.7, 1.3], label_smoothing=0.1,
                  reduction="weighted_mean"),
@@ -235,3 +274,65 @@ def test_meta_tensors():
     targets = torch.empty(3, dtype=torch.long, device="meta")
     assert attnlab.ops.focal_loss(logits, targets, reduction="none").shape == (3,)
     assert attnlab.ops.focal_loss(logits, targets).shape == ()
+
+
+def test_moh_and_diff_backward_ops_opcheck():
+    (q, k, v, active, shared), kw = _moh_args("causal", 0, shared=1)(F64)
+    q, k, v = (t.detach() for t in (q, k, v))
+    torch.library.opcheck(torch.ops.attnlab.moh_attention_backward.default,
+                          (torch.randn(2, 4, 6, 8, dtype=F64), q, k, v, active, shared, "causal",
+                           0, 0.3))
+    args, _ = _diff_args("block_causal", 2, s=4, n=2, p=1)(F64)
+    args = tuple(t.detach() for t in args)
+    torch.library.opcheck(torch.ops.attnlab.diff_attention_backward.default,
+                          (torch.randn(2, 4, 5, 6, dtype=F64),) + args + ("block_causal", 2,
+                                                                            None))
+
+
+def test_moh_attention_skips_inactive_rows_exactly():
+    # A routed head's output on a row depends only on that head's q row and the visible keys:
+    # changing q of inactive rows changes nothing, and their gradients are zero.
+    (q, k, v, active, shared), kw = _moh_args("causal", 0, shared=1, t_q=9, t_k=9)(F64)
+    y = attnlab.ops.moh_attention(q, k, v, active, shared, **kw)
+    inactive = ~torch.cat([torch.ones(2, 9, shared, dtype=torch.bool), active], -1)
+    inactive = inactive.transpose(1, 2)  # [B, H, T]
+    assert y[inactive].abs().max().item() == 0.0
+    q2 = q.detach().clone()
+    q2[inactive] = 1e3
+    torch.testing.assert_close(attnlab.ops.moh_attention(q2, k, v, active, shared, **kw), y,
+                               rtol=0, atol=0)
+    (gq,) = torch.autograd.grad(y.sum(), [q])
+    assert gq[inactive].abs().max().item() == 0.0
+
+
+def test_moh_and_diff_compile_fullgraph():
+    torch._dynamo.reset()
+    (q, k, v, active, shared), kw = _moh_args("block_causal", 2, shared=1)(torch.float32)
+    dargs, dkw = _diff_args("causal", 0)(torch.float32)
+
+    def fn(q, k, v, qs, qn, k1, k2, dv, lam):
+        a = attnlab.ops.moh_attention(q, k, v, active, shared, **kw)
+        b = attnlab.ops.diff_attention(qs, qn, k1, k2, dv, lam, **dkw)
+        return a.square().sum() + b.square().sum()
+
+    inputs = (q, k, v) + tuple(dargs)
+    assert torch._dynamo.explain(fn)(*inputs).graph_break_count == 0
+    eager = fn(*inputs)
+    eager_grads = torch.autograd.grad(eager, inputs)
+    compiled = torch.compile(fn, fullgraph=True)(*inputs)
+    compiled_grads = torch.autograd.grad(compiled, inputs)
+    torch.testing.assert_close(compiled, eager, rtol=1e-6, atol=1e-6)
+    for c, e in zip(compiled_grads, eager_grads):
+        torch.testing.assert_close(c, e, rtol=1e-6, atol=1e-6)
+
+
+def test_moh_and_diff_meta_tensors():
+    q = torch.empty(2, 4, 5, 8, device="meta")
+    active = torch.empty(2, 5, 3, dtype=torch.bool, device="meta")
+    assert attnlab.ops.moh_attention(q, q, q, active, 1).shape == (2, 4, 5, 8)
+    qs = torch.empty(2, 4, 5, 8, device="meta")
+    qn = torch.empty(2, 2, 5, 8, device="meta")
+    k = torch.empty(2, 1, 7, 8, device="meta")
+    v = torch.empty(2, 1, 7, 16, device="meta")
+    lam = torch.empty((), device="meta")
+    assert attnlab.ops.diff_attention(qs, qn, k, k, v, lam).shape == (2, 4, 5, 16)
