@@ -1,8 +1,8 @@
 // `attnlab train [overrides]`: composes the config, trains (resuming from the run dir when it
 // has a checkpoint), then prints the final validation metrics and, when
-// trainer.sample.max_new_tokens > 0, a sample from the trained model (also written to the run's TensorBoard log). `-m` runs a
-// sweep through the configured launcher. Every task (task.name: lm, classification; see
-// trainer/task.h) trains in the same loop and prints its own report.
+// trainer.sample.max_new_tokens > 0, a sample from the trained model (also written to the run's
+// TensorBoard log). `-m` runs a sweep through the configured launcher. Every task (task.name: lm,
+// classification; see trainer/task.h) trains in the same loop and prints its own report.
 // --dry-run prints the composed config and the run directory and does nothing else (after binding
 // the groups with typed options, so a bad option value fails the dry run as it would the run).
 // Stopped by SIGINT it exits with 130, by SIGTERM or SIGHUP with 143, after the checkpoint.
@@ -22,7 +22,9 @@
 #include "trainer/checkpoint.h"
 #include "trainer/lr_schedule.h"
 #include "trainer/metrics_logger.h"
+#include "trainer/result_file.h"
 #include "trainer/run_setup.h"
+#include "trainer/task.h"
 #include "trainer/train_loop.h"
 #include "trainer/trainer_options.h"
 
@@ -54,21 +56,31 @@ void print_final_sample(const YAML::Node& config, const TrainSummary& summary) {
   }
 }
 
-// `attnlab train --dry-run`: the composed config and the run directory, and whether the run
-// would start or resume; no run directory is created, no data fetched, nothing trained.
+// `attnlab train --dry-run`: the composed config and the run directory, and what the real
+// command would do there, decided by the same rules (plan_resume is resume_per_config without
+// loading weights; a finished run is one whose newest checkpoint is at trainer.max_steps with its
+// result.json): start a new run, resume and train on, print a finished run's result, or fail with
+// the same error and exit code. No run directory is created, no data fetched, nothing trained.
 int print_dry_run(const YAML::Node& config) {
   const std::string run_dir = cfg::get<std::string>(config, "run.dir");
+  const int64_t max_steps = TrainerOptions::from_config(config).loop().max_steps();
   std::cout << config::to_yaml(config) << "\n";
+  const std::optional<ResumePlan> plan = plan_resume(config, run_dir);  // may refuse, as train does
   std::cout << "dry run: would train in " << run_dir;
   std::error_code error;
-  if (std::filesystem::exists(run_dir, error)) {
-    const auto checkpoints = list_checkpoints(run_dir);
-    if (std::filesystem::exists(std::filesystem::path(run_dir) / "result.json", error))
-      std::cout << " (a finished run: it would print its result)";
-    else if (!checkpoints.empty())
-      std::cout << " (it would resume from " << checkpoints.front() << ")";
+  if (plan) {
+    const int64_t step = plan->state.step;
+    const std::optional<TrainSummary> finished = read_result_file(run_dir, task_name(config));
+    if (step >= max_steps && finished && finished->step == step)
+      std::cout << " (a finished run at step " << step << ": it would print its result)";
+    else if (step >= max_steps)
+      std::cout << " (it would resume from " << plan->checkpoint << " at step " << step
+                << ", evaluate and write result.json)";
     else
-      std::cout << " (the directory exists)";
+      std::cout << " (it would resume from " << plan->checkpoint << " at step " << step
+                << " and train to step " << max_steps << ")";
+  } else if (std::filesystem::exists(run_dir, error)) {
+    std::cout << " (the directory exists; it would start a new run there)";
   } else {
     std::cout << " (a new run)";
   }

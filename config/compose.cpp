@@ -10,6 +10,8 @@
 #include "config/group_lists.h"
 #include "config/moved_keys.h"
 #include "config/override_apply.h"
+#include "config/override_parser.h"
+#include "config/search_path.h"
 #include "config/yaml_tree.h"
 
 namespace attnlab::config {
@@ -69,6 +71,34 @@ YAML::Node apply_overrides(const YAML::Node& base, const std::vector<std::string
     for (const auto& text : overrides) apply_key_override(config, parse_override(text));
     return resolve ? resolve_interpolations(config) : config;
   });
+}
+
+YAML::Node apply_overrides_to_saved(const YAML::Node& saved,
+                                    const std::vector<std::string>& overrides,
+                                    const std::optional<std::string>& config_dir) {
+  const std::map<std::string, std::vector<std::string>> groups =
+      discover_groups(search_path(config_dir));
+  std::vector<std::string> choices, rest;
+  for (const std::string& text : overrides) {
+    const Override o = parse_override(text);
+    const bool group_choice = o.op == OverrideOp::kSet && o.has_value && !o.is_sweep() &&
+                              o.key.find('.') == std::string::npos && groups.count(o.key) &&
+                              o.value.IsScalar();
+    (group_choice ? choices : rest).push_back(text);
+  }
+  YAML::Node config = deep_copy(saved);
+  if (!choices.empty()) {
+    ComposeRequest request;
+    request.overrides = choices;
+    request.config_dir = config_dir;
+    request.resolve = false;
+    const YAML::Node composed = compose(request);
+    for (const std::string& text : choices) {
+      const std::string group = parse_override(text).key;
+      if (config.IsMap()) config[group] = deep_copy(composed[group]);
+    }
+  }
+  return apply_overrides(config, rest);
 }
 
 }  // namespace attnlab::config

@@ -64,4 +64,13 @@ YAML::Node compose_sweep_job(const ComposeRequest& request, const SweepJob& job)
 YAML::Node apply_overrides(const YAML::Node& base, const std::vector<std::string>& overrides,
                            bool resolve = true);
 
+// apply_overrides for a run's saved config (`attnlab eval` / `sample` on a run directory), where
+// `group=option` of a top-level config group replaces the saved group by that option as
+// composing with it makes it: `attnlab eval run_dir=R data=files data.train=notes.txt` evaluates R
+// on another dataset. The group's option is looked up on `config_dir`'s search path; the other
+// overrides then apply as apply_overrides applies them.
+YAML::Node apply_overrides_to_saved(const YAML::Node& saved,
+                                    const std::vector<std::string>& overrides,
+                                    const std::optional<std::string>& config_dir = std::nullopt);
+
 }  // namespace attnlab::config

@@ -17,11 +17,10 @@
 
 #include "common/registry.h"
 #include "config/option_schema.h"
+#include "modules/masks.h"
 #include "modules/rope.h"
 
 namespace attnlab {
-
-enum class MaskKind { kCausal, kBidirectional, kBlockCausal };
 
 // Which kernels softmax attention runs on (model.attention_backend): kAuto = attnlab's CPU kernels
 // (block skipping, fused prefix rows) on the CPU and device kernels (SDPA, masks built on the
@@ -31,21 +30,6 @@ enum class MaskKind { kCausal, kBidirectional, kBlockCausal };
 // (select_softmax_kernel, select_routed_kernel for MoH's routed heads, select_differential_kernel
 // for DIFF/GDA) turn the backend, the tensors and the context into the kernel a module runs.
 enum class AttentionBackend { kAuto, kSdpa, kNative };
-
-// Parses "causal" | "bidirectional" | "block_causal"; UserError otherwise.
-MaskKind parse_mask_kind(const std::string& name);
-std::string mask_kind_name(MaskKind kind);
-
-struct MaskSpec {
-  MaskKind kind = MaskKind::kCausal;
-  int64_t block_size = 0;  // block_causal only: floor(k/B) <= floor(q/B)
-  // BD3-LM training layout: the sequence is [x_t ; x_0] (length 2n) and both halves carry the same
-  // positions 0..n-1. The three-part mask is built from (half, block) of each query/key.
-  bool clean_context = false;
-  // Optional [B, T_k] bool, true = real token. Keys that are padding are never attended; a query
-  // row with no visible key returns zeros.
-  torch::Tensor key_padding;
-};
 
 // Per-layer KV cache for incremental decoding. Layout is module-defined (mha: [B, H_kv, T, D]).
 // `commit == false` in the context lets a step attend over cache + current tokens without

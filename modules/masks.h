@@ -4,9 +4,26 @@
 
 #include <torch/torch.h>
 
-#include "modules/attention.h"
+#include <string>
 
 namespace attnlab {
+
+enum class MaskKind { kCausal, kBidirectional, kBlockCausal };
+
+// Parses "causal" | "bidirectional" | "block_causal"; UserError otherwise.
+MaskKind parse_mask_kind(const std::string& name);
+std::string mask_kind_name(MaskKind kind);
+
+struct MaskSpec {
+  MaskKind kind = MaskKind::kCausal;
+  int64_t block_size = 0;  // block_causal only: floor(k/B) <= floor(q/B)
+  // BD3-LM training layout: the sequence is [x_t ; x_0] (length 2n) and both halves carry the same
+  // positions 0..n-1. The three-part mask is built from (half, block) of each query/key.
+  bool clean_context = false;
+  // Optional [B, T_k] bool, true = real token. Keys that are padding are never attended; a query
+  // row with no visible key returns zeros.
+  torch::Tensor key_padding;
+};
 
 // [T_q, T_k] bool for the mask kind in `spec` (causal, bidirectional, block_causal), given the
 // absolute positions of queries and keys (int64, same device). clean_context is not handled here

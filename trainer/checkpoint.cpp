@@ -764,10 +764,10 @@ LoadedCheckpoint load_checkpoint(const std::string& path_or_dir, torch::nn::Modu
   return {path, config_yaml};
 }
 
-std::optional<LoadedCheckpoint> resume_latest(const std::string& run_dir, torch::nn::Module& model,
-                                              torch::optim::Optimizer* optimizer,
-                                              TrainState* state) {
-  fs::path dir = checkpoints_of(run_dir);
+namespace {
+
+// The checkpoints a resume tries, in order: the one `latest` names, then the others newest first.
+std::vector<std::string> resume_candidates(const fs::path& dir) {
   std::vector<std::string> candidates;
   if (fs::exists(dir / "latest")) {
     fs::path target = dir / read_pointer(dir / "latest");
@@ -779,6 +779,16 @@ std::optional<LoadedCheckpoint> resume_latest(const std::string& run_dir, torch:
   for (const auto& file : list_checkpoints(dir.string()))
     if (std::find(candidates.begin(), candidates.end(), file) == candidates.end())
       candidates.push_back(file);
+  return candidates;
+}
+
+}  // namespace
+
+std::optional<LoadedCheckpoint> resume_latest(const std::string& run_dir, torch::nn::Module& model,
+                                              torch::optim::Optimizer* optimizer,
+                                              TrainState* state) {
+  fs::path dir = checkpoints_of(run_dir);
+  const std::vector<std::string> candidates = resume_candidates(dir);
   if (candidates.empty()) return std::nullopt;
   std::string failures;
   for (const auto& file : candidates) {
@@ -827,6 +837,35 @@ TrainState read_checkpoint_state(const std::string& path, std::string* config_ya
   });
 }
 
+namespace {
+
+// resume_per_config's refusal of a checkpoint that does not fit the model `config` makes: one
+// line naming the first changed setting (or the first tensor), and `report_file` when one was
+// written.
+UserError resume_refusal(const std::string& run_dir, const std::string& checkpoint,
+                         const std::vector<std::string>& changes, const LoadReport* report,
+                         const std::string& report_file) {
+  std::string what;
+  if (!changes.empty()) {
+    what = "its checkpoint " + fs::path(checkpoint).filename().string() +
+           " was made with another model (" + first_model_change(changes) + ")";
+  } else {
+    what = "its checkpoint " + fs::path(checkpoint).filename().string() +
+           " does not fit the model: " + (report ? report->headline() : "");
+  }
+  return UserError("cannot resume run.dir=" + run_dir + ": " + what +
+                   "; resume with the run's own model settings (drop the overrides that change "
+                   "them), or train a new run.dir with init_from=" +
+                   run_dir + " to start from its weights" +
+                   (report_file.empty() ? "" : " (full report: " + report_file + ")"));
+}
+
+std::string must_without_checkpoint(const std::string& run_dir) {
+  return "run.resume=must but " + run_dir + " has no checkpoint";
+}
+
+}  // namespace
+
 std::optional<LoadedCheckpoint> resume_per_config(const YAML::Node& config,
                                                   const std::string& run_dir,
                                                   torch::nn::Module& model,
@@ -839,19 +878,7 @@ std::optional<LoadedCheckpoint> resume_per_config(const YAML::Node& config,
                     const LoadReport* report) {
     const std::vector<std::string> changes = model_config_changes(checkpoint_config, config);
     const std::string file = write_mismatch_report(run_dir, checkpoint, changes, report);
-    std::string what;
-    if (!changes.empty()) {
-      what = "its checkpoint " + fs::path(checkpoint).filename().string() +
-             " was made with another model (" + first_model_change(changes) + ")";
-    } else {
-      what = "its checkpoint " + fs::path(checkpoint).filename().string() +
-             " does not fit the model: " + (report ? report->headline() : "");
-    }
-    return UserError("cannot resume run.dir=" + run_dir + ": " + what +
-                     "; resume with the run's own model settings (drop the overrides that change "
-                     "them), or train a new run.dir with init_from=" +
-                     run_dir + " to start from its weights" +
-                     (file.empty() ? "" : " (full report: " + file + ")"));
+    return resume_refusal(run_dir, checkpoint, changes, report, file);
   };
   std::optional<LoadedCheckpoint> latest;
   try {
@@ -859,11 +886,35 @@ std::optional<LoadedCheckpoint> resume_per_config(const YAML::Node& config,
   } catch (const CheckpointMismatch& e) {
     throw refuse(e.path(), e.config_yaml(), &e.report());
   }
-  check_user(latest.has_value() || resume != "must",
-             "run.resume=must but " + run_dir + " has no checkpoint");
+  check_user(latest.has_value() || resume != "must", must_without_checkpoint(run_dir));
   if (latest && !model_config_changes(latest->config_yaml, config).empty())
     throw refuse(latest->path, latest->config_yaml, nullptr);
   return latest;
+}
+
+std::optional<ResumePlan> plan_resume(const YAML::Node& config, const std::string& run_dir) {
+  const std::string resume = run_options(config).run.resume;
+  if (resume == "never") return std::nullopt;
+  const fs::path dir = checkpoints_of(run_dir);
+  const std::vector<std::string> candidates = resume_candidates(dir);
+  check_user(!candidates.empty() || resume != "must", must_without_checkpoint(run_dir));
+  if (candidates.empty()) return std::nullopt;
+  std::string failures;
+  for (const std::string& path : candidates) {
+    std::string config_yaml;
+    TrainState state;
+    try {
+      state = read_checkpoint_state(path, &config_yaml);
+    } catch (const std::exception& e) {
+      // A damaged file: resume would skip it and try the next one.
+      failures += "\n  " + first_line(e.what());
+      continue;
+    }
+    const std::vector<std::string> changes = model_config_changes(config_yaml, config);
+    if (!changes.empty()) throw resume_refusal(run_dir, path, changes, nullptr, "");
+    return ResumePlan{path, state};
+  }
+  throw UserError("no loadable checkpoint in '" + dir.string() + "':" + failures);
 }
 
 CheckpointMismatch::CheckpointMismatch(std::string path, std::string config_yaml, LoadReport report)

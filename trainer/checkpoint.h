@@ -151,6 +151,18 @@ std::optional<LoadedCheckpoint> resume_per_config(const ConfigNode& config,
                                                   torch::optim::Optimizer* optimizer,
                                                   TrainState* state);
 
+// What resume_per_config would do with `config` in `run_dir`, found without loading weights or
+// writing anything (`attnlab train --dry-run`): nullopt when it would start a new run
+// (run.resume=never, or no checkpoint), else the checkpoint it would resume from (the newest
+// whose metadata reads) and its state. The UserErrors are resume_per_config's own, word for word
+// up to the mismatch report it would write: run.resume=must without a checkpoint, or a
+// checkpoint made with other model.* / attention.* settings.
+struct ResumePlan {
+  std::string checkpoint;
+  TrainState state;
+};
+std::optional<ResumePlan> plan_resume(const ConfigNode& config, const std::string& run_dir);
+
 // A checkpoint file path from a file, a checkpoints/ dir or a run dir (via `latest`, else the
 // highest step, with a warning line when `latest` names a file that is gone). UserError when
 // nothing is found.

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <iostream>
 #include <sstream>
 
@@ -162,7 +163,9 @@ ScheduleChoice schedule_choice(const ConfigTree& config) {
   check_user(choice.max_steps > 0,
              "config key 'trainer.max_steps' (or scheduler.max_steps): expected "
              "a positive step count, got " +
-                 shown(choice.max_steps));
+                 shown(choice.max_steps) +
+                 " (to evaluate weights without training: attnlab eval run_dir=<a run or a "
+                 "folder attnlab import wrote>)");
   return choice;
 }
 
@@ -204,5 +207,84 @@ std::unique_ptr<LrSchedule> make_schedule(const ConfigTree& config) {
 template ScheduleOptions schedule_options(const YAML::Node&);
 template ScheduleChoice schedule_choice(const YAML::Node&);
 template std::unique_ptr<LrSchedule> make_schedule(const YAML::Node&);
+
+namespace {
+
+// The max_steps of a schedule's describe() record ("warmup_cosine warmup_steps=2 max_steps=300
+// ..."), 0 when the record has none.
+int64_t recorded_max_steps(const std::string& described) {
+  const std::string key = " max_steps=";
+  const size_t at = described.find(key);
+  if (at == std::string::npos) return 0;
+  try {
+    return std::stoll(described.substr(at + key.size()));
+  } catch (const std::exception&) {
+    return 0;
+  }
+}
+
+ScheduleChoice with_length(ScheduleChoice choice, int64_t max_steps) {
+  choice.max_steps = max_steps;
+  return choice;
+}
+
+std::string shown_factor(double factor) {
+  char text[32];
+  std::snprintf(text, sizeof(text), "%.3g", factor);
+  return text;
+}
+
+}  // namespace
+
+ScheduleExtension::ScheduleExtension(const ScheduleChoice& choice, int64_t finished_at)
+    : policy_(std::visit([](const auto& o) { return o.extend(); }, choice.options)),
+      finished_at_(finished_at),
+      finished_(make_schedule(with_length(choice, finished_at))),
+      longer_(make_schedule(choice)),
+      restarted_(make_schedule(with_length(choice, choice.max_steps - finished_at))) {}
+
+double ScheduleExtension::lr_factor(int64_t step) const {
+  if (step < finished_at_ || policy_ == "recompute") return longer_->lr_factor(step);
+  if (policy_ == "hold") return finished_->lr_factor(finished_at_);
+  return restarted_->lr_factor(step - finished_at_);
+}
+
+std::string ScheduleExtension::describe() const {
+  const int64_t last = longer_->max_steps();
+  const std::string from = shown_factor(finished_->lr_factor(finished_at_ - 1));
+  std::string line = "the run finished its " + longer_->name() + " schedule at step " +
+                     std::to_string(finished_at_) + " and now trains to step " +
+                     std::to_string(last) + ": scheduler.extend=" + policy_ + ", so the lr factor ";
+  if (policy_ == "recompute")
+    line += "follows the schedule over " + std::to_string(last) + " steps: " + from + " at step " +
+            std::to_string(finished_at_ - 1) + ", " + shown_factor(lr_factor(finished_at_)) +
+            " at step " + std::to_string(finished_at_) + " (hold keeps " + from +
+            "; restart starts a new cycle)";
+  else if (policy_ == "hold")
+    line +=
+        "stays at " + shown_factor(lr_factor(finished_at_)) + " (the rate the run finished with)";
+  else
+    line += "starts a new cycle over the " + std::to_string(last - finished_at_) +
+            " new steps: " + shown_factor(lr_factor(finished_at_)) + " at step " +
+            std::to_string(finished_at_);
+  return line;
+}
+
+std::optional<ScheduleExtension> resume_schedule_extension(
+    const ScheduleChoice& choice, int64_t step, const std::string& recorded_schedule,
+    std::map<std::string, std::string>& extra) {
+  // The run finished the schedule its checkpoint records, and now trains on: a new extension
+  // (also of a run extended before); else the extension an earlier resume recorded, if any.
+  int64_t finished_at = 0;
+  const int64_t previous = recorded_max_steps(recorded_schedule);
+  const auto recorded = extra.find("schedule_extended_from");
+  if (previous > 0 && step >= previous && choice.max_steps > previous)
+    finished_at = previous;
+  else if (recorded != extra.end())
+    finished_at = std::stoll(recorded->second);
+  if (finished_at <= 0 || finished_at >= choice.max_steps) return std::nullopt;
+  extra["schedule_extended_from"] = std::to_string(finished_at);
+  return ScheduleExtension(choice, finished_at);
+}
 
 }  // namespace attnlab

@@ -24,6 +24,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -38,6 +39,7 @@ namespace attnlab {
 struct WarmupOptions {
   TORCH_ARG(int64_t, warmup_steps) = 100;
   TORCH_ARG(std::optional<int64_t>, max_steps) = std::nullopt;
+  TORCH_ARG(std::string, extend) = "recompute";
 
  public:
   template <class V>
@@ -46,6 +48,11 @@ struct WarmupOptions {
       "linear warmup steps (longer than the run: warm up over the whole run)", config::at_least(0));
     v("max_steps", max_steps(), "steps the schedule spans; null: trainer.max_steps",
       config::greater_than(0));
+    v("extend", extend(),
+      "a finished run resumed with a larger trainer.max_steps: recompute (the schedule over the "
+      "new length; a decayed rate rises again), hold (keep the rate the run finished with) or "
+      "restart (a new cycle of the schedule over the new steps)",
+      config::one_of({"recompute", "hold", "restart"}));
   }
 };
 
@@ -112,6 +119,34 @@ class LrSchedule {
   int64_t warmup_steps_ = 0;
   int64_t max_steps_ = 0;
 };
+
+// scheduler.extend on a run that finished at step `finished_at` (its schedule spanned that many
+// steps) and resumes with a longer run (choice.max_steps): the factor of each new step.
+//   recompute: the schedule over the new length, as if the run had been that long from the start;
+//   hold:      the factor the finished schedule ended with (decaying schedules: min_lr_ratio);
+//   restart:   the same schedule over the new steps alone, step finished_at being its step 0
+//              (a warm restart: warmup, then its decay; wsd: a new warmup-stable-decay phase).
+class ScheduleExtension {
+ public:
+  ScheduleExtension(const ScheduleChoice& choice, int64_t finished_at);
+  double lr_factor(int64_t step) const;
+  int64_t finished_at() const { return finished_at_; }
+  // One line for the terminal: what the learning rate factor does from finished_at on.
+  std::string describe() const;
+
+ private:
+  std::string policy_;
+  int64_t finished_at_;
+  std::unique_ptr<LrSchedule> finished_, longer_, restarted_;
+};
+
+// The ScheduleExtension of a resumed run: a new one when the run had finished its recorded
+// schedule (`recorded_schedule`: the checkpoint's describe(), step >= its max_steps) and `choice`
+// spans more steps, else the one an earlier resume recorded (`extra`'s "schedule_extended_from",
+// kept by every later checkpoint); the one returned is recorded in `extra`. nullopt otherwise.
+std::optional<ScheduleExtension> resume_schedule_extension(
+    const ScheduleChoice& choice, int64_t step, const std::string& recorded_schedule,
+    std::map<std::string, std::string>& extra);
 
 // A registry entry: the schedule's options (default constructed: the alternative that binding the
 // `scheduler` group fills) and its factory.

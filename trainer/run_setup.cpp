@@ -76,9 +76,11 @@ Gpt build_model(const YAML::Node& config, int64_t vocab_size) {
 #include "config/config.h"
 #include "config/moved_keys.h"
 #include "config/yaml_io.h"
+#include "interop/hf/pretrained_config.h"
 #include "io/weights_io.h"
 #include "trainer/checkpoint.h"
 #include "trainer/finetune.h"
+#include "trainer/weight_sources.h"
 
 namespace attnlab {
 
@@ -104,7 +106,7 @@ YAML::Node load_run_config(const std::string& run_dir, const std::vector<std::st
              "run_dir=" + run_dir + " has no config.yaml (is it an attnlab run directory?)");
   YAML::Node saved = config::load_saved_config(config_path.string());
   set_error_log_directory(run_dir);  // a failure's full report goes to the run's error.log
-  YAML::Node config = config::apply_overrides(saved, overrides);
+  YAML::Node config = config::apply_overrides_to_saved(saved, overrides);
   const TrainerOptions trainer = TrainerOptions::from_config(config);  // bound once
   configure_threads(trainer.runtime());
   device = device_from_config(trainer);
@@ -117,6 +119,15 @@ YAML::Node load_run_config(const std::string& run_dir, const std::vector<std::st
 std::string load_checkpoint_weights(const std::string& run_dir, const YAML::Node& config,
                                     const std::string& checkpoint, torch::nn::Module& model,
                                     const std::string& tokenizer_fingerprint) {
+  // A folder `attnlab import` wrote, not yet fine-tuned: its own weights (pretrained.yaml and
+  // config.yaml beside them, no checkpoints), so eval and sample work on the pretrained model.
+  namespace fs = std::filesystem;
+  if ((checkpoint == "best" || checkpoint == "latest") &&
+      fs::is_regular_file(fs::path(run_dir) / kPretrainedSettingsFile) &&
+      list_checkpoints(run_dir).empty()) {
+    load_state_dict(model, read_weights(run_dir), /*strict=*/true);
+    return run_dir;
+  }
   const std::string path = choose_checkpoint(run_dir, checkpoint);
   TrainState recorded;
   const StateDict weights = read_checkpoint_model_state(path, &recorded);

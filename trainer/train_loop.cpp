@@ -226,6 +226,16 @@ std::optional<TrainSummary> finished_result(Run& run, bool resumed, const std::s
   return done;
 }
 
+// A finished run resumed with a larger trainer.max_steps: scheduler.extend decides the rate of
+// the new steps (lr_schedule.h), said before the first of them.
+std::optional<ScheduleExtension> extended_schedule(Run& run, bool resumed) {
+  if (!resumed) return std::nullopt;
+  std::optional<ScheduleExtension> extension = resume_schedule_extension(
+      schedule_choice(run.config), run.state.step, run.state.scheduler, run.state.extra);
+  if (extension) run.out.say(extension->describe());
+  return extension;
+}
+
 // Rank 0, once the run is validated: config.yaml and the other records, the metrics files and
 // TensorBoard's config text and HParams.
 void start_writing(Run& run, config::RunDirectoryLock& lock,
@@ -311,6 +321,7 @@ TrainSummary train_body(const YAML::Node& config, const std::vector<std::string>
   if (std::optional<TrainSummary> done = finished_result(run, resumed, task_label)) return *done;
   // Validated: from here on the run directory is written.
   if (run.is_main()) start_writing(run, *lock, overrides, argv, resumed, summary, mfu);
+  const std::optional<ScheduleExtension> extension = extended_schedule(run, resumed);
   out.progress = Progress(run.is_main() ? loop.progress() : "none", loop.max_steps(),
                           loop.log_cadence(), nullptr, run.state.step);
   const double flops_per_token = task->flops_per_token();
@@ -331,7 +342,8 @@ TrainSummary train_body(const YAML::Node& config, const std::vector<std::string>
     const int64_t step = run.state.step + 1;
     // Logged as `lr`: optim.lr (optim=muon: optim.muon.lr) on the schedule; each param group's
     // lr is its own base on the same schedule (set_learning_rate).
-    const double lr_factor = schedule->lr_factor(run.state.step);
+    const double lr_factor =
+        extension ? extension->lr_factor(run.state.step) : schedule->lr_factor(run.state.step);
     const double lr = base_lr(optim.options) * lr_factor * guard.lr_scale();
     const StepOutcome outcome = steps.run(step, lr_factor, guard.lr_scale());
     if (outcome.kind == StepOutcome::Kind::kNonFinite) {

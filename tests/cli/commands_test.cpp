@@ -56,8 +56,8 @@ TEST(Commands, TrainEvalSampleAndDiffusionFineTune) {
   fs::remove_all(root);
   const std::string ar = (root / "ar").string(), dlm = (root / "dlm").string();
 
-  CommandRun train =
-      run_attnlab("train run.dir=" + ar + " trainer.max_steps=6 trainer.sample.max_new_tokens=20" + kTiny);
+  CommandRun train = run_attnlab("train run.dir=" + ar +
+                                 " trainer.max_steps=6 trainer.sample.max_new_tokens=20" + kTiny);
   ASSERT_EQ(train.code, 0) << train.output;
   EXPECT_NE(train.output.find("final: step 6"), std::string::npos) << train.output;
   EXPECT_NE(train.output.find("--- sample"), std::string::npos) << train.output;
@@ -99,8 +99,8 @@ TEST(Commands, TrainEvalSampleAndDiffusionFineTune) {
   // The same command again: the finished run's result, nothing trained or appended.
   const std::string metrics_before = file_text(fs::path(ar) / "metrics.jsonl");
   const std::string config_before = file_text(fs::path(ar) / "config.yaml");
-  CommandRun again =
-      run_attnlab("train run.dir=" + ar + " trainer.max_steps=6 trainer.sample.max_new_tokens=20" + kTiny);
+  CommandRun again = run_attnlab("train run.dir=" + ar +
+                                 " trainer.max_steps=6 trainer.sample.max_new_tokens=20" + kTiny);
   ASSERT_EQ(again.code, 0) << again.output;
   EXPECT_NE(again.output.find("final: step 6"), std::string::npos) << again.output;
   EXPECT_NE(again.output.find("had finished"), std::string::npos) << again.output;
@@ -115,6 +115,25 @@ TEST(Commands, TrainEvalSampleAndDiffusionFineTune) {
   ASSERT_EQ(results.size(), 2u);
   EXPECT_EQ(results[1]["seq_len"].get<int>(), 64);
   EXPECT_TRUE(std::isfinite(results[1]["val_loss"].get<double>()));
+
+  // The same run on another dataset: data=files replaces the saved data group, as composing with
+  // it would (so its own seq_len and batch_size unless given), and the run's tokenizer encodes
+  // the file.
+  const fs::path notes = root / "notes.txt";
+  {
+    std::ofstream out(notes);
+    for (int i = 0; i < 200; ++i)
+      out << "Call me Ishmael. Some years ago, never mind how long precisely, line " << i << ".\n";
+  }
+  CommandRun other = run_attnlab("eval run_dir=" + ar + " data=files data.train=" + notes.string() +
+                                 " data.seq_len=32 data.batch_size=4 eval.batches=2"
+                                 " trainer.progress=none");
+  ASSERT_EQ(other.code, 0) << other.output;
+  std::ifstream other_file(fs::path(ar) / "eval.json");
+  const auto other_results = nlohmann::json::parse(other_file)["results"];
+  ASSERT_EQ(other_results.size(), 1u);
+  EXPECT_TRUE(std::isfinite(other_results[0]["val_loss"].get<double>()));
+  EXPECT_NE(other_results[0]["val_loss"].get<double>(), results[0]["val_loss"].get<double>());
 
   CommandRun sample =
       run_attnlab("sample run_dir=" + ar + " prompt=Call max_new_tokens=15 top_k=5 top_p=0.9");

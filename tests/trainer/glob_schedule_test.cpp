@@ -120,9 +120,76 @@ TEST(LrSchedule, BadConfigIsUserError) {
   } catch (const UserError& e) {
     EXPECT_EQ(std::string(e.what()),
               "scheduler.min_lr_ratio: scheduler 'constant' has no option 'min_lr_ratio'; its "
-              "options: warmup_steps, max_steps");
+              "options: warmup_steps, max_steps, extend");
   }
   EXPECT_EQ(schedule("scheduler: {name: constant, max_steps: 8}")->max_steps(), 8);
+}
+
+// scheduler.extend: a run that finished its 4-step schedule resumes with trainer.max_steps=8.
+ScheduleChoice extended_choice(const std::string& extend,
+                               const std::string& name = "warmup_cosine") {
+  return schedule_choice(YAML::Load("trainer: {max_steps: 8}\nscheduler: {name: " + name +
+                                    ", warmup_steps: 2, extend: " + extend + "}"));
+}
+
+double factor_of(const std::string& yaml, int64_t step) {
+  return make_schedule(YAML::Load(yaml))->lr_factor(step);
+}
+
+TEST(LrSchedule, ExtendingAFinishedRunFollowsSchedulerExtend) {
+  const std::string longer = "trainer: {max_steps: 8}\nscheduler: {warmup_steps: 2}";
+  const std::string finished = "trainer: {max_steps: 4}\nscheduler: {warmup_steps: 2}";
+  const std::string restart = "trainer: {max_steps: 4}\nscheduler: {warmup_steps: 2}";
+  const ScheduleExtension recompute(extended_choice("recompute"), 4);
+  const ScheduleExtension hold(extended_choice("hold"), 4);
+  const ScheduleExtension again(extended_choice("restart"), 4);
+  for (int64_t step = 0; step < 8; ++step) {
+    EXPECT_DOUBLE_EQ(recompute.lr_factor(step), factor_of(longer, step)) << step;
+    if (step < 4) {  // the steps before the extension are the longer schedule's for every choice
+      EXPECT_DOUBLE_EQ(hold.lr_factor(step), factor_of(longer, step));
+      continue;
+    }
+    EXPECT_DOUBLE_EQ(hold.lr_factor(step), 0.1) << step;  // the finished run's min_lr_ratio
+    EXPECT_DOUBLE_EQ(again.lr_factor(step), factor_of(restart, step - 4)) << step;
+  }
+  EXPECT_DOUBLE_EQ(factor_of(finished, 4), 0.1);
+  EXPECT_DOUBLE_EQ(again.lr_factor(4), 0.5);  // warmup again: (0 + 1) / 2
+  EXPECT_GT(recompute.lr_factor(4), 0.5);     // the recomputed cosine rises above the old floor
+  EXPECT_NE(hold.describe().find("extend=hold"), std::string::npos) << hold.describe();
+  EXPECT_NE(recompute.describe().find("finished its warmup_cosine schedule at step 4"),
+            std::string::npos)
+      << recompute.describe();
+}
+
+TEST(LrSchedule, TheExtensionIsFoundFromTheCheckpointAndKept) {
+  std::map<std::string, std::string> extra;
+  const std::string recorded = "warmup_cosine warmup_steps=2 max_steps=4 min_lr_ratio=0.1";
+  // Stopped before the end of its schedule: no extension, the schedule is recomputed as usual.
+  EXPECT_FALSE(resume_schedule_extension(extended_choice("hold"), 3, recorded, extra));
+  EXPECT_TRUE(extra.empty());
+  // Finished at step 4, now 8 steps: an extension from 4, recorded for later resumes.
+  auto found = resume_schedule_extension(extended_choice("hold"), 4, recorded, extra);
+  ASSERT_TRUE(found.has_value());
+  EXPECT_EQ(found->finished_at(), 4);
+  EXPECT_EQ(extra.at("schedule_extended_from"), "4");
+  // A later resume of the extended run (its checkpoint now records max_steps=8) keeps it.
+  const std::string later = "warmup_cosine warmup_steps=2 max_steps=8 min_lr_ratio=0.1";
+  found = resume_schedule_extension(extended_choice("hold"), 6, later, extra);
+  ASSERT_TRUE(found.has_value());
+  EXPECT_EQ(found->finished_at(), 4);
+  EXPECT_DOUBLE_EQ(found->lr_factor(6), 0.1);
+  // The extended run finished too (8 steps) and trains on to 10: a new extension from 8.
+  const ScheduleChoice ten = schedule_choice(YAML::Load(
+      "trainer: {max_steps: 10}\nscheduler: {name: warmup_cosine, warmup_steps: 2, extend: hold}"));
+  found = resume_schedule_extension(ten, 8, later, extra);
+  ASSERT_TRUE(found.has_value());
+  EXPECT_EQ(found->finished_at(), 8);
+  EXPECT_EQ(extra.at("schedule_extended_from"), "8");
+  // Without the record, the same later checkpoint is an ordinary resume.
+  std::map<std::string, std::string> none;
+  EXPECT_FALSE(resume_schedule_extension(extended_choice("hold"), 6, later, none));
+  // A bad choice is one line naming the key.
+  EXPECT_THROW(extended_choice("again"), UserError);
 }
 
 }  // namespace

@@ -200,6 +200,14 @@ TEST(HfCli, ImportFineTuneAndExportRoundTrip) {
   EXPECT_TRUE(fs::exists(fs::path(imported) / "model.safetensors"));
   EXPECT_TRUE(fs::exists(fs::path(imported) / kPretrainedSettingsFile));
 
+  // The imported model evaluates before any fine-tuning: its own weights, on a dataset and with
+  // a tokenizer chosen on the command line (the folder has no tokenizer of its own).
+  run = run_attnlab("eval run_dir=" + imported +
+                    " tokenizer=byte data.seq_len=32 data.batch_size=2 data.max_documents=20"
+                    " eval.batches=2 trainer.progress=none");
+  ASSERT_EQ(run.code, 0) << run.output;
+  EXPECT_NE(run.output.find("checkpoint: " + imported), std::string::npos) << run.output;
+
   // init_from=<import folder> sets the architecture (d_model 64 over experiment=tiny's) and
   // trains; the byte tokenizer's ids fit the 320-row vocabulary (the folder has no tokenizer, so
   // the choice is the user's: without tokenizer= the run stops, see the test below).
