@@ -272,7 +272,9 @@ void finish_run(Run& run, const Throughput& throughput, TrainSummary& summary) {
   summary.examples_per_second =
       throughput.seconds > 0 ? throughput.examples / throughput.seconds : 0;
   if (!summary.interrupted) run.task.finish(summary, run.metrics ? &*run.metrics : nullptr);
-  if (run.metrics) run.metrics->finish(!summary.interrupted);
+  // TensorBoard's HParams status: success when the run is done; an interrupted run, which a
+  // resume continues, ends no session (a resumed run ends it), so it never shows as failed.
+  if (run.metrics && !summary.interrupted) run.metrics->finish(true);
   if (run.is_main() && !summary.interrupted) write_result_file(run.dir, summary);
   summary.report = run.task.report(summary);
 }

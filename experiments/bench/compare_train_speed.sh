@@ -8,10 +8,12 @@
 # baseline; > 1 = the candidate is faster).
 #
 #   experiments/bench/compare_train_speed.sh BASELINE_DIR CANDIDATE_DIR [overrides...]
+#     Run it from outside the checkout (e.g. cd /tmp): a configs/ folder in the working directory
+#     comes first on both builds' config search path.
 #     BASELINE_DIR / CANDIDATE_DIR: folders holding an `attnlab` and its libattnlab_runtime.so
 #     environment: ROUNDS (default 3), STEPS (default 40), WARMUP (default 5)
 set -euo pipefail
-[[ $# -ge 2 ]] || { sed -n 2,13p "$0" >&2; exit 2; }
+[[ $# -ge 2 ]] || { sed -n 2,15p "$0" >&2; exit 2; }
 baseline="$1" candidate="$2"
 shift 2
 for dir in "$baseline" "$candidate"; do

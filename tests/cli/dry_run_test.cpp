@@ -11,7 +11,9 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "common/subprocess.h"
 #include "tests/support/attnlab_command.h"
+#include "tests/support/python.h"
 
 namespace fs = std::filesystem;
 
@@ -122,6 +124,28 @@ TEST(DryRun, PredictsWhatTheRealCommandDoes) {
   real = run_attnlab(args + " trainer.max_steps=4 run.resume=never");
   ASSERT_EQ(real.code, 0) << real.output;
   EXPECT_NE(real.output.find("(a new run)"), std::string::npos) << real.output;
+  fs::remove_all(root);
+}
+
+// A run halted at step 2 and resumed to completion is one TensorBoard HParams session that ends
+// in success: the halted part ends no session (it used to end it as failed, and TensorBoard kept
+// that status).
+TEST(DryRun, AHaltedAndResumedRunEndsItsHParamsSessionInSuccess) {
+  REQUIRE_PYTHON_WITH("tensorboard");
+  const fs::path root = fs::path(ATTNLAB_BINARY_DIR) / "test_train_tmp" / "hparams_status";
+  fs::remove_all(root);
+  const std::string args = "train run.dir=" + (root / "run").string() + kTiny +
+                           " trainer.max_steps=4 trainer.checkpoint_every=2";
+  CommandRun halted = run_attnlab(args + " trainer.halt_at_step=2");
+  EXPECT_NE(halted.output.find("stopped at step 2"), std::string::npos) << halted.output;
+  CommandRun resumed = run_attnlab(args);
+  ASSERT_EQ(resumed.code, 0) << resumed.output;
+  const auto tb = attnlab::testing::run_command(
+      "'" + attnlab::project_python() + "' '" + std::string(ATTNLAB_SOURCE_DIR) +
+      "/scripts/read_tensorboard.py' '" + (root / "run" / "tensorboard").string() + "'");
+  ASSERT_EQ(tb.exit_code, 0) << tb.output;
+  EXPECT_NE(tb.output.find("\"hparams_status\": \"STATUS_SUCCESS\""), std::string::npos)
+      << tb.output;
   fs::remove_all(root);
 }
 
