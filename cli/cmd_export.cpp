@@ -114,8 +114,7 @@ int run_export_command(const CommandArgs& args) {
                    ") or use format=hf for a folder");
   }
   // A folder `attnlab import` wrote: its safetensors and config.yaml.
-  const bool import_folder = fs::is_regular_file(fs::path(source) / kPretrainedSettingsFile) &&
-                             fs::is_regular_file(fs::path(source) / "config.yaml");
+  const bool import_folder = is_import_folder(source);
   std::string origin = source;
   StateDict weights;
   YAML::Node config;

@@ -121,9 +121,7 @@ std::string load_checkpoint_weights(const std::string& run_dir, const YAML::Node
                                     const std::string& tokenizer_fingerprint) {
   // A folder `attnlab import` wrote, not yet fine-tuned: its own weights (pretrained.yaml and
   // config.yaml beside them, no checkpoints), so eval and sample work on the pretrained model.
-  namespace fs = std::filesystem;
-  if ((checkpoint == "best" || checkpoint == "latest") &&
-      fs::is_regular_file(fs::path(run_dir) / kPretrainedSettingsFile) &&
+  if ((checkpoint == "best" || checkpoint == "latest") && is_import_folder(run_dir) &&
       list_checkpoints(run_dir).empty()) {
     load_state_dict(model, read_weights(run_dir), /*strict=*/true);
     return run_dir;

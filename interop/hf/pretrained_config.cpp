@@ -13,6 +13,11 @@
 namespace attnlab {
 namespace fs = std::filesystem;
 
+bool is_import_folder(const std::string& path) {
+  return fs::is_regular_file(fs::path(path) / kPretrainedSettingsFile) &&
+         fs::is_regular_file(fs::path(path) / "config.yaml");
+}
+
 std::vector<std::pair<std::string, std::string>> pretrained_settings(const std::string& init_from) {
   const std::string hf_folder = hf_source_folder(init_from);
   if (!hf_folder.empty() || init_from == "hf:") return read_hf_architecture(hf_folder).settings;

@@ -18,6 +18,9 @@ namespace attnlab {
 // The file `attnlab import` writes into its folder: the settings as `overrides: [key=value...]`.
 inline constexpr const char* kPretrainedSettingsFile = "pretrained.yaml";
 
+// A folder `attnlab import` wrote: its settings file and config.yaml beside its weights.
+bool is_import_folder(const std::string& path);
+
 // The architecture settings of `init_from` (key, value); empty for any other kind of source.
 std::vector<std::pair<std::string, std::string>> pretrained_settings(const std::string& init_from);
 
